@@ -1,0 +1,64 @@
+import { z } from "zod";
+import { MessageDecodeError } from "./errors.js";
+import type { MessageRegistry } from "./registry.js";
+
+/** Wire format version; a receiver refuses envelopes of another version. */
+export const ENVELOPE_VERSION = 1;
+
+/**
+ * The envelope around every message on the wire.
+ * `from`/`to` are addresses (`nodeId/path`), never object references; `corr` links a reply to the
+ * `id` of the ask it answers; `deadline` (epoch ms) lets a receiver drop work nobody waits for;
+ * `inc` is the sending node's incarnation, so messages from a node's earlier life can be fenced off.
+ */
+export const Envelope = z.strictObject({
+  v: z.literal(ENVELOPE_VERSION),
+  type: z.string().min(1).max(128),
+  from: z.string().min(1).max(512),
+  to: z.string().min(1).max(512),
+  id: z.string().min(1).max(64),
+  corr: z.string().min(1).max(64).optional(),
+  deadline: z.number().optional(),
+  inc: z.string().max(64).optional(),
+  body: z.unknown(),
+});
+/** The envelope around every message on the wire. */
+export type Envelope = z.infer<typeof Envelope>;
+
+const KEYS = new Set(["v", "type", "from", "to", "id", "corr", "deadline", "inc", "body"]);
+
+/**
+ * Checks a decoded value is an envelope. Hand-written rather than `Envelope.parse` because it runs
+ * for every message on the hot path; it enforces exactly what the schema above declares.
+ */
+export function checkEnvelope(value: unknown, subject?: string): Envelope {
+  const fail = (why: string): never => {
+    throw new MessageDecodeError("bad-envelope", `bad envelope: ${why}`, subject);
+  };
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return fail("not a map");
+  const e = value as Record<string, unknown>;
+  for (const key in e) if (!KEYS.has(key)) fail(`unknown field "${key.slice(0, 40)}"`);
+  if (e.v !== ENVELOPE_VERSION) fail(`version ${String(e.v)} (expected ${ENVELOPE_VERSION})`);
+  for (const key of ["type", "from", "to", "id"] as const) {
+    const s = e[key];
+    if (typeof s !== "string" || s.length === 0 || s.length > (key === "type" ? 128 : 512)) fail(`field "${key}" must be a non-empty string`);
+  }
+  if (e.corr !== undefined && (typeof e.corr !== "string" || e.corr.length === 0)) fail(`field "corr" must be a string`);
+  if (e.deadline !== undefined && typeof e.deadline !== "number") fail(`field "deadline" must be a number`);
+  if (e.inc !== undefined && typeof e.inc !== "string") fail(`field "inc" must be a string`);
+  if (!("body" in e)) fail(`missing field "body"`);
+  return e as Envelope;
+}
+
+/** Validates an envelope's body against the registered schema for its type: the one place bodies are checked. */
+export function decodeBody<T = { type: string }>(env: Envelope, registry: MessageRegistry, subject?: string): T {
+  const schema = registry.get(env.type);
+  if (!schema) throw new MessageDecodeError("unknown-type", `unknown message type "${env.type.slice(0, 128)}"`, subject);
+  const parsed = schema.safeParse(env.body);
+  if (!parsed.success) {
+    throw new MessageDecodeError("schema", `message "${env.type}" fails its schema: ${z.prettifyError(parsed.error)}`, subject, {
+      cause: parsed.error,
+    });
+  }
+  return parsed.data as T;
+}

@@ -1,0 +1,7 @@
+/** The message layer: schemas, envelope, codec and chunking. Imports nothing from runtime/ or actors/. */
+export { Envelope, ENVELOPE_VERSION, checkEnvelope, decodeBody } from "./envelope.js";
+export { createCodec, type Codec } from "./codec.js";
+export { MessageRegistry, type MessageSchema } from "./registry.js";
+export { MessageDecodeError, MessageTooLargeError, type BadInputReason } from "./errors.js";
+export { splitFrames, isChunk, Reassembler, CHUNK_HEADER_BYTES, type ReassemblerOptions } from "./chunking.js";
+export { SystemMessage, SYSTEM_MESSAGES, SpawnActor, ActorSpawned, StopActor, Ack, Ping, Pong, Failure } from "./system.js";

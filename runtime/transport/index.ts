@@ -1,0 +1,4 @@
+export type { Transport, TransportStatus, FrameHandler, Unsubscribe } from "./transport.js";
+export { subjectMatches } from "./transport.js";
+export { InProcBus, InProcTransport } from "./inproc.js";
+export { NatsTransport, natsConnectionOptions, natsAuthFromEnv, type NatsOptions } from "./nats.js";

@@ -1,0 +1,140 @@
+import {
+  MessageDecodeError,
+  MessageTooLargeError,
+  Reassembler,
+  createCodec,
+  isChunk,
+  splitFrames,
+  type BadInputReason,
+  type Codec,
+  type Envelope,
+} from "../messages/index.js";
+import type { Logger } from "./log.js";
+import { RateLimitedLog } from "./log.js";
+import { Metrics } from "./metrics.js";
+import type { Transport, Unsubscribe } from "./transport/index.js";
+
+/** Limits the wire layer enforces on every inbound and outbound message. */
+export interface WireLimits {
+  /** Largest whole message, after reassembly (default 256 MiB). */
+  maxMessageBytes: number;
+  /** Bytes held in incomplete chunk sets, all together (default 512 MiB). */
+  maxBufferedBytes: number;
+  /** Deadline of an incomplete chunk set (default 10 s). */
+  chunkTimeoutMs: number;
+}
+
+/** One refused inbound message. */
+export interface BadInput {
+  reason: BadInputReason;
+  subject: string;
+  message: string;
+}
+
+const DEFAULT_LIMITS: WireLimits = { maxMessageBytes: 256 << 20, maxBufferedBytes: 512 << 20, chunkTimeoutMs: 10_000 };
+
+/**
+ * Envelopes over a {@link Transport}: encode, chunk to the transport's max payload, reassemble,
+ * decode and check. Every refusal is counted by reason, logged at a bounded rate and handed to the
+ * `onBadInput` hook; nothing a peer sends can stop this node.
+ */
+export class Wire {
+  readonly limits: WireLimits;
+  private readonly codec: Codec = createCodec();
+  private readonly rlog: RateLimitedLog;
+  private readonly sweeper: NodeJS.Timeout;
+  private readonly reassemblers = new Set<Reassembler>();
+  private readonly badInputListeners = new Set<(bad: BadInput) => void>();
+
+  constructor(
+    readonly transport: Transport,
+    readonly metrics: Metrics,
+    log: Logger,
+    limits: Partial<WireLimits> = {},
+  ) {
+    this.limits = { ...DEFAULT_LIMITS, ...limits };
+    this.rlog = new RateLimitedLog(log);
+    this.sweeper = setInterval(() => this.sweep(), Math.max(100, Math.min(1000, this.limits.chunkTimeoutMs / 4)));
+    this.sweeper.unref();
+  }
+
+  /** Encodes and publishes an envelope, in chunks when it is larger than the transport's max payload. */
+  send(subject: string, env: Envelope): void {
+    const bytes = this.codec.encode(env);
+    if (bytes.length > this.limits.maxMessageBytes) throw new MessageTooLargeError(bytes.length, this.limits.maxMessageBytes);
+    const frames = splitFrames(bytes, this.transport.maxPayload);
+    for (const frame of frames) this.transport.publish(subject, frame);
+    this.metrics.inc("flock_messages_out_total", {}, 1, "Messages sent to the wire");
+    this.metrics.inc("flock_bytes_out_total", {}, bytes.length, "Bytes sent to the wire");
+    if (frames.length > 1) this.metrics.inc("flock_chunks_out_total", {}, frames.length, "Chunk frames sent");
+  }
+
+  /** Listens on a subject; each envelope that decodes and passes its checks reaches `onEnvelope`. */
+  listen(subject: string, onEnvelope: (env: Envelope, subject: string) => void, opts?: { queue?: string }): Unsubscribe {
+    const reassembler = new Reassembler({
+      maxMessageBytes: this.limits.maxMessageBytes,
+      maxBufferedBytes: this.limits.maxBufferedBytes,
+      timeoutMs: this.limits.chunkTimeoutMs,
+    });
+    this.reassemblers.add(reassembler);
+    const off = this.transport.subscribe(
+      subject,
+      (frame, subj) => {
+        let env: Envelope;
+        try {
+          let bytes: Uint8Array | undefined = frame;
+          if (isChunk(frame)) {
+            bytes = reassembler.push(frame, subj);
+            if (!bytes) return;
+          }
+          if (bytes.length > this.limits.maxMessageBytes) {
+            throw new MessageDecodeError("oversized", `message of ${bytes.length} B exceeds the ${this.limits.maxMessageBytes} B limit`, subj);
+          }
+          env = this.codec.decode(bytes, subj);
+          this.metrics.inc("flock_messages_in_total", {}, 1, "Messages received from the wire");
+        } catch (error) {
+          if (error instanceof MessageDecodeError) return this.reportBadInput(error.reason, subj, error.message);
+          throw error;
+        }
+        onEnvelope(env, subj);
+      },
+      opts,
+    );
+    return () => {
+      off();
+      this.reassemblers.delete(reassembler);
+    };
+  }
+
+  /** Counts, logs (rate-limited) and announces one refused inbound message. */
+  reportBadInput(reason: BadInputReason, subject: string, message: string): void {
+    this.metrics.inc("flock_bad_input_total", { reason }, 1, "Inbound messages refused, by reason");
+    this.rlog.warn(`bad:${reason}`, { reason, subject }, message);
+    const bad = { reason, subject, message };
+    for (const l of this.badInputListeners) {
+      try {
+        l(bad);
+      } catch (error) {
+        setImmediate(() => process.emitWarning(`bad-input listener threw: ${(error as Error).message}`));
+      }
+    }
+  }
+
+  /** Listens to refused inbound messages. */
+  onBadInput(listener: (bad: BadInput) => void): Unsubscribe {
+    this.badInputListeners.add(listener);
+    return () => this.badInputListeners.delete(listener);
+  }
+
+  /** Stops the chunk-deadline timer. */
+  close(): void {
+    clearInterval(this.sweeper);
+  }
+
+  private sweep(): void {
+    for (const r of this.reassemblers) {
+      const dropped = r.sweep();
+      if (dropped > 0) this.reportBadInput("chunk-expired", "*", `${dropped} incomplete chunk set(s) dropped after ${this.limits.chunkTimeoutMs} ms`);
+    }
+  }
+}
