@@ -51,7 +51,7 @@ const n = nact as unknown as {
 export class Cell {
   stopped = false;
   readonly address: string;
-  readonly nactRef: NactRef;
+  nactRef!: NactRef;
   private readonly tracker: RestartTracker;
   readonly self: ActorRef;
 
@@ -66,8 +66,13 @@ export class Cell {
     this.self = host.ref(this.address);
     this.tracker = new RestartTracker(policy);
     host.register(this);
-    this.nactRef = n.spawn(parentRef, (state, delivery) => this.handle(state, delivery), path.slice(path.lastIndexOf("/") + 1), {
-      initialStateFunc: () => behavior.init?.(this.context(undefined)),
+    n.spawn(parentRef, (state, delivery) => this.handle(state, delivery), path.slice(path.lastIndexOf("/") + 1), {
+      initialStateFunc: (ctx: NactCtx) => {
+        // init runs inside nact's constructor, before spawn returns: take our nact ref from its context
+        // so that init can spawn children.
+        this.nactRef = ctx.self;
+        return behavior.init?.(this.context(undefined));
+      },
       onCrash: (_msg: Delivery, error: Error, ctx: NactCtx, child?: unknown) => this.onCrash(error, ctx, child),
       afterStop: (state: unknown, ctx: NactCtx) => this.afterStop(state, ctx),
     });

@@ -135,7 +135,7 @@ export class ActorSystem implements CellHost, AsyncDisposable {
   private spawnCell(path: string, parentRef: object, behavior: Behavior<Message, unknown>, opts: SpawnOptions): ActorRef {
     if (this.isStopped) throw new ActorSystemStoppedError(this.nodeId);
     if (!isValidSegment(opts.name)) throw new Error(`invalid actor name "${opts.name}": use letters, digits, _ $ . : -`);
-    if (this.cells.has(path)) throw new Error(`an actor already lives at ${formatAddress(this.nodeId, path)}`);
+    if (this.cells.get(path)?.stopped === false) throw new Error(`an actor already lives at ${formatAddress(this.nodeId, path)}`);
     return new Cell(this, path, parentRef, behavior, supervision(opts.supervision)).self;
   }
 
