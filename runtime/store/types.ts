@@ -1,0 +1,52 @@
+/**
+ * Durable state behind leases, coordinator state and checkpoints. Two implementations share this
+ * contract: JetStream (KV buckets and the object store) and memory (the embedded default).
+ */
+
+/** One value in a KV bucket, with the revision that compare-and-set updates name. */
+export interface KvEntry {
+  key: string;
+  value: Uint8Array;
+  revision: number;
+}
+
+/** A create or compare-and-set update lost its race: the key exists, or its revision moved on. */
+export class KvConflictError extends Error {
+  override name = "KvConflictError";
+  constructor(
+    readonly key: string,
+    detail: string,
+  ) {
+    super(`kv conflict on "${key}": ${detail}`);
+  }
+}
+
+/** A key/value bucket with per-key revisions. With a TTL, a key not written for that long vanishes. */
+export interface KvStore {
+  get(key: string): Promise<KvEntry | undefined>;
+  /** Writes only if the key does not exist (or has expired or been deleted); returns the revision. */
+  create(key: string, value: Uint8Array): Promise<number>;
+  /** Writes only if the key's current revision is `revision` (compare-and-set); returns the new one. */
+  update(key: string, value: Uint8Array, revision: number): Promise<number>;
+  /** Writes unconditionally; returns the revision. */
+  put(key: string, value: Uint8Array): Promise<number>;
+  /** Deletes; with a revision, only if it is still current. */
+  delete(key: string, revision?: number): Promise<void>;
+  /** Keys present, optionally under a prefix (`a.b.` style). */
+  keys(prefix?: string): Promise<string[]>;
+}
+
+/** Named blobs (checkpoints). */
+export interface BlobStore {
+  put(name: string, data: Uint8Array): Promise<void>;
+  get(name: string): Promise<Uint8Array | undefined>;
+  delete(name: string): Promise<void>;
+}
+
+/** Opens buckets by name. */
+export interface StoreProvider {
+  /** Opens (creating when needed) a KV bucket; `ttlMs` makes keys expire when not rewritten. */
+  kv(bucket: string, opts?: { ttlMs?: number }): Promise<KvStore>;
+  /** Opens (creating when needed) a blob bucket. */
+  blobs(bucket: string): Promise<BlobStore>;
+}
