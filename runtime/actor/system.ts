@@ -70,6 +70,7 @@ export class ActorSystem implements CellHost, AsyncDisposable {
   private readonly nactSystem: object;
   private readonly guardian: object;
   private readonly unsubscribe: Unsubscribe;
+  private readonly topics = new Map<string, { paths: Set<string>; off: Unsubscribe }>();
   private fence: Fence | undefined;
   private seq = 0;
   private readonly idPrefix: string;
@@ -182,6 +183,54 @@ export class ActorSystem implements CellHost, AsyncDisposable {
     await this.ask(formatAddress(node, SYS_PATH), { type: "sys.stop", path } as Message, o);
   }
 
+  /**
+   * Publishes a message to every actor subscribed to a topic, on any node: one publish, fanned out
+   * by the transport (NATS does the all-gather's fan-out).
+   */
+  publish<M extends Message>(topic: string, msg: M): void {
+    if (this.isStopped) return;
+    const env: Envelope = { v: 1, type: msg.type, from: formatAddress(this.nodeId, "$topic"), to: `*/$topic/${topic}`, id: this.nextId(), inc: this.incarnation, body: msg };
+    this.wire.send(this.subject(`topic.${topic}`), env);
+  }
+
+  /** Subscribes a local actor to a topic; its mailbox receives each published message. */
+  subscribeTopic(topic: string, ref: ActorRef): Unsubscribe {
+    const { node, path } = parseAddress(ref.address);
+    if (node !== this.nodeId) throw new Error(`only local actors can subscribe here; ${ref.address} is on ${node}`);
+    let entry = this.topics.get(topic);
+    if (!entry) {
+      const paths = new Set<string>();
+      const off = this.wire.listen(this.subject(`topic.${topic}`), (env, subject) => this.onTopic(env, subject, paths));
+      entry = { paths, off };
+      this.topics.set(topic, entry);
+    }
+    entry.paths.add(path);
+    const e = entry;
+    return () => {
+      e.paths.delete(path);
+      if (e.paths.size === 0 && this.topics.get(topic) === e) {
+        e.off();
+        this.topics.delete(topic);
+      }
+    };
+  }
+
+  private onTopic(env: Envelope, subject: string, paths: Set<string>): void {
+    if (this.fence?.(env)) return this.wire.reportBadInput(this.fence(env)!, subject, `fenced off ${env.type} from ${env.from}`);
+    let msg: Message;
+    try {
+      msg = decodeBody<Message>(env, this.registry, subject);
+    } catch (error) {
+      if (!(error instanceof MessageDecodeError)) throw error;
+      return this.wire.reportBadInput(error.reason, subject, `${error.message} (from ${env.from})`);
+    }
+    for (const path of paths) {
+      const cell = this.cells.get(path);
+      if (cell && !cell.stopped) cell.dispatch({ msg, from: env.from, ask: false });
+      else this.deadLetters.record({ to: formatAddress(this.nodeId, path), from: env.from, type: env.type, reason: "stopped" });
+    }
+  }
+
   /** Installs the fencing check applied to every inbound envelope (membership sets it). */
   setFence(fence: Fence | undefined): void {
     this.fence = fence;
@@ -198,6 +247,8 @@ export class ActorSystem implements CellHost, AsyncDisposable {
     if (this.isStopped) return;
     this.isStopped = true;
     this.unsubscribe();
+    for (const t of this.topics.values()) t.off();
+    this.topics.clear();
     for (const [id, ask] of this.asks) {
       clearTimeout(ask.timer);
       ask.reject(new ActorSystemStoppedError(this.nodeId));

@@ -136,6 +136,25 @@ export function runtimeContract(name: string, make: TransportFactory, opts: { ma
     assert.deepEqual(await a.ref<Protocol>("node-b/ponger").ask({ type: "demo.ping", n: 1 }, { timeoutMs: 2000 }), { type: "demo.pong", n: 2, by: "node-b" });
   });
 
+  test(`${name}: a topic fans one publish out to subscribed actors on every node`, async (t) => {
+    const a = await node(t, make, "node-a");
+    const b = await node(t, make, "node-b");
+    const c = await node(t, make, "node-c");
+    const seen: string[] = [];
+    const sink = (sys: ActorSystem) => sys.spawn<Protocol, undefined>({ receive: (_s, m) => { if (m.type === "demo.add") seen.push(`${sys.nodeId}:${m.by}`); } }, { name: "sink" });
+    const offB = b.subscribeTopic("job.j1.params", sink(b));
+    c.subscribeTopic("job.j1.params", sink(c));
+    await Promise.all([b.wire.transport.flush(), c.wire.transport.flush()]);
+    a.publish("job.j1.params", { type: "demo.add", by: 1 });
+    await waitUntil(() => seen.length === 2, "both subscribers got the publish");
+    assert.deepEqual(seen.sort(), ["node-b:1", "node-c:1"]);
+    offB();
+    await b.wire.transport.flush();
+    a.publish("job.j1.params", { type: "demo.add", by: 2 });
+    await waitUntil(() => seen.length === 3, "the remaining subscriber got the second publish");
+    assert.equal(seen[2], "node-c:2");
+  });
+
   test(`${name}: two clusters on one bus never see each other`, async (t) => {
     const a = await node(t, make, "node-a", "blue");
     const b = await node(t, make, "node-b", "green");
