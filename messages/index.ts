@@ -5,3 +5,4 @@ export { MessageRegistry, type MessageSchema } from "./registry.js";
 export { MessageDecodeError, MessageTooLargeError, type BadInputReason } from "./errors.js";
 export { splitFrames, isChunk, Reassembler, CHUNK_HEADER_BYTES, type ReassemblerOptions } from "./chunking.js";
 export { SystemMessage, SYSTEM_MESSAGES, SpawnActor, ActorSpawned, StopActor, Ack, Ping, Pong, Failure } from "./system.js";
+export { BatchRef, ParamsSlice, JobEvent, TRAINING_SHARED_MESSAGES } from "./training.js";

@@ -1,0 +1,44 @@
+import { z } from "zod";
+import { BatchRef } from "../../messages/index.js";
+
+const term = z.number().int().min(0);
+
+/** A loader asks for positions to prefetch. */
+export const LeaseShards = z.strictObject({ type: z.literal("coord.lease"), term, member: z.string(), count: z.number().int().min(1) });
+/** A trainer finished its part of a step (gradient slices already sent to the reducers). */
+export const StepDone = z.strictObject({
+  type: z.literal("coord.done"),
+  term,
+  step: z.number().int().min(1),
+  member: z.string(),
+  batch: BatchRef.nullable(),
+  n: z.number().int().min(0),
+  lossSum: z.number(),
+  computeMs: z.number(),
+  /** Hash of the parameters the gradient was computed on (version step-1), every hashEvery steps. */
+  hash: z.string().optional(),
+  backend: z.string().optional(),
+});
+/** A reducer applied a committed step to its slice. */
+export const SliceApplied = z.strictObject({ type: z.literal("coord.applied"), term, step: z.number().int(), r: z.number().int() });
+/** A reducer lacks some contributors' slices for a commit. */
+export const SlicesMissing = z.strictObject({ type: z.literal("coord.missing"), term, step: z.number().int(), r: z.number().int(), members: z.array(z.string()) });
+/** The evaluator scored a parameter version. */
+export const Evaluated = z.strictObject({ type: z.literal("coord.evaluated"), term, version: z.number().int(), loss: z.number(), accuracy: z.number(), n: z.number().int() });
+/** A reducer wrote its checkpoint part. */
+export const Checkpointed = z.strictObject({ type: z.literal("coord.checkpointed"), term, step: z.number().int(), r: z.number().int() });
+/** Asks for the job's status. */
+export const GetStatus = z.strictObject({ type: z.literal("coord.status") });
+/** Reply to a lease request: `lease` is null when nothing is free now. */
+export const Leased = z.strictObject({
+  type: z.literal("loader.leased"),
+  term,
+  lease: z.strictObject({ id: z.string(), epoch: z.number().int(), ranges: z.array(z.tuple([z.number().int(), z.number().int()])) }).nullable(),
+  finished: z.boolean(),
+});
+
+/** Commands the coordinator accepts from other nodes. */
+export const CoordinatorCommand = z.discriminatedUnion("type", [LeaseShards, StepDone, SliceApplied, SlicesMissing, Evaluated, Checkpointed, GetStatus]);
+export type CoordinatorCommand = z.infer<typeof CoordinatorCommand>;
+export type StepDone = z.infer<typeof StepDone>;
+export type Leased = z.infer<typeof Leased>;

@@ -1,0 +1,59 @@
+import { z } from "zod";
+
+/**
+ * Training messages that several actor kinds share. Per-actor commands live next to each actor
+ * (actors/<kind>/protocol.ts); these cross kinds: the parameter all-gather and the job's events.
+ */
+
+/** One batch: positions `[start, end)` of one epoch's sample order, inside a shard lease. */
+export const BatchRef = z.strictObject({
+  lease: z.string().max(64),
+  epoch: z.number().int().min(0),
+  start: z.number().int().min(0),
+  end: z.number().int().min(0),
+});
+
+/** A reducer's parameter slice after committing a step (version = that step); fanned out on the job's params topic. */
+export const ParamsSlice = z.strictObject({
+  type: z.literal("params.slice"),
+  job: z.string(),
+  term: z.number().int(),
+  version: z.number().int().min(0),
+  r: z.number().int().min(0),
+  offset: z.number().int().min(0),
+  data: z.instanceof(Float32Array),
+});
+export type ParamsSlice = z.infer<typeof ParamsSlice>;
+
+const Membership = z.strictObject({
+  kind: z.enum(["join", "death", "leave", "suspect", "recovered", "resize", "failover", "straggler"]),
+  node: z.string(),
+  detail: z.string().optional(),
+  recoverySeconds: z.number().optional(),
+});
+
+/** What a job tells whoever follows it (the CLI, the API, the chaos harness), on the job's events topic. */
+export const JobEvent = z.discriminatedUnion("type", [
+  z.strictObject({
+    type: z.literal("job.step"),
+    job: z.string(),
+    step: z.number().int(),
+    epoch: z.number().int(),
+    epochs: z.number().int(),
+    loss: z.number(),
+    members: z.number().int(),
+    samples: z.number().int(),
+    samplesPerSec: z.number(),
+    at: z.number(),
+    t: z.number(),
+  }),
+  z.strictObject({ type: z.literal("job.eval"), job: z.string(), step: z.number().int(), epoch: z.number().int(), loss: z.number(), accuracy: z.number(), t: z.number() }),
+  z.strictObject({ type: z.literal("job.membership"), job: z.string(), step: z.number().int(), t: z.number(), at: z.number(), event: Membership }),
+  z.strictObject({ type: z.literal("job.hash"), job: z.string(), version: z.number().int(), consistent: z.boolean(), hashes: z.record(z.string(), z.string()) }),
+  z.strictObject({ type: z.literal("job.finished"), job: z.string(), result: z.record(z.string(), z.unknown()) }),
+  z.strictObject({ type: z.literal("job.failed"), job: z.string(), error: z.string() }),
+]);
+export type JobEvent = z.infer<typeof JobEvent>;
+
+/** Schemas to register on every node that takes part in training. */
+export const TRAINING_SHARED_MESSAGES = [ParamsSlice, JobEvent];
