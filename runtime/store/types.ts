@@ -23,6 +23,10 @@ export class KvConflictError extends Error {
 
 /** A key/value bucket with per-key revisions. With a TTL, a key not written for that long vanishes. */
 export interface KvStore {
+  /** The bucket's logical name (as passed to {@link StoreProvider.kv}), when the implementation knows it. */
+  readonly bucket?: string;
+  /** The bucket's TTL in ms (0 or undefined: keys never expire), when the implementation knows it. */
+  readonly ttlMs?: number;
   get(key: string): Promise<KvEntry | undefined>;
   /** Writes only if the key does not exist (or has expired or been deleted); returns the revision. */
   create(key: string, value: Uint8Array): Promise<number>;
@@ -45,7 +49,15 @@ export interface BlobStore {
 
 /** Opens buckets by name. */
 export interface StoreProvider {
-  /** Opens (creating when needed) a KV bucket; `ttlMs` makes keys expire when not rewritten. */
+  /**
+   * The cluster this provider's buckets belong to, when it is scoped to one (both built-in
+   * providers are: JetStream buckets are named `flock_<cluster>_<bucket>`).
+   */
+  readonly cluster?: string;
+  /**
+   * Opens (creating when needed) a KV bucket; `ttlMs` makes keys expire when not rewritten. The
+   * first opener of a bucket fixes its TTL: use one bucket name per TTL value.
+   */
   kv(bucket: string, opts?: { ttlMs?: number }): Promise<KvStore>;
   /** Opens (creating when needed) a blob bucket. */
   blobs(bucket: string): Promise<BlobStore>;
