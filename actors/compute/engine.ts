@@ -1,0 +1,226 @@
+import type * as tfc from "@tensorflow/tfjs-core";
+import {
+  ensureActive,
+  selectBackend,
+  type BackendName,
+  type BackendPreference,
+  type ModelRequirement,
+  type SkippedBackend,
+  type Tf,
+} from "./backend.js";
+import type { Dataset } from "./dataset-core.js";
+import { loadDataset } from "./datasets.js";
+import { ParamLengthError } from "./errors.js";
+import { applyModel, buildModel, modelRequirement, type BuiltModel, type ModelSpec } from "./models.js";
+import { initialParams } from "./init.js";
+
+/** What a {@link ComputeEngine} computes with. */
+export interface EngineOptions {
+  /** A built-in model name or a layers config (see `ModelSpec`). */
+  model: ModelSpec;
+  /** A dataset name (see `knownDatasets`). */
+  dataset: string;
+  /** Default `auto`. */
+  backend?: BackendPreference;
+  /** Seed of the initial parameters; default 0. */
+  seed?: number;
+}
+
+/** What an engine runs on; reported in status, metrics and job results. */
+export interface EngineInfo {
+  model: string;
+  dataset: string;
+  backend: BackendName;
+  device: string;
+  skipped: SkippedBackend[];
+  requires: ModelRequirement;
+  paramCount: number;
+  trainSize: number;
+  testSize: number;
+  inputSize: number;
+  numClasses: number;
+  /** Time the dataset's first load took in this process or thread (later engines share it). */
+  datasetLoadMs: number;
+}
+
+/** The gradient of a batch: sums over its samples, so contributions can be added and divided once. */
+export interface GradientResult {
+  /** Sum over the batch of the per-sample loss gradients (= mean gradient × n), flat. */
+  grad: Float32Array;
+  /** Sum over the batch of the per-sample losses. */
+  lossSum: number;
+  n: number;
+}
+
+/** Scores on (part of) the test split. */
+export interface EvalResult {
+  /** Mean softmax cross-entropy. */
+  loss: number;
+  accuracy: number;
+  n: number;
+}
+
+/** Test samples per forward pass in `evaluate`, to bound memory. */
+const EVAL_CHUNK = 1000;
+
+/**
+ * A model, a dataset and a backend, behind flat Float32Array parameters: the unit a trainer,
+ * evaluator or benchmark computes with. Calls are synchronous and may take long; run it in a
+ * `ComputeWorker` to keep an event loop free. Every call releases its tensors (`tf.tidy`).
+ */
+export class ComputeEngine {
+  private disposed = false;
+
+  private constructor(
+    private readonly tf: Tf,
+    private readonly tfBackend: string,
+    private readonly built: BuiltModel,
+    private readonly dataset: Dataset,
+    private readonly variables: tfc.Variable[],
+    /** Backend, model and dataset facts. */
+    readonly info: EngineInfo,
+    private readonly seed: number,
+  ) {}
+
+  /** Loads the dataset, selects the backend, builds the model and sets `initParams(seed)`. */
+  static async create(options: EngineOptions): Promise<ComputeEngine> {
+    const requires = modelRequirement(options.model);
+    const dataset = await loadDataset(options.dataset);
+    const backend = await selectBackend(options.backend ?? "auto", { requires });
+    const built = await buildModel(options.model, dataset);
+    // A LayerVariable's read() hands out its underlying tf.Variable (not a copy).
+    const variables = built.model.trainableWeights.map((w) => w.read() as tfc.Variable);
+    const info: EngineInfo = {
+      model: built.name,
+      dataset: dataset.name,
+      backend: backend.name,
+      device: backend.device,
+      skipped: backend.skipped,
+      requires,
+      paramCount: built.paramCount,
+      trainSize: dataset.trainSize,
+      testSize: dataset.testSize,
+      inputSize: dataset.inputSize,
+      numClasses: dataset.numClasses,
+      datasetLoadMs: dataset.loadMs,
+    };
+    const seed = options.seed ?? 0;
+    const engine = new ComputeEngine(backend.tf, backend.tfBackend, built, dataset, variables, info, seed);
+    engine.setParams(engine.initParams(seed));
+    return engine;
+  }
+
+  /** Number of trainable parameters (the length of every flat vector). */
+  get paramCount(): number {
+    return this.built.paramCount;
+  }
+
+  /**
+   * Deterministic initial parameters for `seed` (default: the engine's seed): glorot-uniform
+   * kernels from a mulberry32 stream, zero biases. Does not change the engine's parameters.
+   */
+  initParams(seed: number = this.seed): Float32Array {
+    return initialParams(this.built.weights, this.built.paramCount, seed);
+  }
+
+  /** Replaces the model's parameters with a copy of `flat`; throws {@link ParamLengthError}. */
+  setParams(flat: Float32Array): void {
+    this.check(flat.length);
+    const { tf } = this;
+    tf.tidy(() => {
+      this.built.weights.forEach((w, i) => {
+        // slice(): the cpu backend keeps a reference to a tensor's array, and callers mutate
+        // their parameter vectors in place (optimizers).
+        this.variables[i].assign(tf.tensor(flat.slice(w.offset, w.offset + w.size), w.shape));
+      });
+    });
+  }
+
+  /** A copy of the current parameters, flat. */
+  getParams(): Float32Array {
+    this.check(this.paramCount);
+    let flat: Float32Array = new Float32Array(0);
+    // Results leave tf.tidy through the closure: tidy walks a returned object's every property,
+    // which for a 100k-value Float32Array costs ~40 ms.
+    this.tf.tidy(() => {
+      flat = this.flatten(this.variables);
+    });
+    return flat;
+  }
+
+  /** Sums of per-sample gradients and losses over the given training samples. */
+  gradients(indices: readonly number[]): GradientResult {
+    this.check(this.paramCount);
+    if (indices.length === 0) return { grad: new Float32Array(this.paramCount), lossSum: 0, n: 0 };
+    const batch = this.dataset.trainBatch(indices);
+    const { tf } = this;
+    const result: GradientResult = { grad: new Float32Array(0), lossSum: 0, n: batch.n };
+    tf.tidy(() => {
+      const x = tf.tensor(batch.x, [batch.n, ...this.built.inputShape]);
+      const labels = tf.oneHot(tf.tensor1d(batch.y, "int32"), this.dataset.numClasses);
+      const { value, grads } = tf.variableGrads(
+        () => this.lossSum(applyModel(this.built.model, x, true), labels),
+        this.variables,
+      );
+      result.grad = this.flatten(this.variables.map((v) => grads[v.name]));
+      result.lossSum = value.dataSync()[0];
+    });
+    return result;
+  }
+
+  /** Mean loss and accuracy over the given test samples (all of them by default). */
+  evaluate(indices?: readonly number[]): EvalResult {
+    this.check(this.paramCount);
+    const all = indices ?? Array.from({ length: this.dataset.testSize }, (_, i) => i);
+    let lossSum = 0;
+    let correct = 0;
+    const { tf } = this;
+    for (let start = 0; start < all.length; start += EVAL_CHUNK) {
+      const batch = this.dataset.testBatch(all.slice(start, start + EVAL_CHUNK));
+      const [loss, hits] = tf.tidy(() => {
+        const x = tf.tensor(batch.x, [batch.n, ...this.built.inputShape]);
+        const y = tf.tensor1d(batch.y, "int32");
+        const out = applyModel(this.built.model, x, false);
+        const lossT = this.lossSum(out, tf.oneHot(y, this.dataset.numClasses));
+        const hitsT = tf.sum(tf.cast(tf.equal(tf.argMax(out, 1), y), "int32"));
+        return [lossT.dataSync()[0], hitsT.dataSync()[0]];
+      });
+      lossSum += loss;
+      correct += hits;
+    }
+    const n = all.length;
+    return { loss: n === 0 ? 0 : lossSum / n, accuracy: n === 0 ? 0 : correct / n, n };
+  }
+
+  /** Releases the model's tensors. The dataset stays cached for the process. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.built.model.dispose();
+  }
+
+  /** Summed softmax cross-entropy of logits (or of probabilities, for a softmax-ended model). */
+  private lossSum(out: tfc.Tensor, oneHot: tfc.Tensor): tfc.Scalar {
+    const { tf } = this;
+    const logProbs = this.built.outputsProbabilities
+      ? tf.log(tf.clipByValue(out, 1e-7, 1))
+      : tf.logSoftmax(out as tfc.Tensor2D);
+    return tf.neg(tf.sum(tf.mul(oneHot, logProbs)));
+  }
+
+  /**
+   * Copies tensors' values into one new flat vector, tensor by tensor (no concat kernel, one
+   * copy). The copy matters: backends may hand out their internal arrays.
+   */
+  private flatten(tensors: tfc.Tensor[]): Float32Array {
+    const flat = new Float32Array(this.paramCount);
+    this.built.weights.forEach((w, i) => flat.set(tensors[i].dataSync() as Float32Array, w.offset));
+    return flat;
+  }
+
+  private check(length: number): void {
+    if (this.disposed) throw new Error("ComputeEngine is disposed");
+    if (length !== this.paramCount) throw new ParamLengthError(this.paramCount, length);
+    ensureActive(this.tfBackend);
+  }
+}

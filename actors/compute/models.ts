@@ -1,0 +1,226 @@
+import * as tfl from "@tensorflow/tfjs-layers";
+import type { Tensor } from "@tensorflow/tfjs-core";
+import type { ModelRequirement } from "./backend.js";
+import type { Dataset } from "./dataset-core.js";
+import { InvalidModelConfigError, ModelDataMismatchError, UnknownModelError } from "./errors.js";
+import { BUILTIN_MODELS } from "./model-zoo.js";
+
+/**
+ * The JSON of a tfjs-layers model, as `model.toJSON(null, false)` writes it (Keras style, snake
+ * case): `{ class_name: "Sequential", config: { layers: [...] } }`. Only configuration travels,
+ * never code: tfjs-layers builds it from its own registered layer classes.
+ */
+export interface LayersModelConfig {
+  class_name: string;
+  config: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+/**
+ * A model: a registry name, a layers config, or a `model.json`-style `{ modelTopology }` wrapper.
+ * Any parsed-JSON object is accepted too (a job spec's `model` field) and checked at runtime,
+ * throwing {@link InvalidModelConfigError} when it is neither shape.
+ */
+export type ModelSpec =
+  string | LayersModelConfig | { modelTopology: LayersModelConfig } | Readonly<Record<string, unknown>>;
+
+/** How one trainable weight is initialised by `initParams` (see the engine). */
+export type WeightInit = "glorot-uniform" | "zeros" | "ones";
+
+/** One trainable weight, in flat-parameter order. */
+export interface WeightInfo {
+  name: string;
+  shape: number[];
+  size: number;
+  /** Offset of its first value in the flat parameter vector. */
+  offset: number;
+  init: WeightInit;
+}
+
+/** A built model and what the engine needs to know about it. */
+export interface BuiltModel {
+  /** The registry name, or the config's `config.name`, or `"custom"`. */
+  name: string;
+  model: tfl.LayersModel;
+  /** Input shape of one sample (without the batch dimension). */
+  inputShape: number[];
+  /** True when the last layer applies softmax, so the output is probabilities, not logits. */
+  outputsProbabilities: boolean;
+  requires: ModelRequirement;
+  weights: WeightInfo[];
+  paramCount: number;
+}
+
+const CONV_CLASSES = new Set([
+  "Conv1D",
+  "Conv2D",
+  "Conv3D",
+  "Conv2DTranspose",
+  "SeparableConv2D",
+  "DepthwiseConv2D",
+]);
+const UNSUPPORTED_KEYS = [
+  "kernel_regularizer",
+  "bias_regularizer",
+  "activity_regularizer",
+  "kernel_constraint",
+  "bias_constraint",
+];
+
+/** Names of the built-in models. */
+export function knownModels(): string[] {
+  return Object.keys(BUILTIN_MODELS).sort();
+}
+
+/** The layers config of a spec (a deep copy for built-ins); throws {@link UnknownModelError}. */
+export function resolveModelConfig(spec: ModelSpec): LayersModelConfig {
+  if (typeof spec === "string") {
+    const config = Object.hasOwn(BUILTIN_MODELS, spec) ? BUILTIN_MODELS[spec] : undefined;
+    if (config === undefined) throw new UnknownModelError(spec, knownModels());
+    return structuredClone(config);
+  }
+  if (typeof spec !== "object" || spec === null) {
+    throw new InvalidModelConfigError(`a model is a registry name or a layers config, got ${typeof spec}`);
+  }
+  const config: unknown = "modelTopology" in spec ? spec.modelTopology : spec;
+  const candidate = config as Partial<LayersModelConfig> | null;
+  if (
+    typeof candidate !== "object" ||
+    candidate === null ||
+    typeof candidate.class_name !== "string" ||
+    typeof candidate.config !== "object" ||
+    candidate.config === null
+  ) {
+    throw new InvalidModelConfigError("a model config needs a string class_name and a config object");
+  }
+  return candidate as LayersModelConfig;
+}
+
+/** The layer configs of a Sequential (or functional) model config. */
+function layerConfigs(
+  config: LayersModelConfig,
+): { class_name?: unknown; config?: Record<string, unknown> }[] {
+  const layers = config.config?.layers;
+  if (!Array.isArray(layers)) throw new InvalidModelConfigError("model config has no config.layers array");
+  return layers as { class_name?: unknown; config?: Record<string, unknown> }[];
+}
+
+/** `conv` when any layer is a convolution (wasm lacks Conv2DBackpropFilter), else `dense`. */
+export function modelRequirement(spec: ModelSpec): ModelRequirement {
+  const layers = layerConfigs(resolveModelConfig(spec));
+  return layers.some((l) => CONV_CLASSES.has(String(l.class_name))) ? "conv" : "dense";
+}
+
+/**
+ * Builds a model from its spec and checks it against the dataset: the product of the model's
+ * input dimensions must equal the dataset's values per sample (so a conv model may take MNIST
+ * as [28, 28, 1]), and its output must be `[numClasses]`. Throws {@link ModelDataMismatchError}
+ * naming both shapes, {@link InvalidModelConfigError} for configs tfjs-layers rejects or that the
+ * compute layer does not support (regularizers, constraints, non-trainable weights such as
+ * BatchNormalization's moving statistics), {@link UnknownModelError} for an unknown name.
+ * A tfjs backend must be active in this thread (call `selectBackend` first; the engine does).
+ */
+export async function buildModel(
+  spec: ModelSpec,
+  dataset: Pick<Dataset, "name" | "inputSize" | "numClasses">,
+): Promise<BuiltModel> {
+  const config = resolveModelConfig(spec);
+  const layers = layerConfigs(config);
+  for (const layer of layers) {
+    const bad = UNSUPPORTED_KEYS.filter((k) => layer.config?.[k] != null);
+    if (bad.length > 0) {
+      throw new InvalidModelConfigError(
+        `layer ${String(layer.config?.name)}: ${bad.join(", ")} not supported`,
+      );
+    }
+  }
+  let model: tfl.LayersModel;
+  try {
+    // Only the topology is passed: a weightsManifest would make tfjs fetch weight files.
+    const artifacts = { modelTopology: config } as unknown as Parameters<typeof tfl.models.modelFromJSON>[0];
+    model = await tfl.models.modelFromJSON(artifacts);
+  } catch (err) {
+    throw new InvalidModelConfigError(`tfjs-layers could not build the model: ${String(err)}`, {
+      cause: err,
+    });
+  }
+  const name = typeof spec === "string" ? spec : String(config.config.name ?? "custom");
+  try {
+    return describe(name, model, layers, dataset);
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+}
+
+function describe(
+  name: string,
+  model: tfl.LayersModel,
+  layers: { class_name?: unknown }[],
+  dataset: Pick<Dataset, "name" | "inputSize" | "numClasses">,
+): BuiltModel {
+  if (model.inputs.length !== 1 || model.outputs.length !== 1) {
+    throw new InvalidModelConfigError("the model must have exactly one input and one output");
+  }
+  if (model.nonTrainableWeights.length > 0) {
+    const names = model.nonTrainableWeights.map((w) => w.originalName).join(", ");
+    throw new InvalidModelConfigError(`non-trainable weights would diverge between replicas: ${names}`);
+  }
+  const inputShape = model.inputs[0].shape.slice(1);
+  const outputShape = model.outputs[0].shape.slice(1);
+  if (inputShape.some((d) => d === null)) {
+    throw new InvalidModelConfigError(`model input shape [${inputShape.join(", ")}] must be fully defined`);
+  }
+  const problems: string[] = [];
+  const inputSize = (inputShape as number[]).reduce((a, b) => a * b, 1);
+  if (inputSize !== dataset.inputSize) {
+    problems.push(
+      `model "${name}" takes input [${inputShape.join(", ")}] (${inputSize} values per sample) ` +
+        `but dataset "${dataset.name}" has ${dataset.inputSize} values per sample`,
+    );
+  }
+  if (outputShape.length !== 1 || outputShape[0] !== dataset.numClasses) {
+    problems.push(
+      `model "${name}" outputs [${outputShape.join(", ")}] ` +
+        `but dataset "${dataset.name}" has ${dataset.numClasses} classes (expected output [${dataset.numClasses}])`,
+    );
+  }
+  if (problems.length > 0) throw new ModelDataMismatchError(problems.join("; "));
+
+  let offset = 0;
+  const weights = model.trainableWeights.map((w): WeightInfo => {
+    const shape = w.shape as number[];
+    const size = shape.reduce((a, b) => a * b, 1);
+    const info = { name: w.originalName, shape, size, offset, init: initFor(w.originalName, shape) };
+    offset += size;
+    return info;
+  });
+  return {
+    name,
+    model,
+    inputShape: inputShape as number[],
+    outputsProbabilities: endsInSoftmax(model),
+    requires: layers.some((l) => CONV_CLASSES.has(String(l.class_name))) ? "conv" : "dense",
+    weights,
+    paramCount: offset,
+  };
+}
+
+/** Kernels and embeddings get glorot-uniform, BatchNorm-style gammas ones, everything else zeros. */
+function initFor(originalName: string, shape: number[]): WeightInit {
+  const leaf = originalName.split("/").pop() ?? "";
+  if (leaf === "gamma") return "ones";
+  if (/kernel$|^embeddings$/.test(leaf) && shape.length >= 1) return "glorot-uniform";
+  return "zeros";
+}
+
+function endsInSoftmax(model: tfl.LayersModel): boolean {
+  const last = model.layers[model.layers.length - 1];
+  if (last.getClassName() === "Softmax") return true;
+  return last.getConfig().activation === "softmax";
+}
+
+/** Applies a model in training or inference mode and returns its single output. */
+export function applyModel(model: tfl.LayersModel, x: Tensor, training: boolean): Tensor {
+  return model.apply(x, { training }) as Tensor;
+}
