@@ -19,6 +19,8 @@ export const ParamsSlice = z.strictObject({
   job: z.string(),
   term: z.number().int(),
   version: z.number().int().min(0),
+  /** Attempt of the step that produced this version (a redone step publishes its version again). */
+  attempt: z.number().int().min(0),
   r: z.number().int().min(0),
   offset: z.number().int().min(0),
   data: z.instanceof(Float32Array),

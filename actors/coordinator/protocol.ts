@@ -10,6 +10,7 @@ export const StepDone = z.strictObject({
   type: z.literal("coord.done"),
   term,
   step: z.number().int().min(1),
+  attempt: z.number().int().min(0),
   member: z.string(),
   batch: BatchRef.nullable(),
   n: z.number().int().min(0),
@@ -20,9 +21,9 @@ export const StepDone = z.strictObject({
   backend: z.string().optional(),
 });
 /** A reducer applied a committed step to its slice. */
-export const SliceApplied = z.strictObject({ type: z.literal("coord.applied"), term, step: z.number().int(), r: z.number().int() });
+export const SliceApplied = z.strictObject({ type: z.literal("coord.applied"), term, step: z.number().int(), attempt: z.number().int(), r: z.number().int() });
 /** A reducer lacks some contributors' slices for a commit. */
-export const SlicesMissing = z.strictObject({ type: z.literal("coord.missing"), term, step: z.number().int(), r: z.number().int(), members: z.array(z.string()) });
+export const SlicesMissing = z.strictObject({ type: z.literal("coord.missing"), term, step: z.number().int(), attempt: z.number().int(), r: z.number().int(), members: z.array(z.string()), reason: z.string() });
 /** The evaluator scored a parameter version. */
 export const Evaluated = z.strictObject({ type: z.literal("coord.evaluated"), term, version: z.number().int(), loss: z.number(), accuracy: z.number(), n: z.number().int() });
 /** A reducer wrote its checkpoint part. */

@@ -3,11 +3,13 @@ import { z } from "zod";
 const term = z.number().int().min(0);
 
 /** A trainer's gradient slice for a step: the sum over its batch (n samples). */
-export const GradSlice = z.strictObject({ type: z.literal("reducer.grad"), term, step: z.number().int().min(1), member: z.string(), n: z.number().int().min(0), data: z.instanceof(Float32Array) });
+export const GradSlice = z.strictObject({ type: z.literal("reducer.grad"), term, step: z.number().int().min(1), attempt: z.number().int().min(0), member: z.string(), n: z.number().int().min(0), data: z.instanceof(Float32Array) });
 /** Commit a step with exactly these contributors (sorted), `total` samples in all. */
-export const CommitStep = z.strictObject({ type: z.literal("reducer.commit"), term, step: z.number().int().min(1), contributors: z.array(z.string()), total: z.number().int().min(0) });
-/** Drop whatever was buffered for a step that will be redone. */
+export const CommitStep = z.strictObject({ type: z.literal("reducer.commit"), term, step: z.number().int().min(1), attempt: z.number().int().min(0), contributors: z.array(z.string()), total: z.number().int().min(0) });
+/** Drop whatever was buffered for a step that will be redone; if the step was already applied, roll it back. */
 export const AbortStep = z.strictObject({ type: z.literal("reducer.abort"), term, step: z.number().int() });
+/** Acknowledges an abort: the version the reducer now holds. */
+export const Aborted = z.strictObject({ type: z.literal("reducer.aborted"), version: z.number().int() });
 /** Load parameters (and optionally optimizer state) for the slice. */
 export const LoadSlice = z.strictObject({
   type: z.literal("reducer.load"),
@@ -27,6 +29,6 @@ export const WriteCheckpoint = z.strictObject({ type: z.literal("reducer.checkpo
 export const Loaded = z.strictObject({ type: z.literal("reducer.loaded"), version: z.number().int(), optimizerRestored: z.boolean() });
 
 /** Commands a reducer accepts. */
-export const ReducerCommand = z.discriminatedUnion("type", [GradSlice, CommitStep, AbortStep, LoadSlice, FetchSlice, SliceCopy, WriteCheckpoint, Loaded]);
+export const ReducerCommand = z.discriminatedUnion("type", [GradSlice, CommitStep, AbortStep, Aborted, LoadSlice, FetchSlice, SliceCopy, WriteCheckpoint, Loaded]);
 export type ReducerCommand = z.infer<typeof ReducerCommand>;
 export type SliceCopy = z.infer<typeof SliceCopy>;

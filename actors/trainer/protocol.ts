@@ -9,18 +9,22 @@ export type ReducerMap = z.infer<typeof ReducerMap>;
 /** Get ready for the job: load the parameters of `version` (from the reducers, or initialise them when 0). */
 export const Prepare = z.strictObject({ type: z.literal("trainer.prepare"), term, version: z.number().int().min(0), reducers: ReducerMap });
 /** The trainer is ready: its backend and the hash of the parameters it holds. */
-export const Prepared = z.strictObject({ type: z.literal("trainer.prepared"), version: z.number().int(), hash: z.string(), backend: z.string(), device: z.string(), paramCount: z.number().int() });
+export const Prepared = z.strictObject({ type: z.literal("trainer.prepared"), version: z.number().int(), hash: z.string(), backend: z.string(), device: z.string(), paramCount: z.number().int(), trainSize: z.number().int() });
 /** Compute step `step` on `batchSize` samples with the parameters of version `step - 1`. */
 export const StartStep = z.strictObject({
   type: z.literal("trainer.step"),
   term,
   step: z.number().int().min(1),
+  /** Bumped each time the same step is redone (after an abort). */
+  attempt: z.number().int().min(0),
   batchSize: z.number().int().min(0),
+  /** The data loader to draw the batch from (on the trainer's node). */
+  loader: z.string(),
   reducers: ReducerMap,
   reportHash: z.boolean(),
 });
 /** Asks for a slice of the trainer's current parameters (to seed a reducer). */
-export const FetchParams = z.strictObject({ type: z.literal("trainer.fetch"), offset: z.number().int().min(0), length: z.number().int().min(0) });
+export const FetchParams = z.strictObject({ type: z.literal("trainer.fetch"), version: z.number().int().min(0), offset: z.number().int().min(0), length: z.number().int().min(0) });
 /** Reply to {@link FetchParams}. */
 export const ParamsCopy = z.strictObject({ type: z.literal("trainer.params"), version: z.number().int(), offset: z.number().int(), data: z.instanceof(Float32Array) });
 

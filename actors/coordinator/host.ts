@@ -1,0 +1,29 @@
+import type { ActorRef, AskOptions, Message } from "../../runtime/actor/index.js";
+import type { MembershipView } from "../../runtime/cluster/types.js";
+import type { KvStore } from "../../runtime/store/types.js";
+
+/** A job's line in the cluster's jobs bucket (what `flock status` shows). */
+export interface JobRecord {
+  id: string;
+  state: string;
+  step: number;
+  epoch: number;
+  members: string[];
+  updatedAt: number;
+}
+
+/** What a coordinator needs from the node that hosts it. */
+export interface CoordinatorHost {
+  nodeId: string;
+  membership: MembershipView;
+  /** Campaigns for a lease; `onAcquired` gets the fencing term, `onLost` fires if it is lost later. Returns a stop function. */
+  campaign(key: string, onAcquired: (term: number) => void, onLost: (reason: string) => void): () => void;
+  /** Releases the lease if held. */
+  resign(): Promise<void>;
+  /** The KV bucket of coordinator state. */
+  stateKv(): Promise<KvStore>;
+  writeJobRecord(record: JobRecord): Promise<void>;
+  publish<M extends Message>(topic: string, msg: M): void;
+  spawnRemote(node: string, kind: string, name: string, args: unknown, o: AskOptions): Promise<ActorRef>;
+  stopRemote(address: string, o: AskOptions): Promise<void>;
+}

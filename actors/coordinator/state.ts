@@ -1,0 +1,75 @@
+import type { LedgerState } from "../ledger/ledger.js";
+import type { ShardLedger } from "../ledger/ledger.js";
+import type { JobSpec } from "../job/spec.js";
+import type { ReducerMap, StepDone } from "./types.js";
+
+/** A trainer taking part in the job, with its data loader, both on `node`. */
+export interface Member {
+  node: string;
+  trainer: string;
+  loader: string;
+}
+
+/** One membership change of the job, for the result and the report. */
+export interface MembershipRecord {
+  kind: "join" | "death" | "leave" | "suspect" | "recovered" | "resize" | "failover" | "straggler";
+  node: string;
+  step: number;
+  t: number;
+  at: number;
+  detail?: string;
+  recoverySeconds?: number;
+}
+
+/** What the coordinator persists in KV after every step intent, so a standby can take over. */
+export interface PersistedJob {
+  job: string;
+  spec: JobSpec;
+  state: "running" | "finished" | "failed";
+  term: number;
+  /** Last committed step (= parameter version). */
+  step: number;
+  epoch: number;
+  members: Member[];
+  reducers: ReducerMap;
+  reducerGen: number;
+  paramCount: number;
+  ledger: LedgerState;
+  /** A step whose commit was sent but not known to be applied everywhere. */
+  intent?: { step: number; attempt: number };
+  checkpointStep: number | null;
+  startedAt: number;
+  backends: string[];
+  evals: Array<{ step: number; epoch: number; t: number; loss: number; accuracy: number }>;
+  membership: MembershipRecord[];
+  hashChecks: { checked: number; consistent: boolean; mismatches: string[] };
+  lastLoss: number;
+  result?: Record<string, unknown>;
+}
+
+/** The job result of the design's contract, plus evidence the harness and reports use. */
+export function buildResult(p: PersistedJob, ledger: ShardLedger, status: string, final: { loss: number; accuracy: number } | undefined): Record<string, unknown> {
+  const recoveries = p.membership.filter((m) => m.recoverySeconds !== undefined).map((m) => m.recoverySeconds!);
+  return {
+    status,
+    job: p.job,
+    name: p.spec.name,
+    epochs: ledger.samplesPerEpoch().length,
+    steps: p.step,
+    accuracy: final?.accuracy ?? p.evals.at(-1)?.accuracy ?? 0,
+    loss: final?.loss ?? p.evals.at(-1)?.loss ?? p.lastLoss,
+    backend: p.backends.length > 0 ? p.backends.join("+") : "unknown",
+    samplesPerEpoch: ledger.samplesPerEpoch(),
+    replicasConsistent: p.hashChecks.consistent && p.hashChecks.checked > 0,
+    hashChecks: p.hashChecks.checked,
+    membershipChanges: p.membership.filter((m) => m.kind !== "straggler" && m.kind !== "suspect").length,
+    wallSeconds: (Date.now() - p.startedAt) / 1000,
+    members: p.members.map((m) => m.node),
+    recoverySeconds: recoveries,
+    ledgerAudit: ledger.audit(),
+    membership: p.membership,
+    evals: p.evals,
+  };
+}
+
+export type { StepDone };

@@ -1,0 +1,104 @@
+import type { ActorContext, Behavior, Message } from "../../runtime/actor/index.js";
+import type { Leased } from "../coordinator/protocol.js";
+import { takeFront, type Range } from "../ledger/intervals.js";
+import type { LoaderCommand } from "./protocol.js";
+import type { z } from "zod";
+import type { BatchReady as BatchReadySchema } from "./protocol.js";
+
+/** Reply of a loader to `loader.next`. */
+export type BatchReady = z.infer<typeof BatchReadySchema>;
+
+/** What a data loader is spawned with. */
+export interface LoaderArgs {
+  job: string;
+  /** Leases requested at a time, as a multiple of the batch asked for. */
+  prefetch: number;
+}
+
+interface HeldLease {
+  id: string;
+  epoch: number;
+  ranges: Range[];
+}
+
+interface State {
+  term: number;
+  leases: HeldLease[];
+  finished: boolean;
+  prefetching: boolean;
+}
+
+type Msg = LoaderCommand | Leased;
+const ASK_MS = 5_000;
+
+/**
+ * A data loader: holds leases on shard ranges from the coordinator's ledger and hands its trainer
+ * one batch at a time, asking for the next lease before the current one runs out (prefetch), so a
+ * trainer rarely waits on the coordinator for data. A newer coordinator term voids every lease held.
+ */
+export function loaderBehavior(args: LoaderArgs, member: string): Behavior<Msg, State> {
+  return {
+    init: () => ({ term: 0, leases: [], finished: false, prefetching: false }),
+    async receive(state, msg, ctx) {
+      switch (msg.type) {
+        case "loader.next":
+          return onNext(state, msg, ctx);
+        case "loader.leased":
+          state.prefetching = false;
+          return adopt(state, msg);
+        case "loader.batch":
+          return state;
+        default:
+          return assertNever(msg);
+      }
+    },
+  };
+
+  async function onNext(state: State, msg: Extract<Msg, { type: "loader.next" }>, ctx: ActorContext<Msg>): Promise<State> {
+    if (msg.term > state.term) state = { term: msg.term, leases: [], finished: false, prefetching: false };
+    const coordinator = ctx.ref(msg.coordinator);
+    const request = () =>
+      coordinator.ask<Leased>({ type: "coord.lease", term: state.term, member, count: Math.max(1, msg.n * args.prefetch) } as Message, { timeoutMs: ASK_MS });
+    if (held(state) === 0 && msg.n > 0) state = adopt(state, await request());
+    const batch = take(state, msg.n);
+    ctx.reply<BatchReady>({ type: "loader.batch", batch });
+    if (held(state) < msg.n && !state.prefetching && msg.n > 0) {
+      state.prefetching = true;
+      request().then(
+        (leased) => ctx.self.tell(leased),
+        () => ctx.self.tell({ type: "loader.leased", term: state.term, lease: null, finished: false }),
+      );
+    }
+    return state;
+  }
+
+  function adopt(state: State, leased: Leased): State {
+    if (leased.term !== state.term) return state;
+    if (leased.lease) state.leases.push({ id: leased.lease.id, epoch: leased.lease.epoch, ranges: leased.lease.ranges.map((r) => [r[0], r[1]]) });
+    state.finished = leased.finished;
+    return state;
+  }
+}
+
+function held(state: State): number {
+  let n = 0;
+  for (const l of state.leases) for (const [a, b] of l.ranges) n += b - a;
+  return n;
+}
+
+/** Takes up to n contiguous positions from the oldest lease. */
+function take(state: State, n: number): BatchReady["batch"] {
+  while (state.leases.length > 0 && state.leases[0].ranges.length === 0) state.leases.shift();
+  const lease = state.leases[0];
+  if (!lease || n <= 0) return null;
+  const first = lease.ranges[0];
+  const { taken } = takeFront([first], n);
+  const [start, end] = taken[0];
+  lease.ranges[0] = [end, first[1]];
+  if (end >= first[1]) lease.ranges.shift();
+  return { lease: lease.id, epoch: lease.epoch, start, end };
+}
+
+function assertNever(x: never): never {
+  throw new Error(`unexpected message ${JSON.stringify(x)}`);
+}
