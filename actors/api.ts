@@ -1,0 +1,128 @@
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import type { JobEvent } from "../messages/index.js";
+import { ActorSystem, type Behavior } from "../runtime/actor/index.js";
+import type { Logger } from "../runtime/log.js";
+import { silentLogger } from "../runtime/log.js";
+import { EXAMPLES, exampleNames } from "./job/examples.js";
+import { jobNames } from "./job/names.js";
+import { InvalidJobSpecError, parseJobSpec, type JobSpec, type JobSpecInput } from "./job/spec.js";
+import { TRAINING_MESSAGES } from "./kinds.js";
+import { checkJobFits } from "./job/check.js";
+
+/** The result of a training job (the design's contract, plus evidence). */
+export interface TrainResult {
+  status: string;
+  job: string;
+  epochs: number;
+  steps: number;
+  accuracy: number;
+  loss: number;
+  backend: string;
+  samplesPerEpoch: number[];
+  replicasConsistent: boolean;
+  membershipChanges: number;
+  wallSeconds: number;
+  [key: string]: unknown;
+}
+
+/** A job that failed (the coordinator reported it, or it could not be placed). */
+export class JobFailedError extends Error {
+  override name = "JobFailedError";
+}
+
+/** Where a job runs: a cluster reached through one client actor system. */
+export interface ClusterHandle {
+  client: ActorSystem;
+  /** Nodes alive now, sorted. */
+  aliveNodes(): string[];
+  /** "embedded (in-process bus)" or the NATS URL. */
+  describe: string;
+  close(): Promise<void>;
+}
+
+/** Options of {@link runJob}. */
+export interface RunJobOptions {
+  onEvent?: (e: JobEvent) => void;
+  log?: Logger;
+  /** Give up waiting for nodes after this long (default: the spec's placement timeout). */
+  nodeWaitMs?: number;
+}
+
+/** Resolves an example name, a job file path or a spec object, applying overrides, and validates it. */
+export function resolveJobSpec(source: string | JobSpecInput, overrides: Partial<JobSpecInput> = {}): JobSpec {
+  let input: JobSpecInput;
+  if (typeof source === "string") {
+    if (Object.hasOwn(EXAMPLES, source)) input = structuredClone(EXAMPLES[source]);
+    else if (/\.json$/i.test(source)) {
+      let text: string;
+      try {
+        text = readFileSync(source, "utf8");
+      } catch (error) {
+        throw new InvalidJobSpecError(`cannot read job file ${source}: ${(error as Error).message}`);
+      }
+      try {
+        input = JSON.parse(text) as JobSpecInput;
+      } catch (error) {
+        throw new InvalidJobSpecError(`job file ${source} is not valid JSON: ${(error as Error).message}`);
+      }
+    } else throw new InvalidJobSpecError(`"${source}" is neither an example (${exampleNames().join(", ")}) nor a .json job file`);
+  } else input = structuredClone(source);
+  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+  const spec = parseJobSpec({ ...input, ...defined });
+  return { ...spec, id: spec.id ?? `j${randomUUID().slice(0, 8)}` };
+}
+
+/**
+ * Submits a job to a cluster and follows it to the end: checks that the model fits the data,
+ * places the coordinator on one node and a standby on another, relays the job's events, and
+ * resolves with the result.
+ */
+export async function runJob(cluster: ClusterHandle, spec: JobSpec, opts: RunJobOptions = {}): Promise<TrainResult> {
+  const log = opts.log ?? silentLogger();
+  await checkJobFits(spec);
+  const job = spec.id!;
+  const client = cluster.client;
+  client.registry.register(...TRAINING_MESSAGES);
+  let settle!: (r: { result?: TrainResult; error?: string }) => void;
+  const ended = new Promise<{ result?: TrainResult; error?: string }>((r) => (settle = r));
+  const follower: Behavior<JobEvent, undefined> = {
+    receive(_s, e) {
+      try {
+        opts.onEvent?.(e);
+      } catch (error) {
+        log.warn({ err: error }, "job event listener threw");
+      }
+      if (e.type === "job.finished") settle({ result: e.result as TrainResult });
+      if (e.type === "job.failed") settle({ error: e.error });
+    },
+  };
+  const ref = client.spawn(follower, { name: `follow-${job}` });
+  const off = client.subscribeTopic(jobNames.eventsTopic(job), ref);
+  try {
+    await client.wire.transport.flush();
+    const nodes = await waitForNodes(cluster, 1, opts.nodeWaitMs ?? spec.placementTimeoutMs);
+    const name = jobNames.coordinator(job);
+    const active = nodes[0];
+    await client.spawnRemote(active, "flock.coordinator", name, { job, spec }, { timeoutMs: 10_000 });
+    const standby = nodes.find((n) => n !== active);
+    if (standby) await client.spawnRemote(standby, "flock.coordinator", name, { job, spec }, { timeoutMs: 10_000 }).catch((e: Error) => log.warn({ err: e }, "no standby coordinator"));
+    log.info({ job, active, standby }, "job submitted");
+    const outcome = await ended;
+    if (outcome.error) throw new JobFailedError(`job ${job} failed: ${outcome.error}`);
+    return outcome.result!;
+  } finally {
+    off();
+    await client.stopRemote(ref.address, { timeoutMs: 1000 }).catch(() => undefined);
+  }
+}
+
+async function waitForNodes(cluster: ClusterHandle, n: number, timeoutMs: number): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const nodes = cluster.aliveNodes();
+    if (nodes.length >= n) return nodes;
+    if (Date.now() > deadline) throw new JobFailedError(`no flock node is alive on ${cluster.describe} after ${timeoutMs} ms: start one with \`flock daemon\``);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
