@@ -21,6 +21,11 @@ export interface NatsOptions {
   pingIntervalMs?: number;
   /** How long to keep trying the first connect. */
   connectTimeoutMs?: number;
+  /**
+   * Use only the given servers, never the ones a cluster advertises: needed when the client
+   * reaches NATS through a proxy (the chaos harness) or NAT. Set with FLOCK_NATS_NO_DISCOVERY=1 too.
+   */
+  ignoreClusterUpdates?: boolean;
 }
 
 /** Client settings tuned for failure detection in seconds rather than minutes. */
@@ -38,6 +43,7 @@ export function natsConnectionOptions(opts: NatsOptions): ConnectionOptions {
     timeout: opts.connectTimeoutMs ?? 5000,
     waitOnFirstConnect: true,
     noEcho: false,
+    ignoreClusterUpdates: opts.ignoreClusterUpdates ?? process.env.FLOCK_NATS_NO_DISCOVERY === "1",
   };
   if (opts.user !== undefined) options.user = opts.user;
   if (opts.pass !== undefined) options.pass = opts.pass;
