@@ -1,0 +1,122 @@
+/**
+ * `flock chaos`: a seeded chaos run against real processes on this machine, checked against the
+ * invariants; exit code 0 only when every invariant holds.
+ * @module
+ */
+import { InvalidArgumentError, type Command } from "commander";
+import { runChaos, type ChaosReport } from "./run.js";
+import { FAULT_KINDS, parseFaultKinds, type FaultKind } from "./schedule.js";
+
+interface ChaosFlags {
+  seed?: number;
+  nodes: number;
+  duration: number;
+  faults: FaultKind[];
+  epochs?: number;
+  tolerance?: number;
+  logDir?: string;
+  json?: boolean;
+}
+
+function intFlag(flag: string, min: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min)
+      throw new InvalidArgumentError(`${flag} must be an integer ≥ ${min}, got "${value}"`);
+    return n;
+  };
+}
+
+/** Registers `flock chaos`. */
+export function registerChaosCommand(program: Command): void {
+  program
+    .command("chaos")
+    .description(
+      "run a job on local daemons under seeded faults (kill, pause, partition, slow, broker, coordinator) and check the invariants",
+    )
+    .option(
+      "--seed <n>",
+      "seed of the fault plan and the job (default: from the clock, printed)",
+      intFlag("--seed", 0),
+    )
+    .option("--nodes <n>", "flock daemons", intFlag("--nodes", 2), 3)
+    .option(
+      "--duration <sec>",
+      "length of the faulty phase to aim at: one fault per ~10 s, at least one of each kind",
+      intFlag("--duration", 1),
+      60,
+    )
+    .option(
+      "--faults <kinds>",
+      `fault kinds, comma-separated (${FAULT_KINDS.join(",")})`,
+      (v: string) => {
+        try {
+          return parseFaultKinds(v);
+        } catch (e) {
+          throw new InvalidArgumentError((e as Error).message);
+        }
+      },
+      [...FAULT_KINDS],
+    )
+    .option("--epochs <n>", "epochs of the job (default: enough for --duration)", intFlag("--epochs", 1))
+    .option(
+      "--tolerance <x>",
+      "largest accepted |accuracy - baseline accuracy| (default 0.03)",
+      (v: string) => {
+        const x = Number(v);
+        if (!(x >= 0 && x <= 1)) throw new InvalidArgumentError(`--tolerance must be in [0, 1], got "${v}"`);
+        return x;
+      },
+    )
+    .option(
+      "--log-dir <dir>",
+      "keep the daemons' and servers' logs here (default: a temp dir, kept only when the run fails)",
+    )
+    .option("--json", "print the report as one JSON object on the last line")
+    .action(async (flags: ChaosFlags) => {
+      const seed = flags.seed ?? Date.now() % 1_000_000;
+      const log = (line: string): void =>
+        void (flags.json ? process.stderr : process.stdout).write(`${line}\n`);
+      const env: Record<string, string> = {};
+      if (process.env.FLOCK_INJECT_BUG) env.FLOCK_INJECT_BUG = process.env.FLOCK_INJECT_BUG;
+      const report = await runChaos({
+        seed,
+        nodes: flags.nodes,
+        durationSec: flags.duration,
+        faults: flags.faults,
+        epochs: flags.epochs,
+        tolerance: flags.tolerance,
+        logDir: flags.logDir,
+        env,
+        onProgress: log,
+      });
+      for (const line of summary(report)) log(line);
+      if (!report.passed)
+        process.stderr.write(
+          `flock chaos FAILED with seed ${report.seed}; replay with:\n  ${report.replay}\n`,
+        );
+      if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+      process.exitCode = report.passed ? 0 : 1;
+    });
+}
+
+/** The report in lines for people. */
+export function summary(r: ChaosReport): string[] {
+  const lines = [`faults (seed ${r.seed}):`];
+  for (const f of r.faults) {
+    lines.push(
+      `  ${f.time.toFixed(1).padStart(6)} s  ${f.kind.padEnd(11)} ${f.target.padEnd(10)} recovery ${f.recoverySeconds === null ? "—" : `${f.recoverySeconds.toFixed(2)} s`}${f.rejoined === false ? " (did not rejoin in 30 s)" : ""}`,
+    );
+  }
+  lines.push("invariants:");
+  for (const [name, v] of Object.entries(r.invariants))
+    lines.push(`  ${v.ok ? "ok  " : "FAIL"} ${name}: ${v.detail}`);
+  const acc = (x: number | null): string => (x === null ? "—" : x.toFixed(4));
+  lines.push(
+    `accuracy ${acc(r.accuracy)} (baseline ${acc(r.baselineAccuracy)}, tolerance ±${r.tolerance}); recovery p50 ${r.recoveryP50 ?? "—"} s, max ${r.recoveryMax ?? "—"} s; ${r.wallSeconds.toFixed(1)} s in all`,
+  );
+  lines.push(
+    r.passed ? "PASSED" : `FAILED (seed ${r.seed}): ${r.replay}${r.logDir ? `\nlogs: ${r.logDir}` : ""}`,
+  );
+  return lines;
+}

@@ -1,0 +1,102 @@
+/**
+ * What the harness sees of a job while it runs: the committed steps, hash checks and membership
+ * events from the job's events topic, plus the coordinator's lease from JetStream KV.
+ * @module
+ */
+import { connect, type NatsConnection } from "nats";
+import type { JobEvent } from "../../messages/index.js";
+import { openLeaseBucket, readLease } from "../../runtime/cluster/lease.js";
+import { JetStreamStores } from "../../runtime/store/jetstream.js";
+import type { KvStore } from "../../runtime/store/types.js";
+import { jobNames } from "../job/names.js";
+import { COORDINATOR_LEASE_MS } from "../kinds.js";
+import type { ObservedHash, ObservedStep } from "./invariants.js";
+
+/** A job's events as they arrive, and the latest state they imply. */
+export class JobObserver {
+  readonly steps: ObservedStep[] = [];
+  readonly hashes: ObservedHash[] = [];
+  readonly membership: Array<{ kind: string; node: string; step: number; at: number; detail?: string }> = [];
+  /** Highest committed step seen, members at that commit, and when it committed (wall ms). */
+  step = 0;
+  members = 0;
+  lastCommitAt = 0;
+  lastAccuracy: number | undefined;
+
+  /** Records one event (runJob's `onEvent`). */
+  add(e: JobEvent): void {
+    switch (e.type) {
+      case "job.step":
+        this.steps.push({ step: e.step, epoch: e.epoch, samples: e.samples, at: e.at });
+        if (e.step >= this.step) {
+          this.step = e.step;
+          this.members = e.members;
+        }
+        this.lastCommitAt = Math.max(this.lastCommitAt, e.at);
+        break;
+      case "job.hash":
+        this.hashes.push({ version: e.version, consistent: e.consistent, hashes: e.hashes });
+        break;
+      case "job.membership":
+        this.membership.push({
+          kind: e.event.kind,
+          node: e.event.node,
+          step: e.step,
+          at: e.at,
+          detail: e.event.detail,
+        });
+        break;
+      case "job.eval":
+        this.lastAccuracy = e.accuracy;
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** Seconds from `at` (wall ms) to the first commit after it, or undefined when none came. */
+  recoveryAfter(at: number): number | undefined {
+    let first: number | undefined;
+    for (const s of this.steps) if (s.at > at && (first === undefined || s.at < first)) first = s.at;
+    return first === undefined ? undefined : (first - at) / 1000;
+  }
+}
+
+/** Reads who holds a job's coordinator lease, over its own connection to NATS. */
+export class LeaseReader {
+  private kv: Promise<KvStore> | undefined;
+
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly stores: JetStreamStores,
+  ) {}
+
+  static async connect(url: string, cluster: string): Promise<LeaseReader> {
+    const nc = await connect({
+      servers: url,
+      name: "flock-chaos-lease-reader",
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+    });
+    return new LeaseReader(nc, new JetStreamStores(nc, { cluster }));
+  }
+
+  /** Node id of the lease holder of `job` (holder strings are `<nodeId>:<incarnation>`), tried 5 times. */
+  async holderNode(job: string): Promise<string | undefined> {
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      try {
+        this.kv ??= openLeaseBucket(this.stores, COORDINATOR_LEASE_MS);
+        const lease = await readLease(await this.kv, jobNames.leaseKey(job));
+        if (lease) return lease.holder.slice(0, lease.holder.indexOf(":"));
+      } catch {
+        this.kv = undefined;
+      }
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    return undefined;
+  }
+
+  async close(): Promise<void> {
+    await this.nc.close().catch(() => undefined);
+  }
+}

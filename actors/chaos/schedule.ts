@@ -1,0 +1,101 @@
+/**
+ * The fault plan of a chaos run: which faults, in which order, at which committed step, held for
+ * how long. A pure function of the seed and the options, so `--seed S` replays the same plan.
+ * @module
+ */
+import { createRng, type Rng } from "./rng.js";
+
+/** Every fault the harness can inject. */
+export const FAULT_KINDS = ["kill", "pause", "partition", "slow", "broker", "coordinator"] as const;
+/** One kind of fault. */
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** One fault of the plan. Targets are picked at injection time from `targetDraw` (see faults.ts). */
+export interface PlannedFault {
+  index: number;
+  kind: FaultKind;
+  /** Injected once this many steps have committed and the previous fault has recovered. */
+  atStep: number;
+  /** How long the fault lasts before it is healed (ms): down time, pause, cut or slowdown. */
+  holdMs: number;
+  /** A draw in [0, 1) that picks the target among those eligible when the fault fires. */
+  targetDraw: number;
+  /** `slow` only: one-way latency added in both directions (ms) and the bandwidth cap (bytes/s). */
+  latencyMs?: number;
+  bandwidth?: number;
+}
+
+/** Options of {@link planFaults}. */
+export interface PlanOptions {
+  seed: number;
+  kinds: readonly FaultKind[];
+  /** Faults in all; at least one of each kind. */
+  count: number;
+  /** Committed steps of the whole job. */
+  totalSteps: number;
+}
+
+/** Hold time ranges by kind (ms): long enough to cross the 2 s failure deadline most of the time. */
+const HOLD_MS: Record<FaultKind, [number, number]> = {
+  kill: [500, 2000], // down time before the node restarts with the same id
+  pause: [2500, 4000], // SIGSTOP → SIGCONT
+  partition: [2500, 4000], // proxy cut → heal
+  slow: [4000, 6000], // latency + bandwidth cap on the node's link
+  broker: [1500, 3000], // nats-server down time
+  coordinator: [500, 2000], // the lease holder's node down time
+};
+
+/** Share of the job's steps over which faults are spread; the rest lets the last recovery finish. */
+const SPREAD = 0.75;
+
+/**
+ * Plans `count` faults: each kind of `kinds` once in a seeded order, then seeded draws from `kinds`.
+ * A coordinator fault is planned at most once and first, while the job still has its standby:
+ * the job gets exactly one standby coordinator (actors/api.ts), which is not replaced after a
+ * takeover, so a second coordinator loss, or the loss of the standby's node before the first, ends
+ * the job. Faults are spread evenly over the first 75% of the steps with seeded jitter.
+ */
+export function planFaults(opts: PlanOptions): PlannedFault[] {
+  const kinds = [...new Set(opts.kinds)];
+  if (kinds.length === 0) return [];
+  const rng = createRng(opts.seed ^ 0x5bd1e995);
+  const others = kinds.filter((k) => k !== "coordinator");
+  const count = Math.max(opts.count, kinds.length);
+  const order: FaultKind[] = kinds.includes("coordinator") ? ["coordinator"] : [];
+  order.push(...rng.shuffle(others));
+  while (order.length < count && others.length > 0) order.push(rng.pick(others));
+  const first = Math.max(5, Math.round(opts.totalSteps * 0.04));
+  const span = Math.max(order.length, Math.floor(opts.totalSteps * SPREAD) - first);
+  const gap = span / order.length;
+  return order.map((kind, index) =>
+    plan(rng, kind, index, Math.round(first + index * gap + rng.between(0, gap * 0.4))),
+  );
+}
+
+function plan(rng: Rng, kind: FaultKind, index: number, atStep: number): PlannedFault {
+  const [lo, hi] = HOLD_MS[kind];
+  const fault: PlannedFault = {
+    index,
+    kind,
+    atStep,
+    holdMs: Math.round(rng.between(lo, hi)),
+    targetDraw: rng.next(),
+  };
+  if (kind === "slow") {
+    fault.latencyMs = Math.round(rng.between(150, 400));
+    fault.bandwidth = Math.round(rng.between(64, 256)) * 1024;
+  }
+  return fault;
+}
+
+/** Parses a comma-separated list of fault kinds. */
+export function parseFaultKinds(text: string): FaultKind[] {
+  const kinds = text
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const bad = kinds.filter((k) => !(FAULT_KINDS as readonly string[]).includes(k));
+  if (bad.length > 0)
+    throw new RangeError(`unknown fault kind(s) ${bad.join(", ")}: use ${FAULT_KINDS.join(", ")}`);
+  return [...new Set(kinds)] as FaultKind[];
+}
