@@ -30,7 +30,6 @@ export interface CellHost {
 type NactRef = object;
 type NactCtx = {
   self: NactRef;
-  mailbox?: Array<{ message: Delivery }>;
   reset: symbol;
   resume: symbol;
   stop: symbol;
@@ -38,15 +37,28 @@ type NactCtx = {
   stopChild: symbol;
 };
 const n = nact as unknown as {
-  spawn(parent: NactRef, f: (state: unknown, msg: Delivery, ctx: NactCtx) => unknown, name: string, props: object): NactRef;
-  dispatch(ref: NactRef, msg: Delivery): void;
+  spawn(parent: NactRef, f: (state: unknown, msg: typeof DRAIN, ctx: NactCtx) => unknown, name: string, props: object): NactRef;
+  dispatch(ref: NactRef, msg: typeof DRAIN): void;
   stop(ref: NactRef): void;
 };
+
+/** The one message a cell ever hands nact: "read your mailbox". */
+const DRAIN = Object.freeze({ drain: true });
+/** Most messages read in one nact turn, and the time after which a turn yields to the event loop. */
+const MAX_BATCH = 64;
+const MAX_TURN_MS = 2;
 
 /**
  * A local actor: our behaviour running inside one nact actor. nact brings the mailbox, one message
  * at a time and the supervision tree; the cell adds restart intensity and backoff, asks that fail
  * fast when the actor crashes, and dead letters for what a stopped actor never read.
+ *
+ * The cell keeps its own FIFO mailbox and hands nact a drain token, not each message: nact runs
+ * every message in its own `setImmediate`, one event-loop turn per message, which capped a remote
+ * actor at about 160k small messages/s (measured by `flock bench`). A drain reads up to
+ * {@link MAX_BATCH} messages (or {@link MAX_TURN_MS}) in one turn, one at a time and in arrival
+ * order, then yields. A message that throws ends the turn; the state left by the messages before
+ * it is carried into the next turn, so `resume` keeps it exactly as nact would have.
  */
 export class Cell {
   stopped = false;
@@ -54,6 +66,11 @@ export class Cell {
   nactRef!: NactRef;
   private readonly tracker: RestartTracker;
   readonly self: ActorRef;
+  private readonly mailbox = new Mailbox();
+  /** A drain token is in nact's mailbox or being handled. */
+  private scheduled = false;
+  /** State after the last message that succeeded in a turn that then failed. */
+  private carried: { state: unknown } | undefined;
 
   constructor(
     private readonly host: CellHost,
@@ -66,14 +83,14 @@ export class Cell {
     this.self = host.ref(this.address);
     this.tracker = new RestartTracker(policy);
     host.register(this);
-    n.spawn(parentRef, (state, delivery) => this.handle(state, delivery), path.slice(path.lastIndexOf("/") + 1), {
+    n.spawn(parentRef, (state) => this.drain(state), path.slice(path.lastIndexOf("/") + 1), {
       initialStateFunc: (ctx: NactCtx) => {
         // init runs inside nact's constructor, before spawn returns: take our nact ref from its context
         // so that init can spawn children.
         this.nactRef = ctx.self;
         return behavior.init?.(this.context(undefined));
       },
-      onCrash: (_msg: Delivery, error: Error, ctx: NactCtx, child?: unknown) => this.onCrash(error, ctx, child),
+      onCrash: (_msg: unknown, error: Error, ctx: NactCtx, child?: unknown) => this.onCrash(error, ctx, child),
       afterStop: (state: unknown, ctx: NactCtx) => this.afterStop(state, ctx),
     });
     host.emit({ kind: "spawned", path });
@@ -81,7 +98,11 @@ export class Cell {
 
   /** Queues a message; the caller has checked the cell is alive. */
   dispatch(delivery: Delivery): void {
-    n.dispatch(this.nactRef, delivery);
+    this.mailbox.push(delivery);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      n.dispatch(this.nactRef, DRAIN);
+    }
   }
 
   /** Stops the actor and its children. */
@@ -89,6 +110,34 @@ export class Cell {
     if (this.stopped) return;
     this.host.markStopped(this.path);
     n.stop(this.nactRef);
+  }
+
+  /** One nact turn: reads queued messages in order until the mailbox is empty or the turn's budget is spent. */
+  private async drain(state: unknown): Promise<unknown> {
+    if (this.carried) {
+      state = this.carried.state;
+      this.carried = undefined;
+    }
+    const started = performance.now();
+    for (let handled = 0; handled < MAX_BATCH && !this.stopped; handled++) {
+      const delivery = this.mailbox.shift();
+      if (!delivery) break;
+      try {
+        state = await this.handle(state, delivery);
+      } catch (error) {
+        this.carried = { state };
+        this.reschedule();
+        throw error;
+      }
+      if (performance.now() - started > MAX_TURN_MS) break;
+    }
+    this.reschedule();
+    return state;
+  }
+
+  private reschedule(): void {
+    if (this.mailbox.size > 0 && !this.stopped) n.dispatch(this.nactRef, DRAIN);
+    else this.scheduled = false;
   }
 
   private async handle(state: unknown, delivery: Delivery): Promise<unknown> {
@@ -109,6 +158,7 @@ export class Cell {
       case "restart":
         this.host.log.warn({ path, err, delayMs: decision.delayMs, escalatedFromChild: Boolean(child) }, "actor failed; restarting");
         if (decision.delayMs > 0) await new Promise((r) => setTimeout(r, decision.delayMs));
+        this.carried = undefined;
         this.markDescendantsStopped();
         this.host.emit({ kind: "restarted", path, error: err, delayMs: decision.delayMs });
         return ctx.reset;
@@ -132,10 +182,12 @@ export class Cell {
     this.host.markStopped(`${this.path}/`);
   }
 
-  private afterStop(state: unknown, ctx: NactCtx): void {
+  private afterStop(nactState: unknown, _ctx: NactCtx): void {
     this.stopped = true;
     this.host.unregister(this);
-    for (const { message } of ctx.mailbox ?? []) {
+    const state = this.carried ? this.carried.state : nactState;
+    this.carried = undefined;
+    for (let message = this.mailbox.shift(); message; message = this.mailbox.shift()) {
       this.host.deadLetter(message, this.address, "stopped");
       if (message.ask) this.host.failAsk(message, "stopped", `${this.address} stopped before reading the message`);
     }
@@ -165,5 +217,33 @@ export class Cell {
       spawn: (behavior, opts: SpawnOptions) => host.spawnChild(cell, behavior as Behavior<Message, unknown>, opts) as never,
       stop: () => cell.stop(),
     };
+  }
+}
+
+/** A FIFO queue with O(1) push and shift. */
+class Mailbox {
+  private items: Array<Delivery | undefined> = [];
+  private head = 0;
+
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
+  push(d: Delivery): void {
+    this.items.push(d);
+  }
+
+  shift(): Delivery | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const d = this.items[this.head];
+    this.items[this.head++] = undefined;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return d;
   }
 }
