@@ -1,6 +1,10 @@
 import { connect, credsAuthenticator, nkeyAuthenticator, type ConnectionOptions, type NatsConnection, type Subscription } from "nats";
 import { readFileSync } from "node:fs";
+import { BATCH_HEADER_BYTES, decodeBatch, encodeBatch, isBatch } from "./batch.js";
 import type { FrameHandler, Transport, TransportStatus, Unsubscribe } from "./transport.js";
+
+/** Largest batch of small frames published as one NATS message. */
+const MAX_BATCH_BYTES = 64 * 1024;
 
 /** How to reach and authenticate to NATS; every field passes through to the `nats` client. */
 export interface NatsOptions {
@@ -66,11 +70,23 @@ export function natsAuthFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<N
   return out;
 }
 
-/** A {@link Transport} over a NATS connection. */
+/**
+ * A {@link Transport} over a NATS connection.
+ *
+ * Frames published in one synchronous burst to the same subject go out as one batch frame (see
+ * `batch.ts`), flushed in a microtask, in the same event-loop turn, before the client writes to
+ * its socket, so no latency is added. Measured by `flock bench`: a remote actor received small
+ * tells at about 200k/s with one NATS message per frame, the NATS parser and message object per
+ * frame being the largest cost left in the receiver. Order is kept: a publish to another subject
+ * (or a frame too large to batch) sends the pending batch first, and `flush()` and `close()` send
+ * it before they wait on the server.
+ */
 export class NatsTransport implements Transport {
   readonly kind = "nats" as const;
   private readonly listeners = new Set<(s: TransportStatus) => void>();
   private isClosed = false;
+  private pending: { subject: string; frames: Uint8Array[]; bytes: number } | undefined;
+  private flushQueued = false;
 
   private constructor(readonly connection: NatsConnection) {
     void this.watchStatus();
@@ -96,10 +112,45 @@ export class NatsTransport implements Transport {
 
   publish(subject: string, data: Uint8Array): void {
     if (this.isClosed) return;
-    this.connection.publish(subject, data);
+    const p = this.pending;
+    const size = 4 + data.length;
+    if (p && p.subject === subject && p.bytes + size <= MAX_BATCH_BYTES) {
+      p.frames.push(data);
+      p.bytes += size;
+      return;
+    }
+    this.sendPending();
+    if (BATCH_HEADER_BYTES + size > MAX_BATCH_BYTES) {
+      this.connection.publish(subject, data);
+      return;
+    }
+    this.pending = { subject, frames: [data], bytes: BATCH_HEADER_BYTES + size };
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(() => {
+        this.flushQueued = false;
+        this.sendPending();
+      });
+    }
+  }
+
+  /** Publishes the pending batch (a single frame as itself). */
+  private sendPending(): void {
+    const p = this.pending;
+    if (!p) return;
+    this.pending = undefined;
+    try {
+      this.connection.publish(p.subject, p.frames.length === 1 ? p.frames[0]! : encodeBatch(p.frames, p.bytes));
+    } catch (error) {
+      // Runs from a microtask too, where a throw would be uncaught: a closed or draining connection
+      // drops the batch as it would have dropped each publish, and says so.
+      this.emit({ kind: "error", error: error instanceof Error ? error : new Error(String(error)) });
+    }
   }
 
   subscribe(subject: string, handler: FrameHandler, opts?: { queue?: string }): Unsubscribe {
+    // Without wildcards every message's subject is the subscription's: skip decoding it per message.
+    const fixed = /[*>]/.test(subject) ? undefined : subject;
     const sub: Subscription = this.connection.subscribe(subject, {
       queue: opts?.queue,
       callback: (err, msg) => {
@@ -107,7 +158,11 @@ export class NatsTransport implements Transport {
           this.emit({ kind: "error", error: err });
           return;
         }
-        handler(msg.data, msg.subject);
+        const data = msg.data;
+        const subj = fixed ?? msg.subject;
+        const frames = isBatch(data) ? decodeBatch(data) : undefined;
+        if (!frames) return handler(data, subj);
+        for (const frame of frames) handler(frame, subj);
       },
     });
     return () => {
@@ -116,6 +171,7 @@ export class NatsTransport implements Transport {
   }
 
   async flush(): Promise<void> {
+    this.sendPending();
     if (!this.isClosed) await this.connection.flush();
   }
 
@@ -126,12 +182,16 @@ export class NatsTransport implements Transport {
 
   async close(): Promise<void> {
     if (this.isClosed) return;
+    this.sendPending();
     this.isClosed = true;
-    try {
-      await this.connection.drain();
-    } catch {
-      await this.connection.close();
-    }
+    // Drain flushes what was published; a connection that is down would wait for the server forever,
+    // so give the drain a bounded time and then close hard.
+    const drained = this.connection.drain().then(
+      () => true,
+      () => false,
+    );
+    const timer = new Promise<boolean>((r) => setTimeout(() => r(false), 2_000).unref());
+    if (!(await Promise.race([drained, timer])) && !this.connection.isClosed()) await this.connection.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
