@@ -1,6 +1,7 @@
 import type { Command } from "commander";
+import { registerTrainCommand } from "./train.js";
 
 /** Registers `flock train`, `flock chaos`, `flock bench` and `flock demo`. */
-export function registerCommands(_program: Command): void {
-  // filled in by the training layer
+export function registerCommands(program: Command): void {
+  registerTrainCommand(program);
 }

@@ -195,6 +195,7 @@ export class Coordinator {
       evals: [],
       membership: [],
       hashChecks: { checked: 0, consistent: true, mismatches: [] },
+      commitAudit: { checked: 0, mismatches: [] },
       lastLoss: NaN,
     };
     this.task("placement", () => this.placeAll(startedAt), (placed) => this.onPlaced(placed));
@@ -384,6 +385,12 @@ export class Coordinator {
 
   private onApplied(msg: Extract<CoordinatorCommand, { type: "coord.applied" }>): void {
     if (this.phase !== "committing" || msg.term !== this.term || msg.step !== this.p.step + 1 || msg.attempt !== this.attempt) return;
+    const expected = this.contributors.join(",");
+    if (msg.summed.join(",") !== expected) {
+      this.p.commitAudit.mismatches.push(`step ${msg.step} reducer ${msg.r} summed [${msg.summed.join(",")}], commit set [${expected}]`);
+      this.ctx.log.error({ job: this.job, step: msg.step, r: msg.r, summed: msg.summed, contributors: this.contributors }, "a reducer summed other slices than the commit set");
+    }
+    this.p.commitAudit.checked++;
     this.applied.add(msg.r);
     if (this.applied.size === this.p.reducers.addresses.length) this.committed();
   }

@@ -21,7 +21,16 @@ export const StepDone = z.strictObject({
   backend: z.string().optional(),
 });
 /** A reducer applied a committed step to its slice. */
-export const SliceApplied = z.strictObject({ type: z.literal("coord.applied"), term, step: z.number().int(), attempt: z.number().int(), r: z.number().int() });
+export const SliceApplied = z.strictObject({
+  type: z.literal("coord.applied"),
+  term,
+  step: z.number().int(),
+  attempt: z.number().int(),
+  r: z.number().int(),
+  /** Members whose slices the reducer summed, and their sample count: audited against the commit set. */
+  summed: z.array(z.string()),
+  n: z.number().int(),
+});
 /** A reducer lacks some contributors' slices for a commit. */
 export const SlicesMissing = z.strictObject({ type: z.literal("coord.missing"), term, step: z.number().int(), attempt: z.number().int(), r: z.number().int(), members: z.array(z.string()), reason: z.string() });
 /** The evaluator scored a parameter version. */

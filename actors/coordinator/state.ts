@@ -43,6 +43,8 @@ export interface PersistedJob {
   evals: Array<{ step: number; epoch: number; t: number; loss: number; accuracy: number }>;
   membership: MembershipRecord[];
   hashChecks: { checked: number; consistent: boolean; mismatches: string[] };
+  /** Every reducer's applied set compared with the commit set. */
+  commitAudit: { checked: number; mismatches: string[] };
   lastLoss: number;
   result?: Record<string, unknown>;
 }
@@ -62,6 +64,8 @@ export function buildResult(p: PersistedJob, ledger: ShardLedger, status: string
     samplesPerEpoch: ledger.samplesPerEpoch(),
     replicasConsistent: p.hashChecks.consistent && p.hashChecks.checked > 0,
     hashChecks: p.hashChecks.checked,
+    hashMismatches: p.hashChecks.mismatches,
+    commitAudit: p.commitAudit,
     membershipChanges: p.membership.filter((m) => m.kind !== "straggler" && m.kind !== "suspect").length,
     wallSeconds: (Date.now() - p.startedAt) / 1000,
     members: p.members.map((m) => m.node),

@@ -6,6 +6,7 @@ import { createOptimizer, type Optimizer, type OptimizerState } from "../compute
 import type { JobSpec } from "../job/spec.js";
 import { jobNames } from "../job/names.js";
 import type { ReducerCommand } from "./protocol.js";
+import { injectedBug } from "../bugs.js";
 
 /** What a reducer is spawned with: which slice of the parameter vector it owns. */
 export interface ReducerArgs {
@@ -37,6 +38,7 @@ interface State {
   undo?: { version: number; attempt: number; params: Float32Array; optimizer: OptimizerState };
   /** Gradient slices by `step.attempt`, then by member. */
   buffers: Map<string, Map<string, Contribution>>;
+  lastSummed: { members: string[]; n: number };
   waiting?: { step: number; attempt: number; contributors: string[]; total: number; from: string; since: number };
 }
 
@@ -72,7 +74,7 @@ export function reducerBehavior(args: ReducerArgs, host: ReducerHost): Behavior<
     const from = ctx.from!;
     if (msg.step === state.version && msg.attempt === state.attempt) {
       publish(state); // idempotent: a new coordinator re-sent a commit this reducer already applied
-      ctx.ref(from).tell({ type: "coord.applied", term: msg.term, step: msg.step, attempt: msg.attempt, r: args.r } as Message);
+      ctx.ref(from).tell({ type: "coord.applied", term: msg.term, step: msg.step, attempt: msg.attempt, r: args.r, summed: state.lastSummed.members, n: state.lastSummed.n } as Message);
       return state;
     }
     if (msg.step !== state.version + 1) {
@@ -99,17 +101,22 @@ export function reducerBehavior(args: ReducerArgs, host: ReducerHost): Behavior<
     const params = state.params!;
     state.undo = { version: state.version, attempt: state.attempt, params: params.slice(), optimizer: state.optimizer.exportState() };
     const sum = new Float32Array(args.length);
-    for (const member of w.contributors) {
-      const data = buf.get(member)!.data;
+    // The bug a chaos test injects on purpose: summing every buffered slice, the dead and the left-out too.
+    const summed = injectedBug("reducer-keeps-dead-slices") ? [...buf.keys()].sort() : w.contributors;
+    let n = 0;
+    for (const member of summed) {
+      const { data, n: count } = buf.get(member)!;
+      n += count;
       for (let i = 0; i < sum.length; i++) sum[i] += data[i];
     }
+    state.lastSummed = { members: summed, n };
     if (w.total > 0) state.optimizer.step(params, sum, 1 / w.total);
     state.version = w.step;
     state.attempt = w.attempt;
     state.waiting = undefined;
     for (const k of [...state.buffers.keys()]) if (Number(k.split(".")[0]) <= w.step) state.buffers.delete(k);
     publish(state);
-    ctx.ref(w.from).tell({ type: "coord.applied", term: state.term, step: w.step, attempt: w.attempt, r: args.r } as Message);
+    ctx.ref(w.from).tell({ type: "coord.applied", term: state.term, step: w.step, attempt: w.attempt, r: args.r, summed, n } as Message);
     return state;
   }
 
@@ -173,7 +180,7 @@ export function reducerBehavior(args: ReducerArgs, host: ReducerHost): Behavior<
   }
 
   return {
-    init: () => ({ term: 0, version: -1, attempt: 0, optimizer: createOptimizer(args.spec.optimizer), buffers: new Map() }),
+    init: () => ({ term: 0, version: -1, attempt: 0, optimizer: createOptimizer(args.spec.optimizer), buffers: new Map(), lastSummed: { members: [], n: 0 } }),
     async receive(state, msg, ctx) {
       switch (msg.type) {
         case "reducer.grad":

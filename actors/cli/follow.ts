@@ -1,0 +1,63 @@
+import type { JobEvent } from "../../messages/index.js";
+import type { TrainResult } from "../api.js";
+import type { EvalSample, MembershipEvent, StepSample, TrainingReportInput } from "../report/index.js";
+import type { JobSpec } from "../job/spec.js";
+
+/** Collects a job's events into the series a training report draws. */
+export class JobTimeline {
+  readonly steps: StepSample[] = [];
+  readonly evals: EvalSample[] = [];
+  readonly membership: MembershipEvent[] = [];
+  readonly startedAt = new Date();
+  lastAccuracy: number | undefined;
+
+  /** Records one event. */
+  add(e: JobEvent): void {
+    switch (e.type) {
+      case "job.step":
+        this.steps.push({ step: e.step, epoch: e.epoch, t: e.t, loss: e.loss, members: e.members, samplesPerSec: e.samplesPerSec });
+        break;
+      case "job.eval":
+        this.evals.push({ step: e.step, epoch: e.epoch, t: e.t, loss: e.loss, accuracy: e.accuracy });
+        this.lastAccuracy = e.accuracy;
+        break;
+      case "job.membership":
+        if (e.event.kind !== "straggler") this.membership.push({ t: e.t, step: e.step, kind: e.event.kind, node: e.event.node, detail: e.event.detail, recoverySeconds: e.event.recoverySeconds });
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** The report input for a finished job. */
+  reportInput(spec: JobSpec, result: TrainResult, settings: Record<string, string | number | boolean>): TrainingReportInput {
+    // The coordinator's own record is authoritative for membership (events may be missed by a late follower).
+    const recorded = (result.membership as MembershipEvent[] | undefined)?.filter((m) => (m.kind as string) !== "straggler");
+    return {
+      title: `${spec.name} — job ${result.job}`,
+      startedAt: this.startedAt.toISOString(),
+      settings,
+      backend: result.backend,
+      result: {
+        status: result.status,
+        epochs: result.epochs,
+        steps: result.steps,
+        accuracy: result.accuracy,
+        loss: result.loss,
+        samplesPerEpoch: result.samplesPerEpoch,
+        replicasConsistent: result.replicasConsistent,
+        membershipChanges: result.membershipChanges,
+        wallSeconds: result.wallSeconds,
+      },
+      steps: this.steps,
+      evals: (result.evals as EvalSample[] | undefined) ?? this.evals,
+      membership: recorded ?? this.membership,
+    };
+  }
+}
+
+/** One line describing a membership event, for progress output. */
+export function describeMembership(e: Extract<JobEvent, { type: "job.membership" }>): string {
+  const rec = e.event.recoverySeconds !== undefined ? ` (recovered in ${e.event.recoverySeconds.toFixed(2)} s)` : "";
+  return `[${e.t.toFixed(1)}s] step ${e.step}: ${e.event.kind} ${e.event.node}${e.event.detail ? ` — ${e.event.detail}` : ""}${rec}`;
+}

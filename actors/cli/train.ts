@@ -1,0 +1,110 @@
+import { Command, InvalidArgumentError, Option } from "commander";
+import { join, resolve } from "node:path";
+import { createLogger } from "../../runtime/log.js";
+import { connectCluster } from "../remote.js";
+import { resolveJobSpec, runJob, type ClusterHandle, type TrainResult } from "../api.js";
+import { EmbeddedCluster } from "../embedded.js";
+import { exampleNames } from "../job/examples.js";
+import { createProgress, writeTrainingReport } from "../report/index.js";
+import { describeMembership, JobTimeline } from "./follow.js";
+
+/** Parses a positive integer flag, with an error that names the flag. */
+export function positiveInt(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${flag} must be a positive integer, got "${value}"`);
+    return n;
+  };
+}
+
+interface TrainFlags {
+  nats?: string;
+  cluster: string;
+  workers?: number;
+  minWorkers?: number;
+  maxWorkers?: number;
+  epochs?: number;
+  seed?: number;
+  json?: boolean;
+  report: boolean;
+  reportDir: string;
+  logLevel: string;
+}
+
+/** Registers `flock train`. */
+export function registerTrainCommand(program: Command): void {
+  program
+    .command("train")
+    .description(`train an example (${exampleNames().join(", ")}) or a job file (.json) on the embedded default or a cluster`)
+    .argument("<example|job-file>", "example name or path to a JSON job spec")
+    .option("--nats <url>", "NATS server URL(s), comma-separated; without it the job runs on the embedded default")
+    .option("--cluster <name>", "cluster name (subject namespace)", "default")
+    .option("--workers <n>", "exactly n workers (embedded: n nodes)", positiveInt("--workers"))
+    .option("--min-workers <n>", "pause below this many workers", positiveInt("--min-workers"))
+    .option("--max-workers <n>", "grow up to this many workers as nodes join", positiveInt("--max-workers"))
+    .option("--epochs <n>", "epochs to train", positiveInt("--epochs"))
+    .option("--seed <n>", "job seed", (v) => positiveInt("--seed")(String(Number(v) + 1)) - 1)
+    .option("--json", "print the result as one JSON object on the last line")
+    .option("--no-report", "do not write the HTML training report")
+    .option("--report-dir <dir>", "where reports go", "reports")
+    .addOption(new Option("--log-level <level>", "log level of the structured logs on stderr").choices(["silent", "error", "warn", "info", "debug"]).default("warn"))
+    .action(async (source: string, flags: TrainFlags) => {
+      if (flags.workers !== undefined && (flags.minWorkers !== undefined || flags.maxWorkers !== undefined)) {
+        throw new InvalidArgumentError("use either --workers or --min-workers/--max-workers, not both");
+      }
+      const result = await train(source, flags);
+      process.exitCode = result.status === "completed" ? 0 : 1;
+    });
+}
+
+async function train(source: string, flags: TrainFlags): Promise<TrainResult> {
+  const log = createLogger({ cmd: "train" }, flags.logLevel);
+  const spec = resolveJobSpec(source, {
+    epochs: flags.epochs,
+    seed: flags.seed,
+    minWorkers: flags.workers ?? flags.minWorkers,
+    maxWorkers: flags.workers ?? flags.maxWorkers ?? (flags.minWorkers !== undefined ? Math.max(flags.minWorkers, 2) : undefined),
+  });
+  const out = flags.json ? process.stderr : process.stdout;
+  let cluster: ClusterHandle;
+  let embedded: EmbeddedCluster | undefined;
+  if (flags.nats) {
+    cluster = await connectCluster({ servers: flags.nats, cluster: flags.cluster, log });
+  } else {
+    embedded = await EmbeddedCluster.start({ nodes: spec.maxWorkers, cluster: flags.cluster, log });
+    cluster = embedded.handle;
+  }
+  out.write(`flock: training ${spec.name} (job ${spec.id}) on ${cluster.describe}, ${spec.minWorkers}–${spec.maxWorkers} workers, ${spec.epochs} epoch(s)\n`);
+  const progress = createProgress(out);
+  const timeline = new JobTimeline();
+  try {
+    const result = await runJob(cluster, spec, {
+      log,
+      onEvent: (e) => {
+        timeline.add(e);
+        if (e.type === "job.step") {
+          progress.update({ step: e.step, epoch: Math.min(e.epoch + 1, e.epochs), epochs: e.epochs, loss: e.loss, accuracy: timeline.lastAccuracy, members: e.members, samplesPerSec: e.samplesPerSec });
+        } else if (e.type === "job.membership") progress.event(describeMembership(e));
+      },
+    });
+    let report: string | undefined;
+    if (flags.report) {
+      const dir = resolve(join(flags.reportDir, spec.id!));
+      const files = await writeTrainingReport(
+        timeline.reportInput(spec, result, { example: source, transport: cluster.describe, minWorkers: spec.minWorkers, maxWorkers: spec.maxWorkers, epochs: spec.epochs, globalBatch: spec.globalBatch, optimizer: `${spec.optimizer.name} lr=${spec.optimizer.lr}`, seed: spec.seed }),
+        dir,
+      );
+      report = files.htmlPath;
+    }
+    progress.done([
+      `status ${result.status}: accuracy ${result.accuracy.toFixed(4)}, loss ${result.loss.toFixed(4)}, ${result.steps} steps, ${result.epochs} epochs in ${result.wallSeconds.toFixed(1)} s`,
+      `backend ${result.backend}; replicas consistent: ${result.replicasConsistent}; membership changes: ${result.membershipChanges}; samples per epoch: ${result.samplesPerEpoch.join(", ")}`,
+      ...(report ? [`report: ${report}`] : []),
+    ]);
+    if (flags.json) process.stdout.write(JSON.stringify({ ...result, report }) + "\n");
+    return result;
+  } finally {
+    await cluster.close();
+  }
+}
+
