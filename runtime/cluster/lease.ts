@@ -173,6 +173,13 @@ class HeldLease implements Lease {
     }
   }
 
+  /** Stops renewing without deleting the key (a simulated crash): the TTL or a takeover frees it. */
+  abandon(): void {
+    if (this.released) return;
+    this.released = true;
+    this.stopTimers();
+  }
+
   private renew(): void {
     if (this.lost || this.released || this.inFlight) return;
     if (this.now() - this.confirmedAt >= this.opts.ttlMs) return this.lose(`not renewed within ${this.opts.ttlMs} ms`);
@@ -229,6 +236,14 @@ class HeldLease implements Lease {
     clearInterval(this.renewTimer);
     clearTimeout(this.expiryTimer);
   }
+}
+
+/**
+ * Stops a lease's renewals without releasing it, as if its process had died: the key stays until
+ * its TTL runs out or someone takes it over. For in-process chaos (a node's `crash()`).
+ */
+export function abandonLease(lease: Lease): void {
+  if (lease instanceof HeldLease) lease.abandon();
 }
 
 /** Options of {@link LeaseCandidate}. */
@@ -288,10 +303,18 @@ export class LeaseCandidate implements AsyncDisposable {
     return () => this.lostListeners.delete(listener);
   }
 
-  /** Stops trying and releases the lease if held. */
-  async stop(): Promise<void> {
+  /**
+   * Stops trying and releases the lease if held; with `{ release: false }` abandons it instead
+   * (stops renewing, leaves the key to expire or be taken over), as a crash would.
+   */
+  async stop(opts: { release?: boolean } = {}): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    if (opts.release === false) {
+      if (this.current) abandonLease(this.current);
+      this.current = undefined;
+      return;
+    }
     if (this.attempt) await Promise.race([this.attempt, sleepUnref(this.opts.ttlMs)]);
     const lease = this.current;
     this.current = undefined;

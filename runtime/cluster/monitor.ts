@@ -118,14 +118,17 @@ export class MembershipMonitor implements AsyncDisposable {
     return this.lease?.held ?? false;
   }
 
-  /** Stops writing and campaigning; releases the lease so another node takes over at once. */
-  async stop(): Promise<void> {
+  /**
+   * Stops writing and campaigning; releases the lease so another node takes over at once, or with
+   * `{ release: false }` abandons it, as a crash would.
+   */
+  async stop(opts: { release?: boolean } = {}): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     this.unsubscribe?.();
     clearInterval(this.refreshTimer);
-    await this.writing;
-    await this.candidate?.stop();
+    if (opts.release !== false) await this.writing;
+    await this.candidate?.stop(opts);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -1,0 +1,426 @@
+import { randomUUID } from "node:crypto";
+import { loadavg } from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
+import { ActorSystem, isValidSegment } from "../actor/index.js";
+import { NodeIdInUseError } from "../cluster/errors.js";
+import { abandonLease, openLeaseBucket } from "../cluster/lease.js";
+import { Membership, type LocalInfo } from "../cluster/membership.js";
+import { MembershipMonitor } from "../cluster/monitor.js";
+import type { Lease, MembershipView } from "../cluster/types.js";
+import { silentLogger, type Logger } from "../log.js";
+import { EventLoopLag, Metrics } from "../metrics.js";
+import type { StoreProvider } from "../store/index.js";
+import type { Transport, Unsubscribe } from "../transport/index.js";
+import { claimIdentity, holderOf } from "./identity.js";
+import { SlotLedger, type Slots } from "./slots.js";
+
+/** Options of {@link startNode}. */
+export interface NodeOptions {
+  nodeId: string;
+  /** Cluster name (default `default`); must match the store provider's cluster when it has one. */
+  cluster?: string;
+  /** Connected transport; the node does not close it. */
+  transport: Transport;
+  stores: StoreProvider;
+  /** Compute slots (default 1). */
+  slots?: number;
+  /** Requested device (default `auto`). */
+  device?: "auto" | "gpu" | "cpu" | "wasm";
+  /** Heartbeat interval (default 500 ms). */
+  heartbeatMs?: number;
+  /** Failure-detection deadline (default 2000 ms). */
+  deadAfterMs?: number;
+  log?: Logger;
+  /** Shared by every incarnation of this node (default: a new one). */
+  metrics?: Metrics;
+  /** Registers actor kinds etc.; called with each new actor system (at start and after every rejoin). */
+  setup?: (node: FlockNode) => void | Promise<void>;
+  /**
+   * TTL of the identity lease `node.<id>` (default 15 000 ms). Long on purpose: a NATS or JetStream
+   * outage shorter than this never costs a node its identity. A restart after a kill does not wait
+   * for it: a silent previous holder is taken over after the failure-detection deadline.
+   */
+  identityTtlMs?: number;
+  /** Bound on the drain hooks (default 5000 ms). */
+  drainTimeoutMs?: number;
+  /** Campaign for the membership-monitor lease and write the cluster view (default true). */
+  monitor?: boolean;
+}
+
+/** Lifecycle of a node. `failed`: it could not go on (e.g. its id was taken over by another process). */
+export type NodeStatus = "starting" | "running" | "rejoining" | "draining" | "stopped" | "crashed" | "failed";
+
+/** How a node ended. */
+export interface NodeStopped {
+  status: "stopped" | "crashed" | "failed";
+  error?: Error;
+}
+
+/** A rejoin: the node ended one incarnation and started another. */
+export interface NodeRejoined {
+  previous: string;
+  incarnation: string;
+  reason: string;
+}
+
+/**
+ * A flock node: one actor system, its membership view, its slots, under an identity lease.
+ *
+ * **Rejoin.** When the node learns that the cluster has declared its incarnation dead (an
+ * observer's dead notice, e.g. after a SIGSTOP or a network cut longer than the deadline) or that
+ * it lost its identity lease, it must not go on as that incarnation. It ends it and starts a new
+ * one: heartbeats stop, the membership monitor is released, the actor system is stopped (every
+ * local actor stops; pending asks reject), drain hooks registered under the old incarnation are
+ * dropped and every slot is freed; then a new incarnation id is drawn, the identity lease is
+ * claimed again, and a **new** {@link ActorSystem} starts, `setup(node)` runs again on it, and
+ * heartbeats restart. So `node.system` and `node.incarnation` change at a rejoin: read them from
+ * the node each time rather than keeping them (listen with {@link onRejoined}). The membership
+ * view, stores, slots object and metrics are the same objects for the node's whole life. If the
+ * identity cannot be claimed again (another live process now runs this id), the node stops with
+ * status `failed` and {@link done} resolves with the error.
+ */
+export interface FlockNode extends AsyncDisposable {
+  readonly nodeId: string;
+  /** Current incarnation; changes at a rejoin. */
+  readonly incarnation: string;
+  readonly cluster: string;
+  /** Current actor system; a new one after a rejoin. */
+  readonly system: ActorSystem;
+  readonly membership: MembershipView;
+  readonly stores: StoreProvider;
+  readonly device: string;
+  /** Compute backend, once known (set by whoever proves one); announced in heartbeats. */
+  backend: string | undefined;
+  readonly slots: Slots;
+  readonly status: NodeStatus;
+  readonly metrics: Metrics;
+  /** Resolves once the node has stopped for good: stop, drain, crash, or failure. */
+  readonly done: Promise<NodeStopped>;
+  /** Hooks run by {@link drain} (to hand work back), bounded in time; dropped at a rejoin. */
+  onDrain(hook: () => Promise<void>): () => void;
+  /** Called after each rejoin, with the new system in place and setup done. */
+  onRejoined(listener: (e: NodeRejoined) => void): Unsubscribe;
+  /** Announces leaving (heartbeat state `leaving`), runs the drain hooks (bounded), then stops. */
+  drain(): Promise<void>;
+  /** Abrupt stop without any announcement or release (in-process chaos): others detect it as dead. */
+  crash(): Promise<void>;
+  /** Stops without drain hooks: a goodbye heartbeat (`left`), leases released, actors stopped. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a node on any transport: the CLI daemon (NATS and JetStream) and the embedded default
+ * (several nodes in one process on an InProcBus with MemoryStores) both use it.
+ * @throws NodeIdInUseError when another live process runs this node id in this cluster.
+ */
+export async function startNode(opts: NodeOptions): Promise<FlockNode> {
+  const node = new Node(opts);
+  try {
+    await node.start();
+  } catch (err) {
+    await node.abort();
+    throw err;
+  }
+  return node;
+}
+
+class Node implements FlockNode {
+  readonly nodeId: string;
+  readonly cluster: string;
+  readonly stores: StoreProvider;
+  readonly device: string;
+  readonly metrics: Metrics;
+  readonly slots: SlotLedger;
+  readonly done: Promise<NodeStopped>;
+  backend: string | undefined;
+  private inc = newIncarnation();
+  private sys: ActorSystem | undefined;
+  private mem: Membership | undefined;
+  private monitor: MembershipMonitor | undefined;
+  private identity: Lease | undefined;
+  private st: NodeStatus = "starting";
+  private draining: Promise<void> | undefined;
+  private stopping: Promise<void> | undefined;
+  private readonly pastIncs = new Set<string>();
+  private readonly drainHooks = new Map<() => Promise<void>, string>();
+  private readonly rejoinListeners = new Set<(e: NodeRejoined) => void>();
+  private readonly offs: Unsubscribe[] = [];
+  private readonly lag = new EventLoopLag();
+  private readonly lagReset: NodeJS.Timeout;
+  private readonly log: Logger;
+  private knownKinds = new Set<string>();
+  private resolveDone!: (s: NodeStopped) => void;
+
+  constructor(private readonly opts: NodeOptions) {
+    if (!isValidSegment(opts.nodeId)) throw new Error(`invalid node id "${opts.nodeId}": use letters, digits, _ $ . : -`);
+    this.nodeId = opts.nodeId;
+    this.cluster = opts.cluster ?? opts.stores.cluster ?? "default";
+    if (opts.stores.cluster !== undefined && opts.stores.cluster !== this.cluster) {
+      throw new Error(`the store provider belongs to cluster "${opts.stores.cluster}", the node to "${this.cluster}"`);
+    }
+    this.stores = opts.stores;
+    this.device = opts.device ?? "auto";
+    this.metrics = opts.metrics ?? new Metrics();
+    this.slots = new SlotLedger(opts.slots ?? 1);
+    this.log = (opts.log ?? silentLogger()).child({ node: opts.nodeId });
+    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    this.lagReset = setInterval(() => this.lag.reset(), 10_000);
+    this.lagReset.unref();
+  }
+
+  get incarnation(): string {
+    return this.inc;
+  }
+  get system(): ActorSystem {
+    if (!this.sys) throw new Error(`node ${this.nodeId} has no actor system yet`);
+    return this.sys;
+  }
+  get membership(): MembershipView {
+    if (!this.mem) throw new Error(`node ${this.nodeId} has no membership yet`);
+    return this.mem;
+  }
+  get status(): NodeStatus {
+    return this.st;
+  }
+
+  onDrain(hook: () => Promise<void>): () => void {
+    this.drainHooks.set(hook, this.inc);
+    return () => this.drainHooks.delete(hook);
+  }
+
+  onRejoined(listener: (e: NodeRejoined) => void): Unsubscribe {
+    this.rejoinListeners.add(listener);
+    return () => this.rejoinListeners.delete(listener);
+  }
+
+  async start(): Promise<void> {
+    const heartbeatMs = this.opts.heartbeatMs ?? 500;
+    const deadAfterMs = this.opts.deadAfterMs ?? 2000;
+    this.mem = new Membership({
+      transport: this.opts.transport,
+      cluster: this.cluster,
+      nodeId: this.nodeId,
+      incarnation: this.inc,
+      heartbeatMs,
+      deadAfterMs,
+      localInfo: () => this.localInfo(),
+      log: this.log,
+      metrics: this.metrics,
+    });
+    this.offs.push(this.mem.onDeclaredDead((by) => void this.rejoin(`declared dead by ${by}`)));
+    await this.claim();
+    await this.startIncarnation();
+    this.st = "running";
+    this.log.info({ inc: this.inc, cluster: this.cluster }, `node ${this.nodeId} running (incarnation ${this.inc})`);
+  }
+
+  /** Cleans up after a failed start. */
+  async abort(): Promise<void> {
+    await this.shutdown("failed", false).catch(() => undefined);
+  }
+
+  drain(): Promise<void> {
+    if (this.draining) return this.draining;
+    if (this.stopping) return this.stopping;
+    this.draining = (async () => {
+      this.st = "draining";
+      this.log.info({ inc: this.inc }, `node ${this.nodeId} draining`);
+      await this.mem?.announce("leaving");
+      await this.monitor?.stop();
+      const hooks = [...this.drainHooks.keys()];
+      const timeoutMs = this.opts.drainTimeoutMs ?? 5000;
+      const outcome = await Promise.race([
+        Promise.allSettled(hooks.map((h) => Promise.resolve().then(h))).then((rs) => rs),
+        sleep(timeoutMs, "timeout" as const, { ref: false }),
+      ]);
+      if (outcome === "timeout") this.log.warn({ timeoutMs }, "drain hooks did not finish in time; stopping anyway");
+      else for (const r of outcome) if (r.status === "rejected") this.log.warn({ err: r.reason }, "a drain hook failed");
+      await this.shutdown("stopped", true);
+    })();
+    return this.draining;
+  }
+
+  stop(): Promise<void> {
+    if (this.draining) return this.draining;
+    return this.shutdown("stopped", true);
+  }
+
+  async crash(): Promise<void> {
+    if (this.stopping) return this.stopping;
+    this.log.warn({ inc: this.inc }, `node ${this.nodeId} crashing (no goodbye)`);
+    this.mem?.stopHeartbeats();
+    await this.monitor?.stop({ release: false });
+    if (this.identity) abandonLease(this.identity);
+    await this.shutdown("crashed", false);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  // ---- incarnations ----
+
+  private async claim(): Promise<void> {
+    const heartbeatMs = this.mem!.tracker.timing.heartbeatMs;
+    const deadAfterMs = this.mem!.tracker.timing.deadAfterMs;
+    const ttlMs = this.opts.identityTtlMs ?? Math.max(15_000, deadAfterMs * 3);
+    const kv = await openLeaseBucket(this.stores, ttlMs);
+    const silenceMs = deadAfterMs + heartbeatMs;
+    this.identity = await claimIdentity({
+      kv,
+      nodeId: this.nodeId,
+      cluster: this.cluster,
+      incarnation: this.inc,
+      ttlMs,
+      renewEveryMs: Math.min(ttlMs / 3, deadAfterMs / 2),
+      membership: this.mem!,
+      silenceMs,
+      maxWaitMs: ttlMs + silenceMs,
+      pastIncarnations: this.pastIncs,
+      log: this.log,
+    });
+    const lease = this.identity;
+    lease.onLost((reason) => {
+      if (this.identity === lease) void this.rejoin(`identity lease lost: ${reason}`);
+    });
+  }
+
+  private async startIncarnation(): Promise<void> {
+    this.sys = await ActorSystem.start({
+      nodeId: this.nodeId,
+      transport: this.opts.transport,
+      cluster: this.cluster,
+      incarnation: this.inc,
+      log: this.log.child({ inc: this.inc }),
+      metrics: this.metrics,
+    });
+    this.sys.setFence(this.mem!.fence);
+    await this.opts.setup?.(this);
+    this.mem!.startHeartbeats();
+    if (this.opts.monitor !== false) {
+      this.monitor = await MembershipMonitor.start({
+        stores: this.stores,
+        view: this.mem!,
+        cluster: this.cluster,
+        holder: holderOf(this.nodeId, this.inc),
+        leaseTtlMs: this.mem!.tracker.timing.deadAfterMs,
+        log: this.log,
+      });
+    }
+  }
+
+  private async rejoin(reason: string): Promise<void> {
+    if (this.st !== "running") return;
+    this.st = "rejoining";
+    const previous = this.inc;
+    this.log.warn({ reason, previous }, `node ${this.nodeId} must not go on as incarnation ${previous} (${reason}); rejoining as a new incarnation`);
+    this.metrics.inc("flock_node_rejoins_total", {}, 1, "Times this node ended an incarnation and started a new one");
+    try {
+      this.mem!.stopHeartbeats();
+      await this.monitor?.stop();
+      this.monitor = undefined;
+      await this.sys?.stop();
+      this.drainHooks.clear();
+      this.slots.reset();
+      const old = this.identity;
+      this.identity = undefined;
+      await old?.release();
+      this.pastIncs.add(previous);
+      this.inc = newIncarnation();
+      this.mem!.rejoinAs(this.inc);
+      await this.claim();
+      if (this.stopping) return;
+      await this.startIncarnation();
+      if (this.stopping) return;
+      this.st = "running";
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      this.log.error({ err: error }, `node ${this.nodeId} cannot rejoin${error instanceof NodeIdInUseError ? " (its id is taken)" : ""}; stopping`);
+      await this.shutdown("failed", false, error);
+      return;
+    }
+    this.log.warn({ previous, inc: this.inc }, `node ${this.nodeId} rejoined as incarnation ${this.inc} (was ${previous})`);
+    const event: NodeRejoined = { previous, incarnation: this.inc, reason };
+    for (const l of [...this.rejoinListeners]) {
+      try {
+        l(event);
+      } catch (error) {
+        setImmediate(() => this.log.error({ err: error }, "rejoin listener threw"));
+      }
+    }
+  }
+
+  private shutdown(status: NodeStopped["status"], goodbye: boolean, error?: Error): Promise<void> {
+    this.stopping ??= (async () => {
+      this.mem?.stopHeartbeats();
+      if (goodbye) await this.mem?.announce("left");
+      await this.monitor?.stop({ release: goodbye });
+      if (goodbye) await this.identity?.release();
+      else if (this.identity) abandonLease(this.identity);
+      await this.sys?.stop();
+      await this.mem?.stop();
+      for (const off of this.offs.splice(0)) off();
+      clearInterval(this.lagReset);
+      this.lag.stop();
+      this.st = status;
+      this.log.info({ inc: this.inc, status }, `node ${this.nodeId} ${status}`);
+      this.resolveDone(error ? { status, error } : { status });
+    })();
+    return this.stopping;
+  }
+
+  // ---- what the heartbeats say ----
+
+  private localInfo(): LocalInfo {
+    const lag = this.lag.read();
+    const actors = this.actorsByKind();
+    const info: LocalInfo = {
+      slots: this.slots.total,
+      freeSlots: this.slots.free(),
+      device: this.device,
+      load: loadavg()[0] ?? 0,
+      lagMs: Number.isFinite(lag.p99Ms) ? lag.p99Ms : 0,
+      actors,
+    };
+    if (this.backend !== undefined) info.backend = this.backend;
+    this.updateGauges(info, lag.maxMs);
+    return info;
+  }
+
+  /**
+   * Local actors by kind. The kind of an actor is the last segment of its path without a trailing
+   * index (`job-7/trainer-2` → `trainer`): the actor system does not record kinds, and names follow
+   * `<kind>-<n>` by convention.
+   */
+  private actorsByKind(): Record<string, number> {
+    const out: Record<string, number> = {};
+    if (!this.sys || this.sys.stopped) return out;
+    for (const path of this.sys.paths()) {
+      const last = path.slice(path.lastIndexOf("/") + 1);
+      const kind = last.replace(/[-_.:]?\d+$/, "") || last;
+      out[kind] = (out[kind] ?? 0) + 1;
+    }
+    return out;
+  }
+
+  private updateGauges(info: LocalInfo, lagMaxMs: number): void {
+    const m = this.metrics;
+    m.set("flock_slots_total", info.slots, {}, "Compute slots of this node");
+    m.set("flock_slots_free", info.freeSlots, {}, "Free compute slots of this node");
+    m.set("flock_event_loop_lag_ms", info.lagMs, { stat: "p99" }, "Event-loop delay of this process (ms)");
+    m.set("flock_event_loop_lag_ms", Number.isFinite(lagMaxMs) ? lagMaxMs : 0, { stat: "max" });
+    for (const kind of this.knownKinds) if (!(kind in info.actors)) m.set("flock_actors", 0, { kind });
+    for (const [kind, n] of Object.entries(info.actors)) m.set("flock_actors", n, { kind }, "Local actors by kind");
+    this.knownKinds = new Set([...this.knownKinds, ...Object.keys(info.actors)]);
+    const now = Date.now();
+    for (const n of this.mem?.nodes() ?? []) {
+      if (n.node === this.nodeId || n.state === "dead" || n.state === "left") continue;
+      m.set("flock_heartbeat_age_ms", Math.max(0, now - n.lastSeen), { node: n.node }, "Time since the last heartbeat from each live peer (ms)");
+    }
+  }
+}
+
+function newIncarnation(): string {
+  return randomUUID().slice(0, 13);
+}
+

@@ -1,0 +1,183 @@
+/**
+ * Nodes in one process on an in-process bus with memory stores (the embedded default): joining,
+ * death detection, restart as a new incarnation, refusal of a live duplicate id, drain, rejoin after
+ * being declared dead or losing the identity lease, fencing, slots and the cluster view.
+ */
+import assert from "node:assert/strict";
+import { test, type TestContext } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { z } from "zod";
+import { ActorSystem, type Behavior, type Message } from "../../runtime/actor/index.js";
+import { NodeIdInUseError, readClusterView, type Membership } from "../../runtime/cluster/index.js";
+import { identityKey, startNode, type FlockNode, type NodeOptions } from "../../runtime/daemon/index.js";
+import { MemoryStores } from "../../runtime/store/index.js";
+import { InProcBus } from "../../runtime/transport/index.js";
+import { waitFor } from "../helpers/index.js";
+
+const FAST = { heartbeatMs: 100, deadAfterMs: 500 } as const;
+
+function world() {
+  return { bus: new InProcBus(), stores: new MemoryStores() };
+}
+
+async function node(t: TestContext, w: ReturnType<typeof world>, nodeId: string, extra: Partial<NodeOptions> = {}): Promise<FlockNode> {
+  const n = await startNode({ nodeId, transport: w.bus.connect(), stores: w.stores, ...FAST, ...extra });
+  t.after(() => n.stop());
+  return n;
+}
+
+const stateOf = (observer: FlockNode, id: string): string | undefined => observer.membership.get(id)?.state;
+
+test("nodes see each other alive; a crashed node is dead within the deadline and the epoch moves", async (t) => {
+  const w = world();
+  const setups: string[] = [];
+  const [a, b, c] = await Promise.all(["a", "b", "c"].map((id) => node(t, w, id, { setup: (n) => void setups.push(`${n.nodeId}:${n.incarnation}`) })));
+  assert.equal(setups.length, 3);
+  await waitFor("all see all alive", () => [a, b, c].every((o) => o!.membership.alive().length === 3));
+  const epoch = a!.membership.epoch;
+  const crashedAt = performance.now();
+  await c!.crash();
+  assert.equal(c!.status, "crashed");
+  assert.deepEqual(await c!.done, { status: "crashed" });
+  await waitFor("c dead for a and b", () => stateOf(a!, "c") === "dead" && stateOf(b!, "c") === "dead", { timeoutMs: 3000 });
+  assert.ok(performance.now() - crashedAt < 1500, "within about the deadline");
+  assert.ok(a!.membership.epoch > epoch);
+});
+
+test("a restarted node id comes back as a new incarnation; a live duplicate is refused at once", async (t) => {
+  const w = world();
+  const a = await node(t, w, "a");
+  const b = await node(t, w, "b");
+  await waitFor("a sees b", () => stateOf(a, "b") === "alive");
+  const firstInc = b.incarnation;
+  const started = performance.now();
+  await assert.rejects(startNode({ nodeId: "b", transport: w.bus.connect(), stores: w.stores, ...FAST }), NodeIdInUseError);
+  assert.ok(performance.now() - started < 2000, "refused without waiting for the identity TTL");
+  await b.crash();
+  const b2 = await node(t, w, "b");
+  assert.notEqual(b2.incarnation, firstInc);
+  await waitFor("a sees the new b", () => a.membership.get("b")?.inc === b2.incarnation && stateOf(a, "b") === "alive");
+});
+
+test("drain: peers see the node leave, drain hooks run, the node stops; stop after drain is a no-op", async (t) => {
+  const w = world();
+  const a = await node(t, w, "a");
+  const b = await node(t, w, "b");
+  await waitFor("a sees b", () => stateOf(a, "b") === "alive");
+  let handedBack = false;
+  b.onDrain(async () => {
+    assert.equal(stateOf(a, "b"), "left", "peers already know b is leaving while it hands work back");
+    await sleep(50);
+    handedBack = true;
+  });
+  b.onDrain(async () => {
+    throw new Error("a failing hook does not block the drain");
+  });
+  await b.drain();
+  assert.ok(handedBack);
+  assert.equal(b.status, "stopped");
+  await b.stop();
+  await waitFor("a sees b left", () => stateOf(a, "b") === "left");
+  const c = await node(t, w, "b");
+  assert.ok(c.incarnation !== b.incarnation, "a drained id can start again at once");
+});
+
+test("a node that was declared dead (silent past the deadline) rejoins as a new incarnation, with setup again", async (t) => {
+  const w = world();
+  const a = await node(t, w, "a");
+  let setups = 0;
+  const b = await node(t, w, "b", { setup: () => void setups++ });
+  await waitFor("a sees b", () => stateOf(a, "b") === "alive");
+  const oldInc = b.incarnation;
+  const oldSystem = b.system;
+  const rejoined = new Promise((resolve) => b.onRejoined(resolve));
+  // As after SIGSTOP: b's heartbeats stop past the deadline, then resume.
+  const mem = b.membership as Membership;
+  mem.stopHeartbeats();
+  await waitFor("a declares b dead", () => stateOf(a, "b") === "dead", { timeoutMs: 3000 });
+  mem.startHeartbeats();
+  const e = (await rejoined) as { previous: string; incarnation: string; reason: string };
+  assert.equal(e.previous, oldInc);
+  assert.match(e.reason, /declared dead by a/);
+  assert.notEqual(b.incarnation, oldInc);
+  assert.ok(oldSystem.stopped, "the old incarnation's actors are stopped");
+  assert.notEqual(b.system, oldSystem);
+  assert.equal(setups, 2);
+  await waitFor("a sees b's new incarnation alive", () => a.membership.get("b")?.inc === b.incarnation && stateOf(a, "b") === "alive");
+  assert.equal(b.status, "running");
+});
+
+test("a node that loses its identity lease rejoins as a new incarnation", async (t) => {
+  const w = world();
+  const a = await node(t, w, "a", { identityTtlMs: 1500 });
+  const oldInc = a.incarnation;
+  const rejoined = new Promise<{ reason: string }>((resolve) => a.onRejoined(resolve));
+  const kv = await w.stores.kv("leases-1500", { ttlMs: 1500 });
+  await kv.delete(identityKey("a"));
+  const e = await rejoined;
+  assert.match(e.reason, /identity lease lost/);
+  assert.notEqual(a.incarnation, oldInc);
+  assert.equal(a.status, "running");
+});
+
+test("messages from a dead incarnation are fenced off; from the live one and from clients they pass", async (t) => {
+  const w = world();
+  const a = await node(t, w, "a");
+  const Echo = z.strictObject({ type: z.literal("test.echo"), n: z.number() });
+  const echo: Behavior<Message> = { receive: (_s, m, ctx) => ctx.reply(m) };
+  a.system.registry.register(Echo);
+  a.system.spawn(echo, { name: "echo" });
+  // An impostor speaks for node "b" with an incarnation that a has seen replaced.
+  const b = await node(t, w, "b");
+  await waitFor("a sees b", () => stateOf(a, "b") === "alive");
+  const staleInc = b.incarnation;
+  await b.crash();
+  await waitFor("b dead", () => stateOf(a, "b") === "dead", { timeoutMs: 3000 });
+  const ghost = await ActorSystem.start({ nodeId: "b", incarnation: staleInc, transport: w.bus.connect(), cluster: "default", ownsTransport: true });
+  t.after(() => ghost.stop());
+  ghost.registry.register(Echo);
+  await assert.rejects(ghost.ref("a/echo").ask({ type: "test.echo", n: 1 } as Message, { timeoutMs: 300 }));
+  await waitFor("a dead-lettered it", () => a.system.deadLetters.byReason()["stale-incarnation"] === 1);
+  const client = await ActorSystem.start({ nodeId: "client-1", transport: w.bus.connect(), cluster: "default", ownsTransport: true });
+  t.after(() => client.stop());
+  client.registry.register(Echo);
+  assert.deepEqual(await client.ref("a/echo").ask({ type: "test.echo", n: 2 } as Message, { timeoutMs: 1000 }), { type: "test.echo", n: 2 });
+});
+
+test("slots: reservations show in peers' view; device and backend are announced", async (t) => {
+  const w = world();
+  const a = await node(t, w, "a");
+  const b = await node(t, w, "b", { slots: 3, device: "cpu" });
+  assert.ok(b.slots.reserve("trainer:j1", 2));
+  assert.equal(b.slots.reserve("trainer:j2", 2), false);
+  assert.equal(b.slots.free(), 1);
+  b.backend = "wasm";
+  await waitFor("a sees b's slots and backend", () => {
+    const info = a.membership.get("b");
+    return info?.freeSlots === 1 && info.slots === 3 && info.backend === "wasm" && info.device === "cpu";
+  });
+  b.slots.release("trainer:j1");
+  assert.equal(b.slots.free(), 3);
+});
+
+test("one node writes the cluster view; when it dies another takes over and the epoch keeps growing", async (t) => {
+  const w = world();
+  const nodes = await Promise.all(["a", "b", "c"].map((id) => node(t, w, id)));
+  const view3 = await waitFor("a view with three alive nodes", async () => {
+    const v = await readClusterView(w.stores);
+    return v && v.nodes.filter((n) => n.state === "alive").length === 3 ? v : undefined;
+  });
+  const monitorId = view3.monitor.slice(0, view3.monitor.lastIndexOf(":"));
+  const victim = nodes.find((n) => n.nodeId === monitorId)!;
+  await victim.crash();
+  const after = await waitFor(
+    "another monitor reporting the dead one",
+    async () => {
+      const v = await readClusterView(w.stores);
+      return v && v.monitor !== view3.monitor && v.nodes.find((n) => n.node === monitorId)?.state === "dead" ? v : undefined;
+    },
+    { timeoutMs: 3000 },
+  );
+  assert.ok(after.epoch > view3.epoch, `epoch ${after.epoch} > ${view3.epoch}`);
+  assert.equal(after.cluster, "default");
+});
