@@ -6,7 +6,7 @@
 import { Command, CommanderError } from "commander";
 import { registerCommands } from "../actors/cli/index.js";
 import { registerRuntimeCommands } from "../runtime/cli/index.js";
-import { setupNode } from "../actors/kinds.js";
+import { setupNode, type TrainingNode } from "../actors/kinds.js";
 
 const program = new Command()
   .name("flock")
@@ -14,7 +14,7 @@ const program = new Command()
   .showHelpAfterError()
   .exitOverride();
 
-registerRuntimeCommands(program, { setupNode });
+registerRuntimeCommands(program, { setupNode: (node) => setupNode(node as TrainingNode) });
 registerCommands(program);
 
 try {

@@ -530,8 +530,7 @@ export class Coordinator {
       if (this.p.members.length >= this.spec.maxWorkers) break;
       this.p.members.push(m);
       this.p.epoch++;
-      const record = this.record({ kind: "join", node: m.node, detail: `joined at step ${this.p.step + 1}` });
-      this.emitMembership(record);
+      this.record({ kind: "join", node: m.node, detail: `joined at step ${this.p.step + 1}` });
     }
     this.readyJoiners = [];
   }

@@ -75,9 +75,12 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
     state = adoptTerm(state, msg.term, ctx.from);
     state.bounds = msg.reducers.bounds;
     state.assembler = new ParamAssembler(msg.reducers.bounds);
-    if (state.version !== msg.version || !state.params) {
-      const params = msg.version === 0 ? await worker.initParams(args.spec.seed) : await fetchFromReducers(ctx, msg.reducers, msg.version, info.paramCount);
-      await setVersion(state, msg.version, params);
+    if (msg.version === 0 && state.version !== 0) {
+      await setVersion(state, 0, await worker.initParams(args.spec.seed));
+    } else if (msg.version > 0 && state.version < msg.version) {
+      // A joiner: take the newest version every reducer agrees on; later ones arrive as slices.
+      const { version, params } = await fetchFromReducers(ctx, msg.reducers, msg.version, info.paramCount);
+      await setVersion(state, version, params);
     }
     ctx.reply<Prepared>({ type: "trainer.prepared", version: state.version, hash: paramHash(state.params!), backend: info.backend, device: info.device, paramCount: info.paramCount, trainSize: info.trainSize });
     return state;
@@ -134,8 +137,9 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
     if (!pending || Date.now() - pending.since < 1_900) return state;
     const info = await ready;
     try {
-      const params = await fetchFromReducers(ctx, pending.msg.reducers, pending.msg.step - 1, info.paramCount);
-      await setVersion(state, pending.msg.step - 1, params);
+      const { version, params } = await fetchFromReducers(ctx, pending.msg.reducers, pending.msg.step - 1, info.paramCount);
+      if (version !== pending.msg.step - 1) throw new Error(`reducers hold version ${version}, the step needs ${pending.msg.step - 1}`);
+      await setVersion(state, version, params);
     } catch (error) {
       ctx.log.warn({ job: args.job, err: error }, "could not fetch parameters from the reducers; waiting for the next step");
       state.pendingStep = undefined;
@@ -207,17 +211,27 @@ function adoptTerm(state: State, term: number, from: string | undefined): State 
   return state;
 }
 
-async function fetchFromReducers(ctx: ActorContext<Message>, reducers: { addresses: string[]; bounds: number[] }, version: number, paramCount: number): Promise<Float32Array> {
-  for (let attempt = 0; attempt < 20; attempt++) {
+/** Fetches the newest parameter version (at least `atLeast`) that every reducer holds. */
+async function fetchFromReducers(
+  ctx: ActorContext<Message>,
+  reducers: { addresses: string[]; bounds: number[] },
+  atLeast: number,
+  paramCount: number,
+): Promise<{ version: number; params: Float32Array }> {
+  let seen = "";
+  for (let attempt = 0; attempt < 100; attempt++) {
     const slices = await Promise.all(reducers.addresses.map((a) => ctx.ref(a).ask<SliceCopy>({ type: "reducer.fetch" }, { timeoutMs: ASK_MS })));
-    if (slices.every((s) => s.version === version)) {
+    const version = slices[0].version;
+    if (version >= atLeast && slices.every((s) => s.version === version)) {
       const params = new Float32Array(paramCount);
       for (const s of slices) params.set(s.data, s.offset);
-      return params;
+      return { version, params };
     }
-    await new Promise((r) => setTimeout(r, 50));
+    seen = slices.map((s) => s.version).join(",");
+    // Reducers mid-commit hold adjacent versions for a moment; ask again shortly.
+    await new Promise((r) => setTimeout(r, 5 + attempt));
   }
-  throw new Error(`reducers did not agree on version ${version}`);
+  throw new Error(`reducers did not settle on one version ≥ ${atLeast} (last seen ${seen})`);
 }
 
 function assertNever(x: never): never {
