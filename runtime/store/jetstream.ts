@@ -95,6 +95,12 @@ export class JetStreamStores implements StoreProvider {
   /** Runs `open` with the replica count; under `auto`, falls back from 3 to 1 when 3 cannot be placed. */
   private async withReplicas<T>(open: (replicas: number) => Promise<T>): Promise<T> {
     if (this.replicas !== undefined) return open(this.replicas);
+    // A server that is not part of a cluster can hold one replica only; don't even try three
+    // (an object store opened with three fails later, at its first put).
+    if (!this.connection.info?.cluster) {
+      this.replicas = 1;
+      return open(1);
+    }
     try {
       const out = await open(3);
       this.replicas = 3;
