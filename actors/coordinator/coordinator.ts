@@ -547,10 +547,14 @@ export class Coordinator {
         const alive = new Set(this.host.membership.alive().map((n) => n.node));
         const gen = this.p.reducerGen + 1;
         const addresses = [...this.p.reducers.addresses];
-        const lost = addresses.map((a, r) => ({ a, r })).filter(({ a }) => !alive.has(a.slice(0, a.indexOf("/"))));
-        // Survivors roll back the step in flight if they applied it.
-        const survivors = addresses.filter((_, r) => !lost.some((l) => l.r === r));
-        await Promise.all(survivors.map((a) => this.ask(a, { type: "reducer.abort", term: this.term, step } as Message)));
+        // Survivors roll back the step in flight if they applied it; a reducer whose node is dead,
+        // or that does not answer (it stopped after a failure), is lost and rebuilt.
+        const answers = await Promise.allSettled(
+          addresses.map((a) =>
+            alive.has(a.slice(0, a.indexOf("/"))) ? this.ask(a, { type: "reducer.abort", term: this.term, step } as Message) : Promise.reject(new Error("node not alive")),
+          ),
+        );
+        const lost = addresses.map((a, r) => ({ a, r })).filter(({ r }) => answers[r].status === "rejected");
         if (lost.length > 0) {
           const trainer = this.p.members.find((m) => alive.has(m.node));
           if (!trainer) throw new Error("no live trainer holds the parameters to rebuild a reducer from");

@@ -174,7 +174,13 @@ export function reducerBehavior(args: ReducerArgs, host: ReducerHost): Behavior<
   async function onCheckpoint(state: State, msg: Extract<Msg, { type: "reducer.checkpoint" }>, ctx: ActorContext<Msg>): Promise<State> {
     if (state.version !== msg.step || !state.params) return state;
     const blob = packr.pack({ version: state.version, offset: args.offset, params: state.params, optimizer: state.optimizer.exportState() });
-    await (await host.blobs()).put(jobNames.checkpoint(args.job, msg.step, args.r), blob);
+    try {
+      await (await host.blobs()).put(jobNames.checkpoint(args.job, msg.step, args.r), blob);
+    } catch (error) {
+      // A failed checkpoint costs recoverability of this step's optimizer state, not the reducer.
+      ctx.log.warn({ job: args.job, r: args.r, step: msg.step, err: error }, "checkpoint write failed; the previous checkpoint stays the latest");
+      return state;
+    }
     ctx.ref(ctx.from!).tell({ type: "coord.checkpointed", term: msg.term, step: msg.step, r: args.r } as Message);
     return state;
   }

@@ -28,7 +28,10 @@ after(async () => {
 
 async function daemon(t: TestContext, nodeId: string, cluster: string): Promise<ChildHandle> {
   const d = spawnChild(process.execPath, [flock, "daemon", "--nats", server.url, "--node-id", nodeId, "--cluster", cluster, "--log-level", "warn"], { name: nodeId });
-  t.after(() => d.stop());
+  t.after(async () => {
+    await d.stop();
+    if (process.env.FLOCK_TEST_LOGS) (await import("node:fs")).writeFileSync(`${process.env.FLOCK_TEST_LOGS}/${cluster}-${nodeId}.log`, d.output());
+  });
   await d.waitForLine(/ready/, scaleTimeout(20_000));
   return d;
 }
