@@ -1,7 +1,9 @@
 import type { Command } from "commander";
 import { registerTrainCommand } from "./train.js";
+import { registerDemoCommand } from "../demo/command.js";
 
 /** Registers `flock train`, `flock chaos`, `flock bench` and `flock demo`. */
 export function registerCommands(program: Command): void {
   registerTrainCommand(program);
+  registerDemoCommand(program);
 }
