@@ -1,1 +1,28 @@
-export {};
+/**
+ * flock's public API: training jobs, and the actor runtime they are built on.
+ * Everything else is internal (siblings and tests import it by path).
+ */
+export { train, type TrainOptions } from "./actors/train.js";
+export { runJob, resolveJobSpec, JobFailedError, type TrainResult, type ClusterHandle } from "./actors/api.js";
+export { connectCluster, type ConnectOptions } from "./actors/remote.js";
+export { EmbeddedCluster } from "./actors/embedded.js";
+export { JobSpec, InvalidJobSpecError, parseJobSpec, type JobSpecInput } from "./actors/job/spec.js";
+export { EXAMPLES, exampleNames } from "./actors/job/examples.js";
+export { setupNode } from "./actors/kinds.js";
+export {
+  ActorSystem,
+  supervision,
+  AskTimeoutError,
+  ActorNotFoundError,
+  RemoteActorError,
+  ActorSystemStoppedError,
+  type ActorRef,
+  type ActorContext,
+  type Behavior,
+  type Message,
+  type SpawnOptions,
+  type SupervisionPolicy,
+} from "./runtime/actor/index.js";
+export { NatsTransport, InProcBus, type Transport, type NatsOptions } from "./runtime/transport/index.js";
+export { startNode, type FlockNode, type NodeOptions } from "./runtime/daemon/index.js";
+export { MessageRegistry, MessageDecodeError, type JobEvent } from "./messages/index.js";
