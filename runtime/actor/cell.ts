@@ -202,20 +202,19 @@ export class Cell {
   /** The context handed to behaviour code. */
   context(delivery: Delivery | undefined): ActorContext<Message> {
     const host = this.host;
-    const cell = this;
     return {
       self: this.self,
       from: delivery?.from,
       isAsk: delivery?.ask ?? false,
       log: host.log,
       nodeId: host.nodeId,
-      reply(msg) {
+      reply: (msg) => {
         if (!delivery) throw new Error("reply() outside of a message");
-        host.replyTo(delivery, msg, cell.path);
+        host.replyTo(delivery, msg, this.path);
       },
       ref: (address) => host.ref(address),
-      spawn: (behavior, opts: SpawnOptions) => host.spawnChild(cell, behavior as Behavior<Message, unknown>, opts) as never,
-      stop: () => cell.stop(),
+      spawn: (behavior, opts: SpawnOptions) => host.spawnChild(this, behavior as Behavior<Message, unknown>, opts) as never,
+      stop: () => this.stop(),
     };
   }
 }

@@ -13,16 +13,16 @@ const fixture = fileURLToPath(new URL("../fixtures/counter-node.js", import.meta
 test("remote spawn, tell and ask across two processes over a real nats-server", { timeout: 60_000 }, async (t) => {
   // One cleanup, in reverse order of start: a client whose server vanished first keeps a nats.js
   // reconnect timer alive after close.
-  let a: ActorSystem | undefined;
+  const nodes: { a?: ActorSystem } = {};
   const server = await startNatsServer({});
   const child = spawnChild(process.execPath, [fixture, server.url, "node-b"], { name: "node-b" });
   t.after(async () => {
-    await a?.stop();
+    await nodes.a?.stop();
     await child.stop();
     await server.stop();
   });
   await child.waitForLine(/node node-b ready/);
-  a = await ActorSystem.start({ nodeId: "node-a", transport: await NatsTransport.connect({ servers: server.url }), cluster: "xproc", ownsTransport: true });
+  const a = (nodes.a = await ActorSystem.start({ nodeId: "node-a", transport: await NatsTransport.connect({ servers: server.url }), cluster: "xproc", ownsTransport: true }));
   a.registry.register(CounterMsg);
   const ref = await a.spawnRemote<z.infer<typeof CounterMsg>>("node-b", "counter", "c1", { start: 1 }, { timeoutMs: 5000 });
   for (let i = 0; i < 10; i++) ref.tell({ type: "counter.add", by: 1 });
