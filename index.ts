@@ -3,7 +3,13 @@
  * Everything else is internal (siblings and tests import it by path).
  */
 export { train, type TrainOptions } from "./actors/train.js";
-export { runJob, resolveJobSpec, JobFailedError, type TrainResult, type ClusterHandle } from "./actors/api.js";
+export {
+  runJob,
+  resolveJobSpec,
+  JobFailedError,
+  type TrainResult,
+  type ClusterHandle,
+} from "./actors/api.js";
 export { connectCluster, type ConnectOptions } from "./actors/remote.js";
 export { EmbeddedCluster } from "./actors/embedded.js";
 export { JobSpec, InvalidJobSpecError, parseJobSpec, type JobSpecInput } from "./actors/job/spec.js";

@@ -50,7 +50,10 @@ export interface RunJobOptions {
 }
 
 /** Resolves an example name, a job file path or a spec object, applying overrides, and validates it. */
-export function resolveJobSpec(source: string | JobSpecInput, overrides: Partial<JobSpecInput> = {}): JobSpec {
+export function resolveJobSpec(
+  source: string | JobSpecInput,
+  overrides: Partial<JobSpecInput> = {},
+): JobSpec {
   let input: JobSpecInput;
   if (typeof source === "string") {
     if (Object.hasOwn(EXAMPLES, source)) input = structuredClone(EXAMPLES[source]);
@@ -66,7 +69,10 @@ export function resolveJobSpec(source: string | JobSpecInput, overrides: Partial
       } catch (error) {
         throw new InvalidJobSpecError(`job file ${source} is not valid JSON: ${(error as Error).message}`);
       }
-    } else throw new InvalidJobSpecError(`"${source}" is neither an example (${exampleNames().join(", ")}) nor a .json job file`);
+    } else
+      throw new InvalidJobSpecError(
+        `"${source}" is neither an example (${exampleNames().join(", ")}) nor a .json job file`,
+      );
   } else input = structuredClone(source);
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
   const spec = parseJobSpec({ ...input, ...defined });
@@ -78,7 +84,11 @@ export function resolveJobSpec(source: string | JobSpecInput, overrides: Partial
  * places the coordinator on one node and a standby on another, relays the job's events, and
  * resolves with the result.
  */
-export async function runJob(cluster: ClusterHandle, spec: JobSpec, opts: RunJobOptions = {}): Promise<TrainResult> {
+export async function runJob(
+  cluster: ClusterHandle,
+  spec: JobSpec,
+  opts: RunJobOptions = {},
+): Promise<TrainResult> {
   const log = opts.log ?? silentLogger();
   await checkJobFits(spec);
   const job = spec.id!;
@@ -106,7 +116,10 @@ export async function runJob(cluster: ClusterHandle, spec: JobSpec, opts: RunJob
     const active = nodes[0];
     await client.spawnRemote(active, "flock.coordinator", name, { job, spec }, { timeoutMs: 10_000 });
     const standby = nodes.find((n) => n !== active);
-    if (standby) await client.spawnRemote(standby, "flock.coordinator", name, { job, spec }, { timeoutMs: 10_000 }).catch((e: Error) => log.warn({ err: e }, "no standby coordinator"));
+    if (standby)
+      await client
+        .spawnRemote(standby, "flock.coordinator", name, { job, spec }, { timeoutMs: 10_000 })
+        .catch((e: Error) => log.warn({ err: e }, "no standby coordinator"));
     log.info({ job, active, standby }, "job submitted");
     const outcome = await ended;
     if (outcome.error) throw new JobFailedError(`job ${job} failed: ${outcome.error}`);
@@ -122,7 +135,10 @@ async function waitForNodes(cluster: ClusterHandle, n: number, timeoutMs: number
   for (;;) {
     const nodes = cluster.aliveNodes();
     if (nodes.length >= n) return nodes;
-    if (Date.now() > deadline) throw new JobFailedError(`no flock node is alive on ${cluster.describe} after ${timeoutMs} ms: start one with \`flock daemon\``);
+    if (Date.now() > deadline)
+      throw new JobFailedError(
+        `no flock node is alive on ${cluster.describe} after ${timeoutMs} ms: start one with \`flock daemon\``,
+      );
     await new Promise((r) => setTimeout(r, 100));
   }
 }

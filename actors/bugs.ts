@@ -5,7 +5,12 @@
  */
 export type InjectedBug = "reducer-keeps-dead-slices";
 
-const enabled = new Set((process.env.FLOCK_INJECT_BUG ?? "").split(",").map((s) => s.trim()).filter(Boolean));
+const enabled = new Set(
+  (process.env.FLOCK_INJECT_BUG ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
 
 /** Whether an injected bug is switched on in this process. */
 export function injectedBug(bug: InjectedBug): boolean {

@@ -34,7 +34,12 @@ export class EmbeddedCluster {
   static async start(opts: EmbeddedOptions): Promise<EmbeddedCluster> {
     const cluster = new EmbeddedCluster(opts);
     for (let i = 0; i < opts.nodes; i++) await cluster.startNode(`node-${i + 1}`);
-    cluster.client = await ActorSystem.start({ nodeId: `client-${process.pid}`, transport: cluster.bus.connect(), cluster: opts.cluster, ownsTransport: true });
+    cluster.client = await ActorSystem.start({
+      nodeId: `client-${process.pid}`,
+      transport: cluster.bus.connect(),
+      cluster: opts.cluster,
+      ownsTransport: true,
+    });
     return cluster;
   }
 
@@ -68,7 +73,11 @@ export class EmbeddedCluster {
     const first = () => [...this.nodes.values()][0];
     return {
       client: this.client!,
-      aliveNodes: () => first()?.membership.alive().map((n) => n.node).sort() ?? [],
+      aliveNodes: () =>
+        first()
+          ?.membership.alive()
+          .map((n) => n.node)
+          .sort() ?? [],
       describe: "embedded (in-process bus)",
       close: () => this.close(),
     };

@@ -59,7 +59,8 @@ export function setupNode(node: TrainingNode): void {
     supervision: { strategy: "stop" },
     create: ({ job, spec }) => {
       const owner = `trainer:${job}`;
-      if (!node.slots.reserve(owner)) throw new Error(`node ${node.nodeId} has no free slot for a trainer of job ${job}`);
+      if (!node.slots.reserve(owner))
+        throw new Error(`node ${node.nodeId} has no free slot for a trainer of job ${job}`);
       return trainerBehavior(
         { job, spec },
         {
@@ -78,7 +79,13 @@ export function setupNode(node: TrainingNode): void {
   });
 
   system.registerKind("flock.reducer", {
-    args: z.strictObject({ job: z.string(), r: z.number().int().min(0), offset: z.number().int().min(0), length: z.number().int().min(1), spec: JobSpec }),
+    args: z.strictObject({
+      job: z.string(),
+      r: z.number().int().min(0),
+      offset: z.number().int().min(0),
+      length: z.number().int().min(1),
+      spec: JobSpec,
+    }),
     supervision: { strategy: "stop" },
     create: (args) =>
       reducerBehavior(args, {
@@ -100,7 +107,11 @@ export function setupNode(node: TrainingNode): void {
   });
 }
 
-function coordinatorBehavior(node: TrainingNode, job: string, spec: JobSpec): Behavior<CoordinatorMsg, undefined> {
+function coordinatorBehavior(
+  node: TrainingNode,
+  job: string,
+  spec: JobSpec,
+): Behavior<CoordinatorMsg, undefined> {
   let candidate: LeaseCandidate | undefined;
   const host: CoordinatorHost = {
     nodeId: node.nodeId,
@@ -137,7 +148,9 @@ function coordinatorBehavior(node: TrainingNode, job: string, spec: JobSpec): Be
     init(ctx) {
       tick = setInterval(() => ctx.self.tell({ type: "coord.tick" }), 200);
       tick.unref();
-      unsubscribe = node.membership.subscribe((event) => ctx.self.tell({ type: "coord.membership", event } as never));
+      unsubscribe = node.membership.subscribe((event) =>
+        ctx.self.tell({ type: "coord.membership", event } as never),
+      );
       coordinator.start(ctx);
       return undefined;
     },

@@ -20,7 +20,13 @@ export async function connectCluster(opts: ConnectOptions): Promise<ClusterHandl
   const log = opts.log ?? silentLogger();
   const clientId = `client-${randomUUID().slice(0, 8)}`;
   const transport = await NatsTransport.connect({ ...natsAuthFromEnv(), ...opts, name: clientId });
-  const client = await ActorSystem.start({ nodeId: clientId, transport, cluster: opts.cluster, log, ownsTransport: true });
+  const client = await ActorSystem.start({
+    nodeId: clientId,
+    transport,
+    cluster: opts.cluster,
+    log,
+    ownsTransport: true,
+  });
   const membership = new Membership({
     transport,
     cluster: opts.cluster,
@@ -33,7 +39,12 @@ export async function connectCluster(opts: ConnectOptions): Promise<ClusterHandl
   const servers = Array.isArray(opts.servers) ? opts.servers.join(",") : opts.servers;
   return {
     client,
-    aliveNodes: () => membership.alive().filter((n) => n.node !== clientId && n.slots > 0).map((n) => n.node).sort(),
+    aliveNodes: () =>
+      membership
+        .alive()
+        .filter((n) => n.node !== clientId && n.slots > 0)
+        .map((n) => n.node)
+        .sort(),
     describe: `NATS at ${servers}`,
     close: async () => {
       await membership[Symbol.asyncDispose]();

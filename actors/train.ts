@@ -29,7 +29,14 @@ export async function train(spec: string | JobSpecInput, opts: TrainOptions = {}
   const job = resolveJobSpec(spec, opts.overrides);
   let cluster: ClusterHandle;
   if (opts.nats) cluster = await connectCluster({ servers: opts.nats, cluster: opts.cluster, log: opts.log });
-  else cluster = (await EmbeddedCluster.start({ nodes: opts.nodes ?? job.maxWorkers, cluster: opts.cluster, log: opts.log })).handle;
+  else
+    cluster = (
+      await EmbeddedCluster.start({
+        nodes: opts.nodes ?? job.maxWorkers,
+        cluster: opts.cluster,
+        log: opts.log,
+      })
+    ).handle;
   try {
     return await runJob(cluster, job, {
       log: opts.log,

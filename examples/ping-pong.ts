@@ -26,21 +26,32 @@ const counter = (start: number): Behavior<CounterMsg, number> => ({
   },
 });
 
-const natsUrl = process.argv.includes("--nats") ? process.argv[process.argv.indexOf("--nats") + 1] : undefined;
+const natsUrl = process.argv.includes("--nats")
+  ? process.argv[process.argv.indexOf("--nats") + 1]
+  : undefined;
 const bus = new InProcBus();
-const connect = async (): Promise<Transport> => (natsUrl ? NatsTransport.connect({ servers: natsUrl }) : bus.connect());
+const connect = async (): Promise<Transport> =>
+  natsUrl ? NatsTransport.connect({ servers: natsUrl }) : bus.connect();
 
 // 3. Two nodes. Each registers the protocol; node-b also registers the kind others may spawn on it.
 const a = await ActorSystem.start({ nodeId: "node-a", transport: await connect(), ownsTransport: true });
 const b = await ActorSystem.start({ nodeId: "node-b", transport: await connect(), ownsTransport: true });
 for (const node of [a, b]) node.registry.register(CounterMsg);
-b.registerKind("counter", { args: z.strictObject({ start: z.number() }), create: ({ start }) => counter(start) as never });
+b.registerKind("counter", {
+  args: z.strictObject({ start: z.number() }),
+  create: ({ start }) => counter(start) as never,
+});
 
 // 4. Spawn remotely, then tell and ask: the same calls as for a local actor.
 const remote = await a.spawnRemote<CounterMsg>("node-b", "counter", "c1", { start: 40 }, { timeoutMs: 2000 });
 remote.tell({ type: "counter.add", by: 2 });
-const reply = await remote.ask<{ type: "counter.value"; value: number }>({ type: "counter.get" }, { timeoutMs: 2000 });
-console.log(`${remote.address} says ${reply.value} (via ${natsUrl ? `NATS at ${natsUrl}` : "the in-process bus"})`);
+const reply = await remote.ask<{ type: "counter.value"; value: number }>(
+  { type: "counter.get" },
+  { timeoutMs: 2000 },
+);
+console.log(
+  `${remote.address} says ${reply.value} (via ${natsUrl ? `NATS at ${natsUrl}` : "the in-process bus"})`,
+);
 
 await a.stop();
 await b.stop();

@@ -97,10 +97,18 @@ export class Reassembler {
     const total = view.getUint32(18, true);
     if (total > this.opts.maxMessageBytes) {
       this.drop(id);
-      throw new MessageDecodeError("oversized", `chunked message of ${total} B exceeds the ${this.opts.maxMessageBytes} B limit`, subject);
+      throw new MessageDecodeError(
+        "oversized",
+        `chunked message of ${total} B exceeds the ${this.opts.maxMessageBytes} B limit`,
+        subject,
+      );
     }
     if (count < 2 || index >= count || count > total) {
-      throw new MessageDecodeError("chunk-malformed", `chunk ${index} of ${count} for ${total} B is inconsistent`, subject);
+      throw new MessageDecodeError(
+        "chunk-malformed",
+        `chunk ${index} of ${count} for ${total} B is inconsistent`,
+        subject,
+      );
     }
     let set = this.sets.get(id);
     if (!set) {
@@ -114,11 +122,19 @@ export class Reassembler {
     const data = frame.subarray(CHUNK_HEADER_BYTES);
     if (this.buffered + data.length > this.opts.maxBufferedBytes) {
       this.drop(id);
-      throw new MessageDecodeError("chunk-overflow", `chunk buffers would exceed ${this.opts.maxBufferedBytes} B; set dropped`, subject);
+      throw new MessageDecodeError(
+        "chunk-overflow",
+        `chunk buffers would exceed ${this.opts.maxBufferedBytes} B; set dropped`,
+        subject,
+      );
     }
     if (set.bytes + data.length > total) {
       this.drop(id);
-      throw new MessageDecodeError("chunk-malformed", `chunk set ${id} carries more than its declared ${total} B`, subject);
+      throw new MessageDecodeError(
+        "chunk-malformed",
+        `chunk set ${id} carries more than its declared ${total} B`,
+        subject,
+      );
     }
     set.parts[index] = data;
     set.received++;
@@ -127,7 +143,11 @@ export class Reassembler {
     if (set.received < count) return undefined;
     this.drop(id);
     if (set.bytes !== total) {
-      throw new MessageDecodeError("chunk-malformed", `chunk set ${id} holds ${set.bytes} B, declared ${total} B`, subject);
+      throw new MessageDecodeError(
+        "chunk-malformed",
+        `chunk set ${id} holds ${set.bytes} B, declared ${total} B`,
+        subject,
+      );
     }
     const whole = new Uint8Array(total);
     let offset = 0;

@@ -14,7 +14,12 @@ export interface Codec {
  * traffic; `moreTypes` keeps typed arrays typed. msgpackr never evaluates code while unpacking.
  */
 export function createCodec(): Codec {
-  const packr = new Packr({ useRecords: false, moreTypes: true, structuredClone: false, mapsAsObjects: true });
+  const packr = new Packr({
+    useRecords: false,
+    moreTypes: true,
+    structuredClone: false,
+    mapsAsObjects: true,
+  });
   return {
     encode: (env) => packr.pack(env),
     decode(bytes, subject) {
@@ -22,9 +27,14 @@ export function createCodec(): Codec {
       try {
         value = packr.unpack(bytes);
       } catch (cause) {
-        throw new MessageDecodeError("undecodable", `undecodable bytes (${bytes.length} B): ${(cause as Error).message}`, subject, {
-          cause,
-        });
+        throw new MessageDecodeError(
+          "undecodable",
+          `undecodable bytes (${bytes.length} B): ${(cause as Error).message}`,
+          subject,
+          {
+            cause,
+          },
+        );
       }
       return checkEnvelope(value, subject);
     },

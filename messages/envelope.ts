@@ -41,9 +41,11 @@ export function checkEnvelope(value: unknown, subject?: string): Envelope {
   if (e.v !== ENVELOPE_VERSION) fail(`version ${String(e.v)} (expected ${ENVELOPE_VERSION})`);
   for (const key of ["type", "from", "to", "id"] as const) {
     const s = e[key];
-    if (typeof s !== "string" || s.length === 0 || s.length > (key === "type" ? 128 : 512)) fail(`field "${key}" must be a non-empty string`);
+    if (typeof s !== "string" || s.length === 0 || s.length > (key === "type" ? 128 : 512))
+      fail(`field "${key}" must be a non-empty string`);
   }
-  if (e.corr !== undefined && (typeof e.corr !== "string" || e.corr.length === 0)) fail(`field "corr" must be a string`);
+  if (e.corr !== undefined && (typeof e.corr !== "string" || e.corr.length === 0))
+    fail(`field "corr" must be a string`);
   if (e.deadline !== undefined && typeof e.deadline !== "number") fail(`field "deadline" must be a number`);
   if (e.inc !== undefined && typeof e.inc !== "string") fail(`field "inc" must be a string`);
   if (!("body" in e)) fail(`missing field "body"`);
@@ -51,14 +53,24 @@ export function checkEnvelope(value: unknown, subject?: string): Envelope {
 }
 
 /** Validates an envelope's body against the registered schema for its type: the one place bodies are checked. */
-export function decodeBody<T = { type: string }>(env: Envelope, registry: MessageRegistry, subject?: string): T {
+export function decodeBody<T = { type: string }>(
+  env: Envelope,
+  registry: MessageRegistry,
+  subject?: string,
+): T {
   const schema = registry.get(env.type);
-  if (!schema) throw new MessageDecodeError("unknown-type", `unknown message type "${env.type.slice(0, 128)}"`, subject);
+  if (!schema)
+    throw new MessageDecodeError("unknown-type", `unknown message type "${env.type.slice(0, 128)}"`, subject);
   const parsed = schema.safeParse(env.body);
   if (!parsed.success) {
-    throw new MessageDecodeError("schema", `message "${env.type}" fails its schema: ${z.prettifyError(parsed.error)}`, subject, {
-      cause: parsed.error,
-    });
+    throw new MessageDecodeError(
+      "schema",
+      `message "${env.type}" fails its schema: ${z.prettifyError(parsed.error)}`,
+      subject,
+      {
+        cause: parsed.error,
+      },
+    );
   }
   return parsed.data as T;
 }

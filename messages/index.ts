@@ -3,6 +3,22 @@ export { Envelope, ENVELOPE_VERSION, checkEnvelope, decodeBody } from "./envelop
 export { createCodec, type Codec } from "./codec.js";
 export { MessageRegistry, type MessageSchema } from "./registry.js";
 export { MessageDecodeError, MessageTooLargeError, type BadInputReason } from "./errors.js";
-export { splitFrames, isChunk, Reassembler, CHUNK_HEADER_BYTES, type ReassemblerOptions } from "./chunking.js";
-export { SystemMessage, SYSTEM_MESSAGES, SpawnActor, ActorSpawned, StopActor, Ack, Ping, Pong, Failure } from "./system.js";
+export {
+  splitFrames,
+  isChunk,
+  Reassembler,
+  CHUNK_HEADER_BYTES,
+  type ReassemblerOptions,
+} from "./chunking.js";
+export {
+  SystemMessage,
+  SYSTEM_MESSAGES,
+  SpawnActor,
+  ActorSpawned,
+  StopActor,
+  Ack,
+  Ping,
+  Pong,
+  Failure,
+} from "./system.js";
 export { BatchRef, ParamsSlice, JobEvent, TRAINING_SHARED_MESSAGES } from "./training.js";

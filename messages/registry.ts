@@ -34,7 +34,11 @@ export class MessageRegistry {
 }
 
 function membersByTag(schema: MessageSchema): Array<[string, MessageSchema]> {
-  const def = (schema as unknown as { def: { type: string; options?: MessageSchema[]; shape?: Record<string, z.ZodType> } }).def;
+  const def = (
+    schema as unknown as {
+      def: { type: string; options?: MessageSchema[]; shape?: Record<string, z.ZodType> };
+    }
+  ).def;
   if (def.type === "union" && def.options) return def.options.flatMap((o) => membersByTag(o));
   if (def.type === "object" && def.shape) {
     const tag = def.shape.type as unknown as { def?: { type: string; values?: unknown[] } };

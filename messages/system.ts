@@ -28,7 +28,15 @@ export const Failure = z.strictObject({
 });
 
 /** Every runtime-level message. */
-export const SystemMessage = z.discriminatedUnion("type", [SpawnActor, ActorSpawned, StopActor, Ack, Ping, Pong, Failure]);
+export const SystemMessage = z.discriminatedUnion("type", [
+  SpawnActor,
+  ActorSpawned,
+  StopActor,
+  Ack,
+  Ping,
+  Pong,
+  Failure,
+]);
 /** Every runtime-level message. */
 export type SystemMessage = z.infer<typeof SystemMessage>;
 /** Schemas to register with a node's message registry. */

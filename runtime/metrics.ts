@@ -63,7 +63,12 @@ export class Metrics {
     return lines.join("\n") + "\n";
   }
 
-  private entry(name: string, kind: Series["kind"], labels: Labels, help: string): { labels: Labels; value: number } {
+  private entry(
+    name: string,
+    kind: Series["kind"],
+    labels: Labels,
+    help: string,
+  ): { labels: Labels; value: number } {
     let s = this.series.get(name);
     if (!s) {
       s = { help, kind, values: new Map() };

@@ -31,7 +31,11 @@ export interface BadInput {
   message: string;
 }
 
-const DEFAULT_LIMITS: WireLimits = { maxMessageBytes: 256 << 20, maxBufferedBytes: 512 << 20, chunkTimeoutMs: 10_000 };
+const DEFAULT_LIMITS: WireLimits = {
+  maxMessageBytes: 256 << 20,
+  maxBufferedBytes: 512 << 20,
+  chunkTimeoutMs: 10_000,
+};
 
 /**
  * Envelopes over a {@link Transport}: encode, chunk to the transport's max payload, reassemble,
@@ -54,14 +58,18 @@ export class Wire {
   ) {
     this.limits = { ...DEFAULT_LIMITS, ...limits };
     this.rlog = new RateLimitedLog(log);
-    this.sweeper = setInterval(() => this.sweep(), Math.max(100, Math.min(1000, this.limits.chunkTimeoutMs / 4)));
+    this.sweeper = setInterval(
+      () => this.sweep(),
+      Math.max(100, Math.min(1000, this.limits.chunkTimeoutMs / 4)),
+    );
     this.sweeper.unref();
   }
 
   /** Encodes and publishes an envelope, in chunks when it is larger than the transport's max payload. */
   send(subject: string, env: Envelope): void {
     const bytes = this.codec.encode(env);
-    if (bytes.length > this.limits.maxMessageBytes) throw new MessageTooLargeError(bytes.length, this.limits.maxMessageBytes);
+    if (bytes.length > this.limits.maxMessageBytes)
+      throw new MessageTooLargeError(bytes.length, this.limits.maxMessageBytes);
     const frames = splitFrames(bytes, this.transport.maxPayload);
     for (const frame of frames) this.transport.publish(subject, frame);
     this.metrics.inc("flock_messages_out_total", {}, 1, "Messages sent to the wire");
@@ -70,7 +78,11 @@ export class Wire {
   }
 
   /** Listens on a subject; each envelope that decodes and passes its checks reaches `onEnvelope`. */
-  listen(subject: string, onEnvelope: (env: Envelope, subject: string) => void, opts?: { queue?: string }): Unsubscribe {
+  listen(
+    subject: string,
+    onEnvelope: (env: Envelope, subject: string) => void,
+    opts?: { queue?: string },
+  ): Unsubscribe {
     const reassembler = new Reassembler({
       maxMessageBytes: this.limits.maxMessageBytes,
       maxBufferedBytes: this.limits.maxBufferedBytes,
@@ -88,12 +100,17 @@ export class Wire {
             if (!bytes) return;
           }
           if (bytes.length > this.limits.maxMessageBytes) {
-            throw new MessageDecodeError("oversized", `message of ${bytes.length} B exceeds the ${this.limits.maxMessageBytes} B limit`, subj);
+            throw new MessageDecodeError(
+              "oversized",
+              `message of ${bytes.length} B exceeds the ${this.limits.maxMessageBytes} B limit`,
+              subj,
+            );
           }
           env = this.codec.decode(bytes, subj);
           this.metrics.inc("flock_messages_in_total", {}, 1, "Messages received from the wire");
         } catch (error) {
-          if (error instanceof MessageDecodeError) return this.reportBadInput(error.reason, subj, error.message);
+          if (error instanceof MessageDecodeError)
+            return this.reportBadInput(error.reason, subj, error.message);
           throw error;
         }
         onEnvelope(env, subj);
@@ -134,7 +151,12 @@ export class Wire {
   private sweep(): void {
     for (const r of this.reassemblers) {
       const dropped = r.sweep();
-      if (dropped > 0) this.reportBadInput("chunk-expired", "*", `${dropped} incomplete chunk set(s) dropped after ${this.limits.chunkTimeoutMs} ms`);
+      if (dropped > 0)
+        this.reportBadInput(
+          "chunk-expired",
+          "*",
+          `${dropped} incomplete chunk set(s) dropped after ${this.limits.chunkTimeoutMs} ms`,
+        );
     }
   }
 }

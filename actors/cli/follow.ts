@@ -15,14 +15,29 @@ export class JobTimeline {
   add(e: JobEvent): void {
     switch (e.type) {
       case "job.step":
-        this.steps.push({ step: e.step, epoch: e.epoch, t: e.t, loss: e.loss, members: e.members, samplesPerSec: e.samplesPerSec });
+        this.steps.push({
+          step: e.step,
+          epoch: e.epoch,
+          t: e.t,
+          loss: e.loss,
+          members: e.members,
+          samplesPerSec: e.samplesPerSec,
+        });
         break;
       case "job.eval":
         this.evals.push({ step: e.step, epoch: e.epoch, t: e.t, loss: e.loss, accuracy: e.accuracy });
         this.lastAccuracy = e.accuracy;
         break;
       case "job.membership":
-        if (e.event.kind !== "straggler") this.membership.push({ t: e.t, step: e.step, kind: e.event.kind, node: e.event.node, detail: e.event.detail, recoverySeconds: e.event.recoverySeconds });
+        if (e.event.kind !== "straggler")
+          this.membership.push({
+            t: e.t,
+            step: e.step,
+            kind: e.event.kind,
+            node: e.event.node,
+            detail: e.event.detail,
+            recoverySeconds: e.event.recoverySeconds,
+          });
         break;
       default:
         break;
@@ -30,9 +45,15 @@ export class JobTimeline {
   }
 
   /** The report input for a finished job. */
-  reportInput(spec: JobSpec, result: TrainResult, settings: Record<string, string | number | boolean>): TrainingReportInput {
+  reportInput(
+    spec: JobSpec,
+    result: TrainResult,
+    settings: Record<string, string | number | boolean>,
+  ): TrainingReportInput {
     // The coordinator's own record is authoritative for membership (events may be missed by a late follower).
-    const recorded = (result.membership as MembershipEvent[] | undefined)?.filter((m) => (m.kind as string) !== "straggler");
+    const recorded = (result.membership as MembershipEvent[] | undefined)?.filter(
+      (m) => (m.kind as string) !== "straggler",
+    );
     return {
       title: `${spec.name} — job ${result.job}`,
       startedAt: this.startedAt.toISOString(),
@@ -58,6 +79,7 @@ export class JobTimeline {
 
 /** One line describing a membership event, for progress output. */
 export function describeMembership(e: Extract<JobEvent, { type: "job.membership" }>): string {
-  const rec = e.event.recoverySeconds !== undefined ? ` (recovered in ${e.event.recoverySeconds.toFixed(2)} s)` : "";
+  const rec =
+    e.event.recoverySeconds !== undefined ? ` (recovered in ${e.event.recoverySeconds.toFixed(2)} s)` : "";
   return `[${e.t.toFixed(1)}s] step ${e.step}: ${e.event.kind} ${e.event.node}${e.event.detail ? ` — ${e.event.detail}` : ""}${rec}`;
 }

@@ -12,7 +12,8 @@ import { describeMembership, JobTimeline } from "./follow.js";
 export function positiveInt(flag: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${flag} must be a positive integer, got "${value}"`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new InvalidArgumentError(`${flag} must be a positive integer, got "${value}"`);
     return n;
   };
 }
@@ -35,9 +36,14 @@ interface TrainFlags {
 export function registerTrainCommand(program: Command): void {
   program
     .command("train")
-    .description(`train an example (${exampleNames().join(", ")}) or a job file (.json) on the embedded default or a cluster`)
+    .description(
+      `train an example (${exampleNames().join(", ")}) or a job file (.json) on the embedded default or a cluster`,
+    )
     .argument("<example|job-file>", "example name or path to a JSON job spec")
-    .option("--nats <url>", "NATS server URL(s), comma-separated; without it the job runs on the embedded default")
+    .option(
+      "--nats <url>",
+      "NATS server URL(s), comma-separated; without it the job runs on the embedded default",
+    )
     .option("--cluster <name>", "cluster name (subject namespace)", "default")
     .option("--workers <n>", "exactly n workers (embedded: n nodes)", positiveInt("--workers"))
     .option("--min-workers <n>", "pause below this many workers", positiveInt("--min-workers"))
@@ -47,7 +53,11 @@ export function registerTrainCommand(program: Command): void {
     .option("--json", "print the result as one JSON object on the last line")
     .option("--no-report", "do not write the HTML training report")
     .option("--report-dir <dir>", "where reports go", "reports")
-    .addOption(new Option("--log-level <level>", "log level of the structured logs on stderr").choices(["silent", "error", "warn", "info", "debug"]).default("warn"))
+    .addOption(
+      new Option("--log-level <level>", "log level of the structured logs on stderr")
+        .choices(["silent", "error", "warn", "info", "debug"])
+        .default("warn"),
+    )
     .action(async (source: string, flags: TrainFlags) => {
       if (flags.workers !== undefined && (flags.minWorkers !== undefined || flags.maxWorkers !== undefined)) {
         throw new InvalidArgumentError("use either --workers or --min-workers/--max-workers, not both");
@@ -63,7 +73,10 @@ async function train(source: string, flags: TrainFlags): Promise<TrainResult> {
     epochs: flags.epochs,
     seed: flags.seed,
     minWorkers: flags.workers ?? flags.minWorkers,
-    maxWorkers: flags.workers ?? flags.maxWorkers ?? (flags.minWorkers !== undefined ? Math.max(flags.minWorkers, 2) : undefined),
+    maxWorkers:
+      flags.workers ??
+      flags.maxWorkers ??
+      (flags.minWorkers !== undefined ? Math.max(flags.minWorkers, 2) : undefined),
   });
   const out = flags.json ? process.stderr : process.stdout;
   let cluster: ClusterHandle;
@@ -74,7 +87,9 @@ async function train(source: string, flags: TrainFlags): Promise<TrainResult> {
     embedded = await EmbeddedCluster.start({ nodes: spec.maxWorkers, cluster: flags.cluster, log });
     cluster = embedded.handle;
   }
-  out.write(`flock: training ${spec.name} (job ${spec.id}) on ${cluster.describe}, ${spec.minWorkers}–${spec.maxWorkers} workers, ${spec.epochs} epoch(s)\n`);
+  out.write(
+    `flock: training ${spec.name} (job ${spec.id}) on ${cluster.describe}, ${spec.minWorkers}–${spec.maxWorkers} workers, ${spec.epochs} epoch(s)\n`,
+  );
   const progress = createProgress(out);
   const timeline = new JobTimeline();
   try {
@@ -83,7 +98,15 @@ async function train(source: string, flags: TrainFlags): Promise<TrainResult> {
       onEvent: (e) => {
         timeline.add(e);
         if (e.type === "job.step") {
-          progress.update({ step: e.step, epoch: Math.min(e.epoch + 1, e.epochs), epochs: e.epochs, loss: e.loss, accuracy: timeline.lastAccuracy, members: e.members, samplesPerSec: e.samplesPerSec });
+          progress.update({
+            step: e.step,
+            epoch: Math.min(e.epoch + 1, e.epochs),
+            epochs: e.epochs,
+            loss: e.loss,
+            accuracy: timeline.lastAccuracy,
+            members: e.members,
+            samplesPerSec: e.samplesPerSec,
+          });
         } else if (e.type === "job.membership") progress.event(describeMembership(e));
       },
     });
@@ -91,7 +114,16 @@ async function train(source: string, flags: TrainFlags): Promise<TrainResult> {
     if (flags.report) {
       const dir = resolve(join(flags.reportDir, spec.id!));
       const files = await writeTrainingReport(
-        timeline.reportInput(spec, result, { example: source, transport: cluster.describe, minWorkers: spec.minWorkers, maxWorkers: spec.maxWorkers, epochs: spec.epochs, globalBatch: spec.globalBatch, optimizer: `${spec.optimizer.name} lr=${spec.optimizer.lr}`, seed: spec.seed }),
+        timeline.reportInput(spec, result, {
+          example: source,
+          transport: cluster.describe,
+          minWorkers: spec.minWorkers,
+          maxWorkers: spec.maxWorkers,
+          epochs: spec.epochs,
+          globalBatch: spec.globalBatch,
+          optimizer: `${spec.optimizer.name} lr=${spec.optimizer.lr}`,
+          seed: spec.seed,
+        }),
         dir,
       );
       report = files.htmlPath;
@@ -107,4 +139,3 @@ async function train(source: string, flags: TrainFlags): Promise<TrainResult> {
     await cluster.close();
   }
 }
-

@@ -17,7 +17,16 @@ const PREPARE_MS = 120_000;
 /** A commit not applied by every reducer within this is aborted and the step redone. */
 const COMMIT_DEADLINE_MS = 4_000;
 
-type Phase = "campaigning" | "placing" | "stepping" | "committing" | "recovering" | "paused" | "finishing" | "done" | "fenced";
+type Phase =
+  | "campaigning"
+  | "placing"
+  | "stepping"
+  | "committing"
+  | "recovering"
+  | "paused"
+  | "finishing"
+  | "done"
+  | "fenced";
 
 /** A local-only message that runs a continuation inside the actor (async results re-enter serially). */
 export interface Continue {
@@ -26,7 +35,11 @@ export interface Continue {
 }
 
 /** Messages the coordinator actor handles. */
-export type CoordinatorMsg = CoordinatorCommand | Continue | { type: "coord.tick" } | { type: "coord.membership"; event: MembershipEvent };
+export type CoordinatorMsg =
+  | CoordinatorCommand
+  | Continue
+  | { type: "coord.tick" }
+  | { type: "coord.membership"; event: MembershipEvent };
 
 /**
  * The job coordinator: owns the membership epoch, the member set, the step number and the shard
@@ -106,7 +119,13 @@ export class Coordinator {
       case "coord.checkpointed":
         return this.onCheckpointed(msg);
       case "coord.status":
-        ctx.reply({ type: "coord.status.reply", phase: this.phase, term: this.term, step: this.p?.step ?? 0, epoch: this.p?.epoch ?? 0 });
+        ctx.reply({
+          type: "coord.status.reply",
+          phase: this.phase,
+          term: this.term,
+          step: this.p?.step ?? 0,
+          epoch: this.p?.epoch ?? 0,
+        });
         return;
       default:
         return assertNever(msg);
@@ -158,7 +177,11 @@ export class Coordinator {
       if (saved.state !== "running") {
         this.phase = "done";
         this.ctx.log.info({ job: this.job, state: saved.state }, "job already ended; standby stands down");
-        this.host.publish(jobNames.eventsTopic(this.job), { type: "job.finished", job: this.job, result: saved.result ?? { status: saved.state } } satisfies JobEvent);
+        this.host.publish(jobNames.eventsTopic(this.job), {
+          type: "job.finished",
+          job: this.job,
+          result: saved.result ?? { status: saved.state },
+        } satisfies JobEvent);
         this.ctx.stop();
         return;
       }
@@ -198,33 +221,65 @@ export class Coordinator {
       commitAudit: { checked: 0, mismatches: [] },
       lastLoss: NaN,
     };
-    this.task("placement", () => this.placeAll(startedAt), (placed) => this.onPlaced(placed));
+    this.task(
+      "placement",
+      () => this.placeAll(startedAt),
+      (placed) => this.onPlaced(placed),
+    );
   }
 
-  private async placeAll(startedAt: number): Promise<{ members: Member[]; prepared: Prepared[]; reducers: ReducerMap; reducerNodes: string[] }> {
+  private async placeAll(
+    startedAt: number,
+  ): Promise<{ members: Member[]; prepared: Prepared[]; reducers: ReducerMap; reducerNodes: string[] }> {
     const { minWorkers, maxWorkers } = this.spec;
     let nodes: string[] = [];
     while (nodes.length < minWorkers) {
       nodes = this.candidates([]).slice(0, maxWorkers);
       if (nodes.length >= minWorkers) break;
       if (this.now() - startedAt > this.spec.placementTimeoutMs) {
-        throw new Error(`only ${nodes.length} node(s) with a free slot after ${this.spec.placementTimeoutMs} ms; the job needs minWorkers=${minWorkers}`);
+        throw new Error(
+          `only ${nodes.length} node(s) with a free slot after ${this.spec.placementTimeoutMs} ms; the job needs minWorkers=${minWorkers}`,
+        );
       }
       await sleep(250);
     }
     const members = await Promise.all(nodes.map((node) => this.spawnMember(node)));
-    const prepared = await Promise.all(members.map((m) => this.ask<Prepared>(m.trainer, { type: "trainer.prepare", term: this.term, version: 0, reducers: { addresses: ["-"], bounds: [0, 1] } } as Message, PREPARE_MS)));
+    const prepared = await Promise.all(
+      members.map((m) =>
+        this.ask<Prepared>(
+          m.trainer,
+          {
+            type: "trainer.prepare",
+            term: this.term,
+            version: 0,
+            reducers: { addresses: ["-"], bounds: [0, 1] },
+          } as Message,
+          PREPARE_MS,
+        ),
+      ),
+    );
     const hashes = new Set(prepared.map((p) => p.hash));
-    if (hashes.size !== 1) throw new Error(`trainers initialised different parameters: ${[...hashes].join(", ")}`);
+    if (hashes.size !== 1)
+      throw new Error(`trainers initialised different parameters: ${[...hashes].join(", ")}`);
     const paramCount = prepared[0].paramCount;
     const R = Math.max(1, Math.min(this.spec.reducers ?? Math.min(4, this.spec.maxWorkers), paramCount));
     const bounds = Array.from({ length: R + 1 }, (_, r) => Math.round((r * paramCount) / R));
     const reducerNodes = Array.from({ length: R }, (_, r) => nodes[r % nodes.length]);
     const addresses = await Promise.all(reducerNodes.map((node, r) => this.spawnReducer(node, r, bounds, 0)));
     const reducers = { addresses, bounds };
-    await Promise.all(addresses.map((address, r) => this.loadReducer(address, r, reducers, members[0].trainer, 0, null)));
+    await Promise.all(
+      addresses.map((address, r) => this.loadReducer(address, r, reducers, members[0].trainer, 0, null)),
+    );
     // Trainers learn where the reducers are (their params assembler needs the bounds).
-    await Promise.all(members.map((m) => this.ask<Prepared>(m.trainer, { type: "trainer.prepare", term: this.term, version: 0, reducers } as Message, PREPARE_MS)));
+    await Promise.all(
+      members.map((m) =>
+        this.ask<Prepared>(
+          m.trainer,
+          { type: "trainer.prepare", term: this.term, version: 0, reducers } as Message,
+          PREPARE_MS,
+        ),
+      ),
+    );
     return { members, prepared, reducers, reducerNodes };
   }
 
@@ -236,15 +291,34 @@ export class Coordinator {
     this.p.reducers = placed.reducers;
     this.p.paramCount = placed.prepared[0].paramCount;
     this.p.backends = [...new Set(placed.prepared.map((p) => p.backend))].sort();
-    for (const m of placed.members) this.record({ kind: "join", node: m.node, detail: `trainer on ${placed.prepared.find((_, i) => placed.members[i] === m)?.backend ?? "?"}` });
+    for (const m of placed.members)
+      this.record({
+        kind: "join",
+        node: m.node,
+        detail: `trainer on ${placed.prepared.find((_, i) => placed.members[i] === m)?.backend ?? "?"}`,
+      });
     this.spawnEvaluator();
-    this.ctx.log.info({ job: this.job, members: placed.members.map((m) => m.node), reducers: placed.reducers.addresses.length, trainSize }, "job placed");
+    this.ctx.log.info(
+      {
+        job: this.job,
+        members: placed.members.map((m) => m.node),
+        reducers: placed.reducers.addresses.length,
+        trainSize,
+      },
+      "job placed",
+    );
     this.startStep();
   }
 
   private async spawnMember(node: string): Promise<Member> {
-    const loader = await this.spawnOrReuse(node, "flock.loader", jobNames.loader(this.job), { job: this.job, prefetch: this.spec.prefetch });
-    const trainer = await this.spawnOrReuse(node, "flock.trainer", jobNames.trainer(this.job), { job: this.job, spec: this.spec });
+    const loader = await this.spawnOrReuse(node, "flock.loader", jobNames.loader(this.job), {
+      job: this.job,
+      prefetch: this.spec.prefetch,
+    });
+    const trainer = await this.spawnOrReuse(node, "flock.trainer", jobNames.trainer(this.job), {
+      job: this.job,
+      spec: this.spec,
+    });
     return { node, trainer, loader };
   }
 
@@ -260,13 +334,34 @@ export class Coordinator {
 
   private async spawnReducer(node: string, r: number, bounds: number[], gen: number): Promise<string> {
     const name = `${jobNames.reducer(this.job, r)}.g${gen}`;
-    return this.spawnOrReuse(node, "flock.reducer", name, { job: this.job, r, offset: bounds[r], length: bounds[r + 1] - bounds[r], spec: this.spec });
+    return this.spawnOrReuse(node, "flock.reducer", name, {
+      job: this.job,
+      r,
+      offset: bounds[r],
+      length: bounds[r + 1] - bounds[r],
+      spec: this.spec,
+    });
   }
 
-  private async loadReducer(address: string, r: number, reducers: ReducerMap, trainer: string, version: number, checkpointStep: number | null): Promise<void> {
+  private async loadReducer(
+    address: string,
+    r: number,
+    reducers: ReducerMap,
+    trainer: string,
+    version: number,
+    checkpointStep: number | null,
+  ): Promise<void> {
     const { bounds } = reducers;
-    const copy = await this.ask<ParamsCopy>(trainer, { type: "trainer.fetch", version, offset: bounds[r], length: bounds[r + 1] - bounds[r] } as Message, 30_000);
-    await this.ask(address, { type: "reducer.load", term: this.term, version, data: copy.data, checkpointStep } as Message, 30_000);
+    const copy = await this.ask<ParamsCopy>(
+      trainer,
+      { type: "trainer.fetch", version, offset: bounds[r], length: bounds[r + 1] - bounds[r] } as Message,
+      30_000,
+    );
+    await this.ask(
+      address,
+      { type: "reducer.load", term: this.term, version, data: copy.data, checkpointStep } as Message,
+      30_000,
+    );
   }
 
   private spawnEvaluator(): void {
@@ -292,10 +387,15 @@ export class Coordinator {
     this.phase = "recovering";
     this.p = { ...saved, term: this.term };
     this.ledger = ShardLedger.restore(saved.ledger);
-    this.record({ kind: "failover", node: this.host.nodeId, detail: `coordinator taken over at step ${saved.step} (term ${this.term})` });
+    this.record({
+      kind: "failover",
+      node: this.host.nodeId,
+      detail: `coordinator taken over at step ${saved.step} (term ${this.term})`,
+    });
     this.pendingRecovery.push({ record: this.p.membership.at(-1)!, at: this.now() });
     const alive = new Set(this.host.membership.alive().map((n) => n.node));
-    for (const m of this.p.members.filter((m) => !alive.has(m.node))) this.removeMember(m.node, "death", "not alive at takeover");
+    for (const m of this.p.members.filter((m) => !alive.has(m.node)))
+      this.removeMember(m.node, "death", "not alive at takeover");
     // The step in flight is redone; whatever it leased goes back to the pool and loaders drop it (new term).
     this.attempt = (saved.intent?.attempt ?? 0) + 1;
     this.ledger.revokeAll();
@@ -310,7 +410,11 @@ export class Coordinator {
     this.admitJoiners();
     if (this.ledger.finished) return this.finish();
     if (this.p.members.length < this.spec.minWorkers) {
-      if (this.phase !== "paused") this.ctx.log.warn({ job: this.job, members: this.p.members.length, minWorkers: this.spec.minWorkers }, "job paused: below minWorkers");
+      if (this.phase !== "paused")
+        this.ctx.log.warn(
+          { job: this.job, members: this.p.members.length, minWorkers: this.spec.minWorkers },
+          "job paused: below minWorkers",
+        );
       this.phase = "paused";
       return;
     }
@@ -338,7 +442,11 @@ export class Coordinator {
   }
 
   private onDone(msg: StepDone): void {
-    const current = this.phase === "stepping" && msg.term === this.term && msg.step === this.p.step + 1 && msg.attempt === this.attempt;
+    const current =
+      this.phase === "stepping" &&
+      msg.term === this.term &&
+      msg.step === this.p.step + 1 &&
+      msg.attempt === this.attempt;
     const member = this.p?.members.find((m) => m.node === msg.member);
     if (!current || !member) {
       // A straggler's late answer, or one from an aborted attempt: its batch was never committed.
@@ -346,7 +454,8 @@ export class Coordinator {
       return;
     }
     this.done.set(msg.member, msg);
-    if (msg.backend && !this.p.backends.includes(msg.backend)) this.p.backends = [...this.p.backends, msg.backend].sort();
+    if (msg.backend && !this.p.backends.includes(msg.backend))
+      this.p.backends = [...this.p.backends, msg.backend].sort();
     if (msg.hash) {
       const version = msg.step - 1;
       if (!this.hashes.has(version)) this.hashes.set(version, new Map());
@@ -361,7 +470,8 @@ export class Coordinator {
     const total = contributing.reduce((a, d) => a + d.n, 0);
     if (total === 0) {
       // Nobody had samples: the last ones of the epoch are held by loaders that are not members.
-      for (const holder of Object.keys(this.ledger.outstanding())) if (!this.p.members.some((m) => m.node === holder)) this.ledger.revoke(holder);
+      for (const holder of Object.keys(this.ledger.outstanding()))
+        if (!this.p.members.some((m) => m.node === holder)) this.ledger.revoke(holder);
       this.attempt++;
       setTimeout(() => this.continue(() => this.phase === "stepping" && this.startStep()), 20).unref();
       return;
@@ -375,20 +485,42 @@ export class Coordinator {
     this.p.intent = { step, attempt: this.attempt };
     this.p.ledger = this.ledger.snapshot();
     const attempt = this.attempt;
-    this.task("persisting the step intent", () => this.persist(), () => {
-      if (this.phase !== "committing" || this.p.step + 1 !== step || this.attempt !== attempt) return;
-      for (const address of this.p.reducers.addresses) {
-        this.tell(address, { type: "reducer.commit", term: this.term, step, attempt, contributors: this.contributors, total } as Message);
-      }
-    });
+    this.task(
+      "persisting the step intent",
+      () => this.persist(),
+      () => {
+        if (this.phase !== "committing" || this.p.step + 1 !== step || this.attempt !== attempt) return;
+        for (const address of this.p.reducers.addresses) {
+          this.tell(address, {
+            type: "reducer.commit",
+            term: this.term,
+            step,
+            attempt,
+            contributors: this.contributors,
+            total,
+          } as Message);
+        }
+      },
+    );
   }
 
   private onApplied(msg: Extract<CoordinatorCommand, { type: "coord.applied" }>): void {
-    if (this.phase !== "committing" || msg.term !== this.term || msg.step !== this.p.step + 1 || msg.attempt !== this.attempt) return;
+    if (
+      this.phase !== "committing" ||
+      msg.term !== this.term ||
+      msg.step !== this.p.step + 1 ||
+      msg.attempt !== this.attempt
+    )
+      return;
     const expected = this.contributors.join(",");
     if (msg.summed.join(",") !== expected) {
-      this.p.commitAudit.mismatches.push(`step ${msg.step} reducer ${msg.r} summed [${msg.summed.join(",")}], commit set [${expected}]`);
-      this.ctx.log.error({ job: this.job, step: msg.step, r: msg.r, summed: msg.summed, contributors: this.contributors }, "a reducer summed other slices than the commit set");
+      this.p.commitAudit.mismatches.push(
+        `step ${msg.step} reducer ${msg.r} summed [${msg.summed.join(",")}], commit set [${expected}]`,
+      );
+      this.ctx.log.error(
+        { job: this.job, step: msg.step, r: msg.r, summed: msg.summed, contributors: this.contributors },
+        "a reducer summed other slices than the commit set",
+      );
     }
     this.p.commitAudit.checked++;
     this.applied.add(msg.r);
@@ -424,8 +556,16 @@ export class Coordinator {
       at: now,
       t: this.t(),
     } satisfies JobEvent);
-    if (step % this.spec.evalEvery === 0 && this.evaluator) this.tell(this.evaluator, { type: "evaluator.eval", term: this.term, version: step, reducers: this.p.reducers } as Message);
-    if (step % this.spec.checkpointEvery === 0) for (const a of this.p.reducers.addresses) this.tell(a, { type: "reducer.checkpoint", term: this.term, step } as Message);
+    if (step % this.spec.evalEvery === 0 && this.evaluator)
+      this.tell(this.evaluator, {
+        type: "evaluator.eval",
+        term: this.term,
+        version: step,
+        reducers: this.p.reducers,
+      } as Message);
+    if (step % this.spec.checkpointEvery === 0)
+      for (const a of this.p.reducers.addresses)
+        this.tell(a, { type: "reducer.checkpoint", term: this.term, step } as Message);
     this.writeRecordThrottled();
     this.startStep();
   }
@@ -440,19 +580,37 @@ export class Coordinator {
     if (!consistent) {
       this.p.hashChecks.consistent = false;
       this.p.hashChecks.mismatches.push(`version ${version}: ${JSON.stringify(Object.fromEntries(got))}`);
-      this.ctx.log.error({ job: this.job, version, hashes: Object.fromEntries(got) }, "replicas disagree on the parameters");
+      this.ctx.log.error(
+        { job: this.job, version, hashes: Object.fromEntries(got) },
+        "replicas disagree on the parameters",
+      );
     }
-    this.host.publish(jobNames.eventsTopic(this.job), { type: "job.hash", job: this.job, version, consistent, hashes: Object.fromEntries(got) } satisfies JobEvent);
+    this.host.publish(jobNames.eventsTopic(this.job), {
+      type: "job.hash",
+      job: this.job,
+      version,
+      consistent,
+      hashes: Object.fromEntries(got),
+    } satisfies JobEvent);
   }
 
   private onMissing(msg: Extract<CoordinatorCommand, { type: "coord.missing" }>): void {
-    if (this.phase !== "committing" || msg.term !== this.term || msg.step !== this.p.step + 1 || msg.attempt !== this.attempt) return;
+    if (
+      this.phase !== "committing" ||
+      msg.term !== this.term ||
+      msg.step !== this.p.step + 1 ||
+      msg.attempt !== this.attempt
+    )
+      return;
     this.abortAndRedo(`reducer ${msg.r}: ${msg.reason} ${msg.members.join(",")}`);
   }
 
   /** Drops the step in flight everywhere (rolling back reducers that applied it) and starts it again. */
   private abortAndRedo(reason: string): void {
-    this.ctx.log.warn({ job: this.job, step: this.p.step + 1, attempt: this.attempt, reason }, "step aborted; redoing it");
+    this.ctx.log.warn(
+      { job: this.job, step: this.p.step + 1, attempt: this.attempt, reason },
+      "step aborted; redoing it",
+    );
     for (const d of this.done.values()) if (d.batch) this.ledger.returnBatch(d.batch);
     this.done.clear();
     this.phase = "recovering";
@@ -460,9 +618,15 @@ export class Coordinator {
     this.attempt++;
     this.task(
       "aborting the step",
-      () => Promise.allSettled(this.p.reducers.addresses.map((a) => this.ask(a, { type: "reducer.abort", term: this.term, step } as Message))),
+      () =>
+        Promise.allSettled(
+          this.p.reducers.addresses.map((a) =>
+            this.ask(a, { type: "reducer.abort", term: this.term, step } as Message),
+          ),
+        ),
       (results) => {
-        if (results.some((r) => r.status === "rejected")) return this.recoverReducers("a reducer did not answer the abort");
+        if (results.some((r) => r.status === "rejected"))
+          return this.recoverReducers("a reducer did not answer the abort");
         this.p.intent = undefined;
         this.startStep();
       },
@@ -476,11 +640,23 @@ export class Coordinator {
     const node = event.node.node;
     if (event.kind === "dead" || event.kind === "left") {
       const lostReducer = this.reducerNodes().includes(node);
-      if (this.p.members.some((m) => m.node === node)) this.removeMember(node, event.kind === "dead" ? "death" : "leave", `${event.kind} (incarnation ${event.node.inc})`);
+      if (this.p.members.some((m) => m.node === node))
+        this.removeMember(
+          node,
+          event.kind === "dead" ? "death" : "leave",
+          `${event.kind} (incarnation ${event.node.inc})`,
+        );
       if (this.evaluator?.startsWith(`${node}/`)) this.evaluator = undefined;
-      if (lostReducer && this.phase !== "placing") return this.recoverReducers(`reducer node ${node} ${event.kind}`);
-      if (this.phase === "stepping" && this.p.members.every((m) => this.done.has(m.node)) && this.p.members.length > 0) return this.commit();
-      if (this.phase === "committing" && this.contributors.includes(node)) return this.abortAndRedo(`contributor ${node} ${event.kind} before the commit was applied`);
+      if (lostReducer && this.phase !== "placing")
+        return this.recoverReducers(`reducer node ${node} ${event.kind}`);
+      if (
+        this.phase === "stepping" &&
+        this.p.members.every((m) => this.done.has(m.node)) &&
+        this.p.members.length > 0
+      )
+        return this.commit();
+      if (this.phase === "committing" && this.contributors.includes(node))
+        return this.abortAndRedo(`contributor ${node} ${event.kind} before the commit was applied`);
       if (this.p.members.length < this.spec.minWorkers && this.phase === "stepping") this.startStep();
     } else if (event.kind === "joined" || event.kind === "alive") {
       this.maybeJoin(node);
@@ -504,21 +680,36 @@ export class Coordinator {
   private maybeJoin(node: string): void {
     if (this.phase === "placing" || this.phase === "finishing") return;
     const taken = this.p.members.length + this.readyJoiners.length + this.joining.size;
-    if (taken >= this.spec.maxWorkers || this.joining.has(node) || this.p.members.some((m) => m.node === node)) return;
+    if (
+      taken >= this.spec.maxWorkers ||
+      this.joining.has(node) ||
+      this.p.members.some((m) => m.node === node)
+    )
+      return;
     if (!this.candidates([]).includes(node)) return;
     this.joining.add(node);
     this.task(
       `admitting ${node}`,
       async () => {
         const member = await this.spawnMember(node);
-        const prepared = await this.ask<Prepared>(member.trainer, { type: "trainer.prepare", term: this.term, version: this.p.step, reducers: this.p.reducers } as Message, PREPARE_MS);
+        const prepared = await this.ask<Prepared>(
+          member.trainer,
+          {
+            type: "trainer.prepare",
+            term: this.term,
+            version: this.p.step,
+            reducers: this.p.reducers,
+          } as Message,
+          PREPARE_MS,
+        );
         return { member, prepared };
       },
       ({ member, prepared }) => {
         this.joining.delete(node);
         if (!this.host.membership.alive().some((n) => n.node === node)) return;
         this.readyJoiners.push(member);
-        if (!this.p.backends.includes(prepared.backend)) this.p.backends = [...this.p.backends, prepared.backend].sort();
+        if (!this.p.backends.includes(prepared.backend))
+          this.p.backends = [...this.p.backends, prepared.backend].sort();
         if (this.phase === "paused") this.startStep();
       },
     );
@@ -551,7 +742,9 @@ export class Coordinator {
         // or that does not answer (it stopped after a failure), is lost and rebuilt.
         const answers = await Promise.allSettled(
           addresses.map((a) =>
-            alive.has(a.slice(0, a.indexOf("/"))) ? this.ask(a, { type: "reducer.abort", term: this.term, step } as Message) : Promise.reject(new Error("node not alive")),
+            alive.has(a.slice(0, a.indexOf("/")))
+              ? this.ask(a, { type: "reducer.abort", term: this.term, step } as Message)
+              : Promise.reject(new Error("node not alive")),
           ),
         );
         const lost = addresses.map((a, r) => ({ a, r })).filter(({ r }) => answers[r].status === "rejected");
@@ -566,7 +759,18 @@ export class Coordinator {
             }),
           );
           const reducers = { addresses, bounds: this.p.reducers.bounds };
-          await Promise.all(lost.map(({ r }) => this.loadReducer(addresses[r], r, reducers, trainer.trainer, this.p.step, this.p.checkpointStep)));
+          await Promise.all(
+            lost.map(({ r }) =>
+              this.loadReducer(
+                addresses[r],
+                r,
+                reducers,
+                trainer.trainer,
+                this.p.step,
+                this.p.checkpointStep,
+              ),
+            ),
+          );
         }
         return { addresses, gen, lost: lost.length };
       },
@@ -575,7 +779,10 @@ export class Coordinator {
         if (lost > 0) this.p.reducerGen = gen;
         this.p.intent = undefined;
         this.attempt++;
-        this.ctx.log.info({ job: this.job, replaced: lost, step }, "reducers ready; redoing the step in flight");
+        this.ctx.log.info(
+          { job: this.job, replaced: lost, step },
+          "reducers ready; redoing the step in flight",
+        );
         this.startStep();
       },
     );
@@ -584,7 +791,8 @@ export class Coordinator {
   // ---- leases for loaders, evaluation, checkpoints ----
 
   private onLease(msg: Extract<CoordinatorCommand, { type: "coord.lease" }>): void {
-    const stale = msg.term !== this.term || !this.ledger || !this.p.members.some((m) => m.node === msg.member);
+    const stale =
+      msg.term !== this.term || !this.ledger || !this.p.members.some((m) => m.node === msg.member);
     const lease = stale ? undefined : this.ledger.lease(msg.member, msg.count);
     this.ctx.reply({
       type: "loader.leased",
@@ -596,9 +804,19 @@ export class Coordinator {
 
   private onEvaluated(msg: Extract<CoordinatorCommand, { type: "coord.evaluated" }>): void {
     if (msg.term !== this.term) return;
-    const entry = { step: msg.version, epoch: this.ledger.epoch, t: this.t(), loss: msg.loss, accuracy: msg.accuracy };
+    const entry = {
+      step: msg.version,
+      epoch: this.ledger.epoch,
+      t: this.t(),
+      loss: msg.loss,
+      accuracy: msg.accuracy,
+    };
     if (!this.p.evals.some((e) => e.step === msg.version)) this.p.evals.push(entry);
-    this.host.publish(jobNames.eventsTopic(this.job), { type: "job.eval", job: this.job, ...entry } satisfies JobEvent);
+    this.host.publish(jobNames.eventsTopic(this.job), {
+      type: "job.eval",
+      job: this.job,
+      ...entry,
+    } satisfies JobEvent);
     if (this.phase === "finishing" && msg.version === this.p.step) {
       this.finalEval = { loss: msg.loss, accuracy: msg.accuracy };
       this.complete();
@@ -627,19 +845,41 @@ export class Coordinator {
       const patience = Math.min(this.spec.stepDeadlineMs, Math.max(2_000, 5 * this.ewmaStepMs));
       if (someDone && waited > patience) {
         for (const m of this.p.members.filter((m) => !this.done.has(m.node))) {
-          this.record({ kind: "straggler", node: m.node, detail: `left out of step ${this.p.step + 1} after ${waited} ms` });
+          this.record({
+            kind: "straggler",
+            node: m.node,
+            detail: `left out of step ${this.p.step + 1} after ${waited} ms`,
+          });
         }
-        this.p.members.filter((m) => !this.done.has(m.node)).forEach((m) => this.done.set(m.node, { type: "coord.done", term: this.term, step: this.p.step + 1, attempt: this.attempt, member: m.node, batch: null, n: 0, lossSum: 0, computeMs: 0 }));
+        this.p.members
+          .filter((m) => !this.done.has(m.node))
+          .forEach((m) =>
+            this.done.set(m.node, {
+              type: "coord.done",
+              term: this.term,
+              step: this.p.step + 1,
+              attempt: this.attempt,
+              member: m.node,
+              batch: null,
+              n: 0,
+              lossSum: 0,
+              computeMs: 0,
+            }),
+          );
         this.commit();
       } else if (!someDone && waited > this.spec.stepDeadlineMs) {
-        this.ctx.log.warn({ job: this.job, step: this.p.step + 1 }, "no trainer answered the step; starting it again");
+        this.ctx.log.warn(
+          { job: this.job, step: this.p.step + 1 },
+          "no trainer answered the step; starting it again",
+        );
         this.attempt++;
         this.startStep();
       }
     } else if (this.phase === "committing" && now - this.commitStartedAt > COMMIT_DEADLINE_MS) {
       this.abortAndRedo("commit not applied by every reducer in time");
     }
-    if (this.phase === "stepping" || this.phase === "paused") for (const n of this.candidates(this.p.members.map((m) => m.node))) this.maybeJoin(n);
+    if (this.phase === "stepping" || this.phase === "paused")
+      for (const n of this.candidates(this.p.members.map((m) => m.node))) this.maybeJoin(n);
     if (this.phase !== "campaigning" && this.phase !== "fenced" && this.p) this.writeRecordThrottled();
   }
 
@@ -652,7 +892,12 @@ export class Coordinator {
       setTimeout(() => this.continue(() => this.phase === "finishing" && this.finish()), 200).unref();
       return;
     }
-    this.tell(this.evaluator, { type: "evaluator.eval", term: this.term, version: this.p.step, reducers: this.p.reducers } as Message);
+    this.tell(this.evaluator, {
+      type: "evaluator.eval",
+      term: this.term,
+      version: this.p.step,
+      reducers: this.p.reducers,
+    } as Message);
     setTimeout(() => this.continue(() => this.phase === "finishing" && this.finish()), 30_000).unref();
   }
 
@@ -662,13 +907,21 @@ export class Coordinator {
     const result = buildResult(this.p, this.ledger, "completed", this.finalEval);
     this.p.result = result;
     this.p.ledger = this.ledger.snapshot();
-    this.host.publish(jobNames.eventsTopic(this.job), { type: "job.finished", job: this.job, result } satisfies JobEvent);
-    this.task("closing the job", async () => {
-      await this.persist();
-      await this.writeRecord();
-      await this.teardown();
-      await this.host.resign();
-    }, () => this.ctx.stop());
+    this.host.publish(jobNames.eventsTopic(this.job), {
+      type: "job.finished",
+      job: this.job,
+      result,
+    } satisfies JobEvent);
+    this.task(
+      "closing the job",
+      async () => {
+        await this.persist();
+        await this.writeRecord();
+        await this.teardown();
+        await this.host.resign();
+      },
+      () => this.ctx.stop(),
+    );
   }
 
   private fail(error: string): void {
@@ -678,19 +931,31 @@ export class Coordinator {
       this.p.state = "failed";
       this.p.result = { status: "failed", error };
     }
-    this.host.publish(jobNames.eventsTopic(this.job), { type: "job.failed", job: this.job, error } satisfies JobEvent);
-    this.task("closing the failed job", async () => {
-      if (this.p) {
-        await this.persist();
-        await this.writeRecord();
-        await this.teardown();
-      }
-      await this.host.resign();
-    }, () => this.ctx.stop());
+    this.host.publish(jobNames.eventsTopic(this.job), {
+      type: "job.failed",
+      job: this.job,
+      error,
+    } satisfies JobEvent);
+    this.task(
+      "closing the failed job",
+      async () => {
+        if (this.p) {
+          await this.persist();
+          await this.writeRecord();
+          await this.teardown();
+        }
+        await this.host.resign();
+      },
+      () => this.ctx.stop(),
+    );
   }
 
   private async teardown(): Promise<void> {
-    const addresses = [...this.p.members.flatMap((m) => [m.trainer, m.loader]), ...this.p.reducers.addresses, ...(this.evaluator ? [this.evaluator] : [])];
+    const addresses = [
+      ...this.p.members.flatMap((m) => [m.trainer, m.loader]),
+      ...this.p.reducers.addresses,
+      ...(this.evaluator ? [this.evaluator] : []),
+    ];
     await Promise.allSettled(addresses.map((a) => this.host.stopRemote(a, { timeoutMs: 2_000 })));
   }
 
@@ -711,7 +976,12 @@ export class Coordinator {
       step: record.step,
       t: record.t,
       at: record.at,
-      event: { kind: record.kind, node: record.node, detail: record.detail, recoverySeconds: record.recoverySeconds },
+      event: {
+        kind: record.kind,
+        node: record.node,
+        detail: record.detail,
+        recoverySeconds: record.recoverySeconds,
+      },
     } satisfies JobEvent);
   }
 

@@ -4,7 +4,12 @@ import { BatchRef } from "../../messages/index.js";
 const term = z.number().int().min(0);
 
 /** A loader asks for positions to prefetch. */
-export const LeaseShards = z.strictObject({ type: z.literal("coord.lease"), term, member: z.string(), count: z.number().int().min(1) });
+export const LeaseShards = z.strictObject({
+  type: z.literal("coord.lease"),
+  term,
+  member: z.string(),
+  count: z.number().int().min(1),
+});
 /** A trainer finished its part of a step (gradient slices already sent to the reducers). */
 export const StepDone = z.strictObject({
   type: z.literal("coord.done"),
@@ -32,23 +37,57 @@ export const SliceApplied = z.strictObject({
   n: z.number().int(),
 });
 /** A reducer lacks some contributors' slices for a commit. */
-export const SlicesMissing = z.strictObject({ type: z.literal("coord.missing"), term, step: z.number().int(), attempt: z.number().int(), r: z.number().int(), members: z.array(z.string()), reason: z.string() });
+export const SlicesMissing = z.strictObject({
+  type: z.literal("coord.missing"),
+  term,
+  step: z.number().int(),
+  attempt: z.number().int(),
+  r: z.number().int(),
+  members: z.array(z.string()),
+  reason: z.string(),
+});
 /** The evaluator scored a parameter version. */
-export const Evaluated = z.strictObject({ type: z.literal("coord.evaluated"), term, version: z.number().int(), loss: z.number(), accuracy: z.number(), n: z.number().int() });
+export const Evaluated = z.strictObject({
+  type: z.literal("coord.evaluated"),
+  term,
+  version: z.number().int(),
+  loss: z.number(),
+  accuracy: z.number(),
+  n: z.number().int(),
+});
 /** A reducer wrote its checkpoint part. */
-export const Checkpointed = z.strictObject({ type: z.literal("coord.checkpointed"), term, step: z.number().int(), r: z.number().int() });
+export const Checkpointed = z.strictObject({
+  type: z.literal("coord.checkpointed"),
+  term,
+  step: z.number().int(),
+  r: z.number().int(),
+});
 /** Asks for the job's status. */
 export const GetStatus = z.strictObject({ type: z.literal("coord.status") });
 /** Reply to a lease request: `lease` is null when nothing is free now. */
 export const Leased = z.strictObject({
   type: z.literal("loader.leased"),
   term,
-  lease: z.strictObject({ id: z.string(), epoch: z.number().int(), ranges: z.array(z.tuple([z.number().int(), z.number().int()])) }).nullable(),
+  lease: z
+    .strictObject({
+      id: z.string(),
+      epoch: z.number().int(),
+      ranges: z.array(z.tuple([z.number().int(), z.number().int()])),
+    })
+    .nullable(),
   finished: z.boolean(),
 });
 
 /** Commands the coordinator accepts from other nodes. */
-export const CoordinatorCommand = z.discriminatedUnion("type", [LeaseShards, StepDone, SliceApplied, SlicesMissing, Evaluated, Checkpointed, GetStatus]);
+export const CoordinatorCommand = z.discriminatedUnion("type", [
+  LeaseShards,
+  StepDone,
+  SliceApplied,
+  SlicesMissing,
+  Evaluated,
+  Checkpointed,
+  GetStatus,
+]);
 export type CoordinatorCommand = z.infer<typeof CoordinatorCommand>;
 export type StepDone = z.infer<typeof StepDone>;
 export type Leased = z.infer<typeof Leased>;

@@ -50,8 +50,15 @@ export interface PersistedJob {
 }
 
 /** The job result of the design's contract, plus evidence the harness and reports use. */
-export function buildResult(p: PersistedJob, ledger: ShardLedger, status: string, final: { loss: number; accuracy: number } | undefined): Record<string, unknown> {
-  const recoveries = p.membership.filter((m) => m.recoverySeconds !== undefined).map((m) => m.recoverySeconds!);
+export function buildResult(
+  p: PersistedJob,
+  ledger: ShardLedger,
+  status: string,
+  final: { loss: number; accuracy: number } | undefined,
+): Record<string, unknown> {
+  const recoveries = p.membership
+    .filter((m) => m.recoverySeconds !== undefined)
+    .map((m) => m.recoverySeconds!);
   return {
     status,
     job: p.job,

@@ -51,17 +51,45 @@ async function demo(flags: { inProcess?: boolean; reportDir: string }): Promise<
       onEvent: (e) => {
         timeline.add(e);
         if (e.type === "job.step") {
-          progress.update({ step: e.step, epoch: Math.min(e.epoch + 1, e.epochs), epochs: e.epochs, loss: e.loss, accuracy: timeline.lastAccuracy, members: e.members, samplesPerSec: e.samplesPerSec });
+          progress.update({
+            step: e.step,
+            epoch: Math.min(e.epoch + 1, e.epochs),
+            epochs: e.epochs,
+            loss: e.loss,
+            accuracy: timeline.lastAccuracy,
+            members: e.members,
+            samplesPerSec: e.samplesPerSec,
+          });
           if (!killed && e.step >= killAt) {
             killed = true;
-            progress.event(`[${e.t.toFixed(1)}s] step ${e.step}: killing node-3 (SIGKILL), restarting it in 3 s`);
-            void cluster.kill("node-3").then(() => setTimeout(() => void cluster.restart("node-3").then(() => progress.event("node-3 restarted as a new incarnation")), 3000));
+            progress.event(
+              `[${e.t.toFixed(1)}s] step ${e.step}: killing node-3 (SIGKILL), restarting it in 3 s`,
+            );
+            void cluster
+              .kill("node-3")
+              .then(() =>
+                setTimeout(
+                  () =>
+                    void cluster
+                      .restart("node-3")
+                      .then(() => progress.event("node-3 restarted as a new incarnation")),
+                  3000,
+                ),
+              );
           }
         } else if (e.type === "job.membership") progress.event(describeMembership(e));
       },
     });
     const files = await writeTrainingReport(
-      timeline.reportInput(spec, result, { example: "mnist", transport: cluster.describe, nodes: NODES.length, minWorkers: spec.minWorkers, maxWorkers: spec.maxWorkers, epochs: spec.epochs, globalBatch: spec.globalBatch }),
+      timeline.reportInput(spec, result, {
+        example: "mnist",
+        transport: cluster.describe,
+        nodes: NODES.length,
+        minWorkers: spec.minWorkers,
+        maxWorkers: spec.maxWorkers,
+        epochs: spec.epochs,
+        globalBatch: spec.globalBatch,
+      }),
       resolve(join(flags.reportDir, `demo-${result.job}`)),
     );
     const recoveries = (result.recoverySeconds as number[]) ?? [];
@@ -81,7 +109,9 @@ async function daemonsOrEmbedded(): Promise<DemoCluster> {
   try {
     findNatsServerBinary();
   } catch {
-    process.stdout.write("flock demo: nats-server is not installed, so the nodes share the in-process bus (apt-get install -y nats-server for real processes)\n");
+    process.stdout.write(
+      "flock demo: nats-server is not installed, so the nodes share the in-process bus (apt-get install -y nats-server for real processes)\n",
+    );
     return embedded();
   }
   return daemons();
@@ -104,7 +134,22 @@ async function daemons(): Promise<DemoCluster> {
   const children = new Map<string, ChildProcess>();
   const start = (node: string) =>
     new Promise<void>((ok, fail) => {
-      const child = spawn(process.execPath, [flockBin, "daemon", "--nats", server.url, "--node-id", node, "--cluster", cluster, "--log-level", "error"], { stdio: ["ignore", "pipe", "inherit"] });
+      const child = spawn(
+        process.execPath,
+        [
+          flockBin,
+          "daemon",
+          "--nats",
+          server.url,
+          "--node-id",
+          node,
+          "--cluster",
+          cluster,
+          "--log-level",
+          "error",
+        ],
+        { stdio: ["ignore", "pipe", "inherit"] },
+      );
       children.set(node, child);
       child.once("exit", (code) => fail(new Error(`daemon ${node} exited (${code}) before it was ready`)));
       child.stdout!.on("data", (chunk: Buffer) => {
@@ -123,7 +168,8 @@ async function daemons(): Promise<DemoCluster> {
     await Promise.all(NODES.map(start));
     const handle = await connectCluster({ servers: server.url, cluster });
     const deadline = Date.now() + 10_000;
-    while (handle.aliveNodes().length < NODES.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    while (handle.aliveNodes().length < NODES.length && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
     return {
       handle,
       describe: `a local nats-server (${server.url}) with ${NODES.length} daemons as child processes`,

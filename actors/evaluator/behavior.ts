@@ -19,7 +19,12 @@ const ASK_MS = 5_000;
  */
 export function evaluatorBehavior(args: EvaluatorArgs): Behavior<EvaluatorCommand, undefined> {
   const worker = new ComputeWorker();
-  const ready = worker.init({ model: args.spec.model as never, dataset: args.spec.dataset, backend: args.spec.backend, seed: args.spec.seed });
+  const ready = worker.init({
+    model: args.spec.model as never,
+    dataset: args.spec.dataset,
+    backend: args.spec.backend,
+    seed: args.spec.seed,
+  });
   ready.catch(() => undefined);
   return {
     async receive(_state, msg, ctx) {
@@ -27,16 +32,30 @@ export function evaluatorBehavior(args: EvaluatorArgs): Behavior<EvaluatorComman
       const { reducers, version, term } = msg;
       let slices: SliceCopy[] = [];
       for (let attempt = 0; attempt < 40; attempt++) {
-        slices = await Promise.all(reducers.addresses.map((a) => ctx.ref(a).ask<SliceCopy>({ type: "reducer.fetch" }, { timeoutMs: ASK_MS })));
+        slices = await Promise.all(
+          reducers.addresses.map((a) =>
+            ctx.ref(a).ask<SliceCopy>({ type: "reducer.fetch" }, { timeoutMs: ASK_MS }),
+          ),
+        );
         if (slices.every((s) => s.version === slices[0].version) && slices[0].version >= version) break;
         await new Promise((r) => setTimeout(r, 25));
       }
-      if (!slices.every((s) => s.version === slices[0].version)) throw new Error(`reducers did not settle on one version for evaluation`);
+      if (!slices.every((s) => s.version === slices[0].version))
+        throw new Error(`reducers did not settle on one version for evaluation`);
       const params = new Float32Array(info.paramCount);
       for (const s of slices) params.set(s.data, s.offset);
       await worker.setParams(params, { transfer: true });
       const result = await worker.evaluate();
-      ctx.ref(ctx.from!).tell({ type: "coord.evaluated", term, version: slices[0].version, loss: result.loss, accuracy: result.accuracy, n: result.n } as Message);
+      ctx
+        .ref(ctx.from!)
+        .tell({
+          type: "coord.evaluated",
+          term,
+          version: slices[0].version,
+          loss: result.loss,
+          accuracy: result.accuracy,
+          n: result.n,
+        } as Message);
     },
     stopped() {
       void worker.close();

@@ -9,6 +9,11 @@ import type { JobSpec } from "./spec.js";
  */
 export async function checkJobFits(spec: JobSpec): Promise<void> {
   if (!knownDatasets().includes(spec.dataset)) throw new UnknownDatasetError(spec.dataset, knownDatasets());
-  const engine = await ComputeEngine.create({ model: spec.model, dataset: spec.dataset, backend: "cpu", seed: spec.seed });
+  const engine = await ComputeEngine.create({
+    model: spec.model,
+    dataset: spec.dataset,
+    backend: "cpu",
+    seed: spec.seed,
+  });
   engine.dispose();
 }

@@ -2,7 +2,11 @@ import { z } from "zod";
 
 /** Optimizer hyper-parameters (applied by the reducers, each on its slice). */
 export const OptimizerSpec = z.discriminatedUnion("name", [
-  z.strictObject({ name: z.literal("sgd"), lr: z.number().positive().max(10), momentum: z.number().min(0).max(0.9999).optional() }),
+  z.strictObject({
+    name: z.literal("sgd"),
+    lr: z.number().positive().max(10),
+    momentum: z.number().min(0).max(0.9999).optional(),
+  }),
   z.strictObject({
     name: z.literal("adam"),
     lr: z.number().positive().max(10),
@@ -19,20 +23,32 @@ export const OptimizerSpec = z.discriminatedUnion("name", [
 export const JobSpec = z
   .strictObject({
     /** Job id; generated when absent. Letters, digits, `-` and `_`. */
-    id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "letters, digits, - and _ only (at most 64)").optional(),
+    id: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, "letters, digits, - and _ only (at most 64)")
+      .optional(),
     /** Example name or a label for reports. */
     name: z.string().min(1).max(128).default("job"),
     model: z.union([z.string().min(1).max(128), z.record(z.string(), z.unknown())]),
     dataset: z.string().min(1).max(128),
     epochs: z.number().int().min(1).max(1000),
     /** Samples per committed step, over all workers together; constant while the job resizes. */
-    globalBatch: z.number().int().min(1).max(1 << 20),
+    globalBatch: z
+      .number()
+      .int()
+      .min(1)
+      .max(1 << 20),
     optimizer: OptimizerSpec,
     minWorkers: z.number().int().min(1).max(1024).default(1),
     maxWorkers: z.number().int().min(1).max(1024).default(2),
     /** Parameter-server shards; default min(4, maxWorkers). */
     reducers: z.number().int().min(1).max(64).optional(),
-    seed: z.number().int().min(0).max(2 ** 31 - 1).default(1),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .default(1),
     /** Evaluate on held-out data every K committed steps (and at the end). */
     evalEvery: z.number().int().min(1).default(50),
     /** Trainers report a parameter hash every K steps; the coordinator checks they agree. */
@@ -48,7 +64,10 @@ export const JobSpec = z
     /** Longest the job waits for `minWorkers` before it is placed (ms). */
     placementTimeoutMs: z.number().int().min(1000).max(3_600_000).default(60_000),
   })
-  .refine((s) => s.minWorkers <= s.maxWorkers, { message: "minWorkers must not exceed maxWorkers", path: ["minWorkers"] });
+  .refine((s) => s.minWorkers <= s.maxWorkers, {
+    message: "minWorkers must not exceed maxWorkers",
+    path: ["minWorkers"],
+  });
 /** A declarative training job. */
 export type JobSpec = z.infer<typeof JobSpec>;
 /** A job spec as written by people (defaults not yet applied). */

@@ -54,12 +54,28 @@ export class ShardLedger {
 
   /** A fresh ledger over `size` samples for `epochs` epochs. */
   static create(size: number, epochs: number): ShardLedger {
-    return new ShardLedger({ size, epochs, epoch: 0, next: 0, pool: [], leases: [], seq: 0, counts: new Uint8Array(size), history: [] });
+    return new ShardLedger({
+      size,
+      epochs,
+      epoch: 0,
+      next: 0,
+      pool: [],
+      leases: [],
+      seq: 0,
+      counts: new Uint8Array(size),
+      history: [],
+    });
   }
 
   /** Restores a persisted ledger. */
   static restore(state: LedgerState): ShardLedger {
-    return new ShardLedger({ ...state, counts: new Uint8Array(state.counts), pool: state.pool.map((r) => [r[0], r[1]]), leases: state.leases.map((l) => ({ ...l, ranges: l.ranges.map((r) => [r[0], r[1]] as Range) })), history: [...state.history] });
+    return new ShardLedger({
+      ...state,
+      counts: new Uint8Array(state.counts),
+      pool: state.pool.map((r) => [r[0], r[1]]),
+      leases: state.leases.map((l) => ({ ...l, ranges: l.ranges.map((r) => [r[0], r[1]] as Range) })),
+      history: [...state.history],
+    });
   }
 
   /** A copy for persistence. */
@@ -117,8 +133,12 @@ export class ShardLedger {
   check(batch: BatchRef): void {
     const lease = this.s.leases.find((l) => l.id === batch.lease);
     if (!lease) throw new LedgerError(`batch of lease ${batch.lease}: no such live lease`);
-    if (lease.epoch !== batch.epoch) throw new LedgerError(`batch of lease ${batch.lease}: epoch ${batch.epoch}, lease is of epoch ${lease.epoch}`);
-    if (!containsRange(lease.ranges, [batch.start, batch.end])) throw new LedgerError(`batch [${batch.start}, ${batch.end}) is not inside lease ${lease.id}`);
+    if (lease.epoch !== batch.epoch)
+      throw new LedgerError(
+        `batch of lease ${batch.lease}: epoch ${batch.epoch}, lease is of epoch ${lease.epoch}`,
+      );
+    if (!containsRange(lease.ranges, [batch.start, batch.end]))
+      throw new LedgerError(`batch [${batch.start}, ${batch.end}) is not inside lease ${lease.id}`);
   }
 
   /** Marks the batches of a committed step done; finishes the epoch when every sample is done. */
@@ -173,7 +193,12 @@ export class ShardLedger {
   audit(): LedgerAudit {
     const current = this.finished ? [] : [{ epoch: this.s.epoch, ...countEpoch(this.s.counts) }];
     const epochs = [...this.s.history, ...current];
-    return { epochs, exact: this.s.history.every((h) => h.duplicates === 0 && h.missing === 0 && h.committed === this.s.size) };
+    return {
+      epochs,
+      exact: this.s.history.every(
+        (h) => h.duplicates === 0 && h.missing === 0 && h.committed === this.s.size,
+      ),
+    };
   }
 
   private maybeFinishEpoch(): void {

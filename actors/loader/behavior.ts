@@ -54,11 +54,23 @@ export function loaderBehavior(args: LoaderArgs, member: string): Behavior<Msg, 
     },
   };
 
-  async function onNext(state: State, msg: Extract<Msg, { type: "loader.next" }>, ctx: ActorContext<Msg>): Promise<State> {
+  async function onNext(
+    state: State,
+    msg: Extract<Msg, { type: "loader.next" }>,
+    ctx: ActorContext<Msg>,
+  ): Promise<State> {
     if (msg.term > state.term) state = { term: msg.term, leases: [], finished: false, prefetching: false };
     const coordinator = ctx.ref(msg.coordinator);
     const request = () =>
-      coordinator.ask<Leased>({ type: "coord.lease", term: state.term, member, count: Math.max(1, msg.n * args.prefetch) } as Message, { timeoutMs: ASK_MS });
+      coordinator.ask<Leased>(
+        {
+          type: "coord.lease",
+          term: state.term,
+          member,
+          count: Math.max(1, msg.n * args.prefetch),
+        } as Message,
+        { timeoutMs: ASK_MS },
+      );
     if (held(state) === 0 && msg.n > 0) state = adopt(state, await request());
     const batch = take(state, msg.n);
     ctx.reply<BatchReady>({ type: "loader.batch", batch });
@@ -74,7 +86,12 @@ export function loaderBehavior(args: LoaderArgs, member: string): Behavior<Msg, 
 
   function adopt(state: State, leased: Leased): State {
     if (leased.term !== state.term) return state;
-    if (leased.lease) state.leases.push({ id: leased.lease.id, epoch: leased.lease.epoch, ranges: leased.lease.ranges.map((r) => [r[0], r[1]]) });
+    if (leased.lease)
+      state.leases.push({
+        id: leased.lease.id,
+        epoch: leased.lease.epoch,
+        ranges: leased.lease.ranges.map((r) => [r[0], r[1]]),
+      });
     state.finished = leased.finished;
     return state;
   }

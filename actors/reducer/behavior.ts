@@ -39,7 +39,14 @@ interface State {
   /** Gradient slices by `step.attempt`, then by member. */
   buffers: Map<string, Map<string, Contribution>>;
   lastSummed: { members: string[]; n: number };
-  waiting?: { step: number; attempt: number; contributors: string[]; total: number; from: string; since: number };
+  waiting?: {
+    step: number;
+    attempt: number;
+    contributors: string[];
+    total: number;
+    from: string;
+    since: number;
+  };
 }
 
 type Msg = ReducerCommand | { type: "reducer.retry" };
@@ -64,24 +71,56 @@ export function reducerBehavior(args: ReducerArgs, host: ReducerHost): Behavior<
     let buf = state.buffers.get(k);
     if (!buf) state.buffers.set(k, (buf = new Map()));
     buf.set(msg.member, { n: msg.n, data: msg.data });
-    if (state.waiting && state.waiting.step === msg.step && state.waiting.attempt === msg.attempt) return tryApply(state, ctx);
+    if (state.waiting && state.waiting.step === msg.step && state.waiting.attempt === msg.attempt)
+      return tryApply(state, ctx);
     return state;
   }
 
-  function onCommit(state: State, msg: Extract<Msg, { type: "reducer.commit" }>, ctx: ActorContext<Msg>): State {
+  function onCommit(
+    state: State,
+    msg: Extract<Msg, { type: "reducer.commit" }>,
+    ctx: ActorContext<Msg>,
+  ): State {
     if (msg.term < state.term) return state;
     state.term = msg.term;
     const from = ctx.from!;
     if (msg.step === state.version && msg.attempt === state.attempt) {
       publish(state); // idempotent: a new coordinator re-sent a commit this reducer already applied
-      ctx.ref(from).tell({ type: "coord.applied", term: msg.term, step: msg.step, attempt: msg.attempt, r: args.r, summed: state.lastSummed.members, n: state.lastSummed.n } as Message);
+      ctx
+        .ref(from)
+        .tell({
+          type: "coord.applied",
+          term: msg.term,
+          step: msg.step,
+          attempt: msg.attempt,
+          r: args.r,
+          summed: state.lastSummed.members,
+          n: state.lastSummed.n,
+        } as Message);
       return state;
     }
     if (msg.step !== state.version + 1) {
-      ctx.ref(from).tell({ type: "coord.missing", term: msg.term, step: msg.step, attempt: msg.attempt, r: args.r, members: [], reason: `reducer holds version ${state.version}` } as Message);
+      ctx
+        .ref(from)
+        .tell({
+          type: "coord.missing",
+          term: msg.term,
+          step: msg.step,
+          attempt: msg.attempt,
+          r: args.r,
+          members: [],
+          reason: `reducer holds version ${state.version}`,
+        } as Message);
       return state;
     }
-    state.waiting = { step: msg.step, attempt: msg.attempt, contributors: [...msg.contributors].sort(), total: msg.total, from, since: Date.now() };
+    state.waiting = {
+      step: msg.step,
+      attempt: msg.attempt,
+      contributors: [...msg.contributors].sort(),
+      total: msg.total,
+      from,
+      since: Date.now(),
+    };
     return tryApply(state, ctx);
   }
 
@@ -95,11 +134,26 @@ export function reducerBehavior(args: ReducerArgs, host: ReducerHost): Behavior<
         return state;
       }
       state.waiting = undefined;
-      ctx.ref(w.from).tell({ type: "coord.missing", term: state.term, step: w.step, attempt: w.attempt, r: args.r, members: missing, reason: "slices never arrived" } as Message);
+      ctx
+        .ref(w.from)
+        .tell({
+          type: "coord.missing",
+          term: state.term,
+          step: w.step,
+          attempt: w.attempt,
+          r: args.r,
+          members: missing,
+          reason: "slices never arrived",
+        } as Message);
       return state;
     }
     const params = state.params!;
-    state.undo = { version: state.version, attempt: state.attempt, params: params.slice(), optimizer: state.optimizer.exportState() };
+    state.undo = {
+      version: state.version,
+      attempt: state.attempt,
+      params: params.slice(),
+      optimizer: state.optimizer.exportState(),
+    };
     const sum = new Float32Array(args.length);
     // The bug a chaos test injects on purpose: summing every buffered slice, the dead and the left-out too.
     const summed = injectedBug("reducer-keeps-dead-slices") ? [...buf.keys()].sort() : w.contributors;
@@ -116,7 +170,17 @@ export function reducerBehavior(args: ReducerArgs, host: ReducerHost): Behavior<
     state.waiting = undefined;
     for (const k of [...state.buffers.keys()]) if (Number(k.split(".")[0]) <= w.step) state.buffers.delete(k);
     publish(state);
-    ctx.ref(w.from).tell({ type: "coord.applied", term: state.term, step: w.step, attempt: w.attempt, r: args.r, summed, n } as Message);
+    ctx
+      .ref(w.from)
+      .tell({
+        type: "coord.applied",
+        term: state.term,
+        step: w.step,
+        attempt: w.attempt,
+        r: args.r,
+        summed,
+        n,
+      } as Message);
     return state;
   }
 
@@ -133,10 +197,15 @@ export function reducerBehavior(args: ReducerArgs, host: ReducerHost): Behavior<
     } satisfies ParamsSlice);
   }
 
-  function onAbort(state: State, msg: Extract<Msg, { type: "reducer.abort" }>, ctx: ActorContext<Msg>): State {
+  function onAbort(
+    state: State,
+    msg: Extract<Msg, { type: "reducer.abort" }>,
+    ctx: ActorContext<Msg>,
+  ): State {
     if (msg.term < state.term) return state;
     state.term = msg.term;
-    for (const k of [...state.buffers.keys()]) if (Number(k.split(".")[0]) >= msg.step) state.buffers.delete(k);
+    for (const k of [...state.buffers.keys()])
+      if (Number(k.split(".")[0]) >= msg.step) state.buffers.delete(k);
     if (state.waiting?.step === msg.step) state.waiting = undefined;
     if (state.version === msg.step && state.undo) {
       state.params = state.undo.params;
@@ -149,8 +218,13 @@ export function reducerBehavior(args: ReducerArgs, host: ReducerHost): Behavior<
     return state;
   }
 
-  async function onLoad(state: State, msg: Extract<Msg, { type: "reducer.load" }>, ctx: ActorContext<Msg>): Promise<State> {
-    if (msg.data.length !== args.length) throw new Error(`slice of ${msg.data.length} values does not fit reducer ${args.r} (${args.length})`);
+  async function onLoad(
+    state: State,
+    msg: Extract<Msg, { type: "reducer.load" }>,
+    ctx: ActorContext<Msg>,
+  ): Promise<State> {
+    if (msg.data.length !== args.length)
+      throw new Error(`slice of ${msg.data.length} values does not fit reducer ${args.r} (${args.length})`);
     state.term = Math.max(state.term, msg.term);
     state.params = msg.data.slice();
     state.version = msg.version;
@@ -171,22 +245,43 @@ export function reducerBehavior(args: ReducerArgs, host: ReducerHost): Behavior<
     return state;
   }
 
-  async function onCheckpoint(state: State, msg: Extract<Msg, { type: "reducer.checkpoint" }>, ctx: ActorContext<Msg>): Promise<State> {
+  async function onCheckpoint(
+    state: State,
+    msg: Extract<Msg, { type: "reducer.checkpoint" }>,
+    ctx: ActorContext<Msg>,
+  ): Promise<State> {
     if (state.version !== msg.step || !state.params) return state;
-    const blob = packr.pack({ version: state.version, offset: args.offset, params: state.params, optimizer: state.optimizer.exportState() });
+    const blob = packr.pack({
+      version: state.version,
+      offset: args.offset,
+      params: state.params,
+      optimizer: state.optimizer.exportState(),
+    });
     try {
       await (await host.blobs()).put(jobNames.checkpoint(args.job, msg.step, args.r), blob);
     } catch (error) {
       // A failed checkpoint costs recoverability of this step's optimizer state, not the reducer.
-      ctx.log.warn({ job: args.job, r: args.r, step: msg.step, err: error }, "checkpoint write failed; the previous checkpoint stays the latest");
+      ctx.log.warn(
+        { job: args.job, r: args.r, step: msg.step, err: error },
+        "checkpoint write failed; the previous checkpoint stays the latest",
+      );
       return state;
     }
-    ctx.ref(ctx.from!).tell({ type: "coord.checkpointed", term: msg.term, step: msg.step, r: args.r } as Message);
+    ctx
+      .ref(ctx.from!)
+      .tell({ type: "coord.checkpointed", term: msg.term, step: msg.step, r: args.r } as Message);
     return state;
   }
 
   return {
-    init: () => ({ term: 0, version: -1, attempt: 0, optimizer: createOptimizer(args.spec.optimizer), buffers: new Map(), lastSummed: { members: [], n: 0 } }),
+    init: () => ({
+      term: 0,
+      version: -1,
+      attempt: 0,
+      optimizer: createOptimizer(args.spec.optimizer),
+      buffers: new Map(),
+      lastSummed: { members: [], n: 0 },
+    }),
     async receive(state, msg, ctx) {
       switch (msg.type) {
         case "reducer.grad":
@@ -201,7 +296,13 @@ export function reducerBehavior(args: ReducerArgs, host: ReducerHost): Behavior<
           return onLoad(state, msg, ctx);
         case "reducer.fetch":
           if (!state.params) throw new Error(`reducer ${args.r} holds no parameters yet`);
-          ctx.reply({ type: "reducer.slice", version: state.version, r: args.r, offset: args.offset, data: state.params.slice() });
+          ctx.reply({
+            type: "reducer.slice",
+            version: state.version,
+            r: args.r,
+            offset: args.offset,
+            data: state.params.slice(),
+          });
           return state;
         case "reducer.checkpoint":
           return onCheckpoint(state, msg, ctx);

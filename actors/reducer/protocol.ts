@@ -3,9 +3,24 @@ import { z } from "zod";
 const term = z.number().int().min(0);
 
 /** A trainer's gradient slice for a step: the sum over its batch (n samples). */
-export const GradSlice = z.strictObject({ type: z.literal("reducer.grad"), term, step: z.number().int().min(1), attempt: z.number().int().min(0), member: z.string(), n: z.number().int().min(0), data: z.instanceof(Float32Array) });
+export const GradSlice = z.strictObject({
+  type: z.literal("reducer.grad"),
+  term,
+  step: z.number().int().min(1),
+  attempt: z.number().int().min(0),
+  member: z.string(),
+  n: z.number().int().min(0),
+  data: z.instanceof(Float32Array),
+});
 /** Commit a step with exactly these contributors (sorted), `total` samples in all. */
-export const CommitStep = z.strictObject({ type: z.literal("reducer.commit"), term, step: z.number().int().min(1), attempt: z.number().int().min(0), contributors: z.array(z.string()), total: z.number().int().min(0) });
+export const CommitStep = z.strictObject({
+  type: z.literal("reducer.commit"),
+  term,
+  step: z.number().int().min(1),
+  attempt: z.number().int().min(0),
+  contributors: z.array(z.string()),
+  total: z.number().int().min(0),
+});
 /** Drop whatever was buffered for a step that will be redone; if the step was already applied, roll it back. */
 export const AbortStep = z.strictObject({ type: z.literal("reducer.abort"), term, step: z.number().int() });
 /** Acknowledges an abort: the version the reducer now holds. */
@@ -22,13 +37,37 @@ export const LoadSlice = z.strictObject({
 /** Asks for the reducer's slice (joiners sync from it). */
 export const FetchSlice = z.strictObject({ type: z.literal("reducer.fetch") });
 /** Reply to {@link FetchSlice}. */
-export const SliceCopy = z.strictObject({ type: z.literal("reducer.slice"), version: z.number().int(), r: z.number().int(), offset: z.number().int(), data: z.instanceof(Float32Array) });
+export const SliceCopy = z.strictObject({
+  type: z.literal("reducer.slice"),
+  version: z.number().int(),
+  r: z.number().int(),
+  offset: z.number().int(),
+  data: z.instanceof(Float32Array),
+});
 /** Write the slice and its optimizer state to the blob store. */
-export const WriteCheckpoint = z.strictObject({ type: z.literal("reducer.checkpoint"), term, step: z.number().int() });
+export const WriteCheckpoint = z.strictObject({
+  type: z.literal("reducer.checkpoint"),
+  term,
+  step: z.number().int(),
+});
 /** Acknowledges a load. */
-export const Loaded = z.strictObject({ type: z.literal("reducer.loaded"), version: z.number().int(), optimizerRestored: z.boolean() });
+export const Loaded = z.strictObject({
+  type: z.literal("reducer.loaded"),
+  version: z.number().int(),
+  optimizerRestored: z.boolean(),
+});
 
 /** Commands a reducer accepts. */
-export const ReducerCommand = z.discriminatedUnion("type", [GradSlice, CommitStep, AbortStep, Aborted, LoadSlice, FetchSlice, SliceCopy, WriteCheckpoint, Loaded]);
+export const ReducerCommand = z.discriminatedUnion("type", [
+  GradSlice,
+  CommitStep,
+  AbortStep,
+  Aborted,
+  LoadSlice,
+  FetchSlice,
+  SliceCopy,
+  WriteCheckpoint,
+  Loaded,
+]);
 export type ReducerCommand = z.infer<typeof ReducerCommand>;
 export type SliceCopy = z.infer<typeof SliceCopy>;

@@ -50,7 +50,12 @@ const ASK_MS = 5_000;
  */
 export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<Msg, State> {
   const worker = new ComputeWorker();
-  const ready = worker.init({ model: args.spec.model as never, dataset: args.spec.dataset, backend: args.spec.backend, seed: args.spec.seed });
+  const ready = worker.init({
+    model: args.spec.model as never,
+    dataset: args.spec.dataset,
+    backend: args.spec.backend,
+    seed: args.spec.seed,
+  });
   ready.then((info) => host.reportBackend(info.backend)).catch(() => undefined);
   const perms = new Map<number, Int32Array>();
   const permutation = (epoch: number, size: number) => {
@@ -64,13 +69,18 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
   };
 
   async function setVersion(state: State, version: number, params: Float32Array): Promise<void> {
-    if (state.params && state.version < version) state.prev = { version: state.version, params: state.params };
+    if (state.params && state.version < version)
+      state.prev = { version: state.version, params: state.params };
     state.params = params;
     state.version = version;
     await worker.setParams(params.slice(), { transfer: true });
   }
 
-  async function onPrepare(state: State, msg: Extract<Msg, { type: "trainer.prepare" }>, ctx: ActorContext<Msg>): Promise<State> {
+  async function onPrepare(
+    state: State,
+    msg: Extract<Msg, { type: "trainer.prepare" }>,
+    ctx: ActorContext<Msg>,
+  ): Promise<State> {
     const info = await ready;
     state = adoptTerm(state, msg.term, ctx.from);
     state.bounds = msg.reducers.bounds;
@@ -82,7 +92,15 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
       const { version, params } = await fetchFromReducers(ctx, msg.reducers, msg.version, info.paramCount);
       await setVersion(state, version, params);
     }
-    ctx.reply<Prepared>({ type: "trainer.prepared", version: state.version, hash: paramHash(state.params!), backend: info.backend, device: info.device, paramCount: info.paramCount, trainSize: info.trainSize });
+    ctx.reply<Prepared>({
+      type: "trainer.prepared",
+      version: state.version,
+      hash: paramHash(state.params!),
+      backend: info.backend,
+      device: info.device,
+      paramCount: info.paramCount,
+      trainSize: info.trainSize,
+    });
     return state;
   }
 
@@ -127,8 +145,23 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
       setTimeout(() => ctx.self.tell({ type: "trainer.resume" }), 2_000).unref();
       return state;
     }
-    ctx.log.warn({ job: args.job, step: msg.step, version: state.version }, "trainer is ahead of the step it was asked for; contributing nothing");
-    ctx.ref(from).tell({ type: "coord.done", term: msg.term, step: msg.step, attempt: msg.attempt, member: host.nodeId, batch: null, n: 0, lossSum: 0, computeMs: 0 } as Message);
+    ctx.log.warn(
+      { job: args.job, step: msg.step, version: state.version },
+      "trainer is ahead of the step it was asked for; contributing nothing",
+    );
+    ctx
+      .ref(from)
+      .tell({
+        type: "coord.done",
+        term: msg.term,
+        step: msg.step,
+        attempt: msg.attempt,
+        member: host.nodeId,
+        batch: null,
+        n: 0,
+        lossSum: 0,
+        computeMs: 0,
+      } as Message);
     return state;
   }
 
@@ -137,11 +170,20 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
     if (!pending || Date.now() - pending.since < 1_900) return state;
     const info = await ready;
     try {
-      const { version, params } = await fetchFromReducers(ctx, pending.msg.reducers, pending.msg.step - 1, info.paramCount);
-      if (version !== pending.msg.step - 1) throw new Error(`reducers hold version ${version}, the step needs ${pending.msg.step - 1}`);
+      const { version, params } = await fetchFromReducers(
+        ctx,
+        pending.msg.reducers,
+        pending.msg.step - 1,
+        info.paramCount,
+      );
+      if (version !== pending.msg.step - 1)
+        throw new Error(`reducers hold version ${version}, the step needs ${pending.msg.step - 1}`);
       await setVersion(state, version, params);
     } catch (error) {
-      ctx.log.warn({ job: args.job, err: error }, "could not fetch parameters from the reducers; waiting for the next step");
+      ctx.log.warn(
+        { job: args.job, err: error },
+        "could not fetch parameters from the reducers; waiting for the next step",
+      );
       state.pendingStep = undefined;
       return state;
     }
@@ -151,12 +193,29 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
   async function runStep(state: State, msg: StartStep, from: string, ctx: ActorContext<Msg>): Promise<State> {
     const info = await ready;
     const started = performance.now();
-    const reply = await ctx.ref(msg.loader).ask<BatchReady>({ type: "loader.next", term: msg.term, n: msg.batchSize, coordinator: from } as Message, { timeoutMs: ASK_MS });
+    const reply = await ctx
+      .ref(msg.loader)
+      .ask<BatchReady>(
+        { type: "loader.next", term: msg.term, n: msg.batchSize, coordinator: from } as Message,
+        { timeoutMs: ASK_MS },
+      );
     const batch = reply.batch;
     const hash = msg.reportHash ? paramHash(state.params!) : undefined;
     const coordinator = ctx.ref(from);
     if (!batch || batch.end <= batch.start) {
-      coordinator.tell({ type: "coord.done", term: msg.term, step: msg.step, attempt: msg.attempt, member: host.nodeId, batch: null, n: 0, lossSum: 0, computeMs: 0, hash, backend: info.backend } as Message);
+      coordinator.tell({
+        type: "coord.done",
+        term: msg.term,
+        step: msg.step,
+        attempt: msg.attempt,
+        member: host.nodeId,
+        batch: null,
+        n: 0,
+        lossSum: 0,
+        computeMs: 0,
+        hash,
+        backend: info.backend,
+      } as Message);
       return state;
     }
     const perm = permutation(batch.epoch, info.trainSize);
@@ -164,9 +223,31 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
     const g = await worker.gradients(indices);
     const b = msg.reducers.bounds;
     msg.reducers.addresses.forEach((address, r) => {
-      ctx.ref(address).tell({ type: "reducer.grad", term: msg.term, step: msg.step, attempt: msg.attempt, member: host.nodeId, n: g.n, data: g.grad.subarray(b[r], b[r + 1]) } as Message);
+      ctx
+        .ref(address)
+        .tell({
+          type: "reducer.grad",
+          term: msg.term,
+          step: msg.step,
+          attempt: msg.attempt,
+          member: host.nodeId,
+          n: g.n,
+          data: g.grad.subarray(b[r], b[r + 1]),
+        } as Message);
     });
-    coordinator.tell({ type: "coord.done", term: msg.term, step: msg.step, attempt: msg.attempt, member: host.nodeId, batch, n: g.n, lossSum: g.lossSum, computeMs: performance.now() - started, hash, backend: info.backend } as Message);
+    coordinator.tell({
+      type: "coord.done",
+      term: msg.term,
+      step: msg.step,
+      attempt: msg.attempt,
+      member: host.nodeId,
+      batch,
+      n: g.n,
+      lossSum: g.lossSum,
+      computeMs: performance.now() - started,
+      hash,
+      backend: info.backend,
+    } as Message);
     return state;
   }
 
@@ -186,9 +267,22 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
         case "trainer.resume":
           return onResume(state, ctx);
         case "trainer.fetch": {
-          const source = state.version === msg.version ? state.params : state.prev?.version === msg.version ? state.prev.params : undefined;
-          if (!source) throw new Error(`trainer holds versions ${state.version}/${state.prev?.version ?? "-"}, not ${msg.version}`);
-          ctx.reply<ParamsCopy>({ type: "trainer.params", version: msg.version, offset: msg.offset, data: source.slice(msg.offset, msg.offset + msg.length) });
+          const source =
+            state.version === msg.version
+              ? state.params
+              : state.prev?.version === msg.version
+                ? state.prev.params
+                : undefined;
+          if (!source)
+            throw new Error(
+              `trainer holds versions ${state.version}/${state.prev?.version ?? "-"}, not ${msg.version}`,
+            );
+          ctx.reply<ParamsCopy>({
+            type: "trainer.params",
+            version: msg.version,
+            offset: msg.offset,
+            data: source.slice(msg.offset, msg.offset + msg.length),
+          });
           return state;
         }
         case "trainer.prepared":
@@ -220,7 +314,11 @@ async function fetchFromReducers(
 ): Promise<{ version: number; params: Float32Array }> {
   let seen = "";
   for (let attempt = 0; attempt < 100; attempt++) {
-    const slices = await Promise.all(reducers.addresses.map((a) => ctx.ref(a).ask<SliceCopy>({ type: "reducer.fetch" }, { timeoutMs: ASK_MS })));
+    const slices = await Promise.all(
+      reducers.addresses.map((a) =>
+        ctx.ref(a).ask<SliceCopy>({ type: "reducer.fetch" }, { timeoutMs: ASK_MS }),
+      ),
+    );
     const version = slices[0].version;
     if (version >= atLeast && slices.every((s) => s.version === version)) {
       const params = new Float32Array(paramCount);

@@ -7,15 +7,14 @@ import type { ParamsSlice } from "../../messages/index.js";
 export class ParamAssembler {
   private readonly pending = new Map<number, Map<number, Float32Array>>();
 
-  constructor(
-    private readonly bounds: readonly number[],
-  ) {}
+  constructor(private readonly bounds: readonly number[]) {}
 
   /** Adds a slice; returns the version it completed, or undefined. */
   add(slice: Pick<ParamsSlice, "version" | "r" | "offset" | "data">, current: number): number | undefined {
     const r = slice.r;
     if (slice.version <= current || r >= this.bounds.length - 1) return undefined;
-    if (slice.offset !== this.bounds[r] || slice.data.length !== this.bounds[r + 1] - this.bounds[r]) return undefined;
+    if (slice.offset !== this.bounds[r] || slice.data.length !== this.bounds[r + 1] - this.bounds[r])
+      return undefined;
     let parts = this.pending.get(slice.version);
     if (!parts) this.pending.set(slice.version, (parts = new Map()));
     parts.set(r, slice.data);

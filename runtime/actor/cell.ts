@@ -37,7 +37,12 @@ type NactCtx = {
   stopChild: symbol;
 };
 const n = nact as unknown as {
-  spawn(parent: NactRef, f: (state: unknown, msg: typeof DRAIN, ctx: NactCtx) => unknown, name: string, props: object): NactRef;
+  spawn(
+    parent: NactRef,
+    f: (state: unknown, msg: typeof DRAIN, ctx: NactCtx) => unknown,
+    name: string,
+    props: object,
+  ): NactRef;
   dispatch(ref: NactRef, msg: typeof DRAIN): void;
   stop(ref: NactRef): void;
 };
@@ -90,7 +95,8 @@ export class Cell {
         this.nactRef = ctx.self;
         return behavior.init?.(this.context(undefined));
       },
-      onCrash: (_msg: unknown, error: Error, ctx: NactCtx, child?: unknown) => this.onCrash(error, ctx, child),
+      onCrash: (_msg: unknown, error: Error, ctx: NactCtx, child?: unknown) =>
+        this.onCrash(error, ctx, child),
       afterStop: (state: unknown, ctx: NactCtx) => this.afterStop(state, ctx),
     });
     host.emit({ kind: "spawned", path });
@@ -145,7 +151,8 @@ export class Cell {
       const next = await this.behavior.receive(state, delivery.msg, this.context(delivery));
       return next === undefined ? state : next;
     } catch (error) {
-      if (delivery.ask) this.host.failAsk(delivery, "actor-failed", (error as Error)?.message ?? String(error));
+      if (delivery.ask)
+        this.host.failAsk(delivery, "actor-failed", (error as Error)?.message ?? String(error));
       throw error;
     }
   }
@@ -156,7 +163,10 @@ export class Cell {
     const path = this.path;
     switch (decision.action) {
       case "restart":
-        this.host.log.warn({ path, err, delayMs: decision.delayMs, escalatedFromChild: Boolean(child) }, "actor failed; restarting");
+        this.host.log.warn(
+          { path, err, delayMs: decision.delayMs, escalatedFromChild: Boolean(child) },
+          "actor failed; restarting",
+        );
         if (decision.delayMs > 0) await new Promise((r) => setTimeout(r, decision.delayMs));
         this.carried = undefined;
         this.markDescendantsStopped();
@@ -189,7 +199,8 @@ export class Cell {
     this.carried = undefined;
     for (let message = this.mailbox.shift(); message; message = this.mailbox.shift()) {
       this.host.deadLetter(message, this.address, "stopped");
-      if (message.ask) this.host.failAsk(message, "stopped", `${this.address} stopped before reading the message`);
+      if (message.ask)
+        this.host.failAsk(message, "stopped", `${this.address} stopped before reading the message`);
     }
     try {
       this.behavior.stopped?.(state, this.context(undefined));
@@ -213,7 +224,8 @@ export class Cell {
         host.replyTo(delivery, msg, this.path);
       },
       ref: (address) => host.ref(address),
-      spawn: (behavior, opts: SpawnOptions) => host.spawnChild(this, behavior as Behavior<Message, unknown>, opts) as never,
+      spawn: (behavior, opts: SpawnOptions) =>
+        host.spawnChild(this, behavior as Behavior<Message, unknown>, opts) as never,
       stop: () => this.stop(),
     };
   }

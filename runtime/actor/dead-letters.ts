@@ -25,7 +25,12 @@ export class DeadLetters {
   /** Records one dead letter. */
   record(letter: Omit<DeadLetter, "at">): void {
     const d = { ...letter, at: Date.now() };
-    this.metrics.inc("flock_dead_letters_total", { reason: d.reason }, 1, "Messages that reached no actor, by reason");
+    this.metrics.inc(
+      "flock_dead_letters_total",
+      { reason: d.reason },
+      1,
+      "Messages that reached no actor, by reason",
+    );
     this.ring.push(d);
     if (this.ring.length > this.capacity) this.ring.shift();
     for (const l of this.listeners) {

@@ -25,11 +25,16 @@ export const DEFAULT_SUPERVISION: SupervisionPolicy = {
 
 /** A policy with some fields overridden. */
 export function supervision(overrides: Partial<SupervisionPolicy> = {}): SupervisionPolicy {
-  return { ...DEFAULT_SUPERVISION, ...overrides, backoff: { ...DEFAULT_SUPERVISION.backoff, ...overrides.backoff } };
+  return {
+    ...DEFAULT_SUPERVISION,
+    ...overrides,
+    backoff: { ...DEFAULT_SUPERVISION.backoff, ...overrides.backoff },
+  };
 }
 
 /** What to do about one failure. */
-export type SupervisionDecision = { action: "restart" | "resume"; delayMs: number } | { action: "stop" | "escalate" };
+export type SupervisionDecision =
+  { action: "restart" | "resume"; delayMs: number } | { action: "stop" | "escalate" };
 
 /** Counts failures in the intensity window and turns a policy into a decision for each failure. */
 export class RestartTracker {

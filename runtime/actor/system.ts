@@ -1,6 +1,13 @@
 import nact from "nact";
 import type { z } from "zod";
-import { SYSTEM_MESSAGES, MessageRegistry, decodeBody, MessageDecodeError, type Envelope, type SpawnActor } from "../../messages/index.js";
+import {
+  SYSTEM_MESSAGES,
+  MessageRegistry,
+  decodeBody,
+  MessageDecodeError,
+  type Envelope,
+  type SpawnActor,
+} from "../../messages/index.js";
 import { silentLogger, type Logger } from "../log.js";
 import { Metrics } from "../metrics.js";
 import type { Transport, Unsubscribe } from "../transport/index.js";
@@ -8,7 +15,13 @@ import { Wire, type WireLimits } from "../wire.js";
 import { formatAddress, isValidSegment, parseAddress } from "./address.js";
 import { Cell, type CellHost, type Delivery } from "./cell.js";
 import { DeadLetters } from "./dead-letters.js";
-import { ActorNotFoundError, ActorSystemStoppedError, AskTimeoutError, RemoteActorError, UnknownActorKindError } from "./errors.js";
+import {
+  ActorNotFoundError,
+  ActorSystemStoppedError,
+  AskTimeoutError,
+  RemoteActorError,
+  UnknownActorKindError,
+} from "./errors.js";
 import { supervision } from "./supervision.js";
 import type { ActorEvent, ActorRef, AskOptions, Behavior, Message, SpawnOptions } from "./types.js";
 import { randomUUID } from "node:crypto";
@@ -77,17 +90,22 @@ export class ActorSystem implements CellHost, AsyncDisposable {
   private isStopped = false;
 
   private constructor(private readonly opts: ActorSystemOptions) {
-    if (!isValidSegment(opts.nodeId)) throw new Error(`invalid node id "${opts.nodeId}": use letters, digits, _ $ . : -`);
+    if (!isValidSegment(opts.nodeId))
+      throw new Error(`invalid node id "${opts.nodeId}": use letters, digits, _ $ . : -`);
     this.nodeId = opts.nodeId;
     this.cluster = opts.cluster ?? "default";
-    if (!/^[A-Za-z0-9_-]+$/.test(this.cluster)) throw new Error(`invalid cluster name "${this.cluster}": use letters, digits, _ -`);
+    if (!/^[A-Za-z0-9_-]+$/.test(this.cluster))
+      throw new Error(`invalid cluster name "${this.cluster}": use letters, digits, _ -`);
     this.incarnation = opts.incarnation ?? randomUUID().slice(0, 13);
     this.idPrefix = `${this.incarnation.slice(0, 8)}-`;
     this.log = opts.log ?? silentLogger();
     this.metrics = opts.metrics ?? new Metrics();
     this.deadLetters = new DeadLetters(this.metrics);
     this.wire = new Wire(opts.transport, this.metrics, this.log, opts.wireLimits);
-    const nactApi = nact as unknown as { start(opts: { name: string }): object; spawn(...a: unknown[]): object };
+    const nactApi = nact as unknown as {
+      start(opts: { name: string }): object;
+      spawn(...a: unknown[]): object;
+    };
     this.nactSystem = nactApi.start({ name: `${this.nodeId}:${this.incarnation}` });
     this.guardian = nactApi.spawn(this.nactSystem, (s: unknown) => s, "user", {
       onCrash: (_m: unknown, error: Error, ctx: { stopChild: symbol }, child?: { name: string }) => {
@@ -98,7 +116,9 @@ export class ActorSystem implements CellHost, AsyncDisposable {
         return ctx.stopChild;
       },
     });
-    this.unsubscribe = this.wire.listen(this.nodeSubject(this.nodeId), (env, subject) => this.onInbound(env, subject));
+    this.unsubscribe = this.wire.listen(this.nodeSubject(this.nodeId), (env, subject) =>
+      this.onInbound(env, subject),
+    );
   }
 
   /** Starts a node's actor system on a connected transport. */
@@ -125,7 +145,12 @@ export class ActorSystem implements CellHost, AsyncDisposable {
 
   /** Spawns a top-level local actor. */
   spawn<M extends Message, S>(behavior: Behavior<M, S>, opts: SpawnOptions): ActorRef<M> {
-    return this.spawnCell(opts.name, this.guardian, behavior as unknown as Behavior<Message, unknown>, opts) as ActorRef<M>;
+    return this.spawnCell(
+      opts.name,
+      this.guardian,
+      behavior as unknown as Behavior<Message, unknown>,
+      opts,
+    ) as ActorRef<M>;
   }
 
   /** @internal Spawns a child of a local actor (through its context). */
@@ -133,10 +158,17 @@ export class ActorSystem implements CellHost, AsyncDisposable {
     return this.spawnCell(`${parent.path}/${opts.name}`, parent.nactRef, behavior, opts);
   }
 
-  private spawnCell(path: string, parentRef: object, behavior: Behavior<Message, unknown>, opts: SpawnOptions): ActorRef {
+  private spawnCell(
+    path: string,
+    parentRef: object,
+    behavior: Behavior<Message, unknown>,
+    opts: SpawnOptions,
+  ): ActorRef {
     if (this.isStopped) throw new ActorSystemStoppedError(this.nodeId);
-    if (!isValidSegment(opts.name)) throw new Error(`invalid actor name "${opts.name}": use letters, digits, _ $ . : -`);
-    if (this.cells.get(path)?.stopped === false) throw new Error(`an actor already lives at ${formatAddress(this.nodeId, path)}`);
+    if (!isValidSegment(opts.name))
+      throw new Error(`invalid actor name "${opts.name}": use letters, digits, _ $ . : -`);
+    if (this.cells.get(path)?.stopped === false)
+      throw new Error(`an actor already lives at ${formatAddress(this.nodeId, path)}`);
     return new Cell(this, path, parentRef, behavior, supervision(opts.supervision)).self;
   }
 
@@ -167,13 +199,20 @@ export class ActorSystem implements CellHost, AsyncDisposable {
   }
 
   /** Asks a node (this one or another) to spawn an actor of a registered kind. */
-  async spawnRemote<M extends Message = Message>(nodeId: string, kind: string, name: string, args: unknown, o: AskOptions): Promise<ActorRef<M>> {
+  async spawnRemote<M extends Message = Message>(
+    nodeId: string,
+    kind: string,
+    name: string,
+    args: unknown,
+    o: AskOptions,
+  ): Promise<ActorRef<M>> {
     const reply = await this.ask<Message & { address?: string }>(
       formatAddress(nodeId, SYS_PATH),
       { type: "sys.spawn", kind, name, args } as SpawnActor,
       o,
     );
-    if (reply.type !== "sys.spawned" || !reply.address) throw new RemoteActorError(nodeId, "spawn-failed", `unexpected reply ${reply.type}`);
+    if (reply.type !== "sys.spawned" || !reply.address)
+      throw new RemoteActorError(nodeId, "spawn-failed", `unexpected reply ${reply.type}`);
     return this.ref<M>(reply.address);
   }
 
@@ -189,18 +228,29 @@ export class ActorSystem implements CellHost, AsyncDisposable {
    */
   publish<M extends Message>(topic: string, msg: M): void {
     if (this.isStopped) return;
-    const env: Envelope = { v: 1, type: msg.type, from: formatAddress(this.nodeId, "$topic"), to: `*/$topic/${topic}`, id: this.nextId(), inc: this.incarnation, body: msg };
+    const env: Envelope = {
+      v: 1,
+      type: msg.type,
+      from: formatAddress(this.nodeId, "$topic"),
+      to: `*/$topic/${topic}`,
+      id: this.nextId(),
+      inc: this.incarnation,
+      body: msg,
+    };
     this.wire.send(this.subject(`topic.${topic}`), env);
   }
 
   /** Subscribes a local actor to a topic; its mailbox receives each published message. */
   subscribeTopic(topic: string, ref: ActorRef): Unsubscribe {
     const { node, path } = parseAddress(ref.address);
-    if (node !== this.nodeId) throw new Error(`only local actors can subscribe here; ${ref.address} is on ${node}`);
+    if (node !== this.nodeId)
+      throw new Error(`only local actors can subscribe here; ${ref.address} is on ${node}`);
     let entry = this.topics.get(topic);
     if (!entry) {
       const paths = new Set<string>();
-      const off = this.wire.listen(this.subject(`topic.${topic}`), (env, subject) => this.onTopic(env, subject, paths));
+      const off = this.wire.listen(this.subject(`topic.${topic}`), (env, subject) =>
+        this.onTopic(env, subject, paths),
+      );
       entry = { paths, off };
       this.topics.set(topic, entry);
     }
@@ -216,7 +266,8 @@ export class ActorSystem implements CellHost, AsyncDisposable {
   }
 
   private onTopic(env: Envelope, subject: string, paths: Set<string>): void {
-    if (this.fence?.(env)) return this.wire.reportBadInput(this.fence(env)!, subject, `fenced off ${env.type} from ${env.from}`);
+    if (this.fence?.(env))
+      return this.wire.reportBadInput(this.fence(env)!, subject, `fenced off ${env.type} from ${env.from}`);
     let msg: Message;
     try {
       msg = decodeBody<Message>(env, this.registry, subject);
@@ -227,7 +278,13 @@ export class ActorSystem implements CellHost, AsyncDisposable {
     for (const path of paths) {
       const cell = this.cells.get(path);
       if (cell && !cell.stopped) cell.dispatch({ msg, from: env.from, ask: false });
-      else this.deadLetters.record({ to: formatAddress(this.nodeId, path), from: env.from, type: env.type, reason: "stopped" });
+      else
+        this.deadLetters.record({
+          to: formatAddress(this.nodeId, path),
+          from: env.from,
+          type: env.type,
+          reason: "stopped",
+        });
     }
   }
 
@@ -270,7 +327,11 @@ export class ActorSystem implements CellHost, AsyncDisposable {
     return this.idPrefix + (this.seq++).toString(36);
   }
 
-  private send(to: string, msg: Message, meta: { from?: string; id?: string; corr?: string; deadline?: number }): void {
+  private send(
+    to: string,
+    msg: Message,
+    meta: { from?: string; id?: string; corr?: string; deadline?: number },
+  ): void {
     if (this.isStopped) {
       this.deadLetters.record({ to, from: meta.from, type: msg.type, reason: "system-stopped" });
       return;
@@ -278,10 +339,24 @@ export class ActorSystem implements CellHost, AsyncDisposable {
     const { node, path } = parseAddress(to);
     const id = meta.id ?? this.nextId();
     if (node === this.nodeId) {
-      this.dispatchLocal(path, msg, { msg, from: meta.from, id, ask: meta.deadline !== undefined }, meta.corr, to);
+      this.dispatchLocal(
+        path,
+        msg,
+        { msg, from: meta.from, id, ask: meta.deadline !== undefined },
+        meta.corr,
+        to,
+      );
       return;
     }
-    const env: Envelope = { v: 1, type: msg.type, from: meta.from ?? formatAddress(this.nodeId, "$anon"), to, id, inc: this.incarnation, body: msg };
+    const env: Envelope = {
+      v: 1,
+      type: msg.type,
+      from: meta.from ?? formatAddress(this.nodeId, "$anon"),
+      to,
+      id,
+      inc: this.incarnation,
+      body: msg,
+    };
     if (meta.corr !== undefined) env.corr = meta.corr;
     if (meta.deadline !== undefined) env.deadline = meta.deadline;
     this.wire.send(this.nodeSubject(node), env);
@@ -298,7 +373,11 @@ export class ActorSystem implements CellHost, AsyncDisposable {
       }, o.timeoutMs);
       this.asks.set(id, { resolve: resolve as (m: Message) => void, reject, timer, address });
       try {
-        this.send(address, msg, { from: formatAddress(this.nodeId, ASK_PATH), id, deadline: Date.now() + o.timeoutMs });
+        this.send(address, msg, {
+          from: formatAddress(this.nodeId, ASK_PATH),
+          id,
+          deadline: Date.now() + o.timeoutMs,
+        });
       } catch (error) {
         clearTimeout(timer);
         this.asks.delete(id);
@@ -317,7 +396,11 @@ export class ActorSystem implements CellHost, AsyncDisposable {
   }
 
   /** @internal Rejects an ask with a typed failure. */
-  failAsk(delivery: Delivery, code: "actor-failed" | "stopped" | "no-such-actor" | "bad-input" | "unknown-kind" | "spawn-failed", message: string): void {
+  failAsk(
+    delivery: Delivery,
+    code: "actor-failed" | "stopped" | "no-such-actor" | "bad-input" | "unknown-kind" | "spawn-failed",
+    message: string,
+  ): void {
     if (!delivery.from || !delivery.ask) return;
     this.send(delivery.from, { type: "sys.failure", code, message: message.slice(0, 4000) } as Message, {
       from: formatAddress(this.nodeId, SYS_PATH),
@@ -330,7 +413,11 @@ export class ActorSystem implements CellHost, AsyncDisposable {
   private onInbound(env: Envelope, subject: string): void {
     const reason = this.fence?.(env);
     if (reason) {
-      this.wire.reportBadInput(reason, subject, `fenced off ${env.type} from ${env.from} (incarnation ${env.inc ?? "?"})`);
+      this.wire.reportBadInput(
+        reason,
+        subject,
+        `fenced off ${env.type} from ${env.from} (incarnation ${env.inc ?? "?"})`,
+      );
       this.deadLetters.record({ to: env.to, from: env.from, type: env.type, reason });
       return;
     }
@@ -340,10 +427,19 @@ export class ActorSystem implements CellHost, AsyncDisposable {
       if (addr.node !== this.nodeId) throw new Error(`addressed to node ${addr.node}`);
       path = addr.path;
     } catch (error) {
-      this.wire.reportBadInput("bad-envelope", subject, `bad destination "${env.to.slice(0, 200)}": ${(error as Error).message}`);
+      this.wire.reportBadInput(
+        "bad-envelope",
+        subject,
+        `bad destination "${env.to.slice(0, 200)}": ${(error as Error).message}`,
+      );
       return;
     }
-    const delivery: Delivery = { msg: env.body as Message, from: env.from, id: env.id, ask: env.deadline !== undefined };
+    const delivery: Delivery = {
+      msg: env.body as Message,
+      from: env.from,
+      id: env.id,
+      ask: env.deadline !== undefined,
+    };
     let msg: Message;
     try {
       msg = decodeBody<Message>(env, this.registry, subject);
@@ -358,7 +454,13 @@ export class ActorSystem implements CellHost, AsyncDisposable {
     this.dispatchLocal(path, msg, delivery, env.corr, env.to);
   }
 
-  private dispatchLocal(path: string, msg: Message, delivery: Delivery, corr: string | undefined, to: string): void {
+  private dispatchLocal(
+    path: string,
+    msg: Message,
+    delivery: Delivery,
+    corr: string | undefined,
+    to: string,
+  ): void {
     if (path === ASK_PATH) return this.settleAsk(corr, msg, to);
     if (path === SYS_PATH) return this.onSystemMessage(msg, delivery);
     const cell = this.cells.get(path);
@@ -380,7 +482,11 @@ export class ActorSystem implements CellHost, AsyncDisposable {
     clearTimeout(pending.timer);
     if (msg.type === "sys.failure") {
       const f = msg as Message & { code: string; message: string };
-      pending.reject(f.code === "no-such-actor" ? new ActorNotFoundError(pending.address, f.message) : new RemoteActorError(pending.address, f.code, f.message));
+      pending.reject(
+        f.code === "no-such-actor"
+          ? new ActorNotFoundError(pending.address, f.message)
+          : new RemoteActorError(pending.address, f.code, f.message),
+      );
     } else {
       pending.resolve(msg);
     }
@@ -393,12 +499,17 @@ export class ActorSystem implements CellHost, AsyncDisposable {
       case "sys.stop": {
         const path = (msg as Message & { path: string }).path;
         const cell = this.cells.get(path);
-        if (!cell || cell.stopped) return this.failAsk(delivery, "no-such-actor", `no actor at ${formatAddress(this.nodeId, path)}`);
+        if (!cell || cell.stopped)
+          return this.failAsk(delivery, "no-such-actor", `no actor at ${formatAddress(this.nodeId, path)}`);
         cell.stop();
         return this.replyTo(delivery, { type: "sys.ack" }, SYS_PATH);
       }
       case "sys.ping":
-        return this.replyTo(delivery, { type: "sys.pong", node: this.nodeId, inc: this.incarnation } as Message, SYS_PATH);
+        return this.replyTo(
+          delivery,
+          { type: "sys.pong", node: this.nodeId, inc: this.incarnation } as Message,
+          SYS_PATH,
+        );
       default:
         this.deadLetter(delivery, formatAddress(this.nodeId, SYS_PATH), "unexpected-system-message");
     }
@@ -406,9 +517,15 @@ export class ActorSystem implements CellHost, AsyncDisposable {
 
   private onSpawnRequest(req: SpawnActor, delivery: Delivery): void {
     const kind = this.kinds.get(req.kind);
-    if (!kind) return this.failAsk(delivery, "unknown-kind", new UnknownActorKindError(req.kind, [...this.kinds.keys()]).message);
+    if (!kind)
+      return this.failAsk(
+        delivery,
+        "unknown-kind",
+        new UnknownActorKindError(req.kind, [...this.kinds.keys()]).message,
+      );
     const args = kind.args.safeParse(req.args);
-    if (!args.success) return this.failAsk(delivery, "bad-input", `bad args for kind ${req.kind}: ${args.error.message}`);
+    if (!args.success)
+      return this.failAsk(delivery, "bad-input", `bad args for kind ${req.kind}: ${args.error.message}`);
     try {
       const slash = req.name.lastIndexOf("/");
       let ref: ActorRef;
@@ -416,8 +533,12 @@ export class ActorSystem implements CellHost, AsyncDisposable {
         ref = this.spawn(kind.create(args.data, this), { name: req.name, supervision: kind.supervision });
       } else {
         const parent = this.cells.get(req.name.slice(0, slash));
-        if (!parent || parent.stopped) return this.failAsk(delivery, "no-such-actor", `no parent actor for ${req.name}`);
-        ref = this.spawnChild(parent, kind.create(args.data, this), { name: req.name.slice(slash + 1), supervision: kind.supervision });
+        if (!parent || parent.stopped)
+          return this.failAsk(delivery, "no-such-actor", `no parent actor for ${req.name}`);
+        ref = this.spawnChild(parent, kind.create(args.data, this), {
+          name: req.name.slice(slash + 1),
+          supervision: kind.supervision,
+        });
       }
       this.replyTo(delivery, { type: "sys.spawned", address: ref.address } as Message, SYS_PATH);
     } catch (error) {

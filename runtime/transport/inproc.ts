@@ -1,4 +1,10 @@
-import { subjectMatches, type FrameHandler, type Transport, type TransportStatus, type Unsubscribe } from "./transport.js";
+import {
+  subjectMatches,
+  type FrameHandler,
+  type Transport,
+  type TransportStatus,
+  type Unsubscribe,
+} from "./transport.js";
 
 interface Sub {
   pattern: string;
@@ -45,7 +51,8 @@ export class InProcBus {
 
   /** @internal */
   publish(subject: string, data: Uint8Array): void {
-    if (data.length > this.maxPayload) throw new RangeError(`frame of ${data.length} B exceeds max payload ${this.maxPayload} B`);
+    if (data.length > this.maxPayload)
+      throw new RangeError(`frame of ${data.length} B exceeds max payload ${this.maxPayload} B`);
     this.pending.push([subject, data]);
     if (!this.scheduled) {
       this.scheduled = true;
@@ -85,7 +92,9 @@ function safeCall(handler: FrameHandler, data: Uint8Array, subject: string): voi
     handler(data, subject);
   } catch (error) {
     // A subscriber's bug must not stop delivery to the others; report it off this stack.
-    setImmediate(() => process.emitWarning(`in-process subscriber on ${subject} threw: ${(error as Error).stack ?? error}`));
+    setImmediate(() =>
+      process.emitWarning(`in-process subscriber on ${subject} threw: ${(error as Error).stack ?? error}`),
+    );
   }
 }
 

@@ -1,4 +1,11 @@
-import { connect, credsAuthenticator, nkeyAuthenticator, type ConnectionOptions, type NatsConnection, type Subscription } from "nats";
+import {
+  connect,
+  credsAuthenticator,
+  nkeyAuthenticator,
+  type ConnectionOptions,
+  type NatsConnection,
+  type Subscription,
+} from "nats";
 import { readFileSync } from "node:fs";
 import { BATCH_HEADER_BYTES, decodeBatch, encodeBatch, isBatch } from "./batch.js";
 import type { FrameHandler, Transport, TransportStatus, Unsubscribe } from "./transport.js";
@@ -34,7 +41,9 @@ export interface NatsOptions {
 
 /** Client settings tuned for failure detection in seconds rather than minutes. */
 export function natsConnectionOptions(opts: NatsOptions): ConnectionOptions {
-  const servers = (Array.isArray(opts.servers) ? opts.servers : opts.servers.split(",")).map((s) => s.trim()).filter(Boolean);
+  const servers = (Array.isArray(opts.servers) ? opts.servers : opts.servers.split(","))
+    .map((s) => s.trim())
+    .filter(Boolean);
   const options: ConnectionOptions = {
     servers,
     name: opts.name,
@@ -54,7 +63,8 @@ export function natsConnectionOptions(opts: NatsOptions): ConnectionOptions {
   if (opts.token !== undefined) options.token = opts.token;
   if (opts.nkeySeed) options.authenticator = nkeyAuthenticator(new TextEncoder().encode(opts.nkeySeed));
   if (opts.credsFile) options.authenticator = credsAuthenticator(readFileSync(opts.credsFile));
-  if (opts.tls) options.tls = { caFile: opts.tls.caFile, certFile: opts.tls.certFile, keyFile: opts.tls.keyFile };
+  if (opts.tls)
+    options.tls = { caFile: opts.tls.caFile, certFile: opts.tls.certFile, keyFile: opts.tls.keyFile };
   return options;
 }
 
@@ -66,7 +76,8 @@ export function natsAuthFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<N
   if (env.NATS_TOKEN) out.token = env.NATS_TOKEN;
   if (env.NATS_NKEY_SEED) out.nkeySeed = env.NATS_NKEY_SEED;
   if (env.NATS_CREDS) out.credsFile = env.NATS_CREDS;
-  if (env.NATS_TLS_CA || env.NATS_TLS_CERT) out.tls = { caFile: env.NATS_TLS_CA, certFile: env.NATS_TLS_CERT, keyFile: env.NATS_TLS_KEY };
+  if (env.NATS_TLS_CA || env.NATS_TLS_CERT)
+    out.tls = { caFile: env.NATS_TLS_CA, certFile: env.NATS_TLS_CERT, keyFile: env.NATS_TLS_KEY };
   return out;
 }
 
@@ -140,7 +151,10 @@ export class NatsTransport implements Transport {
     if (!p) return;
     this.pending = undefined;
     try {
-      this.connection.publish(p.subject, p.frames.length === 1 ? p.frames[0]! : encodeBatch(p.frames, p.bytes));
+      this.connection.publish(
+        p.subject,
+        p.frames.length === 1 ? p.frames[0]! : encodeBatch(p.frames, p.bytes),
+      );
     } catch (error) {
       // Runs from a microtask too, where a throw would be uncaught: a closed or draining connection
       // drops the batch as it would have dropped each publish, and says so.
@@ -203,7 +217,9 @@ export class NatsTransport implements Transport {
       try {
         l(status);
       } catch (error) {
-        setImmediate(() => process.emitWarning(`transport status listener threw: ${(error as Error).message}`));
+        setImmediate(() =>
+          process.emitWarning(`transport status listener threw: ${(error as Error).message}`),
+        );
       }
     }
   }

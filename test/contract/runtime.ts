@@ -6,7 +6,14 @@ import assert from "node:assert/strict";
 import { test, type TestContext } from "node:test";
 import { z } from "zod";
 import { createCodec } from "../../messages/index.js";
-import { ActorNotFoundError, ActorSystem, AskTimeoutError, RemoteActorError, type Behavior, type Message } from "../../runtime/actor/index.js";
+import {
+  ActorNotFoundError,
+  ActorSystem,
+  AskTimeoutError,
+  RemoteActorError,
+  type Behavior,
+  type Message,
+} from "../../runtime/actor/index.js";
 import type { Transport } from "../../runtime/transport/index.js";
 
 /** Makes a fresh transport connected to the same bus/server each call. */
@@ -25,7 +32,8 @@ type Protocol = z.infer<typeof Protocol>;
 const ponger: Behavior<Protocol> = {
   receive(_s, msg, ctx) {
     if (msg.type === "demo.ping") ctx.reply({ type: "demo.pong", n: msg.n + 1, by: ctx.nodeId });
-    if (msg.type === "demo.blob") ctx.reply({ type: "demo.sum", sum: msg.data.reduce((a, b) => a + b, 0), length: msg.data.length });
+    if (msg.type === "demo.blob")
+      ctx.reply({ type: "demo.sum", sum: msg.data.reduce((a, b) => a + b, 0), length: msg.data.length });
   },
 };
 
@@ -38,17 +46,29 @@ const counter: Behavior<Protocol, number> = {
   },
 };
 
-async function node(t: TestContext, make: TransportFactory, nodeId: string, cluster = "contract"): Promise<ActorSystem> {
+async function node(
+  t: TestContext,
+  make: TransportFactory,
+  nodeId: string,
+  cluster = "contract",
+): Promise<ActorSystem> {
   const transport = await make(t);
   const system = await ActorSystem.start({ nodeId, transport, cluster, ownsTransport: true });
   system.registry.register(Protocol);
-  system.registerKind("counter", { args: z.strictObject({ start: z.number() }), create: ({ start }) => ({ ...counter, init: () => start }) as Behavior<Message, unknown> });
+  system.registerKind("counter", {
+    args: z.strictObject({ start: z.number() }),
+    create: ({ start }) => ({ ...counter, init: () => start }) as Behavior<Message, unknown>,
+  });
   t.after(() => system.stop());
   return system;
 }
 
 /** Registers the contract tests for one transport. */
-export function runtimeContract(name: string, make: TransportFactory, opts: { maxPayload?: number } = {}): void {
+export function runtimeContract(
+  name: string,
+  make: TransportFactory,
+  opts: { maxPayload?: number } = {},
+): void {
   test(`${name}: tell and ask reach local and remote actors alike`, async (t) => {
     const a = await node(t, make, "node-a");
     const b = await node(t, make, "node-b");
@@ -56,11 +76,21 @@ export function runtimeContract(name: string, make: TransportFactory, opts: { ma
     a.spawn(ponger, { name: "ponger" });
     const remote = a.ref<Protocol>("node-b/ponger");
     const local = a.ref<Protocol>("node-a/ponger");
-    assert.deepEqual(await remote.ask({ type: "demo.ping", n: 1 }, { timeoutMs: 2000 }), { type: "demo.pong", n: 2, by: "node-b" });
-    assert.deepEqual(await local.ask({ type: "demo.ping", n: 5 }, { timeoutMs: 2000 }), { type: "demo.pong", n: 6, by: "node-a" });
+    assert.deepEqual(await remote.ask({ type: "demo.ping", n: 1 }, { timeoutMs: 2000 }), {
+      type: "demo.pong",
+      n: 2,
+      by: "node-b",
+    });
+    assert.deepEqual(await local.ask({ type: "demo.ping", n: 5 }, { timeoutMs: 2000 }), {
+      type: "demo.pong",
+      n: 6,
+      by: "node-a",
+    });
     const c = b.spawn(counter, { name: "counter" });
     for (let i = 0; i < 100; i++) a.ref<Protocol>(c.address).tell({ type: "demo.add", by: 1 });
-    const v = await a.ref<Protocol>(c.address).ask<{ type: "demo.value"; value: number }>({ type: "demo.get" }, { timeoutMs: 2000 });
+    const v = await a
+      .ref<Protocol>(c.address)
+      .ask<{ type: "demo.value"; value: number }>({ type: "demo.get" }, { timeoutMs: 2000 });
     assert.equal(v.value, 100, "tells from one sender arrive in order, before the later ask");
   });
 
@@ -71,8 +101,19 @@ export function runtimeContract(name: string, make: TransportFactory, opts: { ma
     const got: number[] = [];
     let done!: () => void;
     const finished = new Promise<void>((r) => (done = r));
-    a.spawn<Protocol, undefined>({ receive: (_s, m) => { if (m.type === "demo.pong") { got.push(m.n); if (got.length === 3) done(); } } }, { name: "sink" });
-    for (let n = 0; n < 3; n++) a.ref<Protocol>("node-b/ponger").tell({ type: "demo.ping", n }, "node-a/sink");
+    a.spawn<Protocol, undefined>(
+      {
+        receive: (_s, m) => {
+          if (m.type === "demo.pong") {
+            got.push(m.n);
+            if (got.length === 3) done();
+          }
+        },
+      },
+      { name: "sink" },
+    );
+    for (let n = 0; n < 3; n++)
+      a.ref<Protocol>("node-b/ponger").tell({ type: "demo.ping", n }, "node-a/sink");
     await finished;
     assert.deepEqual(got, [1, 2, 3]);
   });
@@ -81,12 +122,24 @@ export function runtimeContract(name: string, make: TransportFactory, opts: { ma
     const a = await node(t, make, "node-a");
     const b = await node(t, make, "node-b");
     b.spawn<Protocol, undefined>({ receive: () => undefined }, { name: "silent" });
-    await assert.rejects(a.ref<Protocol>("node-b/silent").ask({ type: "demo.get" }, { timeoutMs: 150 }), AskTimeoutError);
+    await assert.rejects(
+      a.ref<Protocol>("node-b/silent").ask({ type: "demo.get" }, { timeoutMs: 150 }),
+      AskTimeoutError,
+    );
     const started = Date.now();
-    await assert.rejects(a.ref<Protocol>("node-b/nobody").ask({ type: "demo.get" }, { timeoutMs: 5000 }), ActorNotFoundError);
+    await assert.rejects(
+      a.ref<Protocol>("node-b/nobody").ask({ type: "demo.get" }, { timeoutMs: 5000 }),
+      ActorNotFoundError,
+    );
     assert.ok(Date.now() - started < 2000, "a missing actor is reported, not waited for");
-    await assert.rejects(a.ref<Protocol>("node-b/nobody").ask({ type: "demo.get" }, { timeoutMs: 0 }), RangeError);
-    await waitUntil(() => b.deadLetters.byReason()["no-such-actor"] === 1, "dead letter for the missing actor");
+    await assert.rejects(
+      a.ref<Protocol>("node-b/nobody").ask({ type: "demo.get" }, { timeoutMs: 0 }),
+      RangeError,
+    );
+    await waitUntil(
+      () => b.deadLetters.byReason()["no-such-actor"] === 1,
+      "dead letter for the missing actor",
+    );
   });
 
   test(`${name}: remote spawn by registered kind, with its args checked`, async (t) => {
@@ -95,10 +148,22 @@ export function runtimeContract(name: string, make: TransportFactory, opts: { ma
     const ref = await a.spawnRemote<Protocol>("node-b", "counter", "c1", { start: 40 }, { timeoutMs: 2000 });
     assert.equal(ref.address, "node-b/c1");
     ref.tell({ type: "demo.add", by: 2 });
-    assert.equal((await ref.ask<{ type: "demo.value"; value: number }>({ type: "demo.get" }, { timeoutMs: 2000 })).value, 42);
-    await assert.rejects(a.spawnRemote("node-b", "no-such-kind", "x", {}, { timeoutMs: 2000 }), (e: RemoteActorError) => e.code === "unknown-kind" && /counter/.test(e.message));
-    await assert.rejects(a.spawnRemote("node-b", "counter", "c2", { start: "x" }, { timeoutMs: 2000 }), (e: RemoteActorError) => e.code === "bad-input");
-    await assert.rejects(a.spawnRemote("node-b", "counter", "c1", { start: 1 }, { timeoutMs: 2000 }), (e: RemoteActorError) => e.code === "spawn-failed");
+    assert.equal(
+      (await ref.ask<{ type: "demo.value"; value: number }>({ type: "demo.get" }, { timeoutMs: 2000 })).value,
+      42,
+    );
+    await assert.rejects(
+      a.spawnRemote("node-b", "no-such-kind", "x", {}, { timeoutMs: 2000 }),
+      (e: RemoteActorError) => e.code === "unknown-kind" && /counter/.test(e.message),
+    );
+    await assert.rejects(
+      a.spawnRemote("node-b", "counter", "c2", { start: "x" }, { timeoutMs: 2000 }),
+      (e: RemoteActorError) => e.code === "bad-input",
+    );
+    await assert.rejects(
+      a.spawnRemote("node-b", "counter", "c1", { start: 1 }, { timeoutMs: 2000 }),
+      (e: RemoteActorError) => e.code === "spawn-failed",
+    );
     await a.stopRemote("node-b/c1", { timeoutMs: 2000 });
     await assert.rejects(ref.ask({ type: "demo.get" }, { timeoutMs: 2000 }), ActorNotFoundError);
   });
@@ -109,7 +174,12 @@ export function runtimeContract(name: string, make: TransportFactory, opts: { ma
     b.spawn(ponger, { name: "ponger" });
     const n = opts.maxPayload ? Math.ceil((opts.maxPayload * 10) / 4) : 2_500_000;
     const data = new Float32Array(n).fill(1);
-    const reply = await a.ref<Protocol>("node-b/ponger").ask<{ type: "demo.sum"; sum: number; length: number }>({ type: "demo.blob", data }, { timeoutMs: 10_000 });
+    const reply = await a
+      .ref<Protocol>("node-b/ponger")
+      .ask<{ type: "demo.sum"; sum: number; length: number }>(
+        { type: "demo.blob", data },
+        { timeoutMs: 10_000 },
+      );
     assert.equal(reply.length, n);
     assert.equal(reply.sum, n);
     assert.ok(a.metrics.total("flock_chunks_out_total") >= 10, "the payload went in chunks");
@@ -123,17 +193,34 @@ export function runtimeContract(name: string, make: TransportFactory, opts: { ma
     t.after(() => raw.close());
     const subject = b.nodeSubject("node-b");
     const codec = createCodec();
-    const envelope = (body: unknown, type = "demo.ping") => ({ v: 1, type, from: "node-x/$anon", to: "node-b/ponger", id: "x1", body });
+    const envelope = (body: unknown, type = "demo.ping") => ({
+      v: 1,
+      type,
+      from: "node-x/$anon",
+      to: "node-b/ponger",
+      id: "x1",
+      body,
+    });
     raw.publish(subject, new Uint8Array([0xd9, 0xff, 1]));
     raw.publish(subject, codec.encode({ nonsense: true } as never));
-    raw.publish(subject, codec.encode(envelope({ type: "evil.exec", code: "process.exit(1)" }, "evil.exec") as never));
+    raw.publish(
+      subject,
+      codec.encode(envelope({ type: "evil.exec", code: "process.exit(1)" }, "evil.exec") as never),
+    );
     raw.publish(subject, codec.encode(envelope({ type: "demo.ping", n: "one" }) as never));
-    raw.publish(subject, new Uint8Array([0xc1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f, 9]));
+    raw.publish(
+      subject,
+      new Uint8Array([0xc1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f, 9]),
+    );
     await raw.flush();
     await waitUntil(() => b.metrics.total("flock_bad_input_total") >= 5, "five bad inputs counted");
     const reasons = b.metrics.byLabel("flock_bad_input_total", "reason");
-    for (const reason of ["undecodable", "bad-envelope", "unknown-type", "schema", "oversized"]) assert.equal(reasons[reason], 1, `${reason}: ${JSON.stringify(reasons)}`);
-    assert.deepEqual(await a.ref<Protocol>("node-b/ponger").ask({ type: "demo.ping", n: 1 }, { timeoutMs: 2000 }), { type: "demo.pong", n: 2, by: "node-b" });
+    for (const reason of ["undecodable", "bad-envelope", "unknown-type", "schema", "oversized"])
+      assert.equal(reasons[reason], 1, `${reason}: ${JSON.stringify(reasons)}`);
+    assert.deepEqual(
+      await a.ref<Protocol>("node-b/ponger").ask({ type: "demo.ping", n: 1 }, { timeoutMs: 2000 }),
+      { type: "demo.pong", n: 2, by: "node-b" },
+    );
   });
 
   test(`${name}: a topic fans one publish out to subscribed actors on every node`, async (t) => {
@@ -141,7 +228,15 @@ export function runtimeContract(name: string, make: TransportFactory, opts: { ma
     const b = await node(t, make, "node-b");
     const c = await node(t, make, "node-c");
     const seen: string[] = [];
-    const sink = (sys: ActorSystem) => sys.spawn<Protocol, undefined>({ receive: (_s, m) => { if (m.type === "demo.add") seen.push(`${sys.nodeId}:${m.by}`); } }, { name: "sink" });
+    const sink = (sys: ActorSystem) =>
+      sys.spawn<Protocol, undefined>(
+        {
+          receive: (_s, m) => {
+            if (m.type === "demo.add") seen.push(`${sys.nodeId}:${m.by}`);
+          },
+        },
+        { name: "sink" },
+      );
     const offB = b.subscribeTopic("job.j1.params", sink(b));
     c.subscribeTopic("job.j1.params", sink(c));
     await Promise.all([b.wire.transport.flush(), c.wire.transport.flush()]);
@@ -159,7 +254,10 @@ export function runtimeContract(name: string, make: TransportFactory, opts: { ma
     const a = await node(t, make, "node-a", "blue");
     const b = await node(t, make, "node-b", "green");
     b.spawn(ponger, { name: "ponger" });
-    await assert.rejects(a.ref<Protocol>("node-b/ponger").ask({ type: "demo.ping", n: 1 }, { timeoutMs: 200 }), AskTimeoutError);
+    await assert.rejects(
+      a.ref<Protocol>("node-b/ponger").ask({ type: "demo.ping", n: 1 }, { timeoutMs: 200 }),
+      AskTimeoutError,
+    );
   });
 }
 

@@ -12,4 +12,6 @@ after(async () => {
   await server?.stop();
 });
 
-runtimeContract("nats", async () => NatsTransport.connect({ servers: server.url, name: "contract" }), { maxPayload: 1024 * 1024 });
+runtimeContract("nats", async () => NatsTransport.connect({ servers: server.url, name: "contract" }), {
+  maxPayload: 1024 * 1024,
+});

@@ -27,10 +27,18 @@ after(async () => {
 });
 
 async function daemon(t: TestContext, nodeId: string, cluster: string): Promise<ChildHandle> {
-  const d = spawnChild(process.execPath, [flock, "daemon", "--nats", server.url, "--node-id", nodeId, "--cluster", cluster, "--log-level", "warn"], { name: nodeId });
+  const d = spawnChild(
+    process.execPath,
+    [flock, "daemon", "--nats", server.url, "--node-id", nodeId, "--cluster", cluster, "--log-level", "warn"],
+    { name: nodeId },
+  );
   t.after(async () => {
     await d.stop();
-    if (process.env.FLOCK_TEST_LOGS) (await import("node:fs")).writeFileSync(`${process.env.FLOCK_TEST_LOGS}/${cluster}-${nodeId}.log`, d.output());
+    if (process.env.FLOCK_TEST_LOGS)
+      (await import("node:fs")).writeFileSync(
+        `${process.env.FLOCK_TEST_LOGS}/${cluster}-${nodeId}.log`,
+        d.output(),
+      );
   });
   await d.waitForLine(/ready/, scaleTimeout(20_000));
   return d;
@@ -61,91 +69,173 @@ function commitsBy(events: JobEvent[]): number[] {
   return events.flatMap((e) => (e.type === "job.step" ? [e.step] : []));
 }
 
-test("two workers train MNIST to ≥ 0.90 with every sample counted once", { timeout: scaleTimeout(180_000) }, async (t) => {
-  await daemon(t, "a", "t1");
-  await daemon(t, "b", "t1");
-  const c = await client(t, "t1", 2);
-  const events: JobEvent[] = [];
-  const result = await runJob(c, resolveJobSpec("mnist", { minWorkers: 2, maxWorkers: 2, seed: 7 }), { onEvent: (e) => events.push(e) });
-  assertGuarantees(result, 2);
-  assert.ok(result.accuracy >= 0.9, `accuracy ${result.accuracy}`);
-  const steps = commitsBy(events);
-  assert.deepEqual(steps, steps.map((_, i) => i + 1), "steps commit once each, in order");
-  baseline = result;
-});
+test(
+  "two workers train MNIST to ≥ 0.90 with every sample counted once",
+  { timeout: scaleTimeout(180_000) },
+  async (t) => {
+    await daemon(t, "a", "t1");
+    await daemon(t, "b", "t1");
+    const c = await client(t, "t1", 2);
+    const events: JobEvent[] = [];
+    const result = await runJob(c, resolveJobSpec("mnist", { minWorkers: 2, maxWorkers: 2, seed: 7 }), {
+      onEvent: (e) => events.push(e),
+    });
+    assertGuarantees(result, 2);
+    assert.ok(result.accuracy >= 0.9, `accuracy ${result.accuracy}`);
+    const steps = commitsBy(events);
+    assert.deepEqual(
+      steps,
+      steps.map((_, i) => i + 1),
+      "steps commit once each, in order",
+    );
+    baseline = result;
+  },
+);
 
-test("SIGKILL of a trainer's daemon mid-epoch: the job completes with the same guarantees", { timeout: scaleTimeout(180_000) }, async (t) => {
-  await daemon(t, "a", "t2");
-  const b = await daemon(t, "b", "t2");
-  const c = await client(t, "t2", 2);
-  let killedAt = 0;
-  const events: JobEvent[] = [];
-  const result = await runJob(c, resolveJobSpec("mnist", { minWorkers: 1, maxWorkers: 2, seed: 7 }), {
-    onEvent: (e) => {
-      events.push(e);
-      if (e.type === "job.step" && e.step === 60 && !killedAt) {
-        killedAt = Date.now();
-        b.kill("SIGKILL");
-      }
-    },
-  });
-  assert.ok(killedAt > 0, "the kill happened mid-job");
-  assertGuarantees(result, 2);
-  const death = (result.membership as Array<{ kind: string; node: string; recoverySeconds?: number }>).find((m) => m.kind === "death" && m.node === "b");
-  assert.ok(death, `death of b recorded: ${JSON.stringify(result.membership)}`);
-  assert.ok(typeof death.recoverySeconds === "number" && death.recoverySeconds < 10, `recovery reported: ${death.recoverySeconds}`);
-  const firstAfter = events.find((e) => e.type === "job.step" && e.at > killedAt && e.members === 1);
-  assert.ok(firstAfter, "a step committed without the dead member");
-  if (baseline) assert.ok(Math.abs(result.accuracy - baseline.accuracy) <= 0.02, `accuracy ${result.accuracy} vs fault-free ${baseline.accuracy}`);
-});
+test(
+  "SIGKILL of a trainer's daemon mid-epoch: the job completes with the same guarantees",
+  { timeout: scaleTimeout(180_000) },
+  async (t) => {
+    await daemon(t, "a", "t2");
+    const b = await daemon(t, "b", "t2");
+    const c = await client(t, "t2", 2);
+    let killedAt = 0;
+    const events: JobEvent[] = [];
+    const result = await runJob(c, resolveJobSpec("mnist", { minWorkers: 1, maxWorkers: 2, seed: 7 }), {
+      onEvent: (e) => {
+        events.push(e);
+        if (e.type === "job.step" && e.step === 60 && !killedAt) {
+          killedAt = Date.now();
+          b.kill("SIGKILL");
+        }
+      },
+    });
+    assert.ok(killedAt > 0, "the kill happened mid-job");
+    assertGuarantees(result, 2);
+    const death = (result.membership as Array<{ kind: string; node: string; recoverySeconds?: number }>).find(
+      (m) => m.kind === "death" && m.node === "b",
+    );
+    assert.ok(death, `death of b recorded: ${JSON.stringify(result.membership)}`);
+    assert.ok(
+      typeof death.recoverySeconds === "number" && death.recoverySeconds < 10,
+      `recovery reported: ${death.recoverySeconds}`,
+    );
+    const firstAfter = events.find((e) => e.type === "job.step" && e.at > killedAt && e.members === 1);
+    assert.ok(firstAfter, "a step committed without the dead member");
+    if (baseline)
+      assert.ok(
+        Math.abs(result.accuracy - baseline.accuracy) <= 0.02,
+        `accuracy ${result.accuracy} vs fault-free ${baseline.accuracy}`,
+      );
+  },
+);
 
-test("a daemon started mid-job is taken in and contributes to committed steps", { timeout: scaleTimeout(180_000) }, async (t) => {
-  await daemon(t, "a", "t3");
-  const c = await client(t, "t3", 1);
-  let started = false;
-  const events: JobEvent[] = [];
-  const joining: Promise<ChildHandle>[] = [];
-  const result = await runJob(c, resolveJobSpec("mnist", { minWorkers: 1, maxWorkers: 2, epochs: 1, seed: 7 }), {
-    onEvent: (e) => {
-      events.push(e);
-      if (e.type === "job.step" && e.step === 20 && !started) {
-        started = true;
-        joining.push(daemon(t, "late", "t3"));
-      }
-    },
-  });
-  await Promise.all(joining);
-  assertGuarantees(result, 1);
-  assert.ok(events.some((e) => e.type === "job.membership" && e.event.kind === "join" && e.event.node === "late"), "the late daemon joined");
-  assert.ok(events.some((e) => e.type === "job.step" && e.members === 2), "steps committed with two members");
-});
+test(
+  "a daemon started mid-job is taken in and contributes to committed steps",
+  { timeout: scaleTimeout(180_000) },
+  async (t) => {
+    await daemon(t, "a", "t3");
+    const c = await client(t, "t3", 1);
+    let started = false;
+    const events: JobEvent[] = [];
+    const joining: Promise<ChildHandle>[] = [];
+    const result = await runJob(
+      c,
+      resolveJobSpec("mnist", { minWorkers: 1, maxWorkers: 2, epochs: 1, seed: 7 }),
+      {
+        onEvent: (e) => {
+          events.push(e);
+          if (e.type === "job.step" && e.step === 20 && !started) {
+            started = true;
+            joining.push(daemon(t, "late", "t3"));
+          }
+        },
+      },
+    );
+    await Promise.all(joining);
+    assertGuarantees(result, 1);
+    assert.ok(
+      events.some((e) => e.type === "job.membership" && e.event.kind === "join" && e.event.node === "late"),
+      "the late daemon joined",
+    );
+    assert.ok(
+      events.some((e) => e.type === "job.step" && e.members === 2),
+      "steps committed with two members",
+    );
+  },
+);
 
-test("killing the coordinator's node: the standby takes over and the job completes", { timeout: scaleTimeout(180_000) }, async (t) => {
-  const a = await daemon(t, "a", "t4");
-  await daemon(t, "b", "t4");
-  await daemon(t, "c", "t4");
-  const c = await client(t, "t4", 3);
-  let killed = false;
-  const result = await runJob(c, resolveJobSpec("mnist", { minWorkers: 1, maxWorkers: 2, epochs: 1, seed: 7 }), {
-    onEvent: (e) => {
-      // The active coordinator is placed on the first node in id order ("a").
-      if (e.type === "job.step" && e.step === 40 && !killed) {
-        killed = true;
-        a.kill("SIGKILL");
-      }
-    },
-  });
-  assert.ok(killed);
-  assertGuarantees(result, 1);
-  assert.ok((result.membership as Array<{ kind: string }>).some((m) => m.kind === "failover"), JSON.stringify(result.membership));
-});
+test(
+  "killing the coordinator's node: the standby takes over and the job completes",
+  { timeout: scaleTimeout(180_000) },
+  async (t) => {
+    const a = await daemon(t, "a", "t4");
+    await daemon(t, "b", "t4");
+    await daemon(t, "c", "t4");
+    const c = await client(t, "t4", 3);
+    let killed = false;
+    const result = await runJob(
+      c,
+      resolveJobSpec("mnist", { minWorkers: 1, maxWorkers: 2, epochs: 1, seed: 7 }),
+      {
+        onEvent: (e) => {
+          // The active coordinator is placed on the first node in id order ("a").
+          if (e.type === "job.step" && e.step === 40 && !killed) {
+            killed = true;
+            a.kill("SIGKILL");
+          }
+        },
+      },
+    );
+    assert.ok(killed);
+    assertGuarantees(result, 1);
+    assert.ok(
+      (result.membership as Array<{ kind: string }>).some((m) => m.kind === "failover"),
+      JSON.stringify(result.membership),
+    );
+  },
+);
 
 test("bad jobs fail fast with a clear error", { timeout: scaleTimeout(60_000) }, async (t) => {
   const c = await client(t, "t5", 0);
-  assert.throws(() => resolveJobSpec({ model: "mnist-mlp", dataset: "mnist", epochs: 0, globalBatch: 64, optimizer: { name: "adam", lr: 0.001 } }), (e: Error) => e instanceof InvalidJobSpecError && /epochs/.test(e.message));
+  assert.throws(
+    () =>
+      resolveJobSpec({
+        model: "mnist-mlp",
+        dataset: "mnist",
+        epochs: 0,
+        globalBatch: 64,
+        optimizer: { name: "adam", lr: 0.001 },
+      }),
+    (e: Error) => e instanceof InvalidJobSpecError && /epochs/.test(e.message),
+  );
   assert.throws(() => resolveJobSpec("no-such-example"), InvalidJobSpecError);
   const started = Date.now();
-  await assert.rejects(runJob(c, resolveJobSpec({ model: "mnist-mlp", dataset: "imagenet", epochs: 1, globalBatch: 64, optimizer: { name: "adam", lr: 0.001 } })), (e: Error) => e instanceof UnknownDatasetError && /mnist/.test(e.message));
-  await assert.rejects(runJob(c, resolveJobSpec({ model: "spam-bow", dataset: "mnist", epochs: 1, globalBatch: 64, optimizer: { name: "adam", lr: 0.001 } })), (e: Error) => e instanceof ModelDataMismatchError && /784/.test(e.message));
+  await assert.rejects(
+    runJob(
+      c,
+      resolveJobSpec({
+        model: "mnist-mlp",
+        dataset: "imagenet",
+        epochs: 1,
+        globalBatch: 64,
+        optimizer: { name: "adam", lr: 0.001 },
+      }),
+    ),
+    (e: Error) => e instanceof UnknownDatasetError && /mnist/.test(e.message),
+  );
+  await assert.rejects(
+    runJob(
+      c,
+      resolveJobSpec({
+        model: "spam-bow",
+        dataset: "mnist",
+        epochs: 1,
+        globalBatch: 64,
+        optimizer: { name: "adam", lr: 0.001 },
+      }),
+    ),
+    (e: Error) => e instanceof ModelDataMismatchError && /784/.test(e.message),
+  );
   assert.ok(Date.now() - started < 15_000, "fails before anything is placed");
 });

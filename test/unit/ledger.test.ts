@@ -5,9 +5,43 @@ import { addRange, subtractRange, takeFront } from "../../actors/ledger/interval
 
 test("interval helpers merge, subtract and take", () => {
   assert.deepEqual(addRange(addRange([], [5, 10]), [0, 5]), [[0, 10]]);
-  assert.deepEqual(addRange([[0, 2], [8, 9]], [4, 6]), [[0, 2], [4, 6], [8, 9]]);
-  assert.deepEqual(subtractRange([[0, 10]], [3, 5]), { rest: [[0, 3], [5, 10]], removed: 2 });
-  assert.deepEqual(takeFront([[0, 3], [5, 10]], 5), { taken: [[0, 3], [5, 7]], rest: [[7, 10]] });
+  assert.deepEqual(
+    addRange(
+      [
+        [0, 2],
+        [8, 9],
+      ],
+      [4, 6],
+    ),
+    [
+      [0, 2],
+      [4, 6],
+      [8, 9],
+    ],
+  );
+  assert.deepEqual(subtractRange([[0, 10]], [3, 5]), {
+    rest: [
+      [0, 3],
+      [5, 10],
+    ],
+    removed: 2,
+  });
+  assert.deepEqual(
+    takeFront(
+      [
+        [0, 3],
+        [5, 10],
+      ],
+      5,
+    ),
+    {
+      taken: [
+        [0, 3],
+        [5, 7],
+      ],
+      rest: [[7, 10]],
+    },
+  );
 });
 
 test("a fault-free run counts every sample once per epoch", () => {
@@ -15,7 +49,12 @@ test("a fault-free run counts every sample once per epoch", () => {
   let guard = 0;
   while (!ledger.finished && guard++ < 1000) {
     const lease = ledger.lease("a", 16)!;
-    const batches: BatchRef[] = lease.ranges.map(([start, end]) => ({ lease: lease.id, epoch: lease.epoch, start, end }));
+    const batches: BatchRef[] = lease.ranges.map(([start, end]) => ({
+      lease: lease.id,
+      epoch: lease.epoch,
+      start,
+      end,
+    }));
     ledger.commit(batches);
   }
   assert.ok(ledger.finished);
@@ -25,7 +64,7 @@ test("a fault-free run counts every sample once per epoch", () => {
 
 test("revoked and returned positions are leased again; late commits are refused; seeded faults keep exactly-once", () => {
   let seed = 42;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   const ledger = ShardLedger.create(257, 3);
   const holders = ["a", "b", "c"];
   let guard = 0;
@@ -40,7 +79,15 @@ test("revoked and returned positions are leased again; late commits are refused;
     const r = rand();
     if (r < 0.1 && step.length > 0) {
       ledger.revoke(holders[Math.floor(rand() * 3)]); // a holder died: its leases go back
-      const live = step.filter((b) => { try { ledger.check(b); return true; } catch (e) { assert.ok(e instanceof LedgerError); return false; } });
+      const live = step.filter((b) => {
+        try {
+          ledger.check(b);
+          return true;
+        } catch (e) {
+          assert.ok(e instanceof LedgerError);
+          return false;
+        }
+      });
       ledger.commit(live);
     } else if (r < 0.2 && step.length > 0) {
       const left = step.pop()!; // a straggler left out of the step

@@ -12,7 +12,11 @@ import {
   type Envelope,
 } from "../../messages/index.js";
 
-const Grad = z.strictObject({ type: z.literal("test.grad"), step: z.number().int(), data: z.instanceof(Float32Array) });
+const Grad = z.strictObject({
+  type: z.literal("test.grad"),
+  step: z.number().int(),
+  data: z.instanceof(Float32Array),
+});
 const Hello = z.strictObject({ type: z.literal("test.hello"), name: z.string() });
 const registry = new MessageRegistry().register(z.discriminatedUnion("type", [Grad, Hello]));
 
@@ -28,7 +32,9 @@ test("codec round-trips plain objects and typed arrays", () => {
   assert.ok(body.data instanceof Float32Array);
   assert.deepEqual([...body.data], [...data]);
   assert.equal(body.step, 3);
-  const ints = codec.decode(codec.encode(env({ type: "x", i: new Int32Array([7, -8]), u: new Uint8Array([1]) } as never)));
+  const ints = codec.decode(
+    codec.encode(env({ type: "x", i: new Int32Array([7, -8]), u: new Uint8Array([1]) } as never)),
+  );
   assert.ok((ints.body as { i: Int32Array }).i instanceof Int32Array);
   assert.ok((ints.body as { u: Uint8Array }).u instanceof Uint8Array);
 });
@@ -49,12 +55,30 @@ test("decode refuses undecodable bytes, bad envelopes, unknown types and schema 
     }
     assert.fail("expected a MessageDecodeError");
   };
-  assert.equal(reasonOf(() => codec.decode(new Uint8Array([0xc1, 0xc1, 0xc1]))), "undecodable");
-  assert.equal(reasonOf(() => codec.decode(new Uint8Array([0x92, 0x01, 0x02]))), "bad-envelope");
-  assert.equal(reasonOf(() => codec.decode(codec.encode({ ...env({ type: "test.hello" }), extra: 1 } as never))), "bad-envelope");
-  assert.equal(reasonOf(() => decodeBody(env({ type: "nope" }), registry)), "unknown-type");
-  assert.equal(reasonOf(() => decodeBody(env({ type: "test.hello", name: 5 } as never), registry)), "schema");
-  assert.equal(reasonOf(() => decodeBody(env({ type: "test.hello", name: "x", more: 1 } as never), registry)), "schema");
+  assert.equal(
+    reasonOf(() => codec.decode(new Uint8Array([0xc1, 0xc1, 0xc1]))),
+    "undecodable",
+  );
+  assert.equal(
+    reasonOf(() => codec.decode(new Uint8Array([0x92, 0x01, 0x02]))),
+    "bad-envelope",
+  );
+  assert.equal(
+    reasonOf(() => codec.decode(codec.encode({ ...env({ type: "test.hello" }), extra: 1 } as never))),
+    "bad-envelope",
+  );
+  assert.equal(
+    reasonOf(() => decodeBody(env({ type: "nope" }), registry)),
+    "unknown-type",
+  );
+  assert.equal(
+    reasonOf(() => decodeBody(env({ type: "test.hello", name: 5 } as never), registry)),
+    "schema",
+  );
+  assert.equal(
+    reasonOf(() => decodeBody(env({ type: "test.hello", name: "x", more: 1 } as never), registry)),
+    "schema",
+  );
 });
 
 test("a 10 MB Float32Array survives chunking into 1 MB frames in any order", () => {
@@ -77,19 +101,36 @@ test("a 10 MB Float32Array survives chunking into 1 MB frames in any order", () 
 
 test("reassembly drops expired, oversized, overflowing and malformed sets", () => {
   let now = 0;
-  const r = new Reassembler({ maxMessageBytes: 5000, maxBufferedBytes: 3000, timeoutMs: 100, now: () => now });
+  const r = new Reassembler({
+    maxMessageBytes: 5000,
+    maxBufferedBytes: 3000,
+    timeoutMs: 100,
+    now: () => now,
+  });
   const frames = splitFrames(new Uint8Array(4000), 1000);
   r.push(frames[0]);
   assert.equal(r.pending, 1);
   now = 200;
   assert.equal(r.sweep(), 1);
   assert.equal(r.bufferedBytes, 0);
-  assert.throws(() => r.push(splitFrames(new Uint8Array(6000), 1000)[0]), (e: MessageDecodeError) => e.reason === "oversized");
-  assert.throws(() => {
-    for (const f of frames.slice(0, 4)) r.push(f);
-  }, (e: MessageDecodeError) => e.reason === "chunk-overflow");
-  assert.throws(() => r.push(new Uint8Array([0xc1, 1, 2])), (e: MessageDecodeError) => e.reason === "chunk-malformed");
+  assert.throws(
+    () => r.push(splitFrames(new Uint8Array(6000), 1000)[0]),
+    (e: MessageDecodeError) => e.reason === "oversized",
+  );
+  assert.throws(
+    () => {
+      for (const f of frames.slice(0, 4)) r.push(f);
+    },
+    (e: MessageDecodeError) => e.reason === "chunk-overflow",
+  );
+  assert.throws(
+    () => r.push(new Uint8Array([0xc1, 1, 2])),
+    (e: MessageDecodeError) => e.reason === "chunk-malformed",
+  );
   const bad = frames[1].slice();
   new DataView(bad.buffer).setUint32(10, 99, true);
-  assert.throws(() => r.push(bad), (e: MessageDecodeError) => e.reason === "chunk-malformed");
+  assert.throws(
+    () => r.push(bad),
+    (e: MessageDecodeError) => e.reason === "chunk-malformed",
+  );
 });

@@ -1,13 +1,24 @@
 import assert from "node:assert/strict";
 import { test, type TestContext } from "node:test";
-import { ActorNotFoundError, ActorSystem, RemoteActorError, type ActorEvent, type Behavior, type Message } from "../../runtime/actor/index.js";
+import {
+  ActorNotFoundError,
+  ActorSystem,
+  RemoteActorError,
+  type ActorEvent,
+  type Behavior,
+  type Message,
+} from "../../runtime/actor/index.js";
 import { InProcBus } from "../../runtime/transport/index.js";
 import { waitUntil } from "../contract/runtime.js";
 
 type Cmd = { type: "boom" } | { type: "inc" } | { type: "get" };
 
 async function system(t: TestContext): Promise<{ sys: ActorSystem; events: ActorEvent[] }> {
-  const sys = await ActorSystem.start({ nodeId: "n1", transport: new InProcBus().connect(), ownsTransport: true });
+  const sys = await ActorSystem.start({
+    nodeId: "n1",
+    transport: new InProcBus().connect(),
+    ownsTransport: true,
+  });
   const events: ActorEvent[] = [];
   sys.onActorEvent((e) => events.push(e));
   t.after(() => sys.stop());
@@ -31,14 +42,20 @@ test("a failing actor restarts with fresh state and the failed ask rejects at on
   ref.tell({ type: "inc" });
   ref.tell({ type: "inc" });
   assert.equal(await value(sys, ref.address), 2);
-  await assert.rejects(ref.ask({ type: "boom" }, { timeoutMs: 5000 }), (e: RemoteActorError) => e.code === "actor-failed");
+  await assert.rejects(
+    ref.ask({ type: "boom" }, { timeoutMs: 5000 }),
+    (e: RemoteActorError) => e.code === "actor-failed",
+  );
   assert.equal(await value(sys, ref.address), 0, "restart re-runs init");
   assert.equal(events.filter((e) => e.kind === "restarted").length, 1);
 });
 
 test("restarts back off exponentially", async (t) => {
   const { sys, events } = await system(t);
-  const ref = sys.spawn(counter, { name: "c", supervision: { maxRestarts: 5, backoff: { minMs: 10, maxMs: 1000, factor: 2 } } });
+  const ref = sys.spawn(counter, {
+    name: "c",
+    supervision: { maxRestarts: 5, backoff: { minMs: 10, maxMs: 1000, factor: 2 } },
+  });
   for (let i = 0; i < 3; i++) ref.tell({ type: "boom" });
   await waitUntil(() => events.filter((e) => e.kind === "restarted").length === 3, "three restarts");
   const delays = events.flatMap((e) => (e.kind === "restarted" ? [e.delayMs] : []));
@@ -51,16 +68,25 @@ test("past its restart intensity a child escalates and its parent restarts the s
   const parent: Behavior<Message, number> = {
     init(ctx) {
       parentInits++;
-      ctx.spawn(counter, { name: "child", supervision: { maxRestarts: 2, withinMs: 10_000, backoff: { minMs: 1, maxMs: 1, factor: 1 } } });
+      ctx.spawn(counter, {
+        name: "child",
+        supervision: { maxRestarts: 2, withinMs: 10_000, backoff: { minMs: 1, maxMs: 1, factor: 1 } },
+      });
       return 0;
     },
     receive: () => undefined,
   };
-  sys.spawn(parent, { name: "p", supervision: { maxRestarts: 5, backoff: { minMs: 1, maxMs: 1, factor: 1 } } });
+  sys.spawn(parent, {
+    name: "p",
+    supervision: { maxRestarts: 5, backoff: { minMs: 1, maxMs: 1, factor: 1 } },
+  });
   const child = sys.ref<Cmd>("n1/p/child");
   for (let i = 0; i < 3; i++) {
     child.tell({ type: "boom" });
-    await waitUntil(() => events.filter((e) => e.kind === "restarted" || e.kind === "escalated").length >= i + 1, `failure ${i + 1} handled`);
+    await waitUntil(
+      () => events.filter((e) => e.kind === "restarted" || e.kind === "escalated").length >= i + 1,
+      `failure ${i + 1} handled`,
+    );
   }
   await waitUntil(() => parentInits === 2, "parent restarted");
   assert.deepEqual(
@@ -80,7 +106,10 @@ test("a top-level actor that escalates is stopped, and later messages become dea
   await waitUntil(() => !sys.has("c"), "actor stopped");
   ref.tell({ type: "inc" });
   await assert.rejects(ref.ask({ type: "get" }, { timeoutMs: 1000 }), ActorNotFoundError);
-  assert.equal(sys.deadLetters.byReason()["stopped"] ?? 0 + (sys.deadLetters.byReason()["no-such-actor"] ?? 0) >= 1, true);
+  assert.equal(
+    sys.deadLetters.byReason()["stopped"] ?? 0 + (sys.deadLetters.byReason()["no-such-actor"] ?? 0) >= 1,
+    true,
+  );
   assert.ok(sys.deadLetters.count >= 2, JSON.stringify(sys.deadLetters.recent()));
 });
 
