@@ -10,7 +10,11 @@ import { waitUntil } from "../contract/runtime.js";
 type Cmd = { type: "add"; n: number } | { type: "boom" } | { type: "get" } | { type: "halt" };
 
 async function system(t: TestContext): Promise<{ sys: ActorSystem; events: ActorEvent[] }> {
-  const sys = await ActorSystem.start({ nodeId: "n1", transport: new InProcBus().connect(), ownsTransport: true });
+  const sys = await ActorSystem.start({
+    nodeId: "n1",
+    transport: new InProcBus().connect(),
+    ownsTransport: true,
+  });
   const events: ActorEvent[] = [];
   sys.onActorEvent((e) => events.push(e));
   t.after(() => sys.stop());
@@ -33,7 +37,10 @@ test("many queued messages are read one at a time, in order, across turns", asyn
   const { sys } = await system(t);
   const ref = sys.spawn(log, { name: "log" });
   for (let i = 0; i < 1000; i++) ref.tell({ type: "add", n: i });
-  assert.deepEqual(await seen(sys, ref.address), Array.from({ length: 1000 }, (_, i) => i));
+  assert.deepEqual(
+    await seen(sys, ref.address),
+    Array.from({ length: 1000 }, (_, i) => i),
+  );
 });
 
 test("resume keeps the state left by the messages read before the failure in the same turn", async (t) => {
