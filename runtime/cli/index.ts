@@ -1,12 +1,25 @@
 import type { Command } from "commander";
+import type { FlockNode } from "../daemon/node.js";
+import { registerDaemonCommand } from "./daemon.js";
+import { registerStatusCommand } from "./status.js";
+
+export { readClusterStatus, formatStatus, type ClusterStatus, type StatusNode } from "./status.js";
+export { USAGE_EXIT_CODE } from "./options.js";
 
 /** What the composition root hands the runtime's commands. */
 export interface RuntimeCommandDeps {
-  /** Registers the actor kinds a daemon hosts (the training actors); runtime/ never imports actors/. */
-  setupNode: (node: unknown) => void | Promise<void>;
+  /**
+   * Registers the actor kinds a daemon hosts (the training actors); runtime/ never imports actors/.
+   * Called with each new actor system of the node: at start and after every rejoin.
+   */
+  setupNode: (node: FlockNode) => void | Promise<void>;
 }
 
-/** Registers `flock daemon` and `flock status`. */
-export function registerRuntimeCommands(_program: Command, _deps: RuntimeCommandDeps): void {
-  // filled in by the cluster layer
+/**
+ * Registers `flock daemon` and `flock status`. Usage errors (unknown or bad flags) exit with
+ * status 2; runtime failures (NATS unreachable, node id in use) with 1.
+ */
+export function registerRuntimeCommands(program: Command, deps: RuntimeCommandDeps): void {
+  registerDaemonCommand(program, deps.setupNode);
+  registerStatusCommand(program);
 }

@@ -1,7 +1,23 @@
 /** Membership, failure detection, leases and the cluster-wide view. */
 export type { NodeState, NodeInfo, MembershipEvent, MembershipView, Lease } from "./types.js";
-export { acquireLease, takeOverLease, readLease, openLeaseBucket, abandonLease, LeaseCandidate, type LeaseOptions, type LeaseCandidateOptions, type LeaseRecord } from "./lease.js";
-export { MembershipTracker, isHolderDead, detectionTiming, type TrackerOptions, type DetectionTiming } from "./tracker.js";
+export {
+  acquireLease,
+  takeOverLease,
+  readLease,
+  openLeaseBucket,
+  abandonLease,
+  LeaseCandidate,
+  type LeaseOptions,
+  type LeaseCandidateOptions,
+  type LeaseRecord,
+} from "./lease.js";
+export {
+  MembershipTracker,
+  isHolderDead,
+  detectionTiming,
+  type TrackerOptions,
+  type DetectionTiming,
+} from "./tracker.js";
 export { Membership, type MembershipOptions, type LocalInfo } from "./membership.js";
 export { Heartbeat, DeadNotice, heartbeatSubject, deadNoticeSubject } from "./heartbeat.js";
 export {

@@ -43,7 +43,12 @@ export function openLeaseBucket(stores: StoreProvider, ttlMs: number): Promise<K
  * so the holder gives up no later than the server could expire the key). A holder that lost its
  * lease must stop acting; the revision is the fencing token for anything it wrote meanwhile.
  */
-export async function acquireLease(kv: KvStore, key: string, holder: string, opts: LeaseOptions): Promise<Lease | undefined> {
+export async function acquireLease(
+  kv: KvStore,
+  key: string,
+  holder: string,
+  opts: LeaseOptions,
+): Promise<Lease | undefined> {
   checkLeaseArgs(kv, holder, opts);
   const now = opts.now ?? (() => performance.now());
   const sentAt = now();
@@ -61,7 +66,13 @@ export async function acquireLease(kv: KvStore, key: string, holder: string, opt
  * waiting for its TTL: a compare-and-set update from the `revision` the caller read. Returns
  * undefined when the revision moved on (the holder renewed: it is not gone) or the key vanished.
  */
-export async function takeOverLease(kv: KvStore, key: string, holder: string, revision: number, opts: LeaseOptions): Promise<Lease | undefined> {
+export async function takeOverLease(
+  kv: KvStore,
+  key: string,
+  holder: string,
+  revision: number,
+  opts: LeaseOptions,
+): Promise<Lease | undefined> {
   checkLeaseArgs(kv, holder, opts);
   const now = opts.now ?? (() => performance.now());
   const sentAt = now();
@@ -90,10 +101,13 @@ function checkLeaseArgs(kv: KvStore, holder: string, opts: LeaseOptions): void {
   if (!holder) throw new RangeError("a lease needs a holder");
   if (!(opts.ttlMs > 0)) throw new RangeError(`lease ttl must be positive, got ${opts.ttlMs}`);
   if (kv.ttlMs !== undefined && kv.ttlMs !== opts.ttlMs) {
-    throw new RangeError(`lease ttl ${opts.ttlMs} ms does not match the TTL of bucket ${kv.bucket ?? "?"} (${kv.ttlMs} ms); use openLeaseBucket(stores, ttlMs)`);
+    throw new RangeError(
+      `lease ttl ${opts.ttlMs} ms does not match the TTL of bucket ${kv.bucket ?? "?"} (${kv.ttlMs} ms); use openLeaseBucket(stores, ttlMs)`,
+    );
   }
   const renew = opts.renewEveryMs ?? opts.ttlMs / 3;
-  if (!(renew > 0 && renew < opts.ttlMs)) throw new RangeError(`renewEveryMs must be in (0, ttlMs), got ${renew}`);
+  if (!(renew > 0 && renew < opts.ttlMs))
+    throw new RangeError(`renewEveryMs must be in (0, ttlMs), got ${renew}`);
 }
 
 function encodeLease(holder: string, meta: Record<string, unknown> = {}): Uint8Array {
@@ -169,7 +183,8 @@ class HeldLease implements Lease {
       await this.kv.delete(this.key, this.rev);
     } catch (err) {
       // Someone already took it, or the store is unreachable: the TTL frees it in any case.
-      if (!(err instanceof KvConflictError)) this.log.debug({ err, key: this.key }, "lease release failed; it will expire");
+      if (!(err instanceof KvConflictError))
+        this.log.debug({ err, key: this.key }, "lease release failed; it will expire");
     }
   }
 
@@ -182,7 +197,8 @@ class HeldLease implements Lease {
 
   private renew(): void {
     if (this.lost || this.released || this.inFlight) return;
-    if (this.now() - this.confirmedAt >= this.opts.ttlMs) return this.lose(`not renewed within ${this.opts.ttlMs} ms`);
+    if (this.now() - this.confirmedAt >= this.opts.ttlMs)
+      return this.lose(`not renewed within ${this.opts.ttlMs} ms`);
     const sentAt = this.now();
     this.inFlight = this.kv.update(this.key, this.value, this.rev).then(
       (rev) => {
@@ -199,10 +215,14 @@ class HeldLease implements Lease {
       },
       (err: unknown) => {
         this.inFlight = undefined;
-        if (err instanceof KvConflictError) return this.lose(`revision ${this.rev} moved on (expired or taken over)`);
+        if (err instanceof KvConflictError)
+          return this.lose(`revision ${this.rev} moved on (expired or taken over)`);
         // Unconfirmed: try again soon; the expiry timer ends the lease if this goes on for ttl.
         this.log.debug({ err, key: this.key }, "lease renewal failed; retrying");
-        setTimeout(() => this.renew(), Math.min(250, (this.opts.renewEveryMs ?? this.opts.ttlMs / 3) / 2)).unref();
+        setTimeout(
+          () => this.renew(),
+          Math.min(250, (this.opts.renewEveryMs ?? this.opts.ttlMs / 3) / 2),
+        ).unref();
       },
     );
   }
@@ -210,10 +230,14 @@ class HeldLease implements Lease {
   private armExpiry(): void {
     clearTimeout(this.expiryTimer);
     const left = this.confirmedAt + this.opts.ttlMs - this.now();
-    this.expiryTimer = setTimeout(() => {
-      if (!this.held && !this.lost && !this.released) this.lose(`no renewal confirmed within ${this.opts.ttlMs} ms`);
-      else if (!this.lost && !this.released) this.armExpiry();
-    }, Math.max(0, left) + 1);
+    this.expiryTimer = setTimeout(
+      () => {
+        if (!this.held && !this.lost && !this.released)
+          this.lose(`no renewal confirmed within ${this.opts.ttlMs} ms`);
+        else if (!this.lost && !this.released) this.armExpiry();
+      },
+      Math.max(0, left) + 1,
+    );
     this.expiryTimer.unref();
   }
 
@@ -343,7 +367,8 @@ export class LeaseCandidate implements AsyncDisposable {
         const rec = await readLease(this.kv, this.key);
         if (rec && rec.holder !== this.holder && this.opts.isHolderDead(rec.holder)) {
           lease = await takeOverLease(this.kv, this.key, this.holder, rec.revision, this.opts);
-          if (lease) this.log.info({ key: this.key, from: rec.holder }, "lease taken over from a dead holder");
+          if (lease)
+            this.log.info({ key: this.key, from: rec.holder }, "lease taken over from a dead holder");
         }
       }
     } catch (err) {

@@ -2,7 +2,14 @@ import type { Fence } from "../actor/index.js";
 import { RateLimitedLog, silentLogger, type Logger } from "../log.js";
 import { Metrics } from "../metrics.js";
 import type { Transport, Unsubscribe } from "../transport/index.js";
-import { DeadNotice, Heartbeat, deadNoticeSubject, decodeFrame, encodeFrame, heartbeatSubject } from "./heartbeat.js";
+import {
+  DeadNotice,
+  Heartbeat,
+  deadNoticeSubject,
+  decodeFrame,
+  encodeFrame,
+  heartbeatSubject,
+} from "./heartbeat.js";
 import { MembershipTracker, type TrackerOptions } from "./tracker.js";
 import type { MembershipEvent, MembershipView, NodeInfo } from "./types.js";
 
@@ -69,16 +76,25 @@ export class Membership implements MembershipView, AsyncDisposable {
     this.rlog = new RateLimitedLog(this.log);
     this.metrics = opts.metrics ?? new Metrics();
     this.now = opts.now ?? (() => performance.now());
-    this.tracker = new MembershipTracker({ ...opts, self: { node: opts.nodeId, inc: opts.incarnation }, log: this.log });
+    this.tracker = new MembershipTracker({
+      ...opts,
+      self: { node: opts.nodeId, inc: opts.incarnation },
+      log: this.log,
+    });
     this.offs.push(opts.transport.subscribe(heartbeatSubject(this.cluster), (data) => this.onFrame(data)));
     this.offs.push(opts.transport.subscribe(deadNoticeSubject(this.cluster), (data) => this.onFrame(data)));
     this.offs.push(
       opts.transport.onStatus((s) => {
         if (s.kind === "disconnected" || s.kind === "reconnecting") {
-          if (!this.tracker.isPaused) this.log.warn({ status: s.kind }, "membership: connection down, failure detection paused");
+          if (!this.tracker.isPaused)
+            this.log.warn({ status: s.kind }, "membership: connection down, failure detection paused");
           this.tracker.pause();
         } else if (s.kind === "reconnected" || s.kind === "connected") {
-          if (this.tracker.isPaused) this.log.info({ status: s.kind }, "membership: connection back, failure detection resumes from zero");
+          if (this.tracker.isPaused)
+            this.log.info(
+              { status: s.kind },
+              "membership: connection back, failure detection resumes from zero",
+            );
           this.tracker.resume();
           if (this.hbTimer) this.beat();
         }
@@ -187,7 +203,12 @@ export class Membership implements MembershipView, AsyncDisposable {
     clearTimeout(this.hbTimer);
     const now = this.now();
     this.lastBeatLagMs = Math.max(0, now - this.nextBeatAt);
-    this.metrics.set("flock_heartbeat_lag_ms", this.lastBeatLagMs, {}, "How late this node's last heartbeat timer fired (ms)");
+    this.metrics.set(
+      "flock_heartbeat_lag_ms",
+      this.lastBeatLagMs,
+      {},
+      "How late this node's last heartbeat timer fired (ms)",
+    );
     this.publish();
     const period = this.tracker.timing.heartbeatMs;
     // Fixed rate; after a stall, start again from now rather than firing a burst of catch-up beats.
@@ -240,7 +261,11 @@ export class Membership implements MembershipView, AsyncDisposable {
     if (result === "stale" && frame.state !== "left") this.sendDeadNotice(frame.node, frame.inc);
     if (result === "foreign-self" && frame.state !== "left") {
       this.foreign = { inc: frame.inc, at: this.now() };
-      this.rlog.warn("hb-foreign", { inc: frame.inc }, `another process heartbeats as node ${this.nodeId} (incarnation ${frame.inc})`);
+      this.rlog.warn(
+        "hb-foreign",
+        { inc: frame.inc },
+        `another process heartbeats as node ${this.nodeId} (incarnation ${frame.inc})`,
+      );
     }
   }
 
@@ -269,9 +294,13 @@ export class Membership implements MembershipView, AsyncDisposable {
     this.metrics.set("flock_membership_epoch", e.epoch, {}, "Membership epoch of this node's view");
     const counts: Record<string, number> = { alive: 0, suspect: 0, dead: 0, left: 0 };
     for (const n of this.tracker.nodes()) counts[n.state] = (counts[n.state] ?? 0) + 1;
-    for (const [state, n] of Object.entries(counts)) this.metrics.set("flock_members", n, { state }, "Nodes in this node's view, by state");
+    for (const [state, n] of Object.entries(counts))
+      this.metrics.set("flock_members", n, { state }, "Nodes in this node's view, by state");
     const level = e.kind === "dead" || e.kind === "suspect" ? "warn" : "info";
-    this.log[level]({ event: e.kind, member: e.node.node, inc: e.node.inc, epoch: e.epoch }, `membership: ${e.node.node} ${e.kind}`);
+    this.log[level](
+      { event: e.kind, member: e.node.node, inc: e.node.inc, epoch: e.epoch },
+      `membership: ${e.node.node} ${e.kind}`,
+    );
   }
 }
 

@@ -96,7 +96,10 @@ export class MembershipMonitor implements AsyncDisposable {
   static async start(opts: MembershipMonitorOptions): Promise<MembershipMonitor> {
     const m = new MembershipMonitor(opts);
     const ttlMs = opts.leaseTtlMs ?? 2000;
-    const [leases, kv] = await Promise.all([openLeaseBucket(opts.stores, ttlMs), openMembershipBucket(opts.stores)]);
+    const [leases, kv] = await Promise.all([
+      openLeaseBucket(opts.stores, ttlMs),
+      openMembershipBucket(opts.stores),
+    ]);
     m.kv = kv;
     m.candidate = new LeaseCandidate(leases, MONITOR_LEASE_KEY, opts.holder, {
       ttlMs,
@@ -146,7 +149,10 @@ export class MembershipMonitor implements AsyncDisposable {
     }
     this.lease = lease;
     this.pendingChanges = 1;
-    this.log.info({ holder: this.opts.holder, epoch: this.clusterEpoch + 1 }, "membership monitor: this node now writes the cluster view");
+    this.log.info(
+      { holder: this.opts.holder, epoch: this.clusterEpoch + 1 },
+      "membership monitor: this node now writes the cluster view",
+    );
     clearInterval(this.refreshTimer);
     this.refreshTimer = setInterval(() => this.write(), this.opts.refreshMs ?? 1000);
     this.refreshTimer.unref();

@@ -19,7 +19,8 @@ export function detectionTiming(t: Partial<DetectionTiming> = {}): DetectionTimi
   const heartbeatMs = t.heartbeatMs ?? 500;
   const deadAfterMs = t.deadAfterMs ?? 2000;
   if (!(heartbeatMs > 0)) throw new RangeError(`heartbeatMs must be positive, got ${heartbeatMs}`);
-  if (!(deadAfterMs > heartbeatMs)) throw new RangeError(`deadAfterMs (${deadAfterMs}) must exceed heartbeatMs (${heartbeatMs})`);
+  if (!(deadAfterMs > heartbeatMs))
+    throw new RangeError(`deadAfterMs (${deadAfterMs}) must exceed heartbeatMs (${heartbeatMs})`);
   const suspectAfterMs = Math.min(t.suspectAfterMs ?? heartbeatMs * 2.5, deadAfterMs * 0.75);
   return { heartbeatMs, suspectAfterMs, deadAfterMs };
 }
@@ -144,7 +145,12 @@ export class MembershipTracker implements MembershipView {
       rec = undefined;
     }
     if (!rec) {
-      const info: NodeInfo = { ...fields(hb), state: hb.state === "alive" ? "alive" : "left", lastSeen: wall, joinedAt: wall };
+      const info: NodeInfo = {
+        ...fields(hb),
+        state: hb.state === "alive" ? "alive" : "left",
+        lastSeen: wall,
+        joinedAt: wall,
+      };
       rec = { info, silentMs: 0, fenced: false };
       this.recs.set(hb.node, rec);
       this.emit(hb.state === "alive" ? "joined" : "left", rec.info);
@@ -165,7 +171,11 @@ export class MembershipTracker implements MembershipView {
     const gap = now - this.lastTick;
     this.lastTick = now;
     const credit = this.paused ? 0 : Math.min(Math.max(0, gap), this.maxCredit);
-    if (gap > this.maxCredit * 2) this.opts.log?.warn({ gapMs: Math.round(gap), creditedMs: credit }, "membership: this process was stalled; not counting the stall against others");
+    if (gap > this.maxCredit * 2)
+      this.opts.log?.warn(
+        { gapMs: Math.round(gap), creditedMs: credit },
+        "membership: this process was stalled; not counting the stall against others",
+      );
     const { suspectAfterMs, deadAfterMs } = this.timing;
     for (const rec of [...this.recs.values()]) {
       if (this.isMe(rec.info)) continue;
@@ -174,7 +184,11 @@ export class MembershipTracker implements MembershipView {
       if ((s === "alive" || s === "suspect") && rec.silentMs > deadAfterMs) this.end(rec, "dead");
       else if (s === "alive" && rec.silentMs > suspectAfterMs) this.transition(rec, "suspect");
       else if (s === "left" && !rec.fenced && rec.silentMs > deadAfterMs) this.fenceLeft(rec);
-      else if ((s === "dead" || (s === "left" && rec.fenced)) && rec.silentMs > deadAfterMs + this.forgetAfterMs) this.recs.delete(rec.info.node);
+      else if (
+        (s === "dead" || (s === "left" && rec.fenced)) &&
+        rec.silentMs > deadAfterMs + this.forgetAfterMs
+      )
+        this.recs.delete(rec.info.node);
     }
   }
 
@@ -249,7 +263,11 @@ export class MembershipTracker implements MembershipView {
         l(event);
       } catch (error) {
         // A listener's bug must not corrupt the view; report it off this stack.
-        setImmediate(() => (this.opts.log ? this.opts.log.error({ err: error }, "membership listener threw") : process.emitWarning(String(error))));
+        setImmediate(() =>
+          this.opts.log
+            ? this.opts.log.error({ err: error }, "membership listener threw")
+            : process.emitWarning(String(error)),
+        );
       }
     }
   }

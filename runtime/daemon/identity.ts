@@ -51,13 +51,23 @@ export function holderOf(nodeId: string, incarnation: string): string {
 export async function claimIdentity(o: ClaimIdentityOptions): Promise<Lease> {
   const key = identityKey(o.nodeId);
   const holder = holderOf(o.nodeId, o.incarnation);
-  const leaseOpts = { ttlMs: o.ttlMs, renewEveryMs: o.renewEveryMs, log: o.log, meta: { node: o.nodeId, inc: o.incarnation, pid: process.pid, host: hostname() } };
+  const leaseOpts = {
+    ttlMs: o.ttlMs,
+    renewEveryMs: o.renewEveryMs,
+    log: o.log,
+    meta: { node: o.nodeId, inc: o.incarnation, pid: process.pid, host: hostname() },
+  };
   const started = performance.now();
   let first: { holder: string; revision: number; at: number } | undefined;
   let waitingLogged = false;
   for (;;) {
     const foreign = o.membership.foreignSelf(o.silenceMs);
-    if (foreign) throw new NodeIdInUseError(o.nodeId, o.cluster, `a live process heartbeats as this node (incarnation ${foreign})`);
+    if (foreign)
+      throw new NodeIdInUseError(
+        o.nodeId,
+        o.cluster,
+        `a live process heartbeats as this node (incarnation ${foreign})`,
+      );
     let lease: Lease | undefined;
     let rec: Awaited<ReturnType<typeof readLease>>;
     try {
@@ -66,7 +76,10 @@ export async function claimIdentity(o: ClaimIdentityOptions): Promise<Lease> {
       rec = await readLease(o.kv, key);
     } catch (err) {
       // The store is unreachable for now (a NATS blip, a JetStream leader election): keep trying.
-      if (performance.now() - started > o.maxWaitMs) throw new Error(`cannot reach the identity lease of node ${o.nodeId}: ${(err as Error).message}`, { cause: err });
+      if (performance.now() - started > o.maxWaitMs)
+        throw new Error(`cannot reach the identity lease of node ${o.nodeId}: ${(err as Error).message}`, {
+          cause: err,
+        });
       o.log.warn({ err }, "identity lease: store unreachable; retrying");
       await sleep(250);
       continue;
@@ -82,19 +95,34 @@ export async function claimIdentity(o: ClaimIdentityOptions): Promise<Lease> {
       if (!first || first.holder !== rec.holder) {
         first = { holder: rec.holder, revision: rec.revision, at: now };
       } else if (rec.revision !== first.revision) {
-        throw new NodeIdInUseError(o.nodeId, o.cluster, `its holder ${rec.holder} (pid ${String(rec.meta.pid)} on ${String(rec.meta.host)}) keeps renewing it`);
+        throw new NodeIdInUseError(
+          o.nodeId,
+          o.cluster,
+          `its holder ${rec.holder} (pid ${String(rec.meta.pid)} on ${String(rec.meta.host)}) keeps renewing it`,
+        );
       } else if (now - first.at >= o.silenceMs) {
-        o.log.warn({ previous: rec.holder }, `taking over the identity of node ${o.nodeId} from a previous holder silent for ${Math.round(now - first.at)} ms`);
+        o.log.warn(
+          { previous: rec.holder },
+          `taking over the identity of node ${o.nodeId} from a previous holder silent for ${Math.round(now - first.at)} ms`,
+        );
         const taken = await takeOverLease(o.kv, key, holder, rec.revision, leaseOpts);
         if (taken) return taken;
         first = undefined;
       }
       if (!waitingLogged) {
         waitingLogged = true;
-        o.log.info({ previous: rec.holder }, `node id ${o.nodeId} is held by ${rec.holder}; waiting up to ${o.silenceMs} ms to see whether it is alive`);
+        o.log.info(
+          { previous: rec.holder },
+          `node id ${o.nodeId} is held by ${rec.holder}; waiting up to ${o.silenceMs} ms to see whether it is alive`,
+        );
       }
     }
-    if (now - started > o.maxWaitMs) throw new NodeIdInUseError(o.nodeId, o.cluster, `its identity lease did not become free within ${o.maxWaitMs} ms`);
+    if (now - started > o.maxWaitMs)
+      throw new NodeIdInUseError(
+        o.nodeId,
+        o.cluster,
+        `its identity lease did not become free within ${o.maxWaitMs} ms`,
+      );
     await sleep(Math.min(200, o.silenceMs / 4));
   }
 }

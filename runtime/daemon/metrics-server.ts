@@ -12,13 +12,19 @@ export interface MetricsServer extends AsyncDisposable {
  * Serves Prometheus text format on `GET /metrics` (port 0 picks a free one). `metrics()` is read
  * per request, so it may return a different object over time (a node's metrics after a rejoin).
  */
-export async function serveMetrics(port: number, metrics: () => Metrics, host = "0.0.0.0"): Promise<MetricsServer> {
+export async function serveMetrics(
+  port: number,
+  metrics: () => Metrics,
+  host = "0.0.0.0",
+): Promise<MetricsServer> {
   const server: Server = createServer((req, res) => {
     if (req.method !== "GET" || (req.url ?? "").split("?")[0] !== "/metrics") {
       res.writeHead(404, { "content-type": "text/plain" }).end("not found; try /metrics\n");
       return;
     }
-    res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }).end(metrics().render());
+    res
+      .writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" })
+      .end(metrics().render());
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

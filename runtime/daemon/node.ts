@@ -152,11 +152,14 @@ class Node implements FlockNode {
   private resolveDone!: (s: NodeStopped) => void;
 
   constructor(private readonly opts: NodeOptions) {
-    if (!isValidSegment(opts.nodeId)) throw new Error(`invalid node id "${opts.nodeId}": use letters, digits, _ $ . : -`);
+    if (!isValidSegment(opts.nodeId))
+      throw new Error(`invalid node id "${opts.nodeId}": use letters, digits, _ $ . : -`);
     this.nodeId = opts.nodeId;
     this.cluster = opts.cluster ?? opts.stores.cluster ?? "default";
     if (opts.stores.cluster !== undefined && opts.stores.cluster !== this.cluster) {
-      throw new Error(`the store provider belongs to cluster "${opts.stores.cluster}", the node to "${this.cluster}"`);
+      throw new Error(
+        `the store provider belongs to cluster "${opts.stores.cluster}", the node to "${this.cluster}"`,
+      );
     }
     this.stores = opts.stores;
     this.device = opts.device ?? "auto";
@@ -211,7 +214,7 @@ class Node implements FlockNode {
     await this.claim();
     await this.startIncarnation();
     this.st = "running";
-    this.log.info({ inc: this.inc, cluster: this.cluster }, `node ${this.nodeId} running (incarnation ${this.inc})`);
+    this.log.info({ inc: this.inc }, `node ${this.nodeId} running (incarnation ${this.inc})`);
   }
 
   /** Cleans up after a failed start. */
@@ -233,8 +236,11 @@ class Node implements FlockNode {
         Promise.allSettled(hooks.map((h) => Promise.resolve().then(h))).then((rs) => rs),
         sleep(timeoutMs, "timeout" as const, { ref: false }),
       ]);
-      if (outcome === "timeout") this.log.warn({ timeoutMs }, "drain hooks did not finish in time; stopping anyway");
-      else for (const r of outcome) if (r.status === "rejected") this.log.warn({ err: r.reason }, "a drain hook failed");
+      if (outcome === "timeout")
+        this.log.warn({ timeoutMs }, "drain hooks did not finish in time; stopping anyway");
+      else
+        for (const r of outcome)
+          if (r.status === "rejected") this.log.warn({ err: r.reason }, "a drain hook failed");
       await this.shutdown("stopped", true);
     })();
     return this.draining;
@@ -313,8 +319,16 @@ class Node implements FlockNode {
     if (this.st !== "running") return;
     this.st = "rejoining";
     const previous = this.inc;
-    this.log.warn({ reason, previous }, `node ${this.nodeId} must not go on as incarnation ${previous} (${reason}); rejoining as a new incarnation`);
-    this.metrics.inc("flock_node_rejoins_total", {}, 1, "Times this node ended an incarnation and started a new one");
+    this.log.warn(
+      { reason, previous },
+      `node ${this.nodeId} must not go on as incarnation ${previous} (${reason}); rejoining as a new incarnation`,
+    );
+    this.metrics.inc(
+      "flock_node_rejoins_total",
+      {},
+      1,
+      "Times this node ended an incarnation and started a new one",
+    );
     try {
       this.mem!.stopHeartbeats();
       await this.monitor?.stop();
@@ -335,11 +349,17 @@ class Node implements FlockNode {
       this.st = "running";
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
-      this.log.error({ err: error }, `node ${this.nodeId} cannot rejoin${error instanceof NodeIdInUseError ? " (its id is taken)" : ""}; stopping`);
+      this.log.error(
+        { err: error },
+        `node ${this.nodeId} cannot rejoin${error instanceof NodeIdInUseError ? " (its id is taken)" : ""}; stopping`,
+      );
       await this.shutdown("failed", false, error);
       return;
     }
-    this.log.warn({ previous, inc: this.inc }, `node ${this.nodeId} rejoined as incarnation ${this.inc} (was ${previous})`);
+    this.log.warn(
+      { previous, inc: this.inc },
+      `node ${this.nodeId} rejoined as incarnation ${this.inc} (was ${previous})`,
+    );
     const event: NodeRejoined = { previous, incarnation: this.inc, reason };
     for (const l of [...this.rejoinListeners]) {
       try {
@@ -410,12 +430,18 @@ class Node implements FlockNode {
     m.set("flock_event_loop_lag_ms", info.lagMs, { stat: "p99" }, "Event-loop delay of this process (ms)");
     m.set("flock_event_loop_lag_ms", Number.isFinite(lagMaxMs) ? lagMaxMs : 0, { stat: "max" });
     for (const kind of this.knownKinds) if (!(kind in info.actors)) m.set("flock_actors", 0, { kind });
-    for (const [kind, n] of Object.entries(info.actors)) m.set("flock_actors", n, { kind }, "Local actors by kind");
+    for (const [kind, n] of Object.entries(info.actors))
+      m.set("flock_actors", n, { kind }, "Local actors by kind");
     this.knownKinds = new Set([...this.knownKinds, ...Object.keys(info.actors)]);
     const now = Date.now();
     for (const n of this.mem?.nodes() ?? []) {
       if (n.node === this.nodeId || n.state === "dead" || n.state === "left") continue;
-      m.set("flock_heartbeat_age_ms", Math.max(0, now - n.lastSeen), { node: n.node }, "Time since the last heartbeat from each live peer (ms)");
+      m.set(
+        "flock_heartbeat_age_ms",
+        Math.max(0, now - n.lastSeen),
+        { node: n.node },
+        "Time since the last heartbeat from each live peer (ms)",
+      );
     }
   }
 }
@@ -423,4 +449,3 @@ class Node implements FlockNode {
 function newIncarnation(): string {
   return randomUUID().slice(0, 13);
 }
-

@@ -14,7 +14,8 @@ export class SlotLedger implements Slots {
   private readonly held = new Map<string, number>();
 
   constructor(readonly total: number) {
-    if (!Number.isInteger(total) || total < 0) throw new RangeError(`slots must be a non-negative integer, got ${total}`);
+    if (!Number.isInteger(total) || total < 0)
+      throw new RangeError(`slots must be a non-negative integer, got ${total}`);
   }
 
   free(): number {
@@ -24,7 +25,8 @@ export class SlotLedger implements Slots {
   }
 
   reserve(owner: string, n = 1): boolean {
-    if (!Number.isInteger(n) || n < 1) throw new RangeError(`reserve needs a positive integer count, got ${n}`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new RangeError(`reserve needs a positive integer count, got ${n}`);
     if (this.free() < n) return false;
     this.held.set(owner, (this.held.get(owner) ?? 0) + n);
     return true;

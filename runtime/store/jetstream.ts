@@ -31,7 +31,9 @@ function apiErrorCode(err: unknown): number | undefined {
 }
 
 function isWrongLastSequence(err: unknown): boolean {
-  return apiErrorCode(err) === WRONG_LAST_SEQUENCE || /wrong last sequence/i.test((err as ApiError)?.message ?? "");
+  return (
+    apiErrorCode(err) === WRONG_LAST_SEQUENCE || /wrong last sequence/i.test((err as ApiError)?.message ?? "")
+  );
 }
 
 /**
@@ -52,7 +54,8 @@ export class JetStreamStores implements StoreProvider {
     private readonly opts: JetStreamStoresOptions = {},
   ) {
     this.cluster = opts.cluster ?? "default";
-    if (!/^[A-Za-z0-9_-]+$/.test(this.cluster)) throw new Error(`invalid cluster name "${this.cluster}": use letters, digits, _ -`);
+    if (!/^[A-Za-z0-9_-]+$/.test(this.cluster))
+      throw new Error(`invalid cluster name "${this.cluster}": use letters, digits, _ -`);
     this.js = connection.jetstream({ timeout: opts.timeoutMs ?? 3000 });
     if (typeof opts.replicas === "number") this.replicas = opts.replicas;
   }
@@ -85,7 +88,9 @@ export class JetStreamStores implements StoreProvider {
     checkBucketName(bucket);
     let p = this.objectStores.get(bucket);
     if (!p) {
-      p = this.withReplicas((replicas) => this.js.views.os(this.bucketName(bucket), { replicas })).then((os) => new JetStreamBlobs(os));
+      p = this.withReplicas((replicas) => this.js.views.os(this.bucketName(bucket), { replicas })).then(
+        (os) => new JetStreamBlobs(os),
+      );
       this.objectStores.set(bucket, p);
       p.catch(() => this.objectStores.delete(bucket));
     }
@@ -108,7 +113,12 @@ export class JetStreamStores implements StoreProvider {
     } catch (err) {
       const code = apiErrorCode(err);
       const msg = (err as Error)?.message ?? "";
-      if (code !== REPLICAS_NOT_SUPPORTED && code !== INSUFFICIENT_RESOURCES && !/replicas|insufficient resources/i.test(msg)) throw err;
+      if (
+        code !== REPLICAS_NOT_SUPPORTED &&
+        code !== INSUFFICIENT_RESOURCES &&
+        !/replicas|insufficient resources/i.test(msg)
+      )
+        throw err;
       const out = await open(1);
       this.replicas = 1;
       return out;
@@ -146,7 +156,8 @@ class JetStreamKv implements KvStore {
     try {
       return await this.kv.update(key, value, revision);
     } catch (err) {
-      if (isWrongLastSequence(err)) throw new KvConflictError(key, `revision ${revision} is no longer current`);
+      if (isWrongLastSequence(err))
+        throw new KvConflictError(key, `revision ${revision} is no longer current`);
       throw err;
     }
   }
@@ -158,18 +169,23 @@ class JetStreamKv implements KvStore {
 
   async delete(key: string, revision?: number): Promise<void> {
     checkKey(key);
-    if (revision !== undefined && !(revision > 0)) throw new KvConflictError(key, `expected revision ${revision}`);
+    if (revision !== undefined && !(revision > 0))
+      throw new KvConflictError(key, `expected revision ${revision}`);
     try {
       await this.kv.delete(key, revision === undefined ? undefined : { previousSeq: revision });
     } catch (err) {
-      if (isWrongLastSequence(err)) throw new KvConflictError(key, `revision ${revision} is no longer current`);
+      if (isWrongLastSequence(err))
+        throw new KvConflictError(key, `revision ${revision} is no longer current`);
       throw err;
     }
   }
 
   async keys(prefix?: string): Promise<string[]> {
     // A prefix that ends a token (`a.b.`) becomes a server-side filter; any other is filtered here.
-    const filter = prefix && prefix.endsWith(".") && !prefix.startsWith(".") && /^[-/=.\w]+$/.test(prefix) ? `${prefix}>` : undefined;
+    const filter =
+      prefix && prefix.endsWith(".") && !prefix.startsWith(".") && /^[-/=.\w]+$/.test(prefix)
+        ? `${prefix}>`
+        : undefined;
     const out: string[] = [];
     for await (const key of await this.kv.keys(filter)) if (keyHasPrefix(key, prefix)) out.push(key);
     return [...new Set(out)].sort();

@@ -83,7 +83,8 @@ class MemoryKv implements KvStore {
   async update(key: string, value: Uint8Array, revision: number): Promise<number> {
     checkKey(key);
     const slot = this.slot(key);
-    if (!slot || slot.revision !== revision) throw new KvConflictError(key, `expected revision ${revision}, found ${slot?.revision ?? "none"}`);
+    if (!slot || slot.revision !== revision)
+      throw new KvConflictError(key, `expected revision ${revision}, found ${slot?.revision ?? "none"}`);
     return this.write(key, value, false);
   }
 
@@ -96,7 +97,8 @@ class MemoryKv implements KvStore {
     checkKey(key);
     if (revision !== undefined) {
       const slot = this.slot(key);
-      if (!slot || slot.revision !== revision) throw new KvConflictError(key, `expected revision ${revision}, found ${slot?.revision ?? "none"}`);
+      if (!slot || slot.revision !== revision)
+        throw new KvConflictError(key, `expected revision ${revision}, found ${slot?.revision ?? "none"}`);
     }
     this.write(key, new Uint8Array(0), true);
   }

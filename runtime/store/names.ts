@@ -26,8 +26,19 @@ export function checkBucketName(name: string): void {
 
 /** Throws {@link InvalidStoreNameError} unless `key` is a valid JetStream KV key. */
 export function checkKey(key: string): void {
-  if (key.length === 0 || key.length > 1024 || !KEY.test(key) || key.startsWith(".") || key.endsWith(".") || key.includes("..")) {
-    throw new InvalidStoreNameError("key", key, "use letters, digits and - / _ = . (no leading, trailing or double dot)");
+  if (
+    key.length === 0 ||
+    key.length > 1024 ||
+    !KEY.test(key) ||
+    key.startsWith(".") ||
+    key.endsWith(".") ||
+    key.includes("..")
+  ) {
+    throw new InvalidStoreNameError(
+      "key",
+      key,
+      "use letters, digits and - / _ = . (no leading, trailing or double dot)",
+    );
   }
 }
 

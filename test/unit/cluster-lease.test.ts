@@ -7,16 +7,31 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type NatsConnection } from "nats";
-import { LeaseCandidate, acquireLease, openLeaseBucket, readLease, takeOverLease } from "../../runtime/cluster/lease.js";
+import {
+  LeaseCandidate,
+  acquireLease,
+  openLeaseBucket,
+  readLease,
+  takeOverLease,
+} from "../../runtime/cluster/lease.js";
 import { startNatsServer, type NatsServerHandle } from "../../runtime/natsd/index.js";
-import { JetStreamStores, MemoryStores, type KvStore, type StoreProvider } from "../../runtime/store/index.js";
+import {
+  JetStreamStores,
+  MemoryStores,
+  type KvStore,
+  type StoreProvider,
+} from "../../runtime/store/index.js";
 import { waitFor } from "../helpers/index.js";
 
 /** A KV wrapper whose calls can be made to hang or fail, as during a partition. */
 function faulty(kv: KvStore): { kv: KvStore; mode: "ok" | "hang" | "fail" } {
   const ctl = { mode: "ok" as "ok" | "hang" | "fail", kv: undefined as unknown as KvStore };
   const gate = <T>(f: () => Promise<T>): Promise<T> =>
-    ctl.mode === "ok" ? f() : ctl.mode === "hang" ? new Promise<T>(() => undefined) : Promise.reject(new Error("partitioned"));
+    ctl.mode === "ok"
+      ? f()
+      : ctl.mode === "hang"
+        ? new Promise<T>(() => undefined)
+        : Promise.reject(new Error("partitioned"));
   ctl.kv = {
     bucket: kv.bucket,
     ttlMs: kv.ttlMs,
@@ -84,9 +99,15 @@ function leaseContract(name: string, stores: () => StoreProvider, ttlMs: number)
       const cutAt = performance.now();
       f.mode = "hang";
       await waitFor("the unconfirmed lease to be lost", () => lostAt > 0, { timeoutMs: ttlMs * 3 });
-      assert.ok(lostAt - cutAt <= ttlMs + 200, `lost ${Math.round(lostAt - cutAt)} ms after the cut (ttl ${ttlMs})`);
+      assert.ok(
+        lostAt - cutAt <= ttlMs + 200,
+        `lost ${Math.round(lostAt - cutAt)} ms after the cut (ttl ${ttlMs})`,
+      );
       // The holder gave up no later than the store can expire the key: the next one gets it only after.
-      const b = await waitFor("b to acquire after expiry", () => acquireLease(real, k, "b", { ttlMs }), { timeoutMs: ttlMs * 4, intervalMs: 50 });
+      const b = await waitFor("b to acquire after expiry", () => acquireLease(real, k, "b", { ttlMs }), {
+        timeoutMs: ttlMs * 4,
+        intervalMs: 50,
+      });
       t.after(() => b.release());
       assert.ok(performance.now() >= lostAt, "the old holder had stopped before the new one started");
       assert.equal(a.held, false);
@@ -99,7 +120,11 @@ function leaseContract(name: string, stores: () => StoreProvider, ttlMs: number)
       t.after(() => a.release());
       const rec = (await readLease(kv, k))!;
       await sleep(ttlMs / 2); // a renews meanwhile
-      assert.equal(await takeOverLease(kv, k, "b", rec.revision, { ttlMs }), undefined, "a stale revision cannot take over");
+      assert.equal(
+        await takeOverLease(kv, k, "b", rec.revision, { ttlMs }),
+        undefined,
+        "a stale revision cannot take over",
+      );
       const fresh = (await readLease(kv, k))!;
       const b = (await takeOverLease(kv, k, "b", fresh.revision, { ttlMs }))!;
       t.after(() => b.release());
@@ -139,7 +164,11 @@ function leaseContract(name: string, stores: () => StoreProvider, ttlMs: number)
       t.after(() => a.release());
       fa.mode = "fail"; // a stops renewing (crashed); its key would live for 10 TTLs
       const started = performance.now();
-      const b = new LeaseCandidate(real, k, "node-b@1", { ttlMs: ttlMs * 10, retryEveryMs: 50, isHolderDead: (h) => h === "node-a@1" });
+      const b = new LeaseCandidate(real, k, "node-b@1", {
+        ttlMs: ttlMs * 10,
+        retryEveryMs: 50,
+        isHolderDead: (h) => h === "node-a@1",
+      });
       t.after(() => b.stop());
       await waitFor("b to take over", () => b.held, { timeoutMs: ttlMs * 5 });
       assert.ok(performance.now() - started < ttlMs * 5, "without waiting for the TTL");

@@ -8,7 +8,22 @@ import { MembershipTracker, isHolderDead } from "../../runtime/cluster/tracker.j
 import type { MembershipEvent } from "../../runtime/cluster/types.js";
 
 function hb(node: string, inc: string, over: Partial<Heartbeat> = {}): Heartbeat {
-  return { t: "hb", v: 1, node, inc, seq: 0, state: "alive", slots: 2, freeSlots: 1, device: "cpu", load: 0.5, lagMs: 1, actors: {}, sentAt: 0, ...over };
+  return {
+    t: "hb",
+    v: 1,
+    node,
+    inc,
+    seq: 0,
+    state: "alive",
+    slots: 2,
+    freeSlots: 1,
+    device: "cpu",
+    load: 0.5,
+    lagMs: 1,
+    actors: {},
+    sentAt: 0,
+    ...over,
+  };
 }
 
 function env(from: string, inc?: string): Envelope {
@@ -20,7 +35,12 @@ function env(from: string, inc?: string): Envelope {
 /** A tracker on a fake clock, with its events recorded as `kind:node`. */
 function setup(opts: ConstructorParameters<typeof MembershipTracker>[0] = {}) {
   let t = 0;
-  const tracker = new MembershipTracker({ now: () => t, wallNow: () => 1_000_000 + t, self: { node: "me", inc: "m1" }, ...opts });
+  const tracker = new MembershipTracker({
+    now: () => t,
+    wallNow: () => 1_000_000 + t,
+    self: { node: "me", inc: "m1" },
+    ...opts,
+  });
   const events: MembershipEvent[] = [];
   tracker.subscribe((e) => events.push(e));
   /** Advances the clock in ticks of `step` ms. */
@@ -52,7 +72,10 @@ test("a node joins, turns suspect after about two missed beats, dead after the d
   advance(200);
   assert.equal(tracker.get("a")?.state, "dead");
   assert.deepEqual(kinds(), ["joined:a", "suspect:a", "dead:a"]);
-  assert.deepEqual(events.map((e) => e.epoch), [1, 2, 3]);
+  assert.deepEqual(
+    events.map((e) => e.epoch),
+    [1, 2, 3],
+  );
   assert.equal(tracker.epoch, 3);
   assert.deepEqual(tracker.alive(), []);
 });
@@ -111,7 +134,11 @@ test("a new incarnation of a known node ends the old one: dead, then joined; the
   assert.equal(tracker.get("a")?.inc, "a2");
   assert.equal(tracker.fence(env("a/x", "a1")), "stale-incarnation");
   assert.equal(tracker.fence(env("a/$ask", "a2")), undefined);
-  assert.equal(tracker.observe(hb("a", "a1", { seq: 9 })), "stale", "a late heartbeat of the old incarnation changes nothing");
+  assert.equal(
+    tracker.observe(hb("a", "a1", { seq: 9 })),
+    "stale",
+    "a late heartbeat of the old incarnation changes nothing",
+  );
   assert.equal(tracker.get("a")?.inc, "a2");
   assert.equal(tracker.epoch, 3);
 });
@@ -164,7 +191,11 @@ test("this node never declares itself suspect or dead; a rejoin ends its previou
   tracker.observe(hb("me", "m1"));
   advance(10_000);
   assert.equal(tracker.get("me")?.state, "alive");
-  assert.equal(tracker.observe(hb("me", "m-other")), "foreign-self", "another process with my id does not replace me");
+  assert.equal(
+    tracker.observe(hb("me", "m-other")),
+    "foreign-self",
+    "another process with my id does not replace me",
+  );
   assert.equal(tracker.get("me")?.inc, "m1");
   tracker.setSelf("me", "m2");
   tracker.observe(hb("me", "m2"));

@@ -20,7 +20,12 @@ function world() {
   return { bus: new InProcBus(), stores: new MemoryStores() };
 }
 
-async function node(t: TestContext, w: ReturnType<typeof world>, nodeId: string, extra: Partial<NodeOptions> = {}): Promise<FlockNode> {
+async function node(
+  t: TestContext,
+  w: ReturnType<typeof world>,
+  nodeId: string,
+  extra: Partial<NodeOptions> = {},
+): Promise<FlockNode> {
   const n = await startNode({ nodeId, transport: w.bus.connect(), stores: w.stores, ...FAST, ...extra });
   t.after(() => n.stop());
   return n;
@@ -31,7 +36,11 @@ const stateOf = (observer: FlockNode, id: string): string | undefined => observe
 test("nodes see each other alive; a crashed node is dead within the deadline and the epoch moves", async (t) => {
   const w = world();
   const setups: string[] = [];
-  const [a, b, c] = await Promise.all(["a", "b", "c"].map((id) => node(t, w, id, { setup: (n) => void setups.push(`${n.nodeId}:${n.incarnation}`) })));
+  const [a, b, c] = await Promise.all(
+    ["a", "b", "c"].map((id) =>
+      node(t, w, id, { setup: (n) => void setups.push(`${n.nodeId}:${n.incarnation}`) }),
+    ),
+  );
   assert.equal(setups.length, 3);
   await waitFor("all see all alive", () => [a, b, c].every((o) => o!.membership.alive().length === 3));
   const epoch = a!.membership.epoch;
@@ -39,7 +48,9 @@ test("nodes see each other alive; a crashed node is dead within the deadline and
   await c!.crash();
   assert.equal(c!.status, "crashed");
   assert.deepEqual(await c!.done, { status: "crashed" });
-  await waitFor("c dead for a and b", () => stateOf(a!, "c") === "dead" && stateOf(b!, "c") === "dead", { timeoutMs: 3000 });
+  await waitFor("c dead for a and b", () => stateOf(a!, "c") === "dead" && stateOf(b!, "c") === "dead", {
+    timeoutMs: 3000,
+  });
   assert.ok(performance.now() - crashedAt < 1500, "within about the deadline");
   assert.ok(a!.membership.epoch > epoch);
 });
@@ -51,12 +62,18 @@ test("a restarted node id comes back as a new incarnation; a live duplicate is r
   await waitFor("a sees b", () => stateOf(a, "b") === "alive");
   const firstInc = b.incarnation;
   const started = performance.now();
-  await assert.rejects(startNode({ nodeId: "b", transport: w.bus.connect(), stores: w.stores, ...FAST }), NodeIdInUseError);
+  await assert.rejects(
+    startNode({ nodeId: "b", transport: w.bus.connect(), stores: w.stores, ...FAST }),
+    NodeIdInUseError,
+  );
   assert.ok(performance.now() - started < 2000, "refused without waiting for the identity TTL");
   await b.crash();
   const b2 = await node(t, w, "b");
   assert.notEqual(b2.incarnation, firstInc);
-  await waitFor("a sees the new b", () => a.membership.get("b")?.inc === b2.incarnation && stateOf(a, "b") === "alive");
+  await waitFor(
+    "a sees the new b",
+    () => a.membership.get("b")?.inc === b2.incarnation && stateOf(a, "b") === "alive",
+  );
 });
 
 test("drain: peers see the node leave, drain hooks run, the node stops; stop after drain is a no-op", async (t) => {
@@ -103,7 +120,10 @@ test("a node that was declared dead (silent past the deadline) rejoins as a new 
   assert.ok(oldSystem.stopped, "the old incarnation's actors are stopped");
   assert.notEqual(b.system, oldSystem);
   assert.equal(setups, 2);
-  await waitFor("a sees b's new incarnation alive", () => a.membership.get("b")?.inc === b.incarnation && stateOf(a, "b") === "alive");
+  await waitFor(
+    "a sees b's new incarnation alive",
+    () => a.membership.get("b")?.inc === b.incarnation && stateOf(a, "b") === "alive",
+  );
   assert.equal(b.status, "running");
 });
 
@@ -133,15 +153,29 @@ test("messages from a dead incarnation are fenced off; from the live one and fro
   const staleInc = b.incarnation;
   await b.crash();
   await waitFor("b dead", () => stateOf(a, "b") === "dead", { timeoutMs: 3000 });
-  const ghost = await ActorSystem.start({ nodeId: "b", incarnation: staleInc, transport: w.bus.connect(), cluster: "default", ownsTransport: true });
+  const ghost = await ActorSystem.start({
+    nodeId: "b",
+    incarnation: staleInc,
+    transport: w.bus.connect(),
+    cluster: "default",
+    ownsTransport: true,
+  });
   t.after(() => ghost.stop());
   ghost.registry.register(Echo);
   await assert.rejects(ghost.ref("a/echo").ask({ type: "test.echo", n: 1 } as Message, { timeoutMs: 300 }));
   await waitFor("a dead-lettered it", () => a.system.deadLetters.byReason()["stale-incarnation"] === 1);
-  const client = await ActorSystem.start({ nodeId: "client-1", transport: w.bus.connect(), cluster: "default", ownsTransport: true });
+  const client = await ActorSystem.start({
+    nodeId: "client-1",
+    transport: w.bus.connect(),
+    cluster: "default",
+    ownsTransport: true,
+  });
   t.after(() => client.stop());
   client.registry.register(Echo);
-  assert.deepEqual(await client.ref("a/echo").ask({ type: "test.echo", n: 2 } as Message, { timeoutMs: 1000 }), { type: "test.echo", n: 2 });
+  assert.deepEqual(
+    await client.ref("a/echo").ask({ type: "test.echo", n: 2 } as Message, { timeoutMs: 1000 }),
+    { type: "test.echo", n: 2 },
+  );
 });
 
 test("slots: reservations show in peers' view; device and backend are announced", async (t) => {
@@ -174,7 +208,9 @@ test("one node writes the cluster view; when it dies another takes over and the 
     "another monitor reporting the dead one",
     async () => {
       const v = await readClusterView(w.stores);
-      return v && v.monitor !== view3.monitor && v.nodes.find((n) => n.node === monitorId)?.state === "dead" ? v : undefined;
+      return v && v.monitor !== view3.monitor && v.nodes.find((n) => n.node === monitorId)?.state === "dead"
+        ? v
+        : undefined;
     },
     { timeoutMs: 3000 },
   );

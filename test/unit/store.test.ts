@@ -7,7 +7,15 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type NatsConnection } from "nats";
 import { startNatsServer, type NatsServerHandle } from "../../runtime/natsd/index.js";
-import { InvalidStoreNameError, JetStreamStores, KvConflictError, MemoryStores, decodeKeyToken, encodeKeyToken, type StoreProvider } from "../../runtime/store/index.js";
+import {
+  InvalidStoreNameError,
+  JetStreamStores,
+  KvConflictError,
+  MemoryStores,
+  decodeKeyToken,
+  encodeKeyToken,
+  type StoreProvider,
+} from "../../runtime/store/index.js";
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const dec = (b: Uint8Array | undefined): string | undefined => (b ? new TextDecoder().decode(b) : undefined);
@@ -158,7 +166,10 @@ after(async () => {
   await nc?.close();
   await server?.stop();
 });
-storeContract("jetstream", () => ({ stores: new JetStreamStores(nc, { cluster: "storetest" }), advance: (ms) => sleep(ms) }));
+storeContract("jetstream", () => ({
+  stores: new JetStreamStores(nc, { cluster: "storetest" }),
+  advance: (ms) => sleep(ms),
+}));
 
 describe("JetStreamStores specifics", () => {
   test("buckets are scoped by cluster and use one replica on a single server", async () => {
@@ -166,7 +177,10 @@ describe("JetStreamStores specifics", () => {
     const green = new JetStreamStores(nc, { cluster: "green" });
     await (await blue.kv("shared")).put("k", enc("blue"));
     assert.equal(await (await green.kv("shared")).get("k"), undefined);
-    assert.equal(dec((await (await new JetStreamStores(nc, { cluster: "blue" }).kv("shared")).get("k"))?.value), "blue");
+    assert.equal(
+      dec((await (await new JetStreamStores(nc, { cluster: "blue" }).kv("shared")).get("k"))?.value),
+      "blue",
+    );
     assert.equal(blue.replicaCount, 1);
     assert.equal(blue.bucketName("shared"), "flock_blue_shared");
     const jsm = await nc.jetstreamManager();

@@ -1,0 +1,207 @@
+import { InvalidArgumentError, Option, type Command } from "commander";
+import { createLogger, type Logger } from "../log.js";
+import { JetStreamStores } from "../store/index.js";
+import { NatsTransport } from "../transport/index.js";
+import { isValidSegment } from "../actor/index.js";
+import { startNode, type FlockNode } from "../daemon/node.js";
+import { serveMetrics, type MetricsServer } from "../daemon/metrics-server.js";
+import {
+  addNatsAuthOptions,
+  clusterName,
+  defaultNodeId,
+  intIn,
+  logLevelOption,
+  natsOptions,
+  natsUrls,
+  usageErrorsExit2,
+  type NatsAuthFlags,
+} from "./options.js";
+
+interface DaemonFlags extends NatsAuthFlags {
+  nats: string[];
+  nodeId: string;
+  cluster: string;
+  slots: number;
+  device: "auto" | "gpu" | "cpu" | "wasm";
+  heartbeatMs: number;
+  deadAfterMs: number;
+  metricsPort?: number;
+  logLevel?: string;
+  connectTimeoutMs: number;
+}
+
+/** How long a draining daemon may take before it exits anyway. */
+const EXIT_DEADLINE_MS = 8000;
+
+/** Registers `flock daemon`. */
+export function registerDaemonCommand(
+  program: Command,
+  setupNode: (node: FlockNode) => void | Promise<void>,
+): void {
+  const cmd = program
+    .command("daemon")
+    .description("Run a flock node on this machine: joins the cluster over NATS and hosts actors")
+    .option("--nats <urls>", "NATS server URL(s), comma-separated (default: env NATS_URL)", natsUrls)
+    .option(
+      "--node-id <id>",
+      "node id, unique in the cluster (default: host name)",
+      nodeIdArg,
+      defaultNodeId(),
+    )
+    .option("--cluster <name>", "cluster name", clusterName, "default")
+    .option("--slots <n>", "compute slots (trainers this node hosts at once)", intIn(0, 1024), 1)
+    .addOption(
+      new Option("--device <device>", "compute device")
+        .choices(["auto", "gpu", "cpu", "wasm"])
+        .default("auto"),
+    )
+    .option("--heartbeat-ms <ms>", "heartbeat interval", intIn(10, 60_000), 500)
+    .option("--dead-after-ms <ms>", "failure-detection deadline", intIn(50, 600_000), 2000)
+    .option(
+      "--metrics-port <port>",
+      "serve Prometheus metrics on http://0.0.0.0:<port>/metrics",
+      intIn(0, 65535),
+    )
+    .addOption(logLevelOption())
+    .option(
+      "--connect-timeout-ms <ms>",
+      "give up if NATS cannot be reached for this long at start",
+      intIn(100, 600_000),
+      30_000,
+    );
+  addNatsAuthOptions(cmd);
+  usageErrorsExit2(cmd);
+  cmd.action(async (flags: DaemonFlags) => {
+    const usage = (message: string): never =>
+      cmd.error(`error: ${message}`, { exitCode: 2, code: "commander.usage" });
+    if (!flags.nats) {
+      if (!process.env.NATS_URL) usage("required option '--nats <urls>' not specified (or set NATS_URL)");
+      try {
+        flags.nats = natsUrls(process.env.NATS_URL!);
+      } catch (err) {
+        usage(`NATS_URL: ${(err as Error).message}`);
+      }
+    }
+    if (flags.deadAfterMs <= flags.heartbeatMs)
+      usage(
+        `--dead-after-ms (${flags.deadAfterMs}) must be greater than --heartbeat-ms (${flags.heartbeatMs})`,
+      );
+    await runDaemon(flags, setupNode);
+  });
+}
+
+function nodeIdArg(value: string): string {
+  if (!isValidSegment(value))
+    throw new InvalidArgumentError(`node ids use 1-128 letters, digits, _ $ . : -; got "${value}"`);
+  return value;
+}
+
+async function runDaemon(
+  flags: DaemonFlags,
+  setupNode: (node: FlockNode) => void | Promise<void>,
+): Promise<void> {
+  // The node binds `node` itself (its child logger); bind only the cluster here.
+  const log = createLogger({ cluster: flags.cluster }, flags.logLevel);
+  const transport = await connectBounded(flags, log);
+  transport.onStatus((s) => {
+    if (s.kind === "error") log.warn({ err: s.error }, "nats: error");
+    else if (s.kind === "reconnecting") log.debug({ status: s.kind }, "nats: reconnecting");
+    else if (s.kind !== "connected")
+      log.info({ status: s.kind, server: "server" in s ? s.server : undefined }, `nats: ${s.kind}`);
+  });
+  const stores = new JetStreamStores(transport.connection, { cluster: flags.cluster });
+  let node: FlockNode;
+  try {
+    node = await startNode({
+      nodeId: flags.nodeId,
+      cluster: flags.cluster,
+      transport,
+      stores,
+      slots: flags.slots,
+      device: flags.device,
+      heartbeatMs: flags.heartbeatMs,
+      deadAfterMs: flags.deadAfterMs,
+      log,
+      setup: setupNode,
+    });
+  } catch (err) {
+    log.error({ err }, "daemon could not start");
+    await transport.close().catch(() => undefined);
+    throw err;
+  }
+  let metricsServer: MetricsServer | undefined;
+  if (flags.metricsPort !== undefined) {
+    metricsServer = await serveMetrics(flags.metricsPort, () => node.metrics);
+    log.info({ port: metricsServer.port }, `metrics on http://0.0.0.0:${metricsServer.port}/metrics`);
+  }
+  node.onRejoined((e) => log.warn(e, `node ${node.nodeId} now runs as incarnation ${e.incarnation}`));
+  process.stdout.write(
+    `flock daemon ${node.nodeId} ready (incarnation ${node.incarnation}, cluster ${node.cluster})\n`,
+  );
+  log.info({ inc: node.incarnation, replicas: stores.replicaCount }, "daemon ready");
+
+  let exiting = false;
+  const exit = async (code: number, why: string): Promise<never> => {
+    exiting = true;
+    log.info({ code, why }, "daemon exiting");
+    await metricsServer?.close().catch(() => undefined);
+    await Promise.race([transport.close().catch(() => undefined), new Promise((r) => setTimeout(r, 1000))]);
+    process.exit(code);
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (exiting) {
+      log.warn({ signal }, "second signal: exiting now");
+      process.exit(1);
+    }
+    exiting = true;
+    log.info({ signal }, "draining");
+    setTimeout(() => {
+      log.error({ deadlineMs: EXIT_DEADLINE_MS }, "drain took too long; exiting");
+      process.exit(1);
+    }, EXIT_DEADLINE_MS).unref();
+    void node.drain().then(
+      () => exit(0, `${signal}: drained`),
+      (err: unknown) => {
+        log.error({ err }, "drain failed");
+        return exit(1, "drain failed");
+      },
+    );
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  const stopped = await node.done;
+  if (exiting) return new Promise<void>(() => undefined); // the signal handler exits
+  if (stopped.status === "failed") {
+    log.fatal(
+      { err: stopped.error },
+      `node ${node.nodeId} failed: ${stopped.error?.message ?? "unknown error"}`,
+    );
+    process.stderr.write(`flock daemon: ${stopped.error?.message ?? "node failed"}\n`);
+    await exit(1, "node failed");
+  }
+  await exit(0, `node ${stopped.status}`);
+}
+
+/** Connects to NATS, retrying until `--connect-timeout-ms`, with a clear error after. */
+async function connectBounded(flags: DaemonFlags, log: Logger): Promise<NatsTransport> {
+  const opts = natsOptions(flags.nats, flags, `flock-daemon-${flags.nodeId}`);
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(new Error(`cannot reach NATS at ${flags.nats.join(",")} within ${flags.connectTimeoutMs} ms`)),
+      flags.connectTimeoutMs,
+    );
+  });
+  try {
+    const transport = await Promise.race([NatsTransport.connect(opts), deadline]);
+    log.info({ node: flags.nodeId, server: transport.connection.getServer() }, "connected to NATS");
+    return transport;
+  } catch (err) {
+    throw new Error(`cannot connect to NATS at ${flags.nats.join(",")}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  } finally {
+    clearTimeout(timer);
+  }
+}

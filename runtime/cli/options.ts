@@ -1,0 +1,117 @@
+import { CommanderError, InvalidArgumentError, Option, type Command } from "commander";
+import { hostname } from "node:os";
+import { natsAuthFromEnv, type NatsOptions } from "../transport/index.js";
+
+/** Exit status of a command-line usage error (bad or missing flag), as most Unix tools use. */
+export const USAGE_EXIT_CODE = 2;
+
+const USAGE_ERRORS = new Set([
+  "commander.unknownOption",
+  "commander.invalidArgument",
+  "commander.missingArgument",
+  "commander.optionMissingArgument",
+  "commander.missingMandatoryOptionValue",
+  "commander.excessArguments",
+  "commander.conflictingOption",
+  "commander.unknownCommand",
+  "commander.usage",
+]);
+
+/** Makes usage errors of `cmd` exit with status 2 (commander's default is 1). */
+export function usageErrorsExit2(cmd: Command): Command {
+  return cmd.exitOverride((err) => {
+    throw USAGE_ERRORS.has(err.code) ? new CommanderError(USAGE_EXIT_CODE, err.code, err.message) : err;
+  });
+}
+
+/** Parser of an integer flag within [min, max]. */
+export function intIn(min: number, max: number): (value: string) => number {
+  return (value) => {
+    if (!/^-?\d+$/.test(value.trim())) throw new InvalidArgumentError(`expected an integer, got "${value}"`);
+    const n = Number(value);
+    if (n < min || n > max)
+      throw new InvalidArgumentError(`expected an integer from ${min} to ${max}, got ${n}`);
+    return n;
+  };
+}
+
+/** Parser of a cluster name. */
+export function clusterName(value: string): string {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(value))
+    throw new InvalidArgumentError(`cluster names use 1-64 letters, digits, _ or -; got "${value}"`);
+  return value;
+}
+
+/** Parser of comma-separated NATS URLs. */
+export function natsUrls(value: string): string[] {
+  const urls = value
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (urls.length === 0) throw new InvalidArgumentError("expected at least one NATS URL");
+  for (const url of urls) {
+    if (!/^(nats|tls|ws|wss):\/\/[^\s]+$|^[A-Za-z0-9.-]+:\d+$/.test(url))
+      throw new InvalidArgumentError(`not a NATS URL: "${url}" (expected nats://host:port)`);
+  }
+  return urls;
+}
+
+/** The credential flags every NATS-using command accepts. */
+export function addNatsAuthOptions(cmd: Command): Command {
+  return cmd
+    .option("--user <user>", "NATS user (env NATS_USER)")
+    .option("--pass <password>", "NATS password (env NATS_PASS)")
+    .option("--token <token>", "NATS token (env NATS_TOKEN)")
+    .option("--nkey-seed <seed>", "NATS nkey seed (env NATS_NKEY_SEED)")
+    .option("--creds <file>", "NATS .creds file (env NATS_CREDS)")
+    .option("--tls-ca <file>", "TLS CA file (env NATS_TLS_CA)")
+    .option("--tls-cert <file>", "TLS client certificate (env NATS_TLS_CERT)")
+    .option("--tls-key <file>", "TLS client key (env NATS_TLS_KEY)");
+}
+
+/** Parsed credential flags. */
+export interface NatsAuthFlags {
+  user?: string;
+  pass?: string;
+  token?: string;
+  nkeySeed?: string;
+  creds?: string;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+}
+
+/** NATS options from the environment, overridden by flags. */
+export function natsOptions(servers: string[], flags: NatsAuthFlags, name: string): NatsOptions {
+  const o: NatsOptions = { ...natsAuthFromEnv(), servers, name };
+  if (flags.user !== undefined) o.user = flags.user;
+  if (flags.pass !== undefined) o.pass = flags.pass;
+  if (flags.token !== undefined) o.token = flags.token;
+  if (flags.nkeySeed !== undefined) o.nkeySeed = flags.nkeySeed;
+  if (flags.creds !== undefined) o.credsFile = flags.creds;
+  if (flags.tlsCa || flags.tlsCert || flags.tlsKey)
+    o.tls = {
+      ...o.tls,
+      caFile: flags.tlsCa ?? o.tls?.caFile,
+      certFile: flags.tlsCert ?? o.tls?.certFile,
+      keyFile: flags.tlsKey ?? o.tls?.keyFile,
+    };
+  return o;
+}
+
+/** The `--log-level` flag. */
+export function logLevelOption(): Option {
+  return new Option(
+    "--log-level <level>",
+    "log level of the JSON logs on stderr (env FLOCK_LOG_LEVEL)",
+  ).choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
+}
+
+/** Default node id: this host's name, reduced to address-segment characters. */
+export function defaultNodeId(): string {
+  return (
+    hostname()
+      .replace(/[^A-Za-z0-9_$.:-]/g, "-")
+      .slice(0, 64) || "node"
+  );
+}
