@@ -61,7 +61,7 @@ export class Membership implements MembershipView, AsyncDisposable {
   private readonly offs: Unsubscribe[] = [];
   private readonly deadListeners = new Set<(by: string) => void>();
   private readonly notified = new Map<string, number>();
-  private foreign: { inc: string; at: number } | undefined;
+  private foreign: { inc: string; at: number; beats: number; lastSeq: number } | undefined;
   private readonly log: Logger;
   private readonly rlog: RateLimitedLog;
   private readonly metrics: Metrics;
@@ -143,9 +143,14 @@ export class Membership implements MembershipView, AsyncDisposable {
     return this.lastBeatLagMs;
   }
 
-  /** Another live process heartbeating with this node's id, heard within `withinMs`. */
+  /**
+   * The incarnation of another live process heartbeating with this node's id, heard within
+   * `withinMs`. Live means two successive heartbeats: one heartbeat may just be the last one a
+   * killed process had in flight.
+   */
   foreignSelf(withinMs: number): string | undefined {
-    return this.foreign && this.now() - this.foreign.at <= withinMs ? this.foreign.inc : undefined;
+    const f = this.foreign;
+    return f && f.beats >= 2 && this.now() - f.at <= withinMs ? f.inc : undefined;
   }
 
   /** Publishes a heartbeat now and then every heartbeat interval. */
@@ -260,7 +265,13 @@ export class Membership implements MembershipView, AsyncDisposable {
     const result = this.tracker.observe(frame);
     if (result === "stale" && frame.state !== "left") this.sendDeadNotice(frame.node, frame.inc);
     if (result === "foreign-self" && frame.state !== "left") {
-      this.foreign = { inc: frame.inc, at: this.now() };
+      const f = this.foreign;
+      if (f && f.inc === frame.inc) {
+        if (frame.seq > f.lastSeq)
+          Object.assign(f, { at: this.now(), beats: f.beats + 1, lastSeq: frame.seq });
+      } else {
+        this.foreign = { inc: frame.inc, at: this.now(), beats: 1, lastSeq: frame.seq };
+      }
       this.rlog.warn(
         "hb-foreign",
         { inc: frame.inc },

@@ -42,8 +42,9 @@ export function holderOf(nodeId: string, incarnation: string): string {
  *
  * - Free: taken at once.
  * - Held by an earlier incarnation of this process (a rejoin): taken over at once.
- * - Held by another process that is alive (its heartbeats are heard, or it keeps renewing):
- *   {@link NodeIdInUseError} at once.
+ * - Held by another process that is alive: {@link NodeIdInUseError} as soon as that is clear, i.e.
+ *   two of its heartbeats are heard or it renews twice (one heartbeat or renewal may have been in
+ *   flight when a killed process died).
  * - Held by a process that went silent (killed: no heartbeat and no renewal for `silenceMs`, the
  *   failure-detection deadline): taken over by compare-and-set without waiting for the whole TTL.
  * - Anything else past `maxWaitMs`: {@link NodeIdInUseError}.
@@ -58,7 +59,7 @@ export async function claimIdentity(o: ClaimIdentityOptions): Promise<Lease> {
     meta: { node: o.nodeId, inc: o.incarnation, pid: process.pid, host: hostname() },
   };
   const started = performance.now();
-  let first: { holder: string; revision: number; at: number } | undefined;
+  let first: { holder: string; revision: number; at: number; renewals: number } | undefined;
   let waitingLogged = false;
   for (;;) {
     const foreign = o.membership.foreignSelf(o.silenceMs);
@@ -93,7 +94,11 @@ export async function claimIdentity(o: ClaimIdentityOptions): Promise<Lease> {
         continue;
       }
       if (!first || first.holder !== rec.holder) {
-        first = { holder: rec.holder, revision: rec.revision, at: now };
+        first = { holder: rec.holder, revision: rec.revision, at: now, renewals: 0 };
+      } else if (rec.revision !== first.revision && ++first.renewals < 2) {
+        // One renewal may have been in flight when its process died; two mean it is alive.
+        first.revision = rec.revision;
+        first.at = now;
       } else if (rec.revision !== first.revision) {
         throw new NodeIdInUseError(
           o.nodeId,
