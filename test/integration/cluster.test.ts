@@ -35,7 +35,7 @@ after(async () => {
 let clusterSeq = 0;
 const clusterName = (): string => `it${process.pid}x${++clusterSeq}`;
 
-test("three daemons: status, SIGKILL detected, restart, NATS restart survived, SIGTERM drains", async (t) => {
+test("three daemons: status, SIGKILL detected, restart, NATS restart survived, SIGSTOP rejoin, SIGTERM drains", async (t) => {
   const cluster = clusterName();
   const urls = [server.url];
   try {
@@ -156,6 +156,32 @@ test("three daemons: status, SIGKILL detected, restart, NATS restart survived, S
       for (const d of ds) assert.deepEqual(loggedLines(d, /rejoin/), [], `${d.id} did not rejoin`);
       assert.ok(later.epoch >= s.epoch);
     });
+
+    await t.test(
+      "SIGSTOP past the deadline, then SIGCONT: the daemon rejoins as a new incarnation",
+      async () => {
+        const target = victim;
+        const oldInc = target.inc;
+        const observer = ds.find((d) => d !== target)!;
+        target.proc.kill("SIGSTOP");
+        await waitFor(
+          `${target.id} declared dead by ${observer.id}`,
+          () => loggedEvents(observer, "dead").includes(`${target.id}:${oldInc}`),
+          {
+            timeoutMs: 6000,
+          },
+        );
+        const resumedAt = Date.now();
+        target.proc.kill("SIGCONT");
+        const m = await target.proc.waitForLine(/rejoined as incarnation ([0-9a-f-]+)/, 10_000);
+        target.inc = m[1]!;
+        t.diagnostic(`${target.id} rejoined as ${target.inc} ${Date.now() - resumedAt} ms after SIGCONT`);
+        assert.notEqual(target.inc, oldInc);
+        await waitFor("all alive, with the new incarnation", async () => allAlive(await view(), ds));
+        const othersDeclaredDead = loggedEvents(target, "dead").filter((e) => !e.startsWith(`${target.id}:`));
+        assert.deepEqual(othersDeclaredDead, [], "its own stall did not make it declare the others dead");
+      },
+    );
 
     await t.test("SIGTERM drains: exit 0 within a few seconds, state left", async () => {
       const drainer = ds.find((d) => d !== victim)!;
