@@ -1,10 +1,9 @@
 import { randomUUID } from "node:crypto";
-import { loadavg } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ActorSystem, isValidSegment } from "../actor/index.js";
 import { NodeIdInUseError } from "../cluster/errors.js";
 import { abandonLease, openLeaseBucket } from "../cluster/lease.js";
-import { Membership, type LocalInfo } from "../cluster/membership.js";
+import { Membership } from "../cluster/membership.js";
 import { MembershipMonitor } from "../cluster/monitor.js";
 import type { Lease, MembershipView } from "../cluster/types.js";
 import { silentLogger, type Logger } from "../log.js";
@@ -12,6 +11,7 @@ import { EventLoopLag, Metrics } from "../metrics.js";
 import type { StoreProvider } from "../store/index.js";
 import type { Transport, Unsubscribe } from "../transport/index.js";
 import { claimIdentity, holderOf } from "./identity.js";
+import { LocalInfoReporter } from "./local-info.js";
 import { SlotLedger, type Slots } from "./slots.js";
 
 /** Options of {@link startNode}. */
@@ -148,7 +148,7 @@ class Node implements FlockNode {
   private readonly lag = new EventLoopLag();
   private readonly lagReset: NodeJS.Timeout;
   private readonly log: Logger;
-  private knownKinds = new Set<string>();
+  private readonly reporter: LocalInfoReporter;
   private resolveDone!: (s: NodeStopped) => void;
 
   constructor(private readonly opts: NodeOptions) {
@@ -164,6 +164,7 @@ class Node implements FlockNode {
     this.stores = opts.stores;
     this.device = opts.device ?? "auto";
     this.metrics = opts.metrics ?? new Metrics();
+    this.reporter = new LocalInfoReporter(this.metrics);
     this.slots = new SlotLedger(opts.slots ?? 1);
     this.log = (opts.log ?? silentLogger()).child({ node: opts.nodeId });
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
@@ -206,7 +207,16 @@ class Node implements FlockNode {
       incarnation: this.inc,
       heartbeatMs,
       deadAfterMs,
-      localInfo: () => this.localInfo(),
+      localInfo: () =>
+        this.reporter.read({
+          nodeId: this.nodeId,
+          slots: this.slots,
+          device: this.device,
+          backend: this.backend,
+          lag: this.lag,
+          system: this.sys,
+          peers: () => this.mem?.nodes() ?? [],
+        }),
       log: this.log,
       metrics: this.metrics,
     });
@@ -343,9 +353,9 @@ class Node implements FlockNode {
       this.inc = newIncarnation();
       this.mem!.rejoinAs(this.inc);
       await this.claim();
-      if (this.stopping) return;
+      if (this.stopping || this.draining) return;
       await this.startIncarnation();
-      if (this.stopping) return;
+      if (this.stopping || this.draining) return;
       this.st = "running";
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
@@ -387,62 +397,6 @@ class Node implements FlockNode {
       this.resolveDone(error ? { status, error } : { status });
     })();
     return this.stopping;
-  }
-
-  // ---- what the heartbeats say ----
-
-  private localInfo(): LocalInfo {
-    const lag = this.lag.read();
-    const actors = this.actorsByKind();
-    const info: LocalInfo = {
-      slots: this.slots.total,
-      freeSlots: this.slots.free(),
-      device: this.device,
-      load: loadavg()[0] ?? 0,
-      lagMs: Number.isFinite(lag.p99Ms) ? lag.p99Ms : 0,
-      actors,
-    };
-    if (this.backend !== undefined) info.backend = this.backend;
-    this.updateGauges(info, lag.maxMs);
-    return info;
-  }
-
-  /**
-   * Local actors by kind. The kind of an actor is the last segment of its path without a trailing
-   * index (`job-7/trainer-2` → `trainer`): the actor system does not record kinds, and names follow
-   * `<kind>-<n>` by convention.
-   */
-  private actorsByKind(): Record<string, number> {
-    const out: Record<string, number> = {};
-    if (!this.sys || this.sys.stopped) return out;
-    for (const path of this.sys.paths()) {
-      const last = path.slice(path.lastIndexOf("/") + 1);
-      const kind = last.replace(/[-_.:]?\d+$/, "") || last;
-      out[kind] = (out[kind] ?? 0) + 1;
-    }
-    return out;
-  }
-
-  private updateGauges(info: LocalInfo, lagMaxMs: number): void {
-    const m = this.metrics;
-    m.set("flock_slots_total", info.slots, {}, "Compute slots of this node");
-    m.set("flock_slots_free", info.freeSlots, {}, "Free compute slots of this node");
-    m.set("flock_event_loop_lag_ms", info.lagMs, { stat: "p99" }, "Event-loop delay of this process (ms)");
-    m.set("flock_event_loop_lag_ms", Number.isFinite(lagMaxMs) ? lagMaxMs : 0, { stat: "max" });
-    for (const kind of this.knownKinds) if (!(kind in info.actors)) m.set("flock_actors", 0, { kind });
-    for (const [kind, n] of Object.entries(info.actors))
-      m.set("flock_actors", n, { kind }, "Local actors by kind");
-    this.knownKinds = new Set([...this.knownKinds, ...Object.keys(info.actors)]);
-    const now = Date.now();
-    for (const n of this.mem?.nodes() ?? []) {
-      if (n.node === this.nodeId || n.state === "dead" || n.state === "left") continue;
-      m.set(
-        "flock_heartbeat_age_ms",
-        Math.max(0, now - n.lastSeen),
-        { node: n.node },
-        "Time since the last heartbeat from each live peer (ms)",
-      );
-    }
   }
 }
 
