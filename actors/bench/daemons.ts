@@ -1,0 +1,88 @@
+import { readFileSync } from "node:fs";
+import { BenchChild } from "./child.js";
+
+/** Reads a process's resident set and its peak, in MiB (Linux /proc); undefined elsewhere or once it is gone. */
+function readRss(pid: number): { rss: number; hwm: number } | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
+    return { rss: kb("VmRSS") / 1024, hwm: kb("VmHWM") / 1024 };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Flock daemons as child processes (`flock daemon`), one per node id, that the benchmark can
+ * SIGKILL and restart; their resident memory is sampled every 200 ms and its peak kept per node.
+ */
+export class Daemons implements AsyncDisposable {
+  private readonly procs = new Map<string, BenchChild>();
+  private readonly peak = new Map<string, number>();
+  private readonly sampler: NodeJS.Timeout;
+
+  constructor(
+    private readonly flockBin: string,
+    private readonly url: string,
+    private readonly cluster: string,
+  ) {
+    this.sampler = setInterval(() => this.sample(), 200);
+    this.sampler.unref();
+  }
+
+  /** Starts (or restarts, as a new incarnation) a daemon and waits for its ready line. */
+  async start(nodeId: string, timeoutMs = 30_000): Promise<void> {
+    const args = [
+      "daemon",
+      "--nats",
+      this.url,
+      "--node-id",
+      nodeId,
+      "--cluster",
+      this.cluster,
+      "--log-level",
+      "warn",
+    ];
+    const child = BenchChild.node(`daemon ${nodeId}`, this.flockBin, args);
+    this.procs.set(nodeId, child);
+    await child.waitForLine(/flock daemon \S+ ready/, timeoutMs);
+  }
+
+  /** SIGKILLs a daemon (no goodbye) and waits for it to be gone. */
+  async kill(nodeId: string): Promise<void> {
+    const child = this.procs.get(nodeId);
+    if (!child) throw new Error(`no daemon ${nodeId}`);
+    this.sampleOne(nodeId, child);
+    child.kill();
+    await child.exited;
+  }
+
+  /** Peak resident memory of each node's daemons so far, in MiB (the largest over its restarts). */
+  peakRssMB(): Record<string, number> {
+    this.sample();
+    return Object.fromEntries([...this.peak].sort());
+  }
+
+  /** Stops every daemon (SIGTERM, then SIGKILL). */
+  async stop(): Promise<void> {
+    this.sample();
+    clearInterval(this.sampler);
+    await Promise.all([...this.procs.values()].map((c) => c.stop(5000)));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  private sample(): void {
+    for (const [id, child] of this.procs) this.sampleOne(id, child);
+  }
+
+  private sampleOne(id: string, child: BenchChild): void {
+    if (!child.running) return;
+    const m = readRss(child.pid);
+    if (!m) return;
+    const top = Math.max(m.rss, Number.isFinite(m.hwm) ? m.hwm : 0);
+    if (top > (this.peak.get(id) ?? 0)) this.peak.set(id, top);
+  }
+}

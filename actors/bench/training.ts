@@ -1,0 +1,235 @@
+import type { NatsConnection } from "nats";
+import { readLease, openLeaseBucket } from "../../runtime/cluster/lease.js";
+import { JetStreamStores } from "../../runtime/store/index.js";
+import type { NatsTransport } from "../../runtime/transport/index.js";
+import { resolveJobSpec, runJob, type ClusterHandle, type TrainResult } from "../api.js";
+import { plainTrainLoop } from "../compute/baseline.js";
+import { jobNames } from "../job/names.js";
+import type { JobSpecInput } from "../job/spec.js";
+import { COORDINATOR_LEASE_MS } from "../kinds.js";
+import { connectCluster } from "../remote.js";
+import { Daemons } from "./daemons.js";
+import { JobEndedError, JobEvents, steadySamplesPerSec } from "./events.js";
+import { median } from "./stats.js";
+
+/** Sizes of the training measurements. */
+export interface TrainingPlan {
+  /** Steps of the plain-tfjs reference loop (after a short warm-up). */
+  plainSteps: number;
+  /** Epochs of the one- and two-worker jobs. */
+  epochs: number;
+  /** SIGKILLs of a trainer's daemon in the recovery job, and that job's epochs. */
+  kills: number;
+  recoveryEpochs: number;
+  /** Epochs of the failover job. */
+  failoverEpochs: number;
+}
+
+/** What the training measurements found. */
+export interface TrainingResult {
+  backend: string;
+  plainSamplesPerSec: number;
+  oneWorkerSamplesPerSec: number;
+  twoWorkerSamplesPerSec: number;
+  trainerOverheadRatio: number;
+  scaling2: number;
+  recoverySeconds: number[];
+  recoveryMedianS: number;
+  failoverS: number;
+  peakRssMB: number;
+  peakRssByNode: Record<string, number>;
+  accuracy: { oneWorker: number; twoWorkers: number };
+}
+
+const EXAMPLE = "mnist";
+const NODES = ["a", "b", "c"];
+
+/**
+ * MNIST training: the plain tfjs loop, then on daemons (one process per node, over the benchmark's
+ * nats-server): a one-worker job, a two-worker job, a job whose trainers' daemons are SIGKILLed
+ * and restarted, and a job whose coordinator's daemon is SIGKILLed.
+ */
+export async function measureTraining(
+  url: string,
+  cluster: string,
+  plan: TrainingPlan,
+  flockBin: string,
+  say: (line: string) => void,
+): Promise<TrainingResult> {
+  const base = resolveJobSpec(EXAMPLE);
+  say(`plain tfjs loop: ${plan.plainSteps} steps of ${base.globalBatch}`);
+  const plainOpts = {
+    model: base.model as never,
+    dataset: base.dataset,
+    backend: base.backend,
+    batchSize: base.globalBatch,
+    seed: base.seed,
+    optimizer: base.optimizer,
+  };
+  await plainTrainLoop({ ...plainOpts, steps: 5 });
+  const plain = await plainTrainLoop({ ...plainOpts, steps: plan.plainSteps });
+
+  const daemons = new Daemons(flockBin, url, cluster);
+  let client: ClusterHandle | undefined;
+  try {
+    say("daemons a, b");
+    await Promise.all(NODES.slice(0, 2).map((id) => daemons.start(id)));
+    client = await connectCluster({ servers: url, cluster });
+    await waitAlive(client, NODES.slice(0, 2));
+
+    say(`one-worker job (${plan.epochs} epoch(s))`);
+    const one = await trainJob(client, { minWorkers: 1, maxWorkers: 1, epochs: plan.epochs });
+    say(`two-worker job (${plan.epochs} epoch(s))`);
+    const two = await trainJob(client, { minWorkers: 2, maxWorkers: 2, epochs: plan.epochs });
+
+    say("daemon c");
+    await daemons.start("c");
+    await waitAlive(client, NODES);
+    say(`recovery job: ${plan.kills} SIGKILL(s) of a trainer's daemon`);
+    const recoverySeconds = await recoveryJob(client, daemons, plan);
+    say("failover job: SIGKILL of the coordinator's daemon");
+    const failoverS = await failoverJob(client, daemons, plan);
+
+    const peakRssByNode = daemons.peakRssMB();
+    const oneRate = steadySamplesPerSec(one.events.steps());
+    const twoRate = steadySamplesPerSec(two.events.steps());
+    return {
+      backend:
+        one.result.backend === plain.backend
+          ? plain.backend
+          : `${plain.backend} (plain) / ${one.result.backend} (flock)`,
+      plainSamplesPerSec: plain.samplesPerSec,
+      oneWorkerSamplesPerSec: oneRate,
+      twoWorkerSamplesPerSec: twoRate,
+      trainerOverheadRatio: oneRate / plain.samplesPerSec,
+      scaling2: twoRate / oneRate,
+      recoverySeconds,
+      recoveryMedianS: median(recoverySeconds),
+      failoverS,
+      peakRssMB: Math.max(...Object.values(peakRssByNode)),
+      peakRssByNode,
+      accuracy: { oneWorker: one.result.accuracy, twoWorkers: two.result.accuracy },
+    };
+  } finally {
+    await client?.close().catch(() => undefined);
+    await daemons.stop();
+  }
+}
+
+async function waitAlive(client: ClusterHandle, nodes: string[], timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!nodes.every((n) => client.aliveNodes().includes(n))) {
+    if (Date.now() > deadline)
+      throw new Error(
+        `nodes ${nodes.join(", ")} not all alive after ${timeoutMs} ms (alive: ${client.aliveNodes().join(", ")})`,
+      );
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function trainJob(
+  client: ClusterHandle,
+  overrides: Partial<JobSpecInput>,
+): Promise<{ result: TrainResult; events: JobEvents }> {
+  const events = new JobEvents();
+  const result = await runJob(client, resolveJobSpec(EXAMPLE, overrides), { onEvent: events.push });
+  if (result.status !== "completed") throw new Error(`job ended ${result.status}`);
+  return { result, events };
+}
+
+/** The node holding the job's coordinator lease (holder `<nodeId>:<incarnation>`). */
+async function coordinatorNode(
+  client: ClusterHandle,
+  cluster: string,
+  job: string,
+): Promise<string | undefined> {
+  const nc = (client.client.wire.transport as NatsTransport).connection as NatsConnection;
+  const kv = await openLeaseBucket(new JetStreamStores(nc, { cluster }), COORDINATOR_LEASE_MS);
+  const holder = (await readLease(kv, jobNames.leaseKey(job)))?.holder;
+  return holder?.slice(0, holder.lastIndexOf(":"));
+}
+
+const EVENT_WAIT_MS = 30_000;
+
+/** Kills a trainer's daemon (never the coordinator's) `plan.kills` times; each time: kill → next committed step. */
+async function recoveryJob(client: ClusterHandle, daemons: Daemons, plan: TrainingPlan): Promise<number[]> {
+  const spec = resolveJobSpec(EXAMPLE, { minWorkers: 1, maxWorkers: 2, epochs: plan.recoveryEpochs });
+  const job = spec.id!;
+  const events = new JobEvents();
+  const running = runJob(client, spec, { onEvent: events.push });
+  running.catch(() => undefined);
+  const seconds: number[] = [];
+  try {
+    let from = 0;
+    for (let k = 0; k < plan.kills; k++) {
+      // Let the job settle: a few steps committed since the last recovery (and the restart).
+      from =
+        (await events.waitFor((e) => e.type === "job.step", from, EVENT_WAIT_MS, "a committed step")).index +
+        1;
+      for (let i = 0; i < 5; i++)
+        from =
+          (await events.waitFor((e) => e.type === "job.step", from, EVENT_WAIT_MS, "a committed step"))
+            .index + 1;
+      const coordinator = await coordinatorNode(client, client.client.cluster, job);
+      const target = [...events.members()].sort().find((n) => n !== coordinator);
+      if (!target)
+        throw new Error(
+          `no trainer outside the coordinator's node (${coordinator}); members ${[...events.members()].join(",")}`,
+        );
+      const killedAt = Date.now();
+      await daemons.kill(target);
+      const death = await events.waitFor(
+        (e) => e.type === "job.membership" && e.event.kind === "death" && e.event.node === target,
+        from,
+        EVENT_WAIT_MS,
+        `the death of ${target}`,
+      );
+      const next = await events.waitFor(
+        (e) => e.type === "job.step",
+        death.index + 1,
+        EVENT_WAIT_MS,
+        "a step after the death",
+      );
+      if (next.type !== "job.step") throw new Error("unreachable");
+      seconds.push((next.at - killedAt) / 1000);
+      from = next.index + 1;
+      await daemons.start(target);
+    }
+  } catch (error) {
+    if (!(error instanceof JobEndedError) || seconds.length === 0) throw error;
+  }
+  await running;
+  return seconds;
+}
+
+/** Kills the daemon of the node that holds the coordinator's lease; returns kill → first step the standby commits. */
+async function failoverJob(client: ClusterHandle, daemons: Daemons, plan: TrainingPlan): Promise<number> {
+  const spec = resolveJobSpec(EXAMPLE, { minWorkers: 1, maxWorkers: 2, epochs: plan.failoverEpochs });
+  const job = spec.id!;
+  const events = new JobEvents();
+  const running = runJob(client, spec, { onEvent: events.push });
+  running.catch(() => undefined);
+  let from = 0;
+  for (let i = 0; i < 10; i++)
+    from =
+      (await events.waitFor((e) => e.type === "job.step", from, EVENT_WAIT_MS, "a committed step")).index + 1;
+  const coordinator = await coordinatorNode(client, client.client.cluster, job);
+  if (!coordinator) throw new Error(`nobody holds the lease of job ${job}`);
+  const killedAt = Date.now();
+  await daemons.kill(coordinator);
+  const failover = await events.waitFor(
+    (e) => e.type === "job.membership" && e.event.kind === "failover",
+    from,
+    EVENT_WAIT_MS,
+    "the standby's takeover",
+  );
+  const next = await events.waitFor(
+    (e) => e.type === "job.step",
+    failover.index + 1,
+    EVENT_WAIT_MS,
+    "a step committed by the standby",
+  );
+  if (next.type !== "job.step") throw new Error("unreachable");
+  await running;
+  return (next.at - killedAt) / 1000;
+}
