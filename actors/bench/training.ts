@@ -217,15 +217,19 @@ async function failoverJob(client: ClusterHandle, daemons: Daemons, plan: Traini
   if (!coordinator) throw new Error(`nobody holds the lease of job ${job}`);
   const killedAt = Date.now();
   await daemons.kill(coordinator);
-  const failover = await events.waitFor(
-    (e) => e.type === "job.membership" && e.event.kind === "failover",
+  // The standby records the takeover (and the old node's death) before its first commit.
+  const takeover = await events.waitFor(
+    (e) =>
+      e.type === "job.membership" &&
+      e.event.node === coordinator &&
+      (e.event.kind === "failover" || e.event.kind === "death"),
     from,
     EVENT_WAIT_MS,
     "the standby's takeover",
   );
   const next = await events.waitFor(
-    (e) => e.type === "job.step",
-    failover.index + 1,
+    (e) => e.type === "job.step" && e.at > killedAt,
+    takeover.index + 1,
     EVENT_WAIT_MS,
     "a step committed by the standby",
   );

@@ -1,0 +1,147 @@
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import type { MessagingResult } from "./messaging.js";
+import type { ReduceResult } from "./reduce.js";
+import { sig } from "./stats.js";
+import type { TrainingResult } from "./training.js";
+
+/** The machine a run measured. */
+export interface MachineInfo {
+  cores: number;
+  cpuModel: string;
+  memoryGiB: number;
+  node: string;
+  platform: string;
+  /** 1-minute load average when the run started and ended: other work on the machine skews figures. */
+  loadAvg: [number, number];
+  date: string;
+}
+
+/** Everything one `flock bench` run measured. */
+export interface BenchReport {
+  tellRatio: number;
+  askLatencyRatio: number;
+  reduceWireRatio: number;
+  trainerOverheadRatio: number;
+  scaling2: number;
+  recoveryMedianS: number;
+  failoverS: number;
+  peakRssMB: number;
+  backend: string;
+  cores: number;
+  quick: boolean;
+  wallSeconds: number;
+  machine: MachineInfo;
+  messaging: MessagingResult;
+  reduce: ReduceResult & { members: number; gradientBytes: number };
+  training: TrainingResult;
+}
+
+/** The headline figures: key, aim, and whether higher is better. */
+export const FIGURES = [
+  { key: "tellRatio", aim: 0.8, higher: true },
+  { key: "askLatencyRatio", aim: 0.7, higher: true },
+  { key: "reduceWireRatio", aim: 0.7, higher: true },
+  { key: "trainerOverheadRatio", aim: 0.9, higher: true },
+  { key: "scaling2", aim: undefined, higher: true },
+  { key: "recoveryMedianS", aim: 2.5, higher: false },
+  { key: "failoverS", aim: 5, higher: false },
+  { key: "peakRssMB", aim: undefined, higher: false },
+] as const;
+
+type FigureKey = (typeof FIGURES)[number]["key"];
+
+/** One sentence per figure: what was measured, and the numbers behind it. */
+export function explain(r: BenchReport, key: FigureKey): string {
+  const m = r.messaging;
+  const t = r.training;
+  const n = (x: number) => sig(x).toLocaleString("en-US");
+  switch (key) {
+    case "tellRatio":
+      return `flock tell of a ${m.payloadBytes}-byte message to an actor in another process reached ${n(m.flockTellPerSec)} msgs/s against ${n(m.rawTellPerSec)} raw NATS publishes/s to a subscriber in that process (median round).`;
+    case "askLatencyRatio":
+      return `median round trip of a flock ask to an echo actor in another process was ${n(m.flockAskUs)} µs against ${n(m.rawAskUs)} µs for a raw NATS request/reply.`;
+    case "reduceWireRatio":
+      return `one step of ${r.reduce.members} trainers with a ${n(r.reduce.gradientBytes / 1e6)} MB gradient (reduce-scatter to ${r.reduce.members} real reducers, each publishing its new slice once) took ${n(r.reduce.flockStepMs)} ms against ${n(r.reduce.rawStepMs)} ms for raw NATS moving the same ${n(r.reduce.bytesPerStep / 1e6)} MB.`;
+    case "trainerOverheadRatio":
+      return `a one-worker flock job trained MNIST at ${n(t.oneWorkerSamplesPerSec)} samples/s (steady state, daemon process) against ${n(t.plainSamplesPerSec)} for the plain tfjs loop (same model, batch, data, backend ${t.backend}).`;
+    case "scaling2":
+      return `two workers, each in its own daemon process, trained at ${n(t.twoWorkerSamplesPerSec)} samples/s against ${n(t.oneWorkerSamplesPerSec)} for one, on ${r.cores} cores shared with nats-server and the coordinator.`;
+    case "recoveryMedianS":
+      return `SIGKILL of a trainer's daemon to the next committed step: ${t.recoverySeconds.map((s) => `${n(s)} s`).join(", ")} (default failure deadline 2 s).`;
+    case "failoverS":
+      return `SIGKILL of the daemon that held the coordinator's lease to the first step committed by the standby: ${n(t.failoverS)} s.`;
+    case "peakRssMB":
+      return `peak resident memory of a daemon (main thread plus its compute worker) during MNIST training, by node: ${Object.entries(
+        t.peakRssByNode,
+      )
+        .map(([k, v]) => `${k} ${Math.round(v)} MB`)
+        .join(", ")}.`;
+  }
+}
+
+function verdict(value: number, aim: number | undefined, higher: boolean): string {
+  if (aim === undefined) return "";
+  return (higher ? value >= aim : value <= aim) ? "met" : "missed";
+}
+
+/** The figures as a fixed-width table for a terminal. */
+export function formatTable(r: BenchReport): string {
+  const rows = FIGURES.map((f) => [
+    f.key,
+    String(sig(r[f.key])),
+    f.aim === undefined ? "" : `${f.higher ? "≥" : "≤"} ${f.aim}`,
+    verdict(r[f.key], f.aim, f.higher),
+  ]);
+  rows.push(["backend", r.backend, "", ""], ["cores", String(r.cores), "", ""]);
+  const head = ["figure", "value", "aim", ""];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd();
+  return [line(head), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
+}
+
+/** The results section of BENCHMARKS.md: machine, table, one sentence per figure. */
+export function formatMarkdown(r: BenchReport): string {
+  const mc = r.machine;
+  const lines = [
+    `Run: \`flock bench${r.quick ? " --quick" : ""}\`, ${mc.date}, ${sig(r.wallSeconds)} s.`,
+    "",
+    `Machine: ${mc.cores} cores (${mc.cpuModel}), ${sig(mc.memoryGiB)} GiB memory, Node ${mc.node} on ${mc.platform}, compute backend ${r.backend}; 1-minute load average ${mc.loadAvg[0]} at the start, ${mc.loadAvg[1]} at the end.`,
+    "",
+    "| figure | value | aim | |",
+    "|---|---|---|---|",
+    ...FIGURES.map(
+      (f) =>
+        `| ${f.key} | ${sig(r[f.key])} | ${f.aim === undefined ? "" : `${f.higher ? "≥" : "≤"} ${f.aim}`} | ${verdict(r[f.key], f.aim, f.higher)} |`,
+    ),
+    `| backend | ${r.backend} | | |`,
+    `| cores | ${r.cores} | | |`,
+    "",
+    ...FIGURES.map((f) => `- **${f.key}**: ${explain(r, f.key)}`),
+  ];
+  return lines.join("\n");
+}
+
+const START = "<!-- bench:results:start -->";
+const END = "<!-- bench:results:end -->";
+
+/** Replaces the generated block of a markdown file (between its markers), or creates the file. */
+export function writeMarkdown(path: string, r: BenchReport): void {
+  const block = `${START}\n${formatMarkdown(r)}\n${END}`;
+  if (!existsSync(path)) {
+    writeFileSync(path, `# flock benchmarks\n\n${block}\n`);
+    return;
+  }
+  const text = readFileSync(path, "utf8");
+  const a = text.indexOf(START);
+  const b = text.indexOf(END);
+  writeFileSync(
+    path,
+    a >= 0 && b > a
+      ? text.slice(0, a) + block + text.slice(b + END.length)
+      : `${text.trimEnd()}\n\n${block}\n`,
+  );
+}

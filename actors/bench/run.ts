@@ -1,0 +1,92 @@
+import { cpus, loadavg, totalmem } from "node:os";
+import { fileURLToPath } from "node:url";
+import { startNatsServer } from "../../runtime/natsd/index.js";
+import { measureMessaging, type MessagingPlan } from "./messaging.js";
+import { measureReduce, type ReducePlan } from "./reduce.js";
+import type { BenchReport, MachineInfo } from "./report.js";
+import { measureTraining, type TrainingPlan } from "./training.js";
+
+/** Sizes of a whole run. */
+export interface BenchPlan {
+  messaging: MessagingPlan;
+  reduce: ReducePlan;
+  training: TrainingPlan;
+}
+
+/** The full run: several minutes, figures stable to a few percent on an idle machine. */
+export const FULL_PLAN: BenchPlan = {
+  messaging: { tellMessages: 300_000, tellRounds: 5, window: 10_000, askRoundTrips: 2000, askRounds: 5 },
+  reduce: { members: 4, gradientBytes: 4_000_000, steps: 15 },
+  training: { plainSteps: 250, epochs: 2, kills: 3, recoveryEpochs: 3, failoverEpochs: 1 },
+};
+
+/** `--quick`: under a minute, every figure measured once, noisier. */
+export const QUICK_PLAN: BenchPlan = {
+  messaging: { tellMessages: 60_000, tellRounds: 3, window: 10_000, askRoundTrips: 300, askRounds: 3 },
+  reduce: { members: 4, gradientBytes: 4_000_000, steps: 3 },
+  training: { plainSteps: 60, epochs: 1, kills: 3, recoveryEpochs: 2, failoverEpochs: 1 },
+};
+
+const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
+
+function machine(): MachineInfo {
+  return {
+    cores: cpus().length,
+    cpuModel: cpus()[0]?.model.trim() ?? "unknown",
+    memoryGiB: totalmem() / 2 ** 30,
+    node: process.versions.node,
+    platform: `${process.platform} ${process.arch}`,
+    loadAvg: [Number(loadavg()[0]!.toFixed(2)), Number.NaN],
+    date: new Date().toISOString(),
+  };
+}
+
+/**
+ * Runs every measurement against a nats-server of its own (JetStream on, 127.0.0.1, a free port)
+ * and returns the report. `say` receives one progress line per phase.
+ */
+export async function runBench(
+  plan: BenchPlan,
+  quick: boolean,
+  say: (line: string) => void,
+): Promise<BenchReport> {
+  const started = performance.now();
+  const info = machine();
+  const server = await startNatsServer({ jetstream: true, httpPort: false });
+  try {
+    say(`nats-server at ${server.url}; tell and ask against raw NATS`);
+    const messaging = await measureMessaging(server.url, "bench-msg", plan.messaging, here("./peer.js"));
+    say(
+      `reduce-scatter + all-gather: ${plan.reduce.members} trainers, ${plan.reduce.gradientBytes / 1e6} MB gradient`,
+    );
+    const reduce = await measureReduce(server.url, "bench-reduce", plan.reduce);
+    const training = await measureTraining(
+      server.url,
+      "bench-train",
+      plan.training,
+      here("../../bin/flock.js"),
+      say,
+    );
+    info.loadAvg[1] = Number(loadavg()[0]!.toFixed(2));
+    return {
+      tellRatio: messaging.tellRatio,
+      askLatencyRatio: messaging.askLatencyRatio,
+      reduceWireRatio: reduce.reduceWireRatio,
+      trainerOverheadRatio: training.trainerOverheadRatio,
+      scaling2: training.scaling2,
+      recoveryMedianS: training.recoveryMedianS,
+      failoverS: training.failoverS,
+      peakRssMB: training.peakRssMB,
+      backend: training.backend,
+      cores: info.cores,
+      quick,
+      wallSeconds: (performance.now() - started) / 1000,
+      machine: info,
+      messaging,
+      reduce: { ...reduce, members: plan.reduce.members, gradientBytes: plan.reduce.gradientBytes },
+      training,
+    };
+  } finally {
+    await server.stop();
+  }
+}
