@@ -15,6 +15,7 @@ interface ChaosFlags {
   epochs?: number;
   tolerance?: number;
   logDir?: string;
+  baselineAccuracy?: number;
   json?: boolean;
 }
 
@@ -87,6 +88,7 @@ export function registerChaosCommand(program: Command): void {
         epochs: flags.epochs,
         tolerance: flags.tolerance,
         logDir: flags.logDir,
+        baselineAccuracy: flags.baselineAccuracy,
         env,
         onProgress: log,
       });

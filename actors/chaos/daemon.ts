@@ -11,8 +11,12 @@ import { fileURLToPath } from "node:url";
 import { trackProcess } from "../../runtime/natsd/index.js";
 import type { FatalLine, NodeCounters, UnexpectedExit } from "./invariants.js";
 
-/** The composition root the daemons run (dist/bin/flock.js, next to this compiled module). */
-export const FLOCK_BIN = fileURLToPath(new URL("../../bin/flock.js", import.meta.url));
+/**
+ * The composition root the daemons run: dist/bin/flock.js next to this compiled module, or
+ * `$FLOCK_CHAOS_BIN` (to run the daemons of another build).
+ */
+export const FLOCK_BIN =
+  process.env.FLOCK_CHAOS_BIN ?? fileURLToPath(new URL("../../bin/flock.js", import.meta.url));
 
 /** Lines in a daemon's output that mean a crash-class error, whatever the harness did. */
 const FATAL_LINE = /unhandledRejection|uncaughtException|FATAL|"level":60/;

@@ -18,7 +18,7 @@ export interface FaultRecord {
   holdMs: number;
   /** Committed steps when it was injected. */
   atStep: number;
-  /** Injection → the next committed step, in seconds. */
+  /** Injection → the commit of the first step started after it, in seconds (see JobObserver.recoveryAfter). */
   recoverySeconds?: number;
   /** Whether the job was back to full membership before the next fault (or the end). */
   rejoined?: boolean;

@@ -77,6 +77,8 @@ export interface Observations {
   steps: ObservedStep[];
   hashes: ObservedHash[];
   baselineAccuracy?: number;
+  /** Why the baseline gave no accuracy, when it did not. */
+  baselineError?: string;
   tolerance: number;
   unexpectedExits: UnexpectedExit[];
   fatalLines: FatalLine[];
@@ -214,7 +216,11 @@ export function stepsMonotonic(
 
 function accuracy(o: Observations): InvariantResult {
   if (!o.result) return fail("no result");
-  if (o.baselineAccuracy === undefined) return fail("no fault-free baseline to compare with");
+  if (o.baselineAccuracy === undefined) {
+    return fail(
+      `no fault-free baseline to compare with${o.baselineError ? `: the baseline run did not complete (${o.baselineError})` : ""}`,
+    );
+  }
   const diff = o.result.accuracy - o.baselineAccuracy;
   const text = `accuracy ${o.result.accuracy.toFixed(4)} vs baseline ${o.baselineAccuracy.toFixed(4)} (Δ ${diff >= 0 ? "+" : ""}${diff.toFixed(4)}, tolerance ±${o.tolerance})`;
   return Math.abs(diff) <= o.tolerance ? pass(text) : fail(text);

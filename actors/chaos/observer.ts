@@ -54,11 +54,16 @@ export class JobObserver {
     }
   }
 
-  /** Seconds from `at` (wall ms) to the first commit after it, or undefined when none came. */
+  /**
+   * Seconds from a fault at `at` (wall ms) to the commit of the first step that started after it,
+   * or undefined when none committed. A step starts when the one before it commits, so that is the
+   * second commit after `at`: the first may be a step that was already in flight, finished before
+   * the fault could touch it. (Measuring to the first commit reports ~0 s for a fault that stalls
+   * the job for seconds whenever a commit was on the wire.)
+   */
   recoveryAfter(at: number): number | undefined {
-    let first: number | undefined;
-    for (const s of this.steps) if (s.at > at && (first === undefined || s.at < first)) first = s.at;
-    return first === undefined ? undefined : (first - at) / 1000;
+    const after = [...new Set(this.steps.filter((s) => s.at > at).map((s) => s.at))].sort((a, b) => a - b);
+    return after.length < 2 ? undefined : (after[1]! - at) / 1000;
   }
 }
 

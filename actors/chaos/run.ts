@@ -3,11 +3,12 @@
  * plan of faults, then the invariants. Every process it starts is stopped on every path.
  * @module
  */
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { resolveJobSpec, runJob, type TrainResult } from "../api.js";
+import { resolveJobSpec, runJob, type ClusterHandle, type TrainResult } from "../api.js";
+import { jobNames } from "../job/names.js";
 import { loadDataset } from "../compute/datasets.js";
 import { connectCluster } from "../remote.js";
 import { ChaosCluster } from "./cluster.js";
@@ -36,6 +37,8 @@ export interface ChaosOptions {
   tolerance?: number;
   /** Extra environment of every daemon (e.g. `FLOCK_INJECT_BUG`), in both runs. */
   env?: Record<string, string>;
+  /** Skip the baseline run and compare with this accuracy (from an earlier baseline of the same seed and epochs). */
+  baselineAccuracy?: number;
   /** Keep logs here (default: a temp dir, deleted when the run passes). */
   logDir?: string;
   /** Progress lines for people. */
@@ -75,6 +78,10 @@ export interface ChaosReport {
 
 /** Default accuracy tolerance: a few hundred test digits of 2,000, well above seed-to-seed noise. */
 export const ACCURACY_TOLERANCE = 0.03;
+/** A job with no committed step for this long is stuck (the longest recovery seen is ~10 s). */
+const STALL_MS = 60_000;
+/** How long the driver waits for the job to be back to all nodes after a fault. */
+const REJOIN_MS = 30_000;
 /** Seconds of faulty phase per planned fault. */
 const SECONDS_PER_FAULT = 10;
 /** Committed steps per epoch of the MNIST example (8,000 samples, global batch 64). */
@@ -89,14 +96,14 @@ export function defaultEpochs(durationSec: number): number {
 
 /** The command line that replays a run. */
 export function replayCommand(
-  o: Required<Pick<ChaosOptions, "seed" | "nodes" | "durationSec" | "faults" | "epochs">> & {
-    env?: Record<string, string>;
-  },
+  o: Required<Pick<ChaosOptions, "seed" | "nodes" | "durationSec" | "faults" | "epochs">> &
+    Pick<ChaosOptions, "env" | "baselineAccuracy">,
 ): string {
   const env = Object.entries(o.env ?? {})
     .map(([k, v]) => `${k}=${v} `)
     .join("");
-  return `${env}npx flock chaos --seed ${o.seed} --nodes ${o.nodes} --duration ${o.durationSec} --faults ${o.faults.join(",")} --epochs ${o.epochs} --json`;
+  const baseline = o.baselineAccuracy === undefined ? "" : ` --baseline-accuracy ${o.baselineAccuracy}`;
+  return `${env}npx flock chaos --seed ${o.seed} --nodes ${o.nodes} --duration ${o.durationSec} --faults ${o.faults.join(",")} --epochs ${o.epochs}${baseline} --json`;
 }
 
 /** Runs the baseline and the faulty run, checks the invariants and reports. */
@@ -109,7 +116,15 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const tolerance = opts.tolerance ?? ACCURACY_TOLERANCE;
   const progress = opts.onProgress ?? (() => undefined);
   const logDir = opts.logDir ?? mkdtempSync(join(tmpdir(), "flock-chaos-"));
-  const replay = replayCommand({ seed: opts.seed, nodes, durationSec, faults: kinds, epochs, env: opts.env });
+  const replay = replayCommand({
+    seed: opts.seed,
+    nodes,
+    durationSec,
+    faults: kinds,
+    epochs,
+    env: opts.env,
+    baselineAccuracy: opts.baselineAccuracy,
+  });
   if (nodes < 2) throw new RangeError("--nodes must be at least 2: a coordinator fault needs a standby node");
 
   const dataset = await loadDataset(resolveJobSpec("mnist").dataset);
@@ -121,11 +136,17 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   );
 
   const scenario = { seed: opts.seed, nodes, epochs, env: opts.env, logDir, progress };
-  progress("baseline: the same job with no faults");
-  const baseline = await runScenario({ ...scenario, label: "baseline", plan: [] });
-  progress(
-    `baseline: ${baseline.result ? `${baseline.result.status}, accuracy ${baseline.result.accuracy.toFixed(4)} in ${baseline.wallSeconds.toFixed(1)} s` : `no result (${baseline.error})`}`,
-  );
+  let baseline: ScenarioOutcome | undefined;
+  if (opts.baselineAccuracy === undefined) {
+    progress("baseline: the same job with no faults");
+    baseline = await runScenario({ ...scenario, label: "baseline", plan: [] });
+    progress(
+      `baseline: ${baseline.result ? `${baseline.result.status}, accuracy ${baseline.result.accuracy.toFixed(4)} in ${baseline.wallSeconds.toFixed(1)} s` : `no result (${baseline.error})`}`,
+    );
+  } else progress(`baseline: skipped, comparing with the given accuracy ${opts.baselineAccuracy}`);
+  const baselineAccuracy =
+    opts.baselineAccuracy ??
+    (baseline?.result?.status === "completed" ? baseline.result.accuracy : undefined);
   progress("chaos: the same job under faults");
   const chaos = await runScenario({ ...scenario, label: "chaos", plan });
   progress(
@@ -139,10 +160,14 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     error: chaos.error,
     steps: chaos.observer.steps,
     hashes: chaos.observer.hashes,
-    baselineAccuracy: baseline.result?.status === "completed" ? baseline.result.accuracy : undefined,
+    baselineAccuracy,
+    baselineError:
+      baseline && baselineAccuracy === undefined
+        ? (baseline.error ?? `status ${baseline.result?.status}`)
+        : undefined,
     tolerance,
-    unexpectedExits: [...baseline.unexpectedExits, ...chaos.unexpectedExits],
-    fatalLines: [...baseline.fatalLines, ...chaos.fatalLines],
+    unexpectedExits: [...(baseline?.unexpectedExits ?? []), ...chaos.unexpectedExits],
+    fatalLines: [...(baseline?.fatalLines ?? []), ...chaos.fatalLines],
     counters: chaos.counters,
     plannedFaults: plan.length,
     injectedFaults: chaos.faults.length,
@@ -165,7 +190,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     faults,
     invariants,
     accuracy: chaos.result?.accuracy ?? null,
-    baselineAccuracy: baseline.result?.accuracy ?? null,
+    baselineAccuracy: baselineAccuracy ?? null,
     recoveryP50: recoveries.length > 0 ? recoveries[Math.floor((recoveries.length - 1) / 2)]! : null,
     recoveryMax: recoveries.at(-1) ?? null,
     passed,
@@ -173,7 +198,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     epochs,
     tolerance,
     wallSeconds: round((Date.now() - started) / 1000),
-    baselineWallSeconds: round(baseline.wallSeconds),
+    baselineWallSeconds: baseline ? round(baseline.wallSeconds) : null,
     chaosWallSeconds: round(chaos.wallSeconds),
     replay,
     logDir: passed && !opts.logDir ? null : logDir,
@@ -216,6 +241,7 @@ async function runScenario(o: ScenarioOptions): Promise<ScenarioOutcome> {
   let cluster: ChaosCluster | undefined;
   let handle: Awaited<ReturnType<typeof connectCluster>> | undefined;
   let leases: LeaseReader | undefined;
+  let closeEvents = async (): Promise<void> => undefined;
   try {
     cluster = await ChaosCluster.start({ nodes: o.nodes, cluster: "chaos", logDir, env: o.env });
     handle = await connectCluster({ servers: cluster.observerUrl, cluster: "chaos" });
@@ -234,7 +260,15 @@ async function runScenario(o: ScenarioOptions): Promise<ScenarioOutcome> {
     o.progress(
       `${o.label}: cluster up in ${((submittedAt - started) / 1000).toFixed(1)} s; job ${spec.id} submitted`,
     );
-    const job = runJob(handle, spec, { onEvent: (e) => observer.add(e) }).then(
+    const events = createWriteStream(join(logDir, "events.jsonl"));
+    events.on("error", () => undefined);
+    closeEvents = () => new Promise<void>((r) => events.end(r));
+    const job = runJob(handle, spec, {
+      onEvent: (e) => {
+        observer.add(e);
+        events.write(`${JSON.stringify({ t: Date.now(), ...e })}\n`);
+      },
+    }).then(
       (r) => (result = r),
       (e: Error) => (error = e.message),
     );
@@ -249,9 +283,11 @@ async function runScenario(o: ScenarioOptions): Promise<ScenarioOutcome> {
       faults,
       o.progress,
     );
-    const timeout = sleep(jobTimeoutMs, "timeout", { signal: ended.signal }).catch(() => "ended");
-    if ((await Promise.race([job, timeout])) === "timeout")
-      error = `job did not finish within ${jobTimeoutMs / 1000} s (last committed step ${observer.step})`;
+    const verdict = await Promise.race([
+      job.then(() => "done"),
+      watchdog(observer, submittedAt, jobTimeoutMs, ended.signal),
+    ]);
+    if (verdict !== "done") error = `${verdict}; ${await coordinatorStatus(handle, lease, spec.id!)}`;
     ended.abort();
     await driver.catch((e: Error) => (error ??= `fault driver failed: ${e.message}`));
     for (const f of faults) f.recoverySeconds = observer.recoveryAfter(f.injectedAt);
@@ -262,6 +298,7 @@ async function runScenario(o: ScenarioOptions): Promise<ScenarioOutcome> {
     await handle?.close().catch(() => undefined);
     await leases?.close();
     await cluster?.stop();
+    await closeEvents();
   }
   return {
     result,
@@ -279,7 +316,7 @@ async function runScenario(o: ScenarioOptions): Promise<ScenarioOutcome> {
 /**
  * Injects the plan's faults in order. Each waits for its step, and for the previous fault to have
  * recovered: healed, a step committed after the heal, and the job back to all `nodes` members
- * (given up on after 30 s and recorded as `rejoined: false`).
+ * (given up on after {@link REJOIN_MS} and recorded as `rejoined: false`).
  */
 async function driveFaults(
   cluster: ChaosCluster,
@@ -301,15 +338,53 @@ async function driveFaults(
     });
     const healedAt = record.healedAt ?? Date.now();
     await waitUntil(() => observer.lastCommitAt > healedAt, 120_000, ended);
-    record.rejoined = await waitUntil(
+    const whole = await waitUntil(
       () => observer.members >= nodes && observer.lastCommitAt > healedAt,
-      30_000,
+      REJOIN_MS,
       ended,
     );
+    if (ended.aborted) return;
+    record.rejoined = whole;
     const rec = observer.recoveryAfter(record.injectedAt);
     progress(
-      `  recovered: next commit ${rec === undefined ? "none yet" : `${rec.toFixed(2)} s after injection`}; members ${observer.members}/${nodes}`,
+      `  recovery ${rec === undefined ? "—" : `${rec.toFixed(2)} s`}; members ${observer.members}/${nodes}${whole ? "" : ` (not back to ${nodes} after ${REJOIN_MS / 1000} s)`}`,
     );
+  }
+}
+
+/**
+ * Resolves with why the job is deemed stuck: no step committed for {@link STALL_MS} (placement
+ * included), or `timeoutMs` since submission. Never resolves once `signal` aborts.
+ */
+async function watchdog(
+  observer: JobObserver,
+  since: number,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<string> {
+  for (let i = 0; i < 1_000_000 && !signal.aborted; i++) {
+    const now = Date.now();
+    const last = Math.max(since, observer.lastCommitAt);
+    if (now - last > STALL_MS)
+      return `job stalled: no step committed for ${STALL_MS / 1000} s (last committed step ${observer.step})`;
+    if (now - since > timeoutMs)
+      return `job did not finish within ${timeoutMs / 1000} s (last committed step ${observer.step})`;
+    await sleep(250);
+  }
+  return new Promise(() => undefined);
+}
+
+/** What the coordinator says about itself (for the report of a stuck job), in a line. */
+async function coordinatorStatus(handle: ClusterHandle, leases: LeaseReader, job: string): Promise<string> {
+  const holder = await leases.holderNode(job);
+  if (!holder) return "no node holds the coordinator's lease";
+  try {
+    const reply = await handle.client
+      .ref(`${holder}/${jobNames.coordinator(job)}`)
+      .ask({ type: "coord.status" }, { timeoutMs: 3000 });
+    return `coordinator on ${holder}: ${JSON.stringify(reply)}`;
+  } catch (e) {
+    return `coordinator on ${holder} did not answer its status: ${(e as Error).message}`;
   }
 }
 
