@@ -3,7 +3,8 @@
  * invariants; exit code 0 only when every invariant holds.
  * @module
  */
-import { InvalidArgumentError, type Command } from "commander";
+import { InvalidArgumentError, Option, type Command } from "commander";
+import { usageErrorsExit2 } from "../../runtime/cli/options.js";
 import { runChaos, type ChaosReport } from "./run.js";
 import { FAULT_KINDS, parseFaultKinds, type FaultKind } from "./schedule.js";
 
@@ -30,7 +31,7 @@ function intFlag(flag: string, min: number) {
 
 /** Registers `flock chaos`. */
 export function registerChaosCommand(program: Command): void {
-  program
+  const cmd = program
     .command("chaos")
     .description(
       "run a job on local daemons under seeded faults (kill, pause, partition, slow, broker, coordinator) and check the invariants",
@@ -47,17 +48,16 @@ export function registerChaosCommand(program: Command): void {
       intFlag("--duration", 1),
       60,
     )
-    .option(
-      "--faults <kinds>",
-      `fault kinds, comma-separated (${FAULT_KINDS.join(",")})`,
-      (v: string) => {
-        try {
-          return parseFaultKinds(v);
-        } catch (e) {
-          throw new InvalidArgumentError((e as Error).message);
-        }
-      },
-      [...FAULT_KINDS],
+    .addOption(
+      new Option("--faults <kinds>", `fault kinds, comma-separated (${FAULT_KINDS.join(",")})`)
+        .argParser((v: string) => {
+          try {
+            return parseFaultKinds(v);
+          } catch (e) {
+            throw new InvalidArgumentError((e as Error).message);
+          }
+        })
+        .default([...FAULT_KINDS], "all"),
     )
     .option("--epochs <n>", "epochs of the job (default: enough for --duration)", intFlag("--epochs", 1))
     .option(
@@ -70,36 +70,45 @@ export function registerChaosCommand(program: Command): void {
       },
     )
     .option(
+      "--baseline-accuracy <x>",
+      "skip the baseline run and compare with this accuracy (of an earlier baseline, same seed and epochs)",
+      (v: string) => {
+        const x = Number(v);
+        if (!(x >= 0 && x <= 1))
+          throw new InvalidArgumentError(`--baseline-accuracy must be in [0, 1], got "${v}"`);
+        return x;
+      },
+    )
+    .option(
       "--log-dir <dir>",
       "keep the daemons' and servers' logs here (default: a temp dir, kept only when the run fails)",
     )
-    .option("--json", "print the report as one JSON object on the last line")
-    .action(async (flags: ChaosFlags) => {
-      const seed = flags.seed ?? Date.now() % 1_000_000;
-      const log = (line: string): void =>
-        void (flags.json ? process.stderr : process.stdout).write(`${line}\n`);
-      const env: Record<string, string> = {};
-      if (process.env.FLOCK_INJECT_BUG) env.FLOCK_INJECT_BUG = process.env.FLOCK_INJECT_BUG;
-      const report = await runChaos({
-        seed,
-        nodes: flags.nodes,
-        durationSec: flags.duration,
-        faults: flags.faults,
-        epochs: flags.epochs,
-        tolerance: flags.tolerance,
-        logDir: flags.logDir,
-        baselineAccuracy: flags.baselineAccuracy,
-        env,
-        onProgress: log,
-      });
-      for (const line of summary(report)) log(line);
-      if (!report.passed)
-        process.stderr.write(
-          `flock chaos FAILED with seed ${report.seed}; replay with:\n  ${report.replay}\n`,
-        );
-      if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);
-      process.exitCode = report.passed ? 0 : 1;
+    .option("--json", "print the report as one JSON object on the last line");
+  usageErrorsExit2(cmd);
+  cmd.action(async (flags: ChaosFlags) => {
+    const seed = flags.seed ?? Date.now() % 1_000_000;
+    const log = (line: string): void =>
+      void (flags.json ? process.stderr : process.stdout).write(`${line}\n`);
+    const env: Record<string, string> = {};
+    if (process.env.FLOCK_INJECT_BUG) env.FLOCK_INJECT_BUG = process.env.FLOCK_INJECT_BUG;
+    const report = await runChaos({
+      seed,
+      nodes: flags.nodes,
+      durationSec: flags.duration,
+      faults: flags.faults,
+      epochs: flags.epochs,
+      tolerance: flags.tolerance,
+      logDir: flags.logDir,
+      baselineAccuracy: flags.baselineAccuracy,
+      env,
+      onProgress: log,
     });
+    for (const line of summary(report)) log(line);
+    if (!report.passed)
+      process.stderr.write(`flock chaos FAILED with seed ${report.seed}; replay with:\n  ${report.replay}\n`);
+    if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+    process.exitCode = report.passed ? 0 : 1;
+  });
 }
 
 /** The report in lines for people. */

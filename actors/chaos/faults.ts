@@ -98,15 +98,10 @@ export async function injectFault(
     case "slow": {
       const node = await pickNode(cluster, job, fault);
       const proxy = cluster.proxyOf(node);
-      const r = record(
-        node,
-        `link slowed (+${fault.latencyMs} ms each way, ${Math.round(fault.bandwidth! / 1024)} KiB/s) for ${fault.holdMs} ms`,
-      );
+      const r = record(node, `link slowed by ${fault.latencyMs} ms each way for ${fault.holdMs} ms`);
       proxy.setLatency(fault.latencyMs!);
-      proxy.setBandwidth(fault.bandwidth!);
       await sleep(fault.holdMs);
       proxy.setLatency(0);
-      proxy.setBandwidth(null);
       r.healedAt = Date.now();
       return r;
     }

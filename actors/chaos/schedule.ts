@@ -20,9 +20,8 @@ export interface PlannedFault {
   holdMs: number;
   /** A draw in [0, 1) that picks the target among those eligible when the fault fires. */
   targetDraw: number;
-  /** `slow` only: one-way latency added in both directions (ms) and the bandwidth cap (bytes/s). */
+  /** `slow` only: one-way latency added in both directions of the node's link (ms). */
   latencyMs?: number;
-  bandwidth?: number;
 }
 
 /** Options of {@link planFaults}. */
@@ -40,7 +39,7 @@ const HOLD_MS: Record<FaultKind, [number, number]> = {
   kill: [500, 2000], // down time before the node restarts with the same id
   pause: [2500, 4000], // SIGSTOP → SIGCONT
   partition: [2500, 4000], // proxy cut → heal
-  slow: [4000, 6000], // latency + bandwidth cap on the node's link
+  slow: [4000, 6000], // latency on the node's link
   broker: [1500, 3000], // nats-server down time
   coordinator: [500, 2000], // the lease holder's node down time
 };
@@ -81,10 +80,12 @@ function plan(rng: Rng, kind: FaultKind, index: number, atStep: number): Planned
     holdMs: Math.round(rng.between(lo, hi)),
     targetDraw: rng.next(),
   };
-  if (kind === "slow") {
-    fault.latencyMs = Math.round(rng.between(150, 400));
-    fault.bandwidth = Math.round(rng.between(64, 256)) * 1024;
-  }
+  // A straggler, not a death: the step's round trip (step in, params in, done out) takes 2× the
+  // latency, past the coordinator's 2 s patience, while heartbeats, shifted once by the latency
+  // plus one 500 ms interval, still arrive inside the 2 s failure deadline. A bandwidth cap would
+  // not do: a step moves ~0.7 MB per node, so any cap that slows it queues the heartbeats behind
+  // the parameters and the node is declared dead, which kill, pause and partition already cover.
+  if (kind === "slow") fault.latencyMs = Math.round(rng.between(1100, 1400));
   return fault;
 }
 

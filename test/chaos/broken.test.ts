@@ -1,0 +1,31 @@
+/**
+ * The harness must notice a broken build: with `FLOCK_INJECT_BUG=reducer-keeps-dead-slices` the
+ * reducers sum every buffered slice, including a straggler's that the step's commit set left out.
+ * A slowed link makes a node a straggler (its slice reaches the reducer on its own node at once,
+ * its "done" reaches the coordinator too late), so the run must fail, naming the commit audit.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { scaleTimeout } from "../helpers/index.js";
+import { runChaosCli } from "./cli.js";
+
+test(
+  "a reducer that sums slices outside the commit set fails the run on the commit audit",
+  { timeout: scaleTimeout(240_000) },
+  async (t) => {
+    const args = ["--seed", "3", "--faults", "slow", "--duration", "20", "--epochs", "2"];
+    const { code, report, output } = await runChaosCli(t, args, {
+      FLOCK_INJECT_BUG: "reducer-keeps-dead-slices",
+    });
+    assert.equal(report.passed, false, `the harness passed a broken build:\n${output.slice(-6000)}`);
+    assert.equal(code, 1);
+    const audit = report.invariants.commitAudit;
+    assert.equal(audit.ok, false, `commit audit: ${audit.detail}`);
+    assert.match(
+      audit.detail,
+      /^commit audit: \d+ reducer application\(s\) summed other slices than the step's commit set/,
+    );
+    assert.match(report.replay, /^FLOCK_INJECT_BUG=reducer-keeps-dead-slices npx flock chaos --seed 3 /);
+    assert.match(output, /flock chaos FAILED with seed 3; replay with:/);
+  },
+);

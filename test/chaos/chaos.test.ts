@@ -1,0 +1,45 @@
+/**
+ * The chaos harness end to end, as CI runs it: `flock chaos` with a fixed seed, every fault kind
+ * at least once (coordinator, pause, broker, kill, partition, slow), a fault-free baseline first;
+ * it must pass every invariant. About two minutes on two cores.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { FAULT_KINDS } from "../../actors/chaos/schedule.js";
+import { scaleTimeout } from "../helpers/index.js";
+import { runChaosCli } from "./cli.js";
+
+test(
+  "a seeded chaos run with every fault kind keeps every invariant",
+  { timeout: scaleTimeout(360_000) },
+  async (t) => {
+    const { code, report, output } = await runChaosCli(t, [
+      "--seed",
+      "7",
+      "--duration",
+      "60",
+      "--epochs",
+      "5",
+    ]);
+    const failed = Object.entries(report.invariants).filter(([, v]) => !v.ok);
+    assert.deepEqual(
+      failed,
+      [],
+      `invariants failed (seed ${report.seed}; replay: ${report.replay}):\n${output.slice(-8000)}`,
+    );
+    assert.equal(report.passed, true);
+    assert.equal(code, 0);
+    for (const kind of FAULT_KINDS)
+      assert.ok(
+        report.faults.some((f) => f.kind === kind),
+        `a ${kind} fault was injected`,
+      );
+    assert.ok(
+      report.faults.every((f) => f.recoverySeconds !== null),
+      "every fault was followed by committed steps",
+    );
+    assert.equal(typeof report.recoveryP50, "number");
+    assert.ok(report.accuracy !== null && report.baselineAccuracy !== null);
+    assert.ok(Math.abs(report.accuracy - report.baselineAccuracy) <= report.tolerance);
+  },
+);
