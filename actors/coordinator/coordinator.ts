@@ -72,6 +72,8 @@ export class Coordinator {
   private stopCampaign?: () => void;
   private lastRecordWrite = 0;
   private stepLossSum = 0;
+  /** The write of the latest committed state; the next commit waits for it. */
+  private persisted: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly job: string,
@@ -297,6 +299,9 @@ export class Coordinator {
         node: m.node,
         detail: `trainer on ${placed.prepared.find((_, i) => placed.members[i] === m)?.backend ?? "?"}`,
       });
+    this.p.ledger = this.ledger.snapshot();
+    this.persisted = this.persist();
+    this.persisted.catch(() => undefined);
     this.spawnEvaluator();
     this.ctx.log.info(
       {
@@ -397,7 +402,8 @@ export class Coordinator {
     for (const m of this.p.members.filter((m) => !alive.has(m.node)))
       this.removeMember(m.node, "death", "not alive at takeover");
     // The step in flight is redone; whatever it leased goes back to the pool and loaders drop it (new term).
-    this.attempt = (saved.intent?.attempt ?? 0) + 1;
+    // Attempts of the new term never collide with the old coordinator's (reducers key buffers by them).
+    this.attempt = this.term * 1000;
     this.ledger.revokeAll();
     this.spawnEvaluator();
     this.recoverReducers(`takeover by ${this.host.nodeId}`);
@@ -453,6 +459,19 @@ export class Coordinator {
       if (msg.batch && this.ledger) this.ledger.returnBatch(msg.batch);
       return;
     }
+    if (msg.batch) {
+      try {
+        this.ledger.check(msg.batch);
+      } catch (error) {
+        // A batch of a revoked lease (its loader had it in flight): its positions are back in the pool.
+        this.ctx.log.warn({ job: this.job, member: msg.member, err: error }, "batch outside any live lease; left out of the step");
+        msg = { ...msg, batch: null, n: 0 };
+      }
+      if (msg.n === 0 && msg.batch) {
+        this.ledger.returnBatch(msg.batch);
+        msg = { ...msg, batch: null };
+      }
+    }
     this.done.set(msg.member, msg);
     if (msg.backend && !this.p.backends.includes(msg.backend))
       this.p.backends = [...this.p.backends, msg.backend].sort();
@@ -469,9 +488,9 @@ export class Coordinator {
     const contributing = entries.filter((d) => d.n > 0 && d.batch);
     const total = contributing.reduce((a, d) => a + d.n, 0);
     if (total === 0) {
-      // Nobody had samples: the last ones of the epoch are held by loaders that are not members.
-      for (const holder of Object.keys(this.ledger.outstanding()))
-        if (!this.p.members.some((m) => m.node === holder)) this.ledger.revoke(holder);
+      // Nobody had samples, yet the epoch is not done: whatever is still leased is held by loaders
+      // that lost it (restarted, or left) — a loader holding positions always hands out a batch.
+      this.ledger.revokeAll();
       this.attempt++;
       setTimeout(() => this.continue(() => this.phase === "stepping" && this.startStep()), 20).unref();
       return;
@@ -482,12 +501,12 @@ export class Coordinator {
     const step = this.p.step + 1;
     this.phase = "committing";
     this.commitStartedAt = this.now();
-    this.p.intent = { step, attempt: this.attempt };
-    this.p.ledger = this.ledger.snapshot();
     const attempt = this.attempt;
+    // Reducers may run at most one step ahead of the persisted record (they keep one step of undo,
+    // and a takeover rolls that step back): so commit s+1 waits for the record of step s.
     this.task(
-      "persisting the step intent",
-      () => this.persist(),
+      "persisting the committed state",
+      () => this.persisted,
       () => {
         if (this.phase !== "committing" || this.p.step + 1 !== step || this.attempt !== attempt) return;
         for (const address of this.p.reducers.addresses) {
@@ -532,8 +551,10 @@ export class Coordinator {
     const total = this.batches.reduce((a, b) => a + (b.end - b.start), 0);
     this.ledger.commit(this.batches);
     this.p.step = step;
-    this.p.intent = undefined;
     this.attempt = 0;
+    this.p.ledger = this.ledger.snapshot();
+    this.persisted = this.persist();
+    this.persisted.catch(() => undefined); // surfaced by the next commit, which awaits it
     this.p.lastLoss = this.stepLossSum / Math.max(1, total);
     const now = this.now();
     const dt = this.lastCommitAt ? now - this.lastCommitAt : now - this.stepStartedAt;
@@ -627,7 +648,6 @@ export class Coordinator {
       (results) => {
         if (results.some((r) => r.status === "rejected"))
           return this.recoverReducers("a reducer did not answer the abort");
-        this.p.intent = undefined;
         this.startStep();
       },
     );
@@ -777,7 +797,6 @@ export class Coordinator {
       ({ addresses, gen, lost }) => {
         this.p.reducers = { addresses, bounds: this.p.reducers.bounds };
         if (lost > 0) this.p.reducerGen = gen;
-        this.p.intent = undefined;
         this.attempt++;
         this.ctx.log.info(
           { job: this.job, replaced: lost, step },

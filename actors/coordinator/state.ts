@@ -21,7 +21,7 @@ export interface MembershipRecord {
   recoverySeconds?: number;
 }
 
-/** What the coordinator persists in KV after every step intent, so a standby can take over. */
+/** What the coordinator persists in KV after every committed step, so a standby can take over. */
 export interface PersistedJob {
   job: string;
   spec: JobSpec;
@@ -35,8 +35,6 @@ export interface PersistedJob {
   reducerGen: number;
   paramCount: number;
   ledger: LedgerState;
-  /** A step whose commit was sent but not known to be applied everywhere. */
-  intent?: { step: number; attempt: number };
   checkpointStep: number | null;
   startedAt: number;
   backends: string[];

@@ -71,7 +71,14 @@ export function loaderBehavior(args: LoaderArgs, member: string): Behavior<Msg, 
         } as Message,
         { timeoutMs: ASK_MS },
       );
-    if (held(state) === 0 && msg.n > 0) state = adopt(state, await request());
+    if (held(state) === 0 && msg.n > 0) {
+      try {
+        state = adopt(state, await request());
+      } catch (error) {
+        // The coordinator is unreachable for now: no batch this step (the trainer reports none).
+        ctx.log.warn({ job: args.job, err: error }, "data loader could not lease samples");
+      }
+    }
     const batch = take(state, msg.n);
     ctx.reply<BatchReady>({ type: "loader.batch", batch });
     if (held(state) < msg.n && !state.prefetching && msg.n > 0) {

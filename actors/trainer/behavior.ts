@@ -190,7 +190,39 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
     return maybeRunPending(state, ctx);
   }
 
+  /**
+   * Computes a step. A failure here (the loader or the coordinator unreachable for a moment, a
+   * worker error) costs this member its part of the step, not its life: it reports the batch (if it
+   * got one) with no samples, so the coordinator returns the batch to the pool.
+   */
   async function runStep(state: State, msg: StartStep, from: string, ctx: ActorContext<Msg>): Promise<State> {
+    let batch: BatchReady["batch"] = null;
+    try {
+      return await computeStep(state, msg, from, ctx, (b) => (batch = b));
+    } catch (error) {
+      ctx.log.warn({ job: args.job, step: msg.step, err: error }, "trainer could not compute its part of the step");
+      ctx.ref(from).tell({
+        type: "coord.done",
+        term: msg.term,
+        step: msg.step,
+        attempt: msg.attempt,
+        member: host.nodeId,
+        batch,
+        n: 0,
+        lossSum: 0,
+        computeMs: 0,
+      } as Message);
+      return state;
+    }
+  }
+
+  async function computeStep(
+    state: State,
+    msg: StartStep,
+    from: string,
+    ctx: ActorContext<Msg>,
+    gotBatch: (b: BatchReady["batch"]) => void,
+  ): Promise<State> {
     const info = await ready;
     const started = performance.now();
     const reply = await ctx
@@ -200,6 +232,7 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
         { timeoutMs: ASK_MS },
       );
     const batch = reply.batch;
+    gotBatch(batch);
     const hash = msg.reportHash ? paramHash(state.params!) : undefined;
     const coordinator = ctx.ref(from);
     if (!batch || batch.end <= batch.start) {
