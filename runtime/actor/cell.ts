@@ -129,7 +129,8 @@ export class Cell {
       const delivery = this.mailbox.shift();
       if (!delivery) break;
       try {
-        state = await this.handle(state, delivery);
+        const next = this.handle(state, delivery);
+        state = isThenable(next) ? await next : next;
       } catch (error) {
         this.carried = { state };
         this.reschedule();
@@ -146,15 +147,27 @@ export class Cell {
     else this.scheduled = false;
   }
 
-  private async handle(state: unknown, delivery: Delivery): Promise<unknown> {
+  /** Runs the behaviour on one message; a promise only when the behaviour returned one (no microtask per synchronous message). */
+  private handle(state: unknown, delivery: Delivery): unknown {
+    let result: unknown;
     try {
-      const next = await this.behavior.receive(state, delivery.msg, this.context(delivery));
-      return next === undefined ? state : next;
+      result = this.behavior.receive(state, delivery.msg, this.context(delivery));
     } catch (error) {
-      if (delivery.ask)
-        this.host.failAsk(delivery, "actor-failed", (error as Error)?.message ?? String(error));
+      this.failedOn(delivery, error);
       throw error;
     }
+    if (!isThenable(result)) return result === undefined ? state : result;
+    return result.then(
+      (next: unknown) => (next === undefined ? state : next),
+      (error: unknown) => {
+        this.failedOn(delivery, error);
+        throw error;
+      },
+    );
+  }
+
+  private failedOn(delivery: Delivery, error: unknown): void {
+    if (delivery.ask) this.host.failAsk(delivery, "actor-failed", (error as Error)?.message ?? String(error));
   }
 
   private async onCrash(error: Error, ctx: NactCtx, child: unknown): Promise<symbol> {
@@ -229,6 +242,15 @@ export class Cell {
       stop: () => this.stop(),
     };
   }
+}
+
+/** Whether `await` would wait on this value. */
+function isThenable(x: unknown): x is PromiseLike<unknown> {
+  return (
+    (typeof x === "object" || typeof x === "function") &&
+    x !== null &&
+    typeof (x as PromiseLike<unknown>).then === "function"
+  );
 }
 
 /** A FIFO queue with O(1) push and shift. */
