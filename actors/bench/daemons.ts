@@ -43,7 +43,9 @@ export class Daemons implements AsyncDisposable {
       "--log-level",
       "warn",
     ];
-    const child = BenchChild.node(`daemon ${nodeId}`, this.flockBin, args);
+    // FLOCK_BENCH_DAEMON_ARGS passes node flags to the daemons, e.g. "--cpu-prof --cpu-prof-dir=prof".
+    const nodeArgs = (process.env.FLOCK_BENCH_DAEMON_ARGS ?? "").split(" ").filter(Boolean);
+    const child = BenchChild.node(`daemon ${nodeId}`, this.flockBin, args, nodeArgs);
     this.procs.set(nodeId, child);
     await child.waitForLine(/flock daemon \S+ ready/, timeoutMs);
   }

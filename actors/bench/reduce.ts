@@ -6,6 +6,7 @@ import { resolveJobSpec } from "../api.js";
 import { jobNames } from "../job/names.js";
 import { TRAINING_MESSAGES } from "../kinds.js";
 import { reducerBehavior } from "../reducer/behavior.js";
+import { createOptimizer } from "../compute/optimizer.js";
 import { median } from "./stats.js";
 
 /** Sizes of the reduce measurement. */
@@ -24,6 +25,11 @@ export interface ReduceResult {
   reduceWireRatio: number;
   /** Bytes that cross the server per step (reduce-scatter in, all-gather out to every member). */
   bytesPerStep: number;
+  /**
+   * Of the flock step, the reducers' own arithmetic (sum of the members' slices, optimizer step),
+   * timed alone on this thread: work the raw side does not do.
+   */
+  reducerArithmeticMs: number;
 }
 
 const STEP_TIMEOUT_MS = 20_000;
@@ -75,6 +81,7 @@ export async function measureReduce(url: string, cluster: string, plan: ReducePl
       flockStepMs,
       reduceWireRatio: rawStepMs / flockStepMs,
       bytesPerStep: 2 * n * length * 4,
+      reducerArithmeticMs: reducerArithmetic(grads, bounds),
     };
   } finally {
     for (const s of systems) await s.stop().catch(() => undefined);
@@ -245,4 +252,26 @@ function setUpRaw(
       for (const s of subs) s.unsubscribe();
     },
   };
+}
+
+/** Median time of every reducer's sum and optimizer step for one step, run one after another here (as in the measured step). */
+function reducerArithmetic(grads: Float32Array[], bounds: number[]): number {
+  const spec = resolveJobSpec("mnist");
+  const n = grads.length;
+  const optimizers = Array.from({ length: n }, () => createOptimizer(spec.optimizer));
+  const params = Array.from({ length: n }, (_, r) => new Float32Array(bounds[r + 1]! - bounds[r]!));
+  const times: number[] = [];
+  for (let rep = 0; rep < 7; rep++) {
+    const t = performance.now();
+    for (let r = 0; r < n; r++) {
+      const sum = new Float32Array(params[r]!.length);
+      for (const g of grads) {
+        const slice = g.subarray(bounds[r], bounds[r + 1]);
+        for (let i = 0; i < sum.length; i++) sum[i] += slice[i]!;
+      }
+      optimizers[r]!.step(params[r]!, sum, 1 / (16 * n));
+    }
+    times.push(performance.now() - t);
+  }
+  return median(times.slice(2));
 }
