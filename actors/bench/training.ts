@@ -66,7 +66,8 @@ export async function measureTraining(
     seed: base.seed,
     optimizer: base.optimizer,
   };
-  await plainTrainLoop({ ...plainOpts, steps: 5 });
+  // Warm-up as long as the part of each flock job that steadySamplesPerSec skips (JIT, wasm tier-up).
+  await plainTrainLoop({ ...plainOpts, steps: 25 });
   const plain = await plainTrainLoop({ ...plainOpts, steps: plan.plainSteps });
 
   const daemons = new Daemons(flockBin, url, cluster);
