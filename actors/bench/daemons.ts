@@ -1,14 +1,22 @@
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { BenchChild } from "./child.js";
 
-/** Reads a process's resident set and its peak, in MiB (Linux /proc); undefined elsewhere or once it is gone. */
+/** Reads a process's resident set and its peak, in MiB: /proc on Linux, `ps` elsewhere (no peak there); undefined once it is gone. */
 function readRss(pid: number): { rss: number; hwm: number } | undefined {
   try {
     const status = readFileSync(`/proc/${pid}/status`, "utf8");
     const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
     return { rss: kb("VmRSS") / 1024, hwm: kb("VmHWM") / 1024 };
   } catch {
-    return undefined;
+    try {
+      const kb = Number(
+        execFileSync("ps", ["-o", "rss=", "-p", String(pid)], { encoding: "utf8", timeout: 2000 }).trim(),
+      );
+      return Number.isFinite(kb) && kb > 0 ? { rss: kb / 1024, hwm: Number.NaN } : undefined;
+    } catch {
+      return undefined;
+    }
   }
 }
 

@@ -107,7 +107,8 @@ export async function measureTraining(
       recoverySeconds,
       recoveryMedianS: median(recoverySeconds),
       failoverS,
-      peakRssMB: Math.max(...Object.values(peakRssByNode)),
+      peakRssMB:
+        Object.keys(peakRssByNode).length > 0 ? Math.max(...Object.values(peakRssByNode)) : Number.NaN,
       peakRssByNode,
       accuracy: { oneWorker: one.result.accuracy, twoWorkers: two.result.accuracy },
     };
