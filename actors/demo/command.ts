@@ -41,7 +41,7 @@ async function demo(flags: { inProcess?: boolean; reportDir: string }): Promise<
   out.write(`flock demo: ${NODES.length} nodes on ${cluster.describe}\n`);
   const spec = resolveJobSpec("mnist", { minWorkers: 2, maxWorkers: 3, epochs: 2 });
   const totalSteps = Math.ceil((8000 * spec.epochs) / spec.globalBatch);
-  const killAt = Math.round(totalSteps * 0.35);
+  const killAt = Math.round(totalSteps * 0.25);
   const progress = createProgress(out);
   const timeline = new JobTimeline();
   let killed = false;
@@ -63,18 +63,15 @@ async function demo(flags: { inProcess?: boolean; reportDir: string }): Promise<
           if (!killed && e.step >= killAt) {
             killed = true;
             progress.event(
-              `[${e.t.toFixed(1)}s] step ${e.step}: killing node-3 (SIGKILL), restarting it in 3 s`,
+              `[${e.t.toFixed(1)}s] step ${e.step}: killing node-3 (SIGKILL), restarting it in 1 s`,
             );
             void cluster
               .kill("node-3")
-              .then(() =>
-                setTimeout(
-                  () =>
-                    void cluster
-                      .restart("node-3")
-                      .then(() => progress.event("node-3 restarted as a new incarnation")),
-                  3000,
-                ),
+              .then(() => new Promise((r) => setTimeout(r, 1000)))
+              .then(() => cluster.restart("node-3"))
+              .then(
+                () => progress.event("node-3 restarted as a new incarnation"),
+                (error: Error) => progress.event(`node-3 did not restart: ${error.message}`),
               );
           }
         } else if (e.type === "job.membership") progress.event(describeMembership(e));
@@ -151,9 +148,14 @@ async function daemons(): Promise<DemoCluster> {
         { stdio: ["ignore", "pipe", "inherit"] },
       );
       children.set(node, child);
-      child.once("exit", (code) => fail(new Error(`daemon ${node} exited (${code}) before it was ready`)));
+      const early = (code: number | null) =>
+        fail(new Error(`daemon ${node} exited (${code}) before it was ready`));
+      child.once("exit", early);
       child.stdout!.on("data", (chunk: Buffer) => {
-        if (chunk.toString().includes("ready")) ok();
+        if (chunk.toString().includes("ready")) {
+          child.off("exit", early);
+          ok();
+        }
       });
     });
   const stopAll = async () => {

@@ -22,6 +22,8 @@ export interface CellHost {
   spawnChild(parent: Cell, behavior: Behavior<Message, unknown>, opts: SpawnOptions): ActorRef;
   unregister(cell: Cell): void;
   markStopped(path: string): void;
+  /** Stops every live cell below `path`, deepest first. */
+  stopDescendants(path: string): void;
   deadLetter(delivery: Delivery, to: string, reason: string): void;
   emit(event: ActorEvent): void;
 }
@@ -67,6 +69,7 @@ const MAX_TURN_MS = 2;
  */
 export class Cell {
   stopped = false;
+  private afterStopped = false;
   readonly address: string;
   nactRef!: NactRef;
   private readonly tracker: RestartTracker;
@@ -115,6 +118,17 @@ export class Cell {
   stop(): void {
     if (this.stopped) return;
     this.host.markStopped(this.path);
+    this.host.stopDescendants(this.path);
+    n.stop(this.nactRef);
+  }
+
+  /**
+   * Stops the nact actor whatever this cell's flag says. nact's own recursive stop hands actor
+   * objects where references are expected and so never reaches the children: the runtime stops
+   * every cell itself, deepest first.
+   */
+  terminate(): void {
+    this.stopped = true;
     n.stop(this.nactRef);
   }
 
@@ -206,7 +220,10 @@ export class Cell {
   }
 
   private afterStop(nactState: unknown, _ctx: NactCtx): void {
+    if (this.afterStopped) return;
+    this.afterStopped = true;
     this.stopped = true;
+    this.host.stopDescendants(this.path);
     this.host.unregister(this);
     const state = this.carried ? this.carried.state : nactState;
     this.carried = undefined;

@@ -312,7 +312,10 @@ export class ActorSystem implements CellHost, AsyncDisposable {
       this.asks.delete(id);
     }
     for (const cell of this.cells.values()) cell.stopped = true;
+    for (const cell of byDepth([...this.cells.values()])) cell.terminate();
     (nact as unknown as { stop(ref: object): void }).stop(this.nactSystem);
+    // Let the actors' stopped hooks (scheduled by nact) run before the caller goes on.
+    await new Promise((r) => setImmediate(r));
     this.wire.close();
     if (this.opts.ownsTransport) await this.opts.transport.close();
   }
@@ -571,6 +574,13 @@ export class ActorSystem implements CellHost, AsyncDisposable {
   }
 
   /** @internal */
+  stopDescendants(path: string): void {
+    const prefix = `${path}/`;
+    for (const cell of byDepth([...this.cells.values()].filter((c) => c.path.startsWith(prefix))))
+      cell.terminate();
+  }
+
+  /** @internal */
   deadLetter(delivery: Delivery, to: string, reason: string): void {
     this.deadLetters.record({ to, from: delivery.from, type: delivery.msg.type, reason });
   }
@@ -585,4 +595,10 @@ export class ActorSystem implements CellHost, AsyncDisposable {
       }
     }
   }
+}
+
+/** Cells deepest first, so children stop before their parents. */
+function byDepth(cells: Cell[]): Cell[] {
+  const depth = (c: Cell) => c.path.split("/").length;
+  return cells.sort((a, b) => depth(b) - depth(a));
 }
