@@ -48,7 +48,12 @@ export class JobEvents {
         }
         if (this.all.some((e) => e.type === "job.finished" || e.type === "job.failed")) {
           done();
-          reject(new JobEndedError(`the job ended before ${what}`));
+          const membership = this.all
+            .flatMap((e) =>
+              e.type === "job.membership" ? [`${e.event.kind} ${e.event.node} at step ${e.step}`] : [],
+            )
+            .join("; ");
+          reject(new JobEndedError(`the job ended before ${what} (membership: ${membership || "none"})`));
           return true;
         }
         return false;

@@ -219,12 +219,10 @@ async function failoverJob(client: ClusterHandle, daemons: Daemons, plan: Traini
   if (!coordinator) throw new Error(`nobody holds the lease of job ${job}`);
   const killedAt = Date.now();
   await daemons.kill(coordinator);
-  // The standby records the takeover (and the old node's death) before its first commit.
+  // The standby records the takeover (kind failover, under its own node) or the old node's death
+  // (when that node was a member), and emits the last of them with its first commit.
   const takeover = await events.waitFor(
-    (e) =>
-      e.type === "job.membership" &&
-      e.event.node === coordinator &&
-      (e.event.kind === "failover" || e.event.kind === "death"),
+    (e) => e.type === "job.membership" && (e.event.kind === "failover" || e.event.kind === "death"),
     from,
     EVENT_WAIT_MS,
     "the standby's takeover",
