@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { test, type TestContext } from "node:test";
 import { z } from "zod";
-import { createCodec } from "../../messages/index.js";
+import { createCodec, splitFrames } from "../../messages/index.js";
 import {
   ActorNotFoundError,
   ActorSystem,
@@ -51,9 +51,10 @@ async function node(
   make: TransportFactory,
   nodeId: string,
   cluster = "contract",
+  wireLimits?: { chunkTimeoutMs: number },
 ): Promise<ActorSystem> {
   const transport = await make(t);
-  const system = await ActorSystem.start({ nodeId, transport, cluster, ownsTransport: true });
+  const system = await ActorSystem.start({ nodeId, transport, cluster, ownsTransport: true, wireLimits });
   system.registry.register(Protocol);
   system.registerKind("counter", {
     args: z.strictObject({ start: z.number() }),
@@ -187,11 +188,15 @@ export function runtimeContract(
 
   test(`${name}: every class of bad input is counted and the node keeps answering`, async (t) => {
     const a = await node(t, make, "node-a");
-    const b = await node(t, make, "node-b");
+    const b = await node(t, make, "node-b", "contract", { chunkTimeoutMs: 300 });
     b.spawn(ponger, { name: "ponger" });
     const raw = await make(t);
     t.after(() => raw.close());
     const subject = b.nodeSubject("node-b");
+    // A truncated chunk set: two frames of a three-frame message; the third never comes.
+    const frames = splitFrames(new Uint8Array(3000).fill(7), 1100);
+    raw.publish(subject, frames[0]);
+    raw.publish(subject, frames[1]);
     const codec = createCodec();
     const envelope = (body: unknown, type = "demo.ping") => ({
       v: 1,
@@ -213,9 +218,16 @@ export function runtimeContract(
       new Uint8Array([0xc1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f, 9]),
     );
     await raw.flush();
-    await waitUntil(() => b.metrics.total("flock_bad_input_total") >= 5, "five bad inputs counted");
+    await waitUntil(() => b.metrics.total("flock_bad_input_total") >= 6, "six bad inputs counted");
     const reasons = b.metrics.byLabel("flock_bad_input_total", "reason");
-    for (const reason of ["undecodable", "bad-envelope", "unknown-type", "schema", "oversized"])
+    for (const reason of [
+      "undecodable",
+      "bad-envelope",
+      "unknown-type",
+      "schema",
+      "oversized",
+      "chunk-expired",
+    ])
       assert.equal(reasons[reason], 1, `${reason}: ${JSON.stringify(reasons)}`);
     assert.deepEqual(
       await a.ref<Protocol>("node-b/ponger").ask({ type: "demo.ping", n: 1 }, { timeoutMs: 2000 }),
