@@ -153,6 +153,23 @@ async function coordinatorNode(
 
 const EVENT_WAIT_MS = 30_000;
 
+/** Waits for at least `steps` more committed steps and then until `ready()`; returns the index after the last step seen. */
+async function settle(
+  events: JobEvents,
+  from: number,
+  steps: number,
+  ready: () => boolean,
+  what: string,
+): Promise<number> {
+  const deadline = Date.now() + EVENT_WAIT_MS;
+  for (let seen = 0; seen < steps || !ready(); seen++) {
+    const left = deadline - Date.now();
+    if (left <= 0) throw new Error(`timed out after ${EVENT_WAIT_MS} ms waiting for ${what}`);
+    from = (await events.waitFor((e) => e.type === "job.step", from, left, what)).index + 1;
+  }
+  return from;
+}
+
 /** Kills a trainer's daemon (never the coordinator's) `plan.kills` times; each time: kill → next committed step. */
 async function recoveryJob(client: ClusterHandle, daemons: Daemons, plan: TrainingPlan): Promise<number[]> {
   const spec = resolveJobSpec(EXAMPLE, { minWorkers: 1, maxWorkers: 2, epochs: plan.recoveryEpochs });
@@ -162,29 +179,27 @@ async function recoveryJob(client: ClusterHandle, daemons: Daemons, plan: Traini
   running.catch(() => undefined);
   const seconds: number[] = [];
   try {
-    let from = 0;
+    let from = await settle(events, 0, 1, () => true, "the first committed step");
+    const coordinator = await coordinatorNode(client, client.client.cluster, job);
+    const target = () => [...events.members()].sort().find((n) => n !== coordinator);
     for (let k = 0; k < plan.kills; k++) {
-      // Let the job settle: a few steps committed since the last recovery (and the restart).
-      from =
-        (await events.waitFor((e) => e.type === "job.step", from, EVENT_WAIT_MS, "a committed step")).index +
-        1;
-      for (let i = 0; i < 5; i++)
-        from =
-          (await events.waitFor((e) => e.type === "job.step", from, EVENT_WAIT_MS, "a committed step"))
-            .index + 1;
-      const coordinator = await coordinatorNode(client, client.client.cluster, job);
-      const target = [...events.members()].sort().find((n) => n !== coordinator);
-      if (!target)
-        throw new Error(
-          `no trainer outside the coordinator's node (${coordinator}); members ${[...events.members()].join(",")}`,
-        );
+      // Let the job settle: a few steps since the last recovery, and a trainer to kill that is not
+      // on the coordinator's node (a restarted daemon rejoins at a step boundary).
+      from = await settle(
+        events,
+        from,
+        6,
+        () => target() !== undefined,
+        `a trainer outside node ${coordinator}`,
+      );
+      const victim = target()!;
       const killedAt = Date.now();
-      await daemons.kill(target);
+      await daemons.kill(victim);
       const death = await events.waitFor(
-        (e) => e.type === "job.membership" && e.event.kind === "death" && e.event.node === target,
+        (e) => e.type === "job.membership" && e.event.kind === "death" && e.event.node === victim,
         from,
         EVENT_WAIT_MS,
-        `the death of ${target}`,
+        `the death of ${victim}`,
       );
       const next = await events.waitFor(
         (e) => e.type === "job.step",
@@ -195,7 +210,7 @@ async function recoveryJob(client: ClusterHandle, daemons: Daemons, plan: Traini
       if (next.type !== "job.step") throw new Error("unreachable");
       seconds.push((next.at - killedAt) / 1000);
       from = next.index + 1;
-      await daemons.start(target);
+      await daemons.start(victim);
     }
   } catch (error) {
     if (!(error instanceof JobEndedError) || seconds.length === 0) throw error;
@@ -211,10 +226,8 @@ async function failoverJob(client: ClusterHandle, daemons: Daemons, plan: Traini
   const events = new JobEvents();
   const running = runJob(client, spec, { onEvent: events.push });
   running.catch(() => undefined);
-  let from = 0;
-  for (let i = 0; i < 10; i++)
-    from =
-      (await events.waitFor((e) => e.type === "job.step", from, EVENT_WAIT_MS, "a committed step")).index + 1;
+  // Kill only once a trainer runs outside the coordinator's node, so the job has someone left.
+  const from = await settle(events, 0, 10, () => events.members().size >= 2, "two trainers");
   const coordinator = await coordinatorNode(client, client.client.cluster, job);
   if (!coordinator) throw new Error(`nobody holds the lease of job ${job}`);
   const killedAt = Date.now();
