@@ -1,6 +1,12 @@
 import type { JobEvent } from "../../messages/index.js";
 import type { TrainResult } from "../api.js";
-import type { EvalSample, MembershipEvent, StepSample, TrainingReportInput } from "../report/index.js";
+import type {
+  EvalSample,
+  MembershipEvent,
+  Progress,
+  StepSample,
+  TrainingReportInput,
+} from "../report/index.js";
 import type { JobSpec } from "../job/spec.js";
 
 /** Collects a job's events into the series a training report draws. */
@@ -42,6 +48,25 @@ export class JobTimeline {
       default:
         break;
     }
+  }
+
+  /** An event handler that records each event and shows steps and membership changes on `progress`. */
+  follow(progress: Progress, then?: (e: JobEvent) => void): (e: JobEvent) => void {
+    return (e) => {
+      this.add(e);
+      if (e.type === "job.step") {
+        progress.update({
+          step: e.step,
+          epoch: Math.min(e.epoch + 1, e.epochs),
+          epochs: e.epochs,
+          loss: e.loss,
+          accuracy: this.lastAccuracy,
+          members: e.members,
+          samplesPerSec: e.samplesPerSec,
+        });
+      } else if (e.type === "job.membership") progress.event(describeMembership(e));
+      then?.(e);
+    };
   }
 
   /** The report input for a finished job. */

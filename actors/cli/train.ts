@@ -6,7 +6,7 @@ import { resolveJobSpec, runJob, type ClusterHandle, type TrainResult } from "..
 import { EmbeddedCluster } from "../embedded.js";
 import { exampleNames } from "../job/examples.js";
 import { createProgress, writeTrainingReport } from "../report/index.js";
-import { describeMembership, JobTimeline } from "./follow.js";
+import { JobTimeline } from "./follow.js";
 
 /** Parses a positive integer flag, with an error that names the flag. */
 export function positiveInt(flag: string) {
@@ -95,20 +95,7 @@ async function train(source: string, flags: TrainFlags): Promise<TrainResult> {
   try {
     const result = await runJob(cluster, spec, {
       log,
-      onEvent: (e) => {
-        timeline.add(e);
-        if (e.type === "job.step") {
-          progress.update({
-            step: e.step,
-            epoch: Math.min(e.epoch + 1, e.epochs),
-            epochs: e.epochs,
-            loss: e.loss,
-            accuracy: timeline.lastAccuracy,
-            members: e.members,
-            samplesPerSec: e.samplesPerSec,
-          });
-        } else if (e.type === "job.membership") progress.event(describeMembership(e));
-      },
+      onEvent: timeline.follow(progress),
     });
     let report: string | undefined;
     if (flags.report) {

@@ -464,7 +464,10 @@ export class Coordinator {
         this.ledger.check(msg.batch);
       } catch (error) {
         // A batch of a revoked lease (its loader had it in flight): its positions are back in the pool.
-        this.ctx.log.warn({ job: this.job, member: msg.member, err: error }, "batch outside any live lease; left out of the step");
+        this.ctx.log.warn(
+          { job: this.job, member: msg.member, err: error },
+          "batch outside any live lease; left out of the step",
+        );
         msg = { ...msg, batch: null, n: 0 };
       }
       if (msg.n === 0 && msg.batch) {
@@ -523,14 +526,18 @@ export class Coordinator {
     );
   }
 
+  /** Whether a reducer's answer is about the commit in flight (not an older step, attempt or term). */
+  private isCurrentCommit(msg: { term: number; step: number; attempt: number }): boolean {
+    return (
+      this.phase === "committing" &&
+      msg.term === this.term &&
+      msg.step === this.p.step + 1 &&
+      msg.attempt === this.attempt
+    );
+  }
+
   private onApplied(msg: Extract<CoordinatorCommand, { type: "coord.applied" }>): void {
-    if (
-      this.phase !== "committing" ||
-      msg.term !== this.term ||
-      msg.step !== this.p.step + 1 ||
-      msg.attempt !== this.attempt
-    )
-      return;
+    if (!this.isCurrentCommit(msg)) return;
     const expected = this.contributors.join(",");
     if (msg.summed.join(",") !== expected) {
       this.p.commitAudit.mismatches.push(
@@ -616,13 +623,7 @@ export class Coordinator {
   }
 
   private onMissing(msg: Extract<CoordinatorCommand, { type: "coord.missing" }>): void {
-    if (
-      this.phase !== "committing" ||
-      msg.term !== this.term ||
-      msg.step !== this.p.step + 1 ||
-      msg.attempt !== this.attempt
-    )
-      return;
+    if (!this.isCurrentCommit(msg)) return;
     this.abortAndRedo(`reducer ${msg.r}: ${msg.reason} ${msg.members.join(",")}`);
   }
 

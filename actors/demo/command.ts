@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { findNatsServerBinary, startNatsServer, type NatsServerHandle } from "../../runtime/natsd/index.js";
 import { createLogger } from "../../runtime/log.js";
 import { resolveJobSpec, runJob, type ClusterHandle } from "../api.js";
-import { describeMembership, JobTimeline } from "../cli/follow.js";
+import { JobTimeline } from "../cli/follow.js";
 import { EmbeddedCluster } from "../embedded.js";
 import { connectCluster } from "../remote.js";
 import { createProgress, writeTrainingReport } from "../report/index.js";
@@ -48,34 +48,22 @@ async function demo(flags: { inProcess?: boolean; reportDir: string }): Promise<
   try {
     const result = await runJob(cluster.handle, spec, {
       log: createLogger({ cmd: "demo" }, "error"),
-      onEvent: (e) => {
-        timeline.add(e);
-        if (e.type === "job.step") {
-          progress.update({
-            step: e.step,
-            epoch: Math.min(e.epoch + 1, e.epochs),
-            epochs: e.epochs,
-            loss: e.loss,
-            accuracy: timeline.lastAccuracy,
-            members: e.members,
-            samplesPerSec: e.samplesPerSec,
-          });
-          if (!killed && e.step >= killAt) {
-            killed = true;
-            progress.event(
-              `[${e.t.toFixed(1)}s] step ${e.step}: killing node-3 (SIGKILL), restarting it in 1 s`,
+      onEvent: timeline.follow(progress, (e) => {
+        if (e.type === "job.step" && !killed && e.step >= killAt) {
+          killed = true;
+          progress.event(
+            `[${e.t.toFixed(1)}s] step ${e.step}: killing node-3 (SIGKILL), restarting it in 1 s`,
+          );
+          void cluster
+            .kill("node-3")
+            .then(() => new Promise((r) => setTimeout(r, 1000)))
+            .then(() => cluster.restart("node-3"))
+            .then(
+              () => progress.event("node-3 restarted as a new incarnation"),
+              (error: Error) => progress.event(`node-3 did not restart: ${error.message}`),
             );
-            void cluster
-              .kill("node-3")
-              .then(() => new Promise((r) => setTimeout(r, 1000)))
-              .then(() => cluster.restart("node-3"))
-              .then(
-                () => progress.event("node-3 restarted as a new incarnation"),
-                (error: Error) => progress.event(`node-3 did not restart: ${error.message}`),
-              );
-          }
-        } else if (e.type === "job.membership") progress.event(describeMembership(e));
-      },
+        }
+      }),
     });
     const files = await writeTrainingReport(
       timeline.reportInput(spec, result, {

@@ -9,6 +9,7 @@ import type { BatchReady } from "../loader/behavior.js";
 import { ParamAssembler } from "./params.js";
 import type { ParamsCopy, Prepared, StartStep, TrainerCommand } from "./protocol.js";
 import type { SliceCopy } from "../reducer/protocol.js";
+import type { StepDone } from "../coordinator/protocol.js";
 
 /** What a trainer is spawned with. */
 export interface TrainerArgs {
@@ -149,20 +150,30 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
       { job: args.job, step: msg.step, version: state.version },
       "trainer is ahead of the step it was asked for; contributing nothing",
     );
-    ctx
-      .ref(from)
-      .tell({
-        type: "coord.done",
-        term: msg.term,
-        step: msg.step,
-        attempt: msg.attempt,
-        member: host.nodeId,
-        batch: null,
-        n: 0,
-        lossSum: 0,
-        computeMs: 0,
-      } as Message);
+    reportDone(ctx, from, msg);
     return state;
+  }
+
+  /** Tells the coordinator this member's part of a step: `part` defaults to "no samples". */
+  function reportDone(
+    ctx: ActorContext<Msg>,
+    to: string,
+    msg: StartStep,
+    part: Partial<StepDone> = {},
+  ): void {
+    const done: StepDone = {
+      type: "coord.done",
+      term: msg.term,
+      step: msg.step,
+      attempt: msg.attempt,
+      member: host.nodeId,
+      batch: null,
+      n: 0,
+      lossSum: 0,
+      computeMs: 0,
+      ...part,
+    };
+    ctx.ref(to).tell(done as Message);
   }
 
   async function onResume(state: State, ctx: ActorContext<Msg>): Promise<State> {
@@ -200,18 +211,11 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
     try {
       return await computeStep(state, msg, from, ctx, (b) => (batch = b));
     } catch (error) {
-      ctx.log.warn({ job: args.job, step: msg.step, err: error }, "trainer could not compute its part of the step");
-      ctx.ref(from).tell({
-        type: "coord.done",
-        term: msg.term,
-        step: msg.step,
-        attempt: msg.attempt,
-        member: host.nodeId,
-        batch,
-        n: 0,
-        lossSum: 0,
-        computeMs: 0,
-      } as Message);
+      ctx.log.warn(
+        { job: args.job, step: msg.step, err: error },
+        "trainer could not compute its part of the step",
+      );
+      reportDone(ctx, from, msg, { batch });
       return state;
     }
   }
@@ -234,21 +238,8 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
     const batch = reply.batch;
     gotBatch(batch);
     const hash = msg.reportHash ? paramHash(state.params!) : undefined;
-    const coordinator = ctx.ref(from);
     if (!batch || batch.end <= batch.start) {
-      coordinator.tell({
-        type: "coord.done",
-        term: msg.term,
-        step: msg.step,
-        attempt: msg.attempt,
-        member: host.nodeId,
-        batch: null,
-        n: 0,
-        lossSum: 0,
-        computeMs: 0,
-        hash,
-        backend: info.backend,
-      } as Message);
+      reportDone(ctx, from, msg, { hash, backend: info.backend });
       return state;
     }
     const perm = permutation(batch.epoch, info.trainSize);
@@ -256,31 +247,24 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
     const g = await worker.gradients(indices);
     const b = msg.reducers.bounds;
     msg.reducers.addresses.forEach((address, r) => {
-      ctx
-        .ref(address)
-        .tell({
-          type: "reducer.grad",
-          term: msg.term,
-          step: msg.step,
-          attempt: msg.attempt,
-          member: host.nodeId,
-          n: g.n,
-          data: g.grad.subarray(b[r], b[r + 1]),
-        } as Message);
+      ctx.ref(address).tell({
+        type: "reducer.grad",
+        term: msg.term,
+        step: msg.step,
+        attempt: msg.attempt,
+        member: host.nodeId,
+        n: g.n,
+        data: g.grad.subarray(b[r], b[r + 1]),
+      } as Message);
     });
-    coordinator.tell({
-      type: "coord.done",
-      term: msg.term,
-      step: msg.step,
-      attempt: msg.attempt,
-      member: host.nodeId,
+    reportDone(ctx, from, msg, {
       batch,
       n: g.n,
       lossSum: g.lossSum,
       computeMs: performance.now() - started,
       hash,
       backend: info.backend,
-    } as Message);
+    });
     return state;
   }
 
