@@ -2,6 +2,7 @@ import { z } from "zod";
 import { TRAINING_SHARED_MESSAGES } from "../messages/index.js";
 import type { ActorSystem, Behavior, Message } from "../runtime/actor/index.js";
 import { LeaseCandidate, openLeaseBucket } from "../runtime/cluster/lease.js";
+import { retry } from "../runtime/retry.js";
 import type { Lease, MembershipView } from "../runtime/cluster/types.js";
 import type { StoreProvider } from "../runtime/store/types.js";
 import { Coordinator, type CoordinatorMsg } from "./coordinator/coordinator.js";
@@ -118,15 +119,22 @@ function coordinatorBehavior(
     membership: node.membership,
     campaign(key, onAcquired, onLost) {
       let stopped = false;
-      void openLeaseBucket(node.stores, COORDINATOR_LEASE_MS).then((kv) => {
-        if (stopped) return;
-        candidate = new LeaseCandidate(kv, key, `${node.nodeId}:${node.incarnation}`, {
-          ttlMs: COORDINATOR_LEASE_MS,
-          isHolderDead: (holder) => holderDead(node.membership, holder),
-        });
-        candidate.onAcquired((lease: Lease) => onAcquired(lease.revision));
-        candidate.onLost(onLost);
-      });
+      void retry(() => openLeaseBucket(node.stores, COORDINATOR_LEASE_MS), {
+        forMs: 60_000,
+        onRetry: (err) =>
+          node.system.log.warn({ job, err }, "coordinator: lease bucket not reachable yet; retrying"),
+      }).then(
+        (kv) => {
+          if (stopped) return;
+          candidate = new LeaseCandidate(kv, key, `${node.nodeId}:${node.incarnation}`, {
+            ttlMs: COORDINATOR_LEASE_MS,
+            isHolderDead: (holder) => holderDead(node.membership, holder),
+          });
+          candidate.onAcquired((lease: Lease) => onAcquired(lease.revision));
+          candidate.onLost(onLost);
+        },
+        (error: Error) => onLost(`lease bucket unreachable: ${error.message}`),
+      );
       return () => {
         stopped = true;
         void candidate?.stop();

@@ -9,6 +9,8 @@ import type { JobSpec } from "../job/spec.js";
 import type { Prepared, ParamsCopy, ReducerMap } from "../trainer/protocol.js";
 import type { CoordinatorCommand, StepDone } from "./protocol.js";
 import type { CoordinatorHost } from "./host.js";
+import { retry } from "../../runtime/retry.js";
+import type { KvStore } from "../../runtime/store/types.js";
 import { buildResult, type Member, type MembershipRecord, type PersistedJob } from "./state.js";
 
 const packr = new Packr({ useRecords: false, moreTypes: true });
@@ -88,7 +90,7 @@ export class Coordinator {
     this.ctx = ctx;
     this.stopCampaign = this.host.campaign(
       jobNames.leaseKey(this.job),
-      (term) => this.continue(() => void this.onAcquired(term)),
+      (term) => this.continue(() => void this.onAcquired(term).catch((e: Error) => this.fail(e.message))),
       (reason) => this.continue(() => this.onLeaseLost(reason)),
     );
   }
@@ -171,8 +173,23 @@ export class Coordinator {
 
   private async onAcquired(term: number): Promise<void> {
     this.term = term;
-    const kv = await this.host.stateKv();
-    const entry = await kv.get(this.job);
+    let entry: Awaited<ReturnType<KvStore["get"]>>;
+    try {
+      entry = await retry(async () => (await this.host.stateKv()).get(this.job), {
+        abort: () => this.phase === "fenced",
+        onRetry: (err) =>
+          this.ctx.log.warn({ job: this.job, err }, "cannot read the job's state yet; retrying"),
+      });
+    } catch (error) {
+      // Without the state this holder cannot act: give the lease up so a candidate tries again.
+      this.ctx.log.error(
+        { job: this.job, err: error },
+        "could not read the job's state; resigning the lease",
+      );
+      await this.host.resign().catch(() => undefined);
+      this.continue(() => this.fail(`job state unreadable: ${(error as Error).message}`));
+      return;
+    }
     this.continue(() => {
       if (!entry) return this.place();
       const saved = packr.unpack(entry.value) as PersistedJob;
@@ -1005,9 +1022,14 @@ export class Coordinator {
     } satisfies JobEvent);
   }
 
+  /** Writes the job's state; retries through a NATS server restart or a stream leader election. */
   private async persist(): Promise<void> {
-    const kv = await this.host.stateKv();
-    await kv.put(this.job, packr.pack(this.p));
+    const bytes = packr.pack(this.p);
+    await retry(async () => (await this.host.stateKv()).put(this.job, bytes), {
+      abort: () => this.phase === "fenced",
+      onRetry: (err, attempt) =>
+        this.ctx.log.warn({ job: this.job, err, attempt }, "job state write failed; retrying"),
+    });
   }
 
   private writeRecordThrottled(): void {

@@ -1,0 +1,31 @@
+/** Options of {@link retry}. */
+export interface RetryOptions {
+  /** Give up after this long (default 30 s). */
+  forMs?: number;
+  /** First pause between attempts (default 100 ms); doubles up to `maxDelayMs`. */
+  delayMs?: number;
+  maxDelayMs?: number;
+  /** Called after each failed attempt that will be retried. */
+  onRetry?: (error: unknown, attempt: number) => void;
+  /** Stop early (e.g. the caller was fenced off); the last error is thrown. */
+  abort?: () => boolean;
+}
+
+/**
+ * Runs `fn` until it succeeds, backing off exponentially, for a bounded time: for writes to
+ * JetStream that fail while a NATS server restarts or a stream leader is re-elected (seconds).
+ */
+export async function retry<T>(fn: () => Promise<T>, opts: RetryOptions = {}): Promise<T> {
+  const deadline = Date.now() + (opts.forMs ?? 30_000);
+  let delay = opts.delayMs ?? 100;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (error) {
+      if (Date.now() + delay > deadline || opts.abort?.()) throw error;
+      opts.onRetry?.(error, attempt);
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(opts.maxDelayMs ?? 2_000, delay * 2);
+    }
+  }
+}
