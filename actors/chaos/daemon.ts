@@ -18,8 +18,11 @@ import type { FatalLine, NodeCounters, UnexpectedExit } from "./invariants.js";
 export const FLOCK_BIN =
   process.env.FLOCK_CHAOS_BIN ?? fileURLToPath(new URL("../../bin/flock.js", import.meta.url));
 
-/** Lines in a daemon's output that mean a crash-class error, whatever the harness did. */
-const FATAL_LINE = /unhandledRejection|uncaughtException|FATAL|"level":60/;
+/**
+ * Lines in a daemon's output that mean a crash-class error, whatever the harness did: the words,
+ * pino's fatal level, and the banner Node prints when an uncaught error ends the process.
+ */
+const FATAL_LINE = /unhandledRejection|uncaughtException|FATAL|"level":60|^Node\.js v\d+\.\d+/;
 const READY_LINE = /flock daemon (\S+) ready \(incarnation ([^,]+), cluster ([^)]+)\)/;
 const TAIL_LINES = 60;
 
