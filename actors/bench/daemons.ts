@@ -73,6 +73,13 @@ export class Daemons implements AsyncDisposable {
     return Object.fromEntries([...this.peak].sort());
   }
 
+  /** The last lines each daemon printed (the current process of each node), for error messages. */
+  tails(lines = 15): string {
+    return [...this.procs]
+      .map(([id, c]) => `--- daemon ${id} (pid ${c.pid}) ---\n${c.tail(lines)}`)
+      .join("\n");
+  }
+
   /** Stops every daemon (SIGTERM, then SIGKILL). */
   async stop(): Promise<void> {
     this.sample();
