@@ -9,6 +9,7 @@ import { openLeaseBucket, readLease } from "../../runtime/cluster/lease.js";
 import { JetStreamStores } from "../../runtime/store/jetstream.js";
 import type { KvStore } from "../../runtime/store/types.js";
 import { jobNames } from "../job/names.js";
+import { JOBS_BUCKET } from "../job/records.js";
 import { COORDINATOR_LEASE_MS } from "../kinds.js";
 import type { ObservedHash, ObservedStep } from "./invariants.js";
 
@@ -99,6 +100,16 @@ export class LeaseReader {
       await new Promise((r) => setTimeout(r, 300));
     }
     return undefined;
+  }
+
+  /** The job's line in the jobs bucket (what `flock status` shows: phase, step, members), as JSON text. */
+  async jobRecord(job: string): Promise<string | undefined> {
+    try {
+      const entry = await (await this.stores.kv(JOBS_BUCKET)).get(job);
+      return entry ? new TextDecoder().decode(entry.value) : undefined;
+    } catch (e) {
+      return `unreadable (${(e as Error).message})`;
+    }
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,221 @@
+/**
+ * One job on a fresh cluster (NATS servers, proxies, daemons), with a plan of faults injected
+ * while it runs (none for the baseline). Everything it starts is stopped before it returns.
+ * @module
+ */
+import { createWriteStream, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { resolveJobSpec, runJob, type ClusterHandle, type TrainResult } from "../api.js";
+import type { JobSpec } from "../job/spec.js";
+import { connectCluster } from "../remote.js";
+import { ChaosCluster } from "./cluster.js";
+import { injectFault, type FaultRecord, type JobView } from "./faults.js";
+import type { FatalLine, NodeCounters, UnexpectedExit } from "./invariants.js";
+import { JobObserver, LeaseReader } from "./observer.js";
+import type { PlannedFault } from "./schedule.js";
+
+/** A job with no committed step for this long is stuck (recoveries take ~2–8 s). */
+const STALL_MS = 60_000;
+/** How long the driver waits for the job to be back to all nodes after a fault. */
+const REJOIN_MS = 30_000;
+/** flock cluster name of the system under test. */
+const CLUSTER = "chaos";
+
+/** Options of {@link runScenario}. */
+export interface ScenarioOptions {
+  /** `baseline` or `chaos`: names the job and the log folder. */
+  label: string;
+  seed: number;
+  nodes: number;
+  epochs: number;
+  plan: readonly PlannedFault[];
+  env?: Record<string, string>;
+  logDir: string;
+  progress: (line: string) => void;
+}
+
+/** What one scenario gave. */
+export interface ScenarioOutcome {
+  result?: TrainResult;
+  error?: string;
+  observer: JobObserver;
+  faults: FaultRecord[];
+  submittedAt: number;
+  wallSeconds: number;
+  unexpectedExits: UnexpectedExit[];
+  fatalLines: FatalLine[];
+  counters: NodeCounters[];
+}
+
+/** The running system and the harness's connections to it. */
+interface System {
+  cluster: ChaosCluster;
+  handle?: ClusterHandle;
+  leases?: LeaseReader;
+  events?: NodeJS.WritableStream;
+}
+
+/** One job on a fresh cluster, under `plan`. */
+export async function runScenario(o: ScenarioOptions): Promise<ScenarioOutcome> {
+  const logDir = join(o.logDir, o.label);
+  mkdirSync(logDir, { recursive: true });
+  const started = Date.now();
+  const out: ScenarioOutcome = {
+    observer: new JobObserver(),
+    faults: [],
+    submittedAt: started,
+    wallSeconds: 0,
+    unexpectedExits: [],
+    fatalLines: [],
+    counters: [],
+  };
+  let system: System | undefined;
+  try {
+    system = { cluster: await ChaosCluster.start({ nodes: o.nodes, cluster: CLUSTER, logDir, env: o.env }) };
+    system.handle = await connectCluster({ servers: system.cluster.observerUrl, cluster: CLUSTER });
+    const handle = system.handle;
+    if (!(await waitUntil(() => handle.aliveNodes().length >= o.nodes, 30_000)))
+      throw new Error(`only ${handle.aliveNodes().length} of ${o.nodes} daemons seen alive after 30 s`);
+    system.leases = await LeaseReader.connect(system.cluster.observerUrl, CLUSTER);
+    system.events = createWriteStream(join(logDir, "events.jsonl")).on("error", () => undefined);
+    o.progress(`${o.label}: cluster up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    await followJob(system as Required<System>, o, out);
+  } catch (e) {
+    out.error ??= (e as Error).message;
+  } finally {
+    await stopSystem(system);
+  }
+  out.wallSeconds = (Date.now() - out.submittedAt) / 1000;
+  if (system) {
+    out.unexpectedExits = system.cluster.unexpectedExits();
+    out.fatalLines = system.cluster.fatalLines();
+    out.counters = system.cluster.counters();
+  }
+  return out;
+}
+
+/** Submits the job, injects the plan while it runs, and waits for its end (or a stall). */
+async function followJob(s: Required<System>, o: ScenarioOptions, out: ScenarioOutcome): Promise<void> {
+  const spec = resolveJobSpec("mnist", {
+    id: `chaos-${o.seed}-${o.label}`,
+    epochs: o.epochs,
+    seed: o.seed % 2 ** 31,
+    minWorkers: 1,
+    maxWorkers: o.nodes,
+  });
+  const ended = new AbortController();
+  out.submittedAt = Date.now();
+  const job = runJob(s.handle, spec, {
+    onEvent: (e) => {
+      out.observer.add(e);
+      s.events.write(`${JSON.stringify({ received: Date.now(), ...e })}\n`);
+    },
+  }).then(
+    (r) => void (out.result = r),
+    (e: Error) => void (out.error = e.message),
+  );
+  const view: JobView = {
+    coordinatorNode: () => s.leases.holderNode(spec.id!),
+    step: () => out.observer.step,
+  };
+  const driver = driveFaults(s.cluster, o, view, out, ended.signal);
+  const timeoutMs = 120_000 + o.epochs * 40_000 + o.plan.length * 30_000;
+  const verdict = await Promise.race([
+    job.then(() => "done"),
+    watchdog(out.observer, out.submittedAt, timeoutMs, ended.signal),
+  ]);
+  if (verdict !== "done") out.error = `${verdict}; ${await jobDiagnosis(s.leases, spec)}`;
+  ended.abort();
+  await driver.catch((e: Error) => (out.error ??= `fault driver failed: ${e.message}`));
+  for (const f of out.faults) f.recoverySeconds = out.observer.recoveryAfter(f.injectedAt);
+  await s.cluster.scrapeAll();
+}
+
+async function stopSystem(s: System | undefined): Promise<void> {
+  if (!s) return;
+  await s.handle?.close().catch(() => undefined);
+  await s.leases?.close();
+  await s.cluster.stop();
+  await new Promise<void>((r) => (s.events ? s.events.end(r) : r()));
+}
+
+/**
+ * Injects the plan's faults in order. Each waits for its step, and for the previous fault to have
+ * recovered: healed, a step committed after the heal, and the job back to all nodes (given up on
+ * after {@link REJOIN_MS} and recorded as `rejoined: false`).
+ */
+async function driveFaults(
+  cluster: ChaosCluster,
+  o: ScenarioOptions,
+  view: JobView,
+  out: ScenarioOutcome,
+  ended: AbortSignal,
+): Promise<void> {
+  const observer = out.observer;
+  for (const fault of o.plan) {
+    if (!(await waitUntil(() => observer.step >= fault.atStep, 600_000, ended))) return;
+    const record = await injectFault(cluster, view, fault, (r) => {
+      out.faults.push(r);
+      o.progress(
+        `fault ${fault.index + 1}/${o.plan.length}: ${r.kind} ${r.target} at step ${r.atStep} — ${r.detail}`,
+      );
+    });
+    const healedAt = record.healedAt ?? Date.now();
+    await waitUntil(() => observer.lastCommitAt > healedAt, 120_000, ended);
+    const whole = await waitUntil(
+      () => observer.members >= o.nodes && observer.lastCommitAt > healedAt,
+      REJOIN_MS,
+      ended,
+    );
+    if (ended.aborted) return;
+    record.rejoined = whole;
+    const rec = observer.recoveryAfter(record.injectedAt);
+    o.progress(
+      `  recovery ${rec === undefined ? "—" : `${rec.toFixed(2)} s`}; members ${observer.members}/${o.nodes}${whole ? "" : ` (not back to ${o.nodes} after ${REJOIN_MS / 1000} s)`}`,
+    );
+  }
+}
+
+/**
+ * Resolves with why the job is deemed stuck: no step committed for {@link STALL_MS} (placement
+ * included), or `timeoutMs` since submission. Never resolves once `signal` aborts.
+ */
+async function watchdog(
+  observer: JobObserver,
+  since: number,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<string> {
+  for (let i = 0; i < 1_000_000 && !signal.aborted; i++) {
+    const now = Date.now();
+    if (now - Math.max(since, observer.lastCommitAt) > STALL_MS)
+      return `job stalled: no step committed for ${STALL_MS / 1000} s (last committed step ${observer.step})`;
+    if (now - since > timeoutMs)
+      return `job did not finish within ${timeoutMs / 1000} s (last committed step ${observer.step})`;
+    await sleep(250);
+  }
+  return new Promise(() => undefined);
+}
+
+/** Who holds the coordinator's lease and what the job's status line says, for a stuck job's report. */
+async function jobDiagnosis(leases: LeaseReader, spec: JobSpec): Promise<string> {
+  const holder = await leases.holderNode(spec.id!);
+  const record = await leases.jobRecord(spec.id!);
+  return `coordinator lease: ${holder ?? "nobody"}; job record: ${record ?? "none"}`;
+}
+
+/** Polls `done` every 50 ms until it holds (true), `timeoutMs` passes or `signal` aborts (false). */
+export async function waitUntil(
+  done: () => boolean,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; i < 1_000_000; i++) {
+    if (done()) return true;
+    if (signal?.aborted || Date.now() > deadline) return false;
+    await sleep(50);
+  }
+  return false;
+}
