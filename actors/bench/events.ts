@@ -102,3 +102,12 @@ export function steadySamplesPerSec(steps: readonly StepEvent[], skip = 0.1): nu
   for (const s of steps.slice(from + 1)) samples += s.samples;
   return samples / ((last.at - first.at) / 1000);
 }
+
+/** Median and mean time between committed steps, after the first `skip` fraction, in ms. */
+export function stepTimes(steps: readonly StepEvent[], skip = 0.1): { medianMs: number; meanMs: number } {
+  const from = Math.max(3, Math.floor(steps.length * skip));
+  const dts = steps.slice(from + 1).map((s, i) => s.at - steps[from + i]!.at);
+  if (dts.length === 0) return { medianMs: Number.NaN, meanMs: Number.NaN };
+  const sorted = [...dts].sort((a, b) => a - b);
+  return { medianMs: sorted[sorted.length >> 1]!, meanMs: dts.reduce((a, b) => a + b, 0) / dts.length };
+}

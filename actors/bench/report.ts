@@ -63,7 +63,7 @@ export function explain(r: BenchReport, key: FigureKey): string {
     case "reduceWireRatio":
       return `one step of ${r.reduce.members} trainers with a ${n(r.reduce.gradientBytes / 1e6)} MB gradient (reduce-scatter to ${r.reduce.members} real reducers, each publishing its new slice once) took ${n(r.reduce.flockStepMs)} ms against ${n(r.reduce.rawStepMs)} ms for raw NATS moving the same ${n(r.reduce.bytesPerStep / 1e6)} MB; the reducers' sums and optimizer steps alone take ${n(r.reduce.reducerArithmeticMs)} ms of it (all members share one process here).`;
     case "trainerOverheadRatio":
-      return `a one-worker flock job trained MNIST at ${n(t.oneWorkerSamplesPerSec)} samples/s (steady state, daemon process) against ${n(t.plainSamplesPerSec)} for the plain tfjs loop (same model, batch, data, backend ${t.backend}).`;
+      return `a one-worker flock job trained MNIST at ${n(t.oneWorkerSamplesPerSec)} samples/s (steady state, daemon process) against ${n(t.plainSamplesPerSec)} for the plain tfjs loop (same model, batch, data, backend ${t.backend}): a step every ${n(t.oneWorkerStepMs.medianMs)} ms (median; mean ${n(t.oneWorkerStepMs.meanMs)} ms) against ${n(t.plainStepMs)} ms.`;
     case "scaling2":
       return `two workers, each in its own daemon process, trained at ${n(t.twoWorkerSamplesPerSec)} samples/s against ${n(t.oneWorkerSamplesPerSec)} for one, on ${r.cores} cores shared with nats-server and the coordinator.`;
     case "recoveryMedianS":

@@ -3,7 +3,7 @@ import { plainTrainLoop } from "../compute/baseline.js";
 import type { JobSpecInput } from "../job/spec.js";
 import { connectCluster } from "../remote.js";
 import { Daemons } from "./daemons.js";
-import { JobEvents, steadySamplesPerSec } from "./events.js";
+import { JobEvents, stepTimes, steadySamplesPerSec } from "./events.js";
 import { resilienceJob } from "./resilience.js";
 import { median } from "./stats.js";
 
@@ -31,6 +31,9 @@ export interface TrainingResult {
   failoverS: number;
   peakRssMB: number;
   peakRssByNode: Record<string, number>;
+  /** Time between committed steps of the one-worker job (its tail holds evaluations and checkpoints), and the plain loop's step. */
+  oneWorkerStepMs: { medianMs: number; meanMs: number };
+  plainStepMs: number;
   accuracy: { oneWorker: number; twoWorkers: number };
 }
 
@@ -106,6 +109,8 @@ export async function measureTraining(
       peakRssMB:
         Object.keys(peakRssByNode).length > 0 ? Math.max(...Object.values(peakRssByNode)) : Number.NaN,
       peakRssByNode,
+      oneWorkerStepMs: stepTimes(one.events.steps()),
+      plainStepMs: (1000 * base.globalBatch) / plain.samplesPerSec,
       accuracy: { oneWorker: one.result.accuracy, twoWorkers: two.result.accuracy },
     };
   } finally {
