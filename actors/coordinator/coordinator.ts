@@ -141,12 +141,28 @@ export class Coordinator {
   }
 
   /** Runs async work; its outcome re-enters the actor as a continuation. */
-  private task<T>(what: string, work: () => Promise<T>, then: (value: T) => void): void {
+  /**
+   * Runs async work; its outcome re-enters the actor as a continuation. A failure fails the job
+   * unless `recover` handles it (work whose failure costs only itself, such as admitting a joiner).
+   */
+  private task<T>(
+    what: string,
+    work: () => Promise<T>,
+    then: (value: T) => void,
+    recover?: (error: Error) => void,
+  ): void {
     work().then(
       (value) => this.continue(() => then(value)),
       (error: Error) =>
         this.continue(() => {
           if (this.phase === "fenced" || this.phase === "done") return;
+          if (recover) {
+            this.ctx.log.warn(
+              { job: this.job, err: error },
+              `coordinator: ${what} failed; going on without it`,
+            );
+            return recover(error);
+          }
           this.ctx.log.error({ job: this.job, err: error }, `coordinator: ${what} failed`);
           this.fail(`${what} failed: ${error.message}`);
         }),
@@ -392,6 +408,7 @@ export class Coordinator {
       "evaluator placement",
       () => this.spawnOrReuse(this.host.nodeId, "flock.evaluator", name, { job: this.job, spec: this.spec }),
       (address) => (this.evaluator = address),
+      () => (this.evaluator = undefined), // spawned again when an evaluation needs it
     );
   }
 
@@ -601,13 +618,16 @@ export class Coordinator {
       at: now,
       t: this.t(),
     } satisfies JobEvent);
-    if (step % this.spec.evalEvery === 0 && this.evaluator)
-      this.tell(this.evaluator, {
-        type: "evaluator.eval",
-        term: this.term,
-        version: step,
-        reducers: this.p.reducers,
-      } as Message);
+    if (step % this.spec.evalEvery === 0) {
+      if (this.evaluator)
+        this.tell(this.evaluator, {
+          type: "evaluator.eval",
+          term: this.term,
+          version: step,
+          reducers: this.p.reducers,
+        } as Message);
+      else this.spawnEvaluator(); // its node died: a new one scores the next evaluation
+    }
     if (step % this.spec.checkpointEvery === 0)
       for (const a of this.p.reducers.addresses)
         this.tell(a, { type: "reducer.checkpoint", term: this.term, step } as Message);
@@ -749,6 +769,13 @@ export class Coordinator {
         if (!this.p.backends.includes(prepared.backend))
           this.p.backends = [...this.p.backends, prepared.backend].sort();
         if (this.phase === "paused") this.startStep();
+      },
+      () => {
+        // E.g. a reducer it synced from died meanwhile: clean up, and the next tick tries again.
+        this.joining.delete(node);
+        for (const name of [jobNames.trainer(this.job), jobNames.loader(this.job)]) {
+          void this.host.stopRemote(`${node}/${name}`, { timeoutMs: 2_000 }).catch(() => undefined);
+        }
       },
     );
   }
