@@ -46,16 +46,14 @@ export function evaluatorBehavior(args: EvaluatorArgs): Behavior<EvaluatorComman
       for (const s of slices) params.set(s.data, s.offset);
       await worker.setParams(params, { transfer: true });
       const result = await worker.evaluate();
-      ctx
-        .ref(ctx.from!)
-        .tell({
-          type: "coord.evaluated",
-          term,
-          version: slices[0].version,
-          loss: result.loss,
-          accuracy: result.accuracy,
-          n: result.n,
-        } as Message);
+      ctx.ref(ctx.from!).tell({
+        type: "coord.evaluated",
+        term,
+        version: slices[0].version,
+        loss: result.loss,
+        accuracy: result.accuracy,
+        n: result.n,
+      } as Message);
     },
     stopped() {
       void worker.close();

@@ -86,31 +86,27 @@ export function reducerBehavior(args: ReducerArgs, host: ReducerHost): Behavior<
     const from = ctx.from!;
     if (msg.step === state.version && msg.attempt === state.attempt) {
       publish(state); // idempotent: a new coordinator re-sent a commit this reducer already applied
-      ctx
-        .ref(from)
-        .tell({
-          type: "coord.applied",
-          term: msg.term,
-          step: msg.step,
-          attempt: msg.attempt,
-          r: args.r,
-          summed: state.lastSummed.members,
-          n: state.lastSummed.n,
-        } as Message);
+      ctx.ref(from).tell({
+        type: "coord.applied",
+        term: msg.term,
+        step: msg.step,
+        attempt: msg.attempt,
+        r: args.r,
+        summed: state.lastSummed.members,
+        n: state.lastSummed.n,
+      } as Message);
       return state;
     }
     if (msg.step !== state.version + 1) {
-      ctx
-        .ref(from)
-        .tell({
-          type: "coord.missing",
-          term: msg.term,
-          step: msg.step,
-          attempt: msg.attempt,
-          r: args.r,
-          members: [],
-          reason: `reducer holds version ${state.version}`,
-        } as Message);
+      ctx.ref(from).tell({
+        type: "coord.missing",
+        term: msg.term,
+        step: msg.step,
+        attempt: msg.attempt,
+        r: args.r,
+        members: [],
+        reason: `reducer holds version ${state.version}`,
+      } as Message);
       return state;
     }
     state.waiting = {
@@ -134,17 +130,15 @@ export function reducerBehavior(args: ReducerArgs, host: ReducerHost): Behavior<
         return state;
       }
       state.waiting = undefined;
-      ctx
-        .ref(w.from)
-        .tell({
-          type: "coord.missing",
-          term: state.term,
-          step: w.step,
-          attempt: w.attempt,
-          r: args.r,
-          members: missing,
-          reason: "slices never arrived",
-        } as Message);
+      ctx.ref(w.from).tell({
+        type: "coord.missing",
+        term: state.term,
+        step: w.step,
+        attempt: w.attempt,
+        r: args.r,
+        members: missing,
+        reason: "slices never arrived",
+      } as Message);
       return state;
     }
     const params = state.params!;
@@ -170,17 +164,15 @@ export function reducerBehavior(args: ReducerArgs, host: ReducerHost): Behavior<
     state.waiting = undefined;
     for (const k of [...state.buffers.keys()]) if (Number(k.split(".")[0]) <= w.step) state.buffers.delete(k);
     publish(state);
-    ctx
-      .ref(w.from)
-      .tell({
-        type: "coord.applied",
-        term: state.term,
-        step: w.step,
-        attempt: w.attempt,
-        r: args.r,
-        summed,
-        n,
-      } as Message);
+    ctx.ref(w.from).tell({
+      type: "coord.applied",
+      term: state.term,
+      step: w.step,
+      attempt: w.attempt,
+      r: args.r,
+      summed,
+      n,
+    } as Message);
     return state;
   }
 
