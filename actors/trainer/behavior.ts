@@ -74,7 +74,16 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
       state.prev = { version: state.version, params: state.params };
     state.params = params;
     state.version = version;
-    await worker.setParams(params.slice(), { transfer: true });
+    loadIntoWorker(params);
+  }
+
+  /**
+   * Hands parameters to the worker without waiting for its acknowledgement: the worker handles
+   * requests in order, so the next gradient call sees them, and the step's critical path does not
+   * pay a round trip to the thread. A failure shows up in that next call.
+   */
+  function loadIntoWorker(params: Float32Array): void {
+    worker.setParams(params.slice(), { transfer: true }).catch(() => undefined);
   }
 
   async function onPrepare(
@@ -137,7 +146,7 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
       state.version = state.prev.version;
       state.prev = undefined;
       state.assembler?.dropAbove(state.version);
-      await worker.setParams(state.params.slice(), { transfer: true });
+      loadIntoWorker(state.params);
     }
     if (state.version === msg.step - 1) return runStep(state, msg, from, ctx);
     if (state.version < msg.step - 1) {
