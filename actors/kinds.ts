@@ -7,7 +7,7 @@ import type { Lease, MembershipView } from "../runtime/cluster/types.js";
 import type { StoreProvider } from "../runtime/store/types.js";
 import { Coordinator, type CoordinatorMsg } from "./coordinator/coordinator.js";
 import type { CoordinatorHost, JobRecord } from "./coordinator/host.js";
-import { CoordinatorCommand, Leased } from "./coordinator/protocol.js";
+import { CoordinatorCommand, CoordinatorStatus, Leased } from "./coordinator/protocol.js";
 import { evaluatorBehavior } from "./evaluator/behavior.js";
 import { EvaluatorCommand } from "./evaluator/protocol.js";
 import { JobSpec } from "./job/spec.js";
@@ -38,6 +38,7 @@ export const COORDINATOR_LEASE_MS = 3_000;
 export const TRAINING_MESSAGES = [
   ...TRAINING_SHARED_MESSAGES,
   CoordinatorCommand,
+  CoordinatorStatus,
   Leased,
   TrainerCommand,
   ReducerCommand,
@@ -54,6 +55,18 @@ const JobArgs = z.strictObject({ job: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
 export function setupNode(node: TrainingNode): void {
   const system = node.system;
   system.registry.register(...TRAINING_MESSAGES);
+  // Create the job buckets now rather than at a job's first checkpoint, where several reducers
+  // creating one bucket at once race (nats-server 2.9 answers all but one with a timeout).
+  void retry(
+    async () => {
+      await node.stores.kv("jobstate");
+      await node.stores.blobs("checkpoints");
+      await openLeaseBucket(node.stores, COORDINATOR_LEASE_MS);
+    },
+    { forMs: 60_000, delayMs: 200 + Math.floor(Math.random() * 300) },
+  ).catch((err: Error) =>
+    system.log.warn({ err }, "job buckets not created yet; they are created on first use"),
+  );
 
   system.registerKind("flock.trainer", {
     args: JobArgs,

@@ -33,6 +33,7 @@ export async function connectCluster(opts: ConnectOptions): Promise<ClusterHandl
     nodeId: clientId,
     incarnation: client.incarnation,
     localInfo: () => ({ slots: 0, freeSlots: 0, device: "none", load: 0, lagMs: 0, actors: {} }),
+    observerOnly: true,
     log,
   });
   client.setFence(membership.fence);

@@ -74,6 +74,8 @@ export class Coordinator {
   private stopCampaign?: () => void;
   private lastRecordWrite = 0;
   private stepLossSum = 0;
+  /** Bumped when the lease is lost: continuations of earlier work are dropped. */
+  private generation = 0;
   /** The write of the latest committed state; the next commit waits for it. */
   private persisted: Promise<void> = Promise.resolve();
 
@@ -151,11 +153,15 @@ export class Coordinator {
     then: (value: T) => void,
     recover?: (error: Error) => void,
   ): void {
+    const generation = this.generation;
     work().then(
-      (value) => this.continue(() => then(value)),
+      (value) =>
+        this.continue(() => {
+          if (generation === this.generation) then(value);
+        }),
       (error: Error) =>
         this.continue(() => {
-          if (this.phase === "fenced" || this.phase === "done") return;
+          if (this.phase === "fenced" || this.phase === "done" || generation !== this.generation) return;
           if (recover) {
             this.ctx.log.warn(
               { job: this.job, err: error },
@@ -207,7 +213,7 @@ export class Coordinator {
       return;
     }
     this.continue(() => {
-      if (!entry) return this.place();
+      if (!entry) return this.p ? this.fail("the job's state vanished from the store") : this.place();
       const saved = packr.unpack(entry.value) as PersistedJob;
       if (saved.state !== "running") {
         this.phase = "done";
@@ -224,11 +230,22 @@ export class Coordinator {
     });
   }
 
+  /**
+   * The lease is gone (renewal failed, e.g. while JetStream elected a new leader, or another
+   * candidate took over): stop acting at once — work in flight is dropped (generation bump) — but
+   * keep campaigning. Whoever holds the lease next, this one or the standby, takes over from the
+   * persisted state and redoes the step in flight.
+   */
   private onLeaseLost(reason: string): void {
     if (this.phase === "done") return;
-    this.ctx.log.warn({ job: this.job, reason }, "coordinator lost its lease; it stops acting (fenced)");
-    this.phase = "fenced";
-    this.ctx.stop();
+    this.ctx.log.warn(
+      { job: this.job, reason },
+      "coordinator lost its lease; it stops acting and campaigns again",
+    );
+    this.phase = "campaigning";
+    this.generation++;
+    this.done.clear();
+    this.applied.clear();
   }
 
   /** Fresh job: wait for enough nodes, then spawn trainers, loaders, reducers and an evaluator. */
@@ -605,7 +622,7 @@ export class Coordinator {
     if (this.pendingRecovery.length > 0) this.emitMembership(this.pendingRecovery.at(-1)!.record);
     this.pendingRecovery = [];
     this.checkHashes(step - 1);
-    this.host.publish(jobNames.eventsTopic(this.job), {
+    const event: JobEvent = {
       type: "job.step",
       job: this.job,
       step,
@@ -617,7 +634,13 @@ export class Coordinator {
       samplesPerSec: this.ewmaStepMs > 0 ? this.spec.globalBatch / (this.ewmaStepMs / 1000) : 0,
       at: now,
       t: this.t(),
-    } satisfies JobEvent);
+    };
+    // Observers see a step once it is durable: a takeover can redo only steps nobody was told of.
+    const generation = this.generation;
+    this.persisted.then(
+      () => generation === this.generation && this.host.publish(jobNames.eventsTopic(this.job), event),
+      () => undefined,
+    );
     if (step % this.spec.evalEvery === 0) {
       if (this.evaluator)
         this.tell(this.evaluator, {
@@ -814,8 +837,9 @@ export class Coordinator {
         );
         const lost = addresses.map((a, r) => ({ a, r })).filter(({ r }) => answers[r].status === "rejected");
         if (lost.length > 0) {
-          const trainer = this.p.members.find((m) => alive.has(m.node));
-          if (!trainer) throw new Error("no live trainer holds the parameters to rebuild a reducer from");
+          const trainers = this.p.members.filter((m) => alive.has(m.node)).map((m) => m.trainer);
+          if (trainers.length === 0)
+            throw new Error("no live trainer holds the parameters to rebuild a reducer from");
           const targets = this.p.members.filter((m) => alive.has(m.node)).map((m) => m.node);
           await Promise.all(
             lost.map(async ({ r }, i) => {
@@ -826,13 +850,8 @@ export class Coordinator {
           const reducers = { addresses, bounds: this.p.reducers.bounds };
           await Promise.all(
             lost.map(({ r }) =>
-              this.loadReducer(
-                addresses[r],
-                r,
-                reducers,
-                trainer.trainer,
-                this.p.step,
-                this.p.checkpointStep,
+              firstSuccess(trainers, (trainer) =>
+                this.loadReducer(addresses[r], r, reducers, trainer, this.p.step, this.p.checkpointStep),
               ),
             ),
           );
@@ -847,16 +866,30 @@ export class Coordinator {
           { job: this.job, replaced: lost, step },
           "reducers ready; redoing the step in flight",
         );
+        this.recoveryAttempts = 0;
         this.startStep();
+      },
+      (error) => {
+        // Nodes may still be dying or joining: look again shortly, a bounded number of times.
+        if (++this.recoveryAttempts > 20)
+          return this.fail(`reducer recovery failed 20 times: ${error.message}`);
+        setTimeout(
+          () => this.continue(() => this.phase === "recovering" && this.recoverReducers(reason)),
+          500,
+        ).unref();
       },
     );
   }
+  private recoveryAttempts = 0;
 
   // ---- leases for loaders, evaluation, checkpoints ----
 
   private onLease(msg: Extract<CoordinatorCommand, { type: "coord.lease" }>): void {
     const stale =
-      msg.term !== this.term || !this.ledger || !this.p.members.some((m) => m.node === msg.member);
+      this.phase === "campaigning" ||
+      msg.term !== this.term ||
+      !this.ledger ||
+      !this.p.members.some((m) => m.node === msg.member);
     const lease = stale ? undefined : this.ledger.lease(msg.member, msg.count);
     this.ctx.reply({
       type: "loader.leased",
@@ -1093,4 +1126,17 @@ function sleep(ms: number): Promise<void> {
 
 function assertNever(x: never): never {
   throw new Error(`unexpected message ${JSON.stringify(x)}`);
+}
+
+/** The first of `items` for which `f` succeeds; throws the last error when none does. */
+async function firstSuccess<T, R>(items: T[], f: (item: T) => Promise<R>): Promise<R> {
+  let last: unknown = new Error("nothing to try");
+  for (const item of items) {
+    try {
+      return await f(item);
+    } catch (error) {
+      last = error;
+    }
+  }
+  throw last;
 }

@@ -64,6 +64,14 @@ export const Checkpointed = z.strictObject({
 });
 /** Asks for the job's status. */
 export const GetStatus = z.strictObject({ type: z.literal("coord.status") });
+/** Reply to {@link GetStatus}. */
+export const CoordinatorStatus = z.strictObject({
+  type: z.literal("coord.status.reply"),
+  phase: z.string(),
+  term: z.number().int(),
+  step: z.number().int(),
+  epoch: z.number().int(),
+});
 /** Reply to a lease request: `lease` is null when nothing is free now. */
 export const Leased = z.strictObject({
   type: z.literal("loader.leased"),

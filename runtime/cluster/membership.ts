@@ -33,6 +33,11 @@ export interface MembershipOptions extends Omit<TrackerOptions, "self" | "log"> 
   incarnation: string;
   /** Read at every heartbeat. */
   localInfo: () => LocalInfo;
+  /**
+   * Watch only: never tell a node it was declared dead. For clients (a job's submitter, the chaos
+   * harness), whose view may lag under load and must not make healthy nodes rejoin.
+   */
+  observerOnly?: boolean;
   log?: Logger;
   metrics?: Metrics;
 }
@@ -263,7 +268,8 @@ export class Membership implements MembershipView, AsyncDisposable {
     if (frame.node === this.nodeId && frame.inc === this.inc) return; // our own echo
     this.metrics.inc("flock_heartbeats_received_total", {}, 1, "Heartbeats received");
     const result = this.tracker.observe(frame);
-    if (result === "stale" && frame.state !== "left") this.sendDeadNotice(frame.node, frame.inc);
+    if (result === "stale" && frame.state !== "left" && !this.opts.observerOnly)
+      this.sendDeadNotice(frame.node, frame.inc);
     if (result === "foreign-self" && frame.state !== "left") {
       const f = this.foreign;
       if (f && f.inc === frame.inc) {
