@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { test, type TestContext } from "node:test";
-import { ActorSystem, type ActorEvent, type Behavior, type Message } from "../../runtime/actor/index.js";
-import { InProcBus } from "../../runtime/transport/index.js";
+import { test } from "node:test";
+import { ActorSystem, type Behavior, type Message } from "../../runtime/actor/index.js";
+import { testSystem } from "../helpers/actors.js";
 import { waitUntil } from "../contract/runtime.js";
 
 // A cell reads several queued messages in one nact turn; these pin down that it changes nothing
@@ -9,17 +9,7 @@ import { waitUntil } from "../contract/runtime.js";
 
 type Cmd = { type: "add"; n: number } | { type: "boom" } | { type: "get" } | { type: "halt" };
 
-async function system(t: TestContext): Promise<{ sys: ActorSystem; events: ActorEvent[] }> {
-  const sys = await ActorSystem.start({
-    nodeId: "n1",
-    transport: new InProcBus().connect(),
-    ownsTransport: true,
-  });
-  const events: ActorEvent[] = [];
-  sys.onActorEvent((e) => events.push(e));
-  t.after(() => sys.stop());
-  return { sys, events };
-}
+const system = testSystem;
 
 const log: Behavior<Cmd, number[]> = {
   init: () => [],

@@ -1,29 +1,18 @@
 import assert from "node:assert/strict";
-import { test, type TestContext } from "node:test";
+import { test } from "node:test";
 import {
   ActorNotFoundError,
   ActorSystem,
   RemoteActorError,
-  type ActorEvent,
   type Behavior,
   type Message,
 } from "../../runtime/actor/index.js";
-import { InProcBus } from "../../runtime/transport/index.js";
+import { testSystem } from "../helpers/actors.js";
 import { waitUntil } from "../contract/runtime.js";
 
 type Cmd = { type: "boom" } | { type: "inc" } | { type: "get" };
 
-async function system(t: TestContext): Promise<{ sys: ActorSystem; events: ActorEvent[] }> {
-  const sys = await ActorSystem.start({
-    nodeId: "n1",
-    transport: new InProcBus().connect(),
-    ownsTransport: true,
-  });
-  const events: ActorEvent[] = [];
-  sys.onActorEvent((e) => events.push(e));
-  t.after(() => sys.stop());
-  return { sys, events };
-}
+const system = testSystem;
 
 const counter: Behavior<Cmd, number> = {
   init: () => 0,
