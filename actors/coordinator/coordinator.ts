@@ -636,9 +636,10 @@ export class Coordinator {
       t: this.t(),
     };
     // Observers see a step once it is durable: a takeover can redo only steps nobody was told of.
-    const generation = this.generation;
+    // A step that became durable is announced even if the lease was lost meanwhile: its successor
+    // resumes after it, so nobody else will announce it.
     this.persisted.then(
-      () => generation === this.generation && this.host.publish(jobNames.eventsTopic(this.job), event),
+      () => this.host.publish(jobNames.eventsTopic(this.job), event),
       () => undefined,
     );
     if (step % this.spec.evalEvery === 0) {
@@ -1085,8 +1086,10 @@ export class Coordinator {
   /** Writes the job's state; retries through a NATS server restart or a stream leader election. */
   private async persist(): Promise<void> {
     const bytes = packr.pack(this.p);
+    const generation = this.generation;
     await retry(async () => (await this.host.stateKv()).put(this.job, bytes), {
-      abort: () => this.phase === "fenced",
+      // A holder that lost its lease stops writing: its successor owns the record now.
+      abort: () => this.phase === "fenced" || generation !== this.generation,
       onRetry: (err, attempt) =>
         this.ctx.log.warn({ job: this.job, err, attempt }, "job state write failed; retrying"),
     });
