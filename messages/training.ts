@@ -47,6 +47,11 @@ export const JobEvent = z.discriminatedUnion("type", [
     samples: z.number().int(),
     samplesPerSec: z.number(),
     at: z.number(),
+    /**
+     * Re-announced by a coordinator that took over: the step was durable when its predecessor died,
+     * perhaps before announcing it. Followers count a step once, whichever copy they see first.
+     */
+    replay: z.boolean().optional(),
     t: z.number(),
   }),
   z.strictObject({

@@ -28,6 +28,8 @@ export class JobObserver {
   add(e: JobEvent): void {
     switch (e.type) {
       case "job.step":
+        // A replay re-announces a step a dead coordinator may not have announced: count it once.
+        if (e.replay && this.steps.some((s) => s.step === e.step)) break;
         this.steps.push({ step: e.step, epoch: e.epoch, samples: e.samples, at: e.at });
         if (e.step >= this.step) {
           this.step = e.step;

@@ -21,6 +21,7 @@ export class JobTimeline {
   add(e: JobEvent): void {
     switch (e.type) {
       case "job.step":
+        if (e.replay && this.steps.some((s) => s.step === e.step)) break;
         this.steps.push({
           step: e.step,
           epoch: e.epoch,

@@ -442,6 +442,8 @@ export class Coordinator {
   private takeOver(saved: PersistedJob): void {
     this.phase = "recovering";
     this.p = { ...saved, term: this.term };
+    if (saved.lastStepEvent?.type === "job.step")
+      this.host.publish(jobNames.eventsTopic(this.job), { ...saved.lastStepEvent, replay: true });
     this.ledger = ShardLedger.restore(saved.ledger);
     this.record({
       kind: "failover",
@@ -611,8 +613,6 @@ export class Coordinator {
     this.p.step = step;
     this.attempt = 0;
     this.p.ledger = this.ledger.snapshot();
-    this.persisted = this.persist();
-    this.persisted.catch(() => undefined); // surfaced by the next commit, which awaits it
     this.p.lastLoss = this.stepLossSum / Math.max(1, total);
     const now = this.now();
     const dt = this.lastCommitAt ? now - this.lastCommitAt : now - this.stepStartedAt;
@@ -635,9 +635,12 @@ export class Coordinator {
       at: now,
       t: this.t(),
     };
+    this.p.lastStepEvent = event;
+    this.persisted = this.persist();
+    this.persisted.catch(() => undefined); // surfaced by the next commit, which awaits it
     // Observers see a step once it is durable: a takeover can redo only steps nobody was told of.
-    // A step that became durable is announced even if the lease was lost meanwhile: its successor
-    // resumes after it, so nobody else will announce it.
+    // A step that became durable is announced even if the lease was lost meanwhile; a successor
+    // re-announces the last durable step as a replay, in case this holder died before announcing.
     this.persisted.then(
       () => this.host.publish(jobNames.eventsTopic(this.job), event),
       () => undefined,

@@ -2,6 +2,7 @@ import type { LedgerState } from "../ledger/ledger.js";
 import type { ShardLedger } from "../ledger/ledger.js";
 import type { JobSpec } from "../job/spec.js";
 import type { ReducerMap, StepDone } from "./types.js";
+import type { JobEvent } from "../../messages/index.js";
 
 /** A trainer taking part in the job, with its data loader, both on `node`. */
 export interface Member {
@@ -44,6 +45,8 @@ export interface PersistedJob {
   /** Every reducer's applied set compared with the commit set. */
   commitAudit: { checked: number; mismatches: string[] };
   lastLoss: number;
+  /** The announcement of the last committed step, re-published (as a replay) by a successor. */
+  lastStepEvent?: JobEvent;
   result?: Record<string, unknown>;
 }
 
