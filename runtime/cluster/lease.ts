@@ -49,16 +49,7 @@ export async function acquireLease(
   holder: string,
   opts: LeaseOptions,
 ): Promise<Lease | undefined> {
-  checkLeaseArgs(kv, holder, opts);
-  const now = opts.now ?? (() => performance.now());
-  const sentAt = now();
-  try {
-    const revision = await kv.create(key, encodeLease(holder, opts.meta));
-    return new HeldLease(kv, key, holder, revision, sentAt, opts);
-  } catch (err) {
-    if (err instanceof KvConflictError) return undefined;
-    throw err;
-  }
+  return holdAfterWrite(kv, key, holder, opts, (value) => kv.create(key, value));
 }
 
 /**
@@ -73,12 +64,23 @@ export async function takeOverLease(
   revision: number,
   opts: LeaseOptions,
 ): Promise<Lease | undefined> {
+  return holdAfterWrite(kv, key, holder, opts, (value) => kv.update(key, value, revision));
+}
+
+/** Writes the holder's record; a lease held from that write, or undefined when it lost the race. */
+async function holdAfterWrite(
+  kv: KvStore,
+  key: string,
+  holder: string,
+  opts: LeaseOptions,
+  write: (value: Uint8Array) => Promise<number>,
+): Promise<Lease | undefined> {
   checkLeaseArgs(kv, holder, opts);
   const now = opts.now ?? (() => performance.now());
   const sentAt = now();
   try {
-    const rev = await kv.update(key, encodeLease(holder, opts.meta), revision);
-    return new HeldLease(kv, key, holder, rev, sentAt, opts);
+    const revision = await write(encodeLease(holder, opts.meta));
+    return new HeldLease(kv, key, holder, revision, sentAt, opts);
   } catch (err) {
     if (err instanceof KvConflictError) return undefined;
     throw err;
