@@ -9,8 +9,7 @@ import type { JobSpec } from "../job/spec.js";
 import type { Prepared, ParamsCopy, ReducerMap } from "../trainer/protocol.js";
 import type { CoordinatorCommand, StepDone } from "./protocol.js";
 import type { CoordinatorHost } from "./host.js";
-import { retry } from "../../runtime/retry.js";
-import type { KvStore } from "../../runtime/store/types.js";
+import { FencedRecord, RecordFencedError } from "./fenced-record.js";
 import { buildResult, type Member, type MembershipRecord, type PersistedJob } from "./state.js";
 
 const packr = new Packr({ useRecords: false, moreTypes: true });
@@ -78,12 +77,16 @@ export class Coordinator {
   private generation = 0;
   /** The write of the latest committed state; the next commit waits for it. */
   private persisted: Promise<void> = Promise.resolve();
+  /** The job's state in KV, written compare-and-set so that a deposed holder's late write fails. */
+  private readonly state: FencedRecord;
 
   constructor(
     private readonly job: string,
     private readonly spec: JobSpec,
     private readonly host: CoordinatorHost,
-  ) {}
+  ) {
+    this.state = new FencedRecord(() => host.stateKv(), job);
+  }
 
   // ---- lifecycle ----
 
@@ -195,14 +198,12 @@ export class Coordinator {
 
   private async onAcquired(term: number): Promise<void> {
     this.term = term;
-    let entry: Awaited<ReturnType<KvStore["get"]>>;
+    const generation = this.generation;
+    let saved: PersistedJob | undefined;
     try {
-      entry = await retry(async () => (await this.host.stateKv()).get(this.job), {
-        abort: () => this.phase === "fenced",
-        onRetry: (err) =>
-          this.ctx.log.warn({ job: this.job, err }, "cannot read the job's state yet; retrying"),
-      });
+      saved = await this.claimState(term, generation);
     } catch (error) {
+      if (generation !== this.generation) return; // lost again meanwhile; the next acquisition reads anew
       // Without the state this holder cannot act: give the lease up so a candidate tries again.
       this.ctx.log.error(
         { job: this.job, err: error },
@@ -213,8 +214,8 @@ export class Coordinator {
       return;
     }
     this.continue(() => {
-      if (!entry) return this.p ? this.fail("the job's state vanished from the store") : this.place();
-      const saved = packr.unpack(entry.value) as PersistedJob;
+      if (generation !== this.generation) return;
+      if (!saved) return this.p ? this.fail("the job's state vanished from the store") : this.place();
       if (saved.state !== "running") {
         this.phase = "done";
         this.ctx.log.info({ job: this.job, state: saved.state }, "job already ended; standby stands down");
@@ -228,6 +229,35 @@ export class Coordinator {
       }
       this.takeOver(saved);
     });
+  }
+
+  /**
+   * Reads the job's state and, if the job is running, writes it back under this term (the claim):
+   * a write of the previous holder still in flight fails after that instead of landing over this
+   * holder's. A previous holder's write that lands first moves the revision: read again.
+   */
+  private async claimState(term: number, generation: number): Promise<PersistedJob | undefined> {
+    const opts = {
+      abort: () => this.phase === "fenced" || generation !== this.generation,
+      onRetry: (err: unknown) =>
+        this.ctx.log.warn({ job: this.job, err }, "cannot reach the job's state yet; retrying"),
+    };
+    for (let round = 1; ; round++) {
+      const bytes = await this.state.read(opts);
+      if (!bytes) return undefined;
+      const saved = packr.unpack(bytes) as PersistedJob;
+      if (saved.state !== "running") return saved;
+      try {
+        await this.state.write(packr.pack({ ...saved, term }), opts);
+        return saved;
+      } catch (error) {
+        if (!(error instanceof RecordFencedError) || round >= 5) throw error;
+        this.ctx.log.warn(
+          { job: this.job, round },
+          "the job's state moved while taking it over; reading it again",
+        );
+      }
+    }
   }
 
   /**
@@ -1086,16 +1116,25 @@ export class Coordinator {
     } satisfies JobEvent);
   }
 
-  /** Writes the job's state; retries through a NATS server restart or a stream leader election. */
+  /**
+   * Writes the job's state; retries through a NATS server restart or a stream leader election. A
+   * write fenced off by a successor's claim means this holder is deposed: it stops acting (as on
+   * a lost lease; the lease itself is lost at its next renewal) and the write rejects.
+   */
   private async persist(): Promise<void> {
-    const bytes = packr.pack(this.p);
     const generation = this.generation;
-    await retry(async () => (await this.host.stateKv()).put(this.job, bytes), {
-      // A holder that lost its lease stops writing: its successor owns the record now.
-      abort: () => this.phase === "fenced" || generation !== this.generation,
-      onRetry: (err, attempt) =>
-        this.ctx.log.warn({ job: this.job, err, attempt }, "job state write failed; retrying"),
-    });
+    try {
+      await this.state.write(packr.pack(this.p), {
+        // A holder that lost its lease stops writing: its successor owns the record now.
+        abort: () => this.phase === "fenced" || generation !== this.generation,
+        onRetry: (err, attempt) =>
+          this.ctx.log.warn({ job: this.job, err, attempt }, "job state write failed; retrying"),
+      });
+    } catch (error) {
+      if (error instanceof RecordFencedError)
+        this.continue(() => generation === this.generation && this.onLeaseLost(error.message));
+      throw error;
+    }
   }
 
   private writeRecordThrottled(): void {
