@@ -115,7 +115,9 @@ export async function runJob(
     const name = jobNames.coordinator(job);
     const active = nodes[0];
     await client.spawnRemote(active, "flock.coordinator", name, { job, spec }, { timeoutMs: 10_000 });
-    const standby = nodes.find((n) => n !== active);
+    // The coordinator keeps a standby on the first other node (sorted) once it runs; this one
+    // covers the moments before that.
+    const standby = nodes.filter((n) => n !== active).sort()[0];
     if (standby)
       await client
         .spawnRemote(standby, "flock.coordinator", name, { job, spec }, { timeoutMs: 10_000 })

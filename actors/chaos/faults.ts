@@ -35,8 +35,8 @@ export interface JobView {
 
 /**
  * Injects `fault`, holds it for `holdMs`, heals it, and resolves with its record. Node faults
- * (kill, pause, partition, slow) spare the node holding the coordinator's lease, so that the one
- * coordinator fault of a plan is the only coordinator loss.
+ * (kill, pause, partition, slow) spare the node holding the coordinator's lease, so that the
+ * coordinator is lost exactly when a `coordinator` fault says so.
  */
 export async function injectFault(
   cluster: ChaosCluster,

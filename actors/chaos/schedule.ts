@@ -48,21 +48,18 @@ const HOLD_MS: Record<FaultKind, [number, number]> = {
 const SPREAD = 0.75;
 
 /**
- * Plans `count` faults: each kind of `kinds` once in a seeded order, then seeded draws from `kinds`.
- * A coordinator fault is planned at most once and first, while the job still has its standby:
- * the job gets exactly one standby coordinator (actors/api.ts), which is not replaced after a
- * takeover, so a second coordinator loss, or the loss of the standby's node before the first, ends
- * the job. Faults are spread evenly over the first 75% of the steps with seeded jitter.
+ * Plans `count` faults: each kind of `kinds` once in a seeded order, then seeded draws from
+ * `kinds` (the coordinator fault included: the job's coordinator keeps a standby on another live
+ * node, placed anew after every takeover). Faults are spread evenly over the first 75% of the
+ * steps with seeded jitter.
  */
 export function planFaults(opts: PlanOptions): PlannedFault[] {
   const kinds = [...new Set(opts.kinds)];
   if (kinds.length === 0) return [];
   const rng = createRng(opts.seed ^ 0x5bd1e995);
-  const others = kinds.filter((k) => k !== "coordinator");
   const count = Math.max(opts.count, kinds.length);
-  const order: FaultKind[] = kinds.includes("coordinator") ? ["coordinator"] : [];
-  order.push(...rng.shuffle(others));
-  while (order.length < count && others.length > 0) order.push(rng.pick(others));
+  const order: FaultKind[] = rng.shuffle(kinds);
+  while (order.length < count) order.push(rng.pick(kinds));
   const first = Math.max(5, Math.round(opts.totalSteps * 0.04));
   const span = Math.max(order.length, Math.floor(opts.totalSteps * SPREAD) - first);
   const gap = span / order.length;

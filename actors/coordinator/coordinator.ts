@@ -29,6 +29,16 @@ type Phase =
   | "done"
   | "fenced";
 
+/** Phases in which this coordinator holds the lease and runs the job. */
+const ACTING: ReadonlySet<Phase> = new Set([
+  "placing",
+  "stepping",
+  "committing",
+  "recovering",
+  "paused",
+  "finishing",
+]);
+
 /** A local-only message that runs a continuation inside the actor (async results re-enter serially). */
 export interface Continue {
   type: "coord.continue";
@@ -79,6 +89,9 @@ export class Coordinator {
   private persisted: Promise<void> = Promise.resolve();
   /** The job's state in KV, written compare-and-set so that a deposed holder's late write fails. */
   private readonly state: FencedRecord;
+  /** The standby coordinator this holder placed (or found) on another node, while that node lives. */
+  private standby?: { node: string; address?: string };
+  private standbyRetryAt = 0;
 
   constructor(
     private readonly job: string,
@@ -303,6 +316,7 @@ export class Coordinator {
       commitAudit: { checked: 0, mismatches: [] },
       lastLoss: NaN,
     };
+    this.ensureStandby();
     this.task(
       "placement",
       () => this.placeAll(startedAt),
@@ -489,7 +503,46 @@ export class Coordinator {
     this.attempt = this.term * 1000;
     this.ledger.revokeAll();
     this.spawnEvaluator();
-    this.recoverReducers(`takeover by ${this.host.nodeId}`);
+    this.ensureStandby();
+    this.recoverReducers(`takeover by ${this.host.nodeId}`, { releaseOrphans: true });
+  }
+
+  /**
+   * Keeps a standby coordinator on another live node, so that losing this holder's node never
+   * orphans the job, however many times it happens: placed when the job is placed or taken over,
+   * and again when the standby's node dies or a node joins a job that had none to spare. The
+   * standby campaigns for the lease and takes over from the persisted state.
+   */
+  private ensureStandby(): void {
+    if (!this.p || !ACTING.has(this.phase)) return;
+    const others = this.host.membership
+      .alive()
+      .map((n) => n.node)
+      .filter((n) => n !== this.host.nodeId)
+      .sort();
+    if (this.standby && others.includes(this.standby.node)) return;
+    if (this.standby)
+      this.ctx.log.warn({ job: this.job, node: this.standby.node }, "the standby coordinator's node is gone");
+    this.standby = undefined;
+    if (others.length === 0 || this.now() < this.standbyRetryAt) return;
+    const standby: { node: string; address?: string } = { node: others[0] };
+    this.standby = standby;
+    this.task(
+      "standby coordinator placement",
+      () =>
+        this.spawnOrReuse(standby.node, "flock.coordinator", jobNames.coordinator(this.job), {
+          job: this.job,
+          spec: this.spec,
+        }),
+      (address) => {
+        standby.address = address;
+        this.ctx.log.info({ job: this.job, node: standby.node }, "standby coordinator in place");
+      },
+      () => {
+        if (this.standby === standby) this.standby = undefined;
+        this.standbyRetryAt = this.now() + 2_000;
+      },
+    );
   }
 
   // ---- steps ----
@@ -649,7 +702,7 @@ export class Coordinator {
     this.lastCommitAt = now;
     this.ewmaStepMs = this.ewmaStepMs === 0 ? dt : 0.9 * this.ewmaStepMs + 0.1 * dt;
     for (const { record, at } of this.pendingRecovery) record.recoverySeconds = (now - at) / 1000;
-    if (this.pendingRecovery.length > 0) this.emitMembership(this.pendingRecovery.at(-1)!.record);
+    for (const { record } of this.pendingRecovery) this.emitMembership(record);
     this.pendingRecovery = [];
     this.checkHashes(step - 1);
     const event: JobEvent = {
@@ -849,7 +902,7 @@ export class Coordinator {
   }
 
   /** Replaces reducers on dead nodes (parameters from a trainer, optimizer state from the last checkpoint) and redoes the step. */
-  private recoverReducers(reason: string): void {
+  private recoverReducers(reason: string, opts: { releaseOrphans?: boolean } = {}): void {
     this.phase = "recovering";
     for (const d of this.done.values()) if (d.batch) this.ledger.returnBatch(d.batch);
     this.done.clear();
@@ -871,10 +924,17 @@ export class Coordinator {
         );
         const lost = addresses.map((a, r) => ({ a, r })).filter(({ r }) => answers[r].status === "rejected");
         if (lost.length > 0) {
-          const trainers = this.p.members.filter((m) => alive.has(m.node)).map((m) => m.trainer);
+          // Parameters come from a live member's trainer; failing that, from any live node's
+          // trainer of this job: a joiner admitted after the last durable record holds them too.
+          const members = this.p.members.filter((m) => alive.has(m.node));
+          const others = [...alive].filter((n) => !members.some((m) => m.node === n)).sort();
+          const trainers = [
+            ...members.map((m) => m.trainer),
+            ...others.map((n) => `${n}/${jobNames.trainer(this.job)}`),
+          ];
           if (trainers.length === 0)
             throw new Error("no live trainer holds the parameters to rebuild a reducer from");
-          const targets = this.p.members.filter((m) => alive.has(m.node)).map((m) => m.node);
+          const targets = members.length > 0 ? members.map((m) => m.node) : others;
           await Promise.all(
             lost.map(async ({ r }, i) => {
               const node = targets[(r + i) % targets.length];
@@ -886,10 +946,15 @@ export class Coordinator {
             lost.map(({ r }) =>
               firstSuccess(trainers, (trainer) =>
                 this.loadReducer(addresses[r], r, reducers, trainer, this.p.step, this.p.checkpointStep),
-              ),
+              ).catch((error: Error) => {
+                throw new Error(
+                  `no live trainer could give reducer ${r} the parameters of step ${this.p.step} (last: ${error.message})`,
+                );
+              }),
             ),
           );
         }
+        if (opts.releaseOrphans) await this.releaseOrphans(alive);
         return { addresses, gen, lost: lost.length };
       },
       ({ addresses, gen, lost }) => {
@@ -908,13 +973,32 @@ export class Coordinator {
         if (++this.recoveryAttempts > 20)
           return this.fail(`reducer recovery failed 20 times: ${error.message}`);
         setTimeout(
-          () => this.continue(() => this.phase === "recovering" && this.recoverReducers(reason)),
+          () => this.continue(() => this.phase === "recovering" && this.recoverReducers(reason, opts)),
           500,
         ).unref();
       },
     );
   }
   private recoveryAttempts = 0;
+
+  /**
+   * After a takeover: stops this job's trainers and loaders on live nodes that are not members
+   * (joiners the previous holder admitted after its last durable record). They hold compute slots
+   * that would keep their nodes from being admitted again; once released, the nodes join anew.
+   */
+  private async releaseOrphans(alive: Set<string>): Promise<void> {
+    const orphans = [...alive].filter((n) => !this.p.members.some((m) => m.node === n));
+    const names = [jobNames.trainer(this.job), jobNames.loader(this.job)];
+    const stopped = await Promise.allSettled(
+      orphans.flatMap((n) => names.map((name) => this.host.stopRemote(`${n}/${name}`, { timeoutMs: 2_000 }))),
+    );
+    const released = orphans.filter((_, i) => stopped[i * names.length].status === "fulfilled");
+    if (released.length > 0)
+      this.ctx.log.info(
+        { job: this.job, nodes: released },
+        "released trainers of joiners not in the job's record",
+      );
+  }
 
   // ---- leases for loaders, evaluation, checkpoints ----
 
@@ -970,6 +1054,7 @@ export class Coordinator {
 
   private onTick(): void {
     const now = this.now();
+    this.ensureStandby();
     if (this.phase === "stepping") {
       const waited = now - this.stepStartedAt;
       const someDone = this.done.size > 0;
@@ -1086,6 +1171,7 @@ export class Coordinator {
       ...this.p.members.flatMap((m) => [m.trainer, m.loader]),
       ...this.p.reducers.addresses,
       ...(this.evaluator ? [this.evaluator] : []),
+      ...(this.standby?.address ? [this.standby.address] : []),
     ];
     await Promise.allSettled(addresses.map((a) => this.host.stopRemote(a, { timeoutMs: 2_000 })));
   }

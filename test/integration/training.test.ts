@@ -166,33 +166,52 @@ test(
 );
 
 test(
-  "killing the coordinator's node: the standby takes over and the job completes",
+  "killing the coordinator's node twice: each time a standby takes over and places the next one",
   { timeout: scaleTimeout(180_000) },
   async (t) => {
-    const a = await daemon(t, "a", "t4");
-    await daemon(t, "b", "t4");
-    await daemon(t, "c", "t4");
+    const nodes = {
+      a: await daemon(t, "a", "t4"),
+      b: await daemon(t, "b", "t4"),
+      c: await daemon(t, "c", "t4"),
+    };
     const c = await client(t, "t4", 3);
-    let killed = false;
+    const killed: string[] = [];
+    let takenOverAt: { node: string; step: number } | undefined;
+    let cJoined = false;
     const result = await runJob(
       c,
       resolveJobSpec("mnist", { minWorkers: 1, maxWorkers: 2, epochs: 1, seed: 7 }),
       {
         onEvent: (e) => {
-          // The active coordinator is placed on the first node in id order ("a").
-          if (e.type === "job.step" && e.step === 40 && !killed) {
-            killed = true;
-            a.kill("SIGKILL");
+          // The active coordinator is placed on the first node in id order ("a"), its standby on
+          // "b"; once "b" has taken over it must place a new standby on "c".
+          if (e.type === "job.step" && e.step === 30 && killed.length === 0) {
+            killed.push("a");
+            nodes.a.kill("SIGKILL");
+          }
+          if (e.type === "job.membership" && e.event.kind === "failover")
+            takenOverAt = { node: e.event.node, step: e.step };
+          if (e.type === "job.membership" && e.event.kind === "join" && e.event.node === "c") cJoined = true;
+          // "b" goes once "c" trains too: a trainer must survive to hold the parameters.
+          if (
+            e.type === "job.step" &&
+            killed.length === 1 &&
+            takenOverAt?.node === "b" &&
+            cJoined &&
+            e.step >= takenOverAt.step + 10
+          ) {
+            killed.push("b");
+            nodes.b.kill("SIGKILL");
           }
         },
       },
     );
-    assert.ok(killed);
+    assert.deepEqual(killed, ["a", "b"], JSON.stringify(result.membership));
     assertGuarantees(result, 1);
-    assert.ok(
-      (result.membership as Array<{ kind: string }>).some((m) => m.kind === "failover"),
-      JSON.stringify(result.membership),
-    );
+    const failovers = (result.membership as Array<{ kind: string; node: string }>)
+      .filter((m) => m.kind === "failover")
+      .map((m) => m.node);
+    assert.deepEqual(failovers, ["b", "c"], JSON.stringify(result.membership));
   },
 );
 
