@@ -90,7 +90,7 @@ export class Coordinator {
   /** The job's state in KV, written compare-and-set so that a deposed holder's late write fails. */
   private readonly state: FencedRecord;
   /** The standby coordinator this holder placed (or found) on another node, while that node lives. */
-  private standby?: { node: string; address?: string };
+  private standby?: { node: string; inc: string; address?: string };
   private standbyRetryAt = 0;
 
   constructor(
@@ -287,6 +287,7 @@ export class Coordinator {
     );
     this.phase = "campaigning";
     this.generation++;
+    this.standby = undefined; // its placement may have been dropped with the generation: check again
     this.done.clear();
     this.applied.clear();
   }
@@ -517,15 +518,19 @@ export class Coordinator {
     if (!this.p || !ACTING.has(this.phase)) return;
     const others = this.host.membership
       .alive()
-      .map((n) => n.node)
-      .filter((n) => n !== this.host.nodeId)
-      .sort();
-    if (this.standby && others.includes(this.standby.node)) return;
+      .filter((n) => n.node !== this.host.nodeId)
+      .sort((a, b) => a.node.localeCompare(b.node));
+    // Its node restarted (a new incarnation) counts as gone: the standby died with the old one.
+    if (this.standby && others.some((n) => n.node === this.standby!.node && n.inc === this.standby!.inc))
+      return;
     if (this.standby)
       this.ctx.log.warn({ job: this.job, node: this.standby.node }, "the standby coordinator's node is gone");
     this.standby = undefined;
     if (others.length === 0 || this.now() < this.standbyRetryAt) return;
-    const standby: { node: string; address?: string } = { node: others[0] };
+    const standby: { node: string; inc: string; address?: string } = {
+      node: others[0].node,
+      inc: others[0].inc,
+    };
     this.standby = standby;
     this.task(
       "standby coordinator placement",
