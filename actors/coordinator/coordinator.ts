@@ -288,6 +288,9 @@ export class Coordinator {
     this.phase = "campaigning";
     this.generation++;
     this.standby = undefined; // its placement may have been dropped with the generation: check again
+    // Admissions in flight were dropped with the generation too; their nodes are candidates again.
+    this.joining.clear();
+    this.readyJoiners = [];
     this.done.clear();
     this.applied.clear();
   }

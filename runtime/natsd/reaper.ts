@@ -11,8 +11,10 @@ const tempDirs = new Set<string>();
 let installed = false;
 
 /**
- * Registers a child to be SIGKILLed if it is still running when this process exits (normally, or
- * on SIGINT/SIGTERM/SIGHUP when nobody else handles those signals). Unregisters it on exit.
+ * Registers a child to be killed if it is still running when this process exits: SIGKILL on a
+ * plain exit; on SIGINT/SIGTERM/SIGHUP (when nobody else handles those signals) the same signal,
+ * so that a child with children of its own (`flock chaos` under a test, with its servers and
+ * daemons) reaps them in turn instead of leaving them orphaned. Unregisters it on exit.
  */
 export function trackProcess(child: ChildProcess): void {
   install();
@@ -37,10 +39,13 @@ export function liveProcessCount(): number {
   return live.size;
 }
 
-function killAllSync(): void {
+function killAllSync(signal: NodeJS.Signals = "SIGKILL"): void {
   for (const child of live) {
     try {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill(signal);
+        if (signal !== "SIGKILL") child.kill("SIGCONT"); // a paused child must run to handle it
+      }
     } catch {
       // already gone
     }
@@ -59,7 +64,7 @@ function killAllSync(): void {
 function install(): void {
   if (installed) return;
   installed = true;
-  process.on("exit", killAllSync);
+  process.on("exit", () => killAllSync());
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     // Without a listener these signals end Node without running 'exit' handlers, which would leak
     // servers; with one, Node no longer dies on them. So when ours is the only listener we clean up
@@ -68,7 +73,7 @@ function install(): void {
     // stop) and the 'exit' handler cleans up whatever is left.
     const onSignal = (): void => {
       if (process.listenerCount(sig) !== 1) return;
-      killAllSync();
+      killAllSync(sig);
       process.removeListener(sig, onSignal);
       process.kill(process.pid, sig);
     };

@@ -165,3 +165,31 @@ for (const how of ["exit", "SIGTERM"] as const) {
     },
   );
 }
+
+test(
+  "a signal reaches grandchildren: the child that started a server is signalled, not SIGKILLed, and reaps it",
+  { timeout: 30_000 },
+  async (t) => {
+    const launcher = new URL("../../runtime/natsd/index.js", import.meta.url).href;
+    // B starts a server and idles; A starts B (tracked) and idles. SIGTERM to A must end the server.
+    const inner = `
+      const { startNatsServer } = await import(${JSON.stringify(launcher)});
+      const s = await startNatsServer();
+      console.log("server pid=" + s.pid);
+      setInterval(() => {}, 1000);`;
+    const outer = `
+      const { spawn } = await import("node:child_process");
+      const { trackProcess } = await import(${JSON.stringify(launcher)});
+      const b = spawn(process.execPath, ["--input-type=module", "-e", ${JSON.stringify(inner)}], { stdio: ["ignore", "inherit", "inherit"] });
+      trackProcess(b);
+      setInterval(() => {}, 1000);`;
+    const a = registerCleanup(t, spawnChild(process.execPath, ["--input-type=module", "-e", outer]));
+    const m = await a.waitForLine(/server pid=(\d+)/, 15_000);
+    const serverPid = Number(m[1]);
+    a.kill("SIGTERM");
+    await a.exited;
+    await waitFor(`nats-server ${serverPid} (a grandchild) to be gone`, () => !isAlive(serverPid), {
+      timeoutMs: 5000,
+    });
+  },
+);
