@@ -10,6 +10,13 @@ export {
   type Cleanup,
   type HasAfter,
 } from "./proc.js";
-export { natsTest, useNatsServer, useNatsCluster, formatLogs, type NatsKit } from "./nats.js";
+export {
+  natsTest,
+  useNatsServer,
+  useNatsCluster,
+  sharedJetStream,
+  formatLogs,
+  type NatsKit,
+} from "./nats.js";
 export { waitFor, type WaitForOptions } from "./wait.js";
 export { scaleTimeout, TIMEOUT_FACTOR } from "./timeouts.js";

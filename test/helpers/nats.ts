@@ -2,7 +2,8 @@
  * nats-server for tests: started per test, stopped in `t.after`, its log printed when the test fails.
  * @module
  */
-import { test, type TestContext, type TestOptions } from "node:test";
+import { after, before, test, type TestContext, type TestOptions } from "node:test";
+import { connect, type NatsConnection } from "nats";
 import {
   startNatsCluster,
   startNatsServer,
@@ -27,6 +28,29 @@ export async function useNatsCluster(
 ): Promise<NatsClusterHandle> {
   const scaled = { readyTimeoutMs: scaleTimeout(10_000), formTimeoutMs: scaleTimeout(20_000), ...options };
   return registerCleanup(t, await startNatsCluster(n, scaled));
+}
+
+/**
+ * For a test file whose suites share one JetStream nats-server: starts it and connects before
+ * them, closes the connection and stops the server after them (client first: a client whose
+ * server went away first keeps a reconnect timer alive). Returns a getter of the connection, for
+ * use inside tests.
+ */
+export function sharedJetStream(): () => NatsConnection {
+  let server: NatsServerHandle | undefined;
+  let nc: NatsConnection | undefined;
+  before(async () => {
+    server = await startNatsServer({ jetstream: true, readyTimeoutMs: scaleTimeout(10_000) });
+    nc = await connect({ servers: server.url });
+  });
+  after(async () => {
+    await nc?.close();
+    await server?.stop();
+  });
+  return () => {
+    if (!nc) throw new Error("the shared nats-server is not connected (used outside a test?)");
+    return nc;
+  };
 }
 
 /** Servers and clusters started through a {@link NatsKit}, stopped after the test. */

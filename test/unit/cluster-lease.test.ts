@@ -4,9 +4,8 @@
  * store's side, release, standby candidates and takeover from a dead holder.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { connect, type NatsConnection } from "nats";
 import {
   LeaseCandidate,
   acquireLease,
@@ -14,14 +13,13 @@ import {
   readLease,
   takeOverLease,
 } from "../../runtime/cluster/lease.js";
-import { startNatsServer, type NatsServerHandle } from "../../runtime/natsd/index.js";
 import {
   JetStreamStores,
   MemoryStores,
   type KvStore,
   type StoreProvider,
 } from "../../runtime/store/index.js";
-import { waitFor } from "../helpers/index.js";
+import { sharedJetStream, waitFor } from "../helpers/index.js";
 
 /** A KV wrapper whose calls can be made to hang or fail, as during a partition. */
 function faulty(kv: KvStore): { kv: KvStore; mode: "ok" | "hang" | "fail" } {
@@ -183,14 +181,5 @@ function leaseContract(name: string, stores: () => StoreProvider, ttlMs: number)
 
 leaseContract("memory", () => new MemoryStores(), 400);
 
-let server: NatsServerHandle;
-let nc: NatsConnection;
-before(async () => {
-  server = await startNatsServer({ jetstream: true });
-  nc = await connect({ servers: server.url });
-});
-after(async () => {
-  await nc?.close();
-  await server?.stop();
-});
-leaseContract("jetstream", () => new JetStreamStores(nc, { cluster: "leasetest" }), 1000);
+const nc = sharedJetStream();
+leaseContract("jetstream", () => new JetStreamStores(nc(), { cluster: "leasetest" }), 1000);

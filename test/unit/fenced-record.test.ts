@@ -4,16 +4,15 @@
  * whose first answer was lost is recognised as landed; writes run in call order.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import { connect, type NatsConnection } from "nats";
+import { describe, test } from "node:test";
 import { FencedRecord, RecordFencedError } from "../../actors/coordinator/fenced-record.js";
-import { startNatsServer, type NatsServerHandle } from "../../runtime/natsd/index.js";
 import {
   JetStreamStores,
   MemoryStores,
   type KvStore,
   type StoreProvider,
 } from "../../runtime/store/index.js";
+import { sharedJetStream } from "../helpers/index.js";
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 const text = (b: Uint8Array | undefined): string | undefined => (b ? new TextDecoder().decode(b) : undefined);
@@ -131,14 +130,5 @@ function bind(kv: KvStore): KvStore {
 
 contract("memory", () => new MemoryStores());
 
-let server: NatsServerHandle;
-let nc: NatsConnection;
-before(async () => {
-  server = await startNatsServer({ jetstream: true });
-  nc = await connect({ servers: server.url });
-});
-after(async () => {
-  await nc?.close();
-  await server?.stop();
-});
-contract("jetstream", () => new JetStreamStores(nc, { cluster: "fencedtest" }));
+const nc = sharedJetStream();
+contract("jetstream", () => new JetStreamStores(nc(), { cluster: "fencedtest" }));

@@ -3,10 +3,8 @@
  * a real nats-server. Same calls, same results, same errors.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { connect, type NatsConnection } from "nats";
-import { startNatsServer, type NatsServerHandle } from "../../runtime/natsd/index.js";
 import {
   InvalidStoreNameError,
   JetStreamStores,
@@ -16,6 +14,7 @@ import {
   encodeKeyToken,
   type StoreProvider,
 } from "../../runtime/store/index.js";
+import { sharedJetStream } from "../helpers/index.js";
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const dec = (b: Uint8Array | undefined): string | undefined => (b ? new TextDecoder().decode(b) : undefined);
@@ -156,34 +155,25 @@ storeContract("memory", () => {
 });
 
 // ---- JetStream, on a real nats-server ----
-let server: NatsServerHandle;
-let nc: NatsConnection;
-before(async () => {
-  server = await startNatsServer({ jetstream: true });
-  nc = await connect({ servers: server.url });
-});
-after(async () => {
-  await nc?.close();
-  await server?.stop();
-});
+const nc = sharedJetStream();
 storeContract("jetstream", () => ({
-  stores: new JetStreamStores(nc, { cluster: "storetest" }),
+  stores: new JetStreamStores(nc(), { cluster: "storetest" }),
   advance: (ms) => sleep(ms),
 }));
 
 describe("JetStreamStores specifics", () => {
   test("buckets are scoped by cluster and use one replica on a single server", async () => {
-    const blue = new JetStreamStores(nc, { cluster: "blue" });
-    const green = new JetStreamStores(nc, { cluster: "green" });
+    const blue = new JetStreamStores(nc(), { cluster: "blue" });
+    const green = new JetStreamStores(nc(), { cluster: "green" });
     await (await blue.kv("shared")).put("k", enc("blue"));
     assert.equal(await (await green.kv("shared")).get("k"), undefined);
     assert.equal(
-      dec((await (await new JetStreamStores(nc, { cluster: "blue" }).kv("shared")).get("k"))?.value),
+      dec((await (await new JetStreamStores(nc(), { cluster: "blue" }).kv("shared")).get("k"))?.value),
       "blue",
     );
     assert.equal(blue.replicaCount, 1);
     assert.equal(blue.bucketName("shared"), "flock_blue_shared");
-    const jsm = await nc.jetstreamManager();
+    const jsm = await nc().jetstreamManager();
     const info = await jsm.streams.info("KV_flock_blue_shared");
     assert.equal(info.config.num_replicas, 1);
     assert.equal(info.config.max_msgs_per_subject, 1);
