@@ -34,7 +34,7 @@ export function registerChaosCommand(program: Command): void {
   const cmd = program
     .command("chaos")
     .description(
-      "run a job on local daemons under seeded faults (kill, pause, partition, slow, broker, coordinator) and check the invariants",
+      `run a job on local daemons under seeded faults (${FAULT_KINDS.join(", ")}) and check the invariants`,
     )
     .option(
       "--seed <n>",

@@ -36,7 +36,9 @@ export interface JobView {
 /**
  * Injects `fault`, holds it for `holdMs`, heals it, and resolves with its record. Node faults
  * (kill, pause, partition, slow) spare the node holding the coordinator's lease, so that the
- * coordinator is lost exactly when a `coordinator` fault says so.
+ * coordinator is lost exactly when a `coordinator` or `coordinator-pause` fault says so. A paused
+ * holder is deposed while it sleeps; when it runs again its timers, lease renewal and any state
+ * write it had in flight go out late, and must not corrupt what its successor did.
  */
 export async function injectFault(
   cluster: ChaosCluster,
@@ -74,11 +76,15 @@ export async function injectFault(
       r.detail += ` as pid ${d.pid} (incarnation ${d.incarnation})`;
       return r;
     }
-    case "pause": {
+    case "pause":
+    case "coordinator-pause": {
       const node = await pickNode(cluster, job, fault);
       const d = cluster.daemon(node)!;
       await d.scrape();
-      const r = record(node, `SIGSTOP pid ${d.pid} for ${fault.holdMs} ms, then SIGCONT`);
+      const r = record(
+        node,
+        `SIGSTOP pid ${d.pid}${fault.kind === "coordinator-pause" ? " (holder of the coordinator lease)" : ""} for ${fault.holdMs} ms, then SIGCONT`,
+      );
       d.pause();
       await sleep(fault.holdMs);
       d.resume();
@@ -129,10 +135,10 @@ export async function injectFault(
   }
 }
 
-/** The node a fault hits: the lease holder for a coordinator fault, else a running node other than it. */
+/** The node a fault hits: the lease holder for a coordinator fault (kill or pause), else a running node other than it. */
 async function pickNode(cluster: ChaosCluster, job: JobView, fault: PlannedFault): Promise<string> {
   const holder = await job.coordinatorNode();
-  if (fault.kind === "coordinator") {
+  if (fault.kind === "coordinator" || fault.kind === "coordinator-pause") {
     if (!holder) throw new Error("no node holds the coordinator's lease");
     return holder;
   }

@@ -6,7 +6,15 @@
 import { createRng, type Rng } from "./rng.js";
 
 /** Every fault the harness can inject. */
-export const FAULT_KINDS = ["kill", "pause", "partition", "slow", "broker", "coordinator"] as const;
+export const FAULT_KINDS = [
+  "kill",
+  "pause",
+  "partition",
+  "slow",
+  "broker",
+  "coordinator",
+  "coordinator-pause",
+] as const;
 /** One kind of fault. */
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -42,6 +50,7 @@ const HOLD_MS: Record<FaultKind, [number, number]> = {
   slow: [4000, 6000], // latency on the node's link
   broker: [1500, 3000], // nats-server down time
   coordinator: [500, 2000], // the lease holder's node down time
+  "coordinator-pause": [3500, 5000], // the lease holder SIGSTOPped past the lease TTL (3 s), then SIGCONT
 };
 
 /** Share of the job's steps over which faults are spread; the rest lets the last recovery finish. */

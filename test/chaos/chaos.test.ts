@@ -1,6 +1,7 @@
 /**
  * The chaos harness end to end, as CI runs it: `flock chaos` with a fixed seed, every fault kind
- * at least once (coordinator, pause, broker, kill, partition, slow), a fault-free baseline first;
+ * at least once (seed 7: coordinator, coordinator-pause, partition, kill, pause, slow, broker), a
+ * fault-free baseline first;
  * it must pass every invariant. About two minutes on two cores.
  */
 import assert from "node:assert/strict";
