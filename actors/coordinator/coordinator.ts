@@ -490,6 +490,9 @@ export class Coordinator {
   private takeOver(saved: PersistedJob): void {
     this.phase = "recovering";
     this.p = { ...saved, term: this.term };
+    // The claim made `saved` the durable record. A write of this coordinator's own earlier term
+    // (one that re-acquired its lease) was dropped with that term: the next commit must not wait on it.
+    this.persisted = Promise.resolve();
     if (saved.lastStepEvent?.type === "job.step")
       this.host.publish(jobNames.eventsTopic(this.job), { ...saved.lastStepEvent, replay: true });
     this.ledger = ShardLedger.restore(saved.ledger);
