@@ -21,4 +21,11 @@ export {
   Pong,
   Failure,
 } from "./system.js";
-export { BatchRef, ParamsSlice, JobEvent, TRAINING_SHARED_MESSAGES } from "./training.js";
+export {
+  BatchRef,
+  ParamsSlice,
+  JobEvent,
+  TRAINING_SHARED_MESSAGES,
+  stepsToCount,
+  type StepSummary,
+} from "./training.js";

@@ -34,6 +34,19 @@ const Membership = z.strictObject({
   recoverySeconds: z.number().optional(),
 });
 
+/** One committed step, as later step events repeat it. */
+const StepSummary = z.strictObject({
+  step: z.number().int(),
+  epoch: z.number().int(),
+  samples: z.number().int(),
+  loss: z.number(),
+  members: z.number().int(),
+  at: z.number(),
+  t: z.number(),
+});
+/** One committed step, as later step events repeat it. */
+export type StepSummary = z.infer<typeof StepSummary>;
+
 /** What a job tells whoever follows it (the CLI, the API, the chaos harness), on the job's events topic. */
 export const JobEvent = z.discriminatedUnion("type", [
   z.strictObject({
@@ -53,6 +66,12 @@ export const JobEvent = z.discriminatedUnion("type", [
      */
     replay: z.boolean().optional(),
     t: z.number(),
+    /**
+     * The steps committed just before this one (the last few, oldest first). Events travel on core
+     * NATS, at most once: one published into a connection that just broke (a NATS server killed)
+     * is gone, and a follower fills the gap from the next event. See {@link stepsToCount}.
+     */
+    earlier: z.array(StepSummary).max(8).optional(),
   }),
   z.strictObject({
     type: z.literal("job.eval"),
@@ -89,3 +108,26 @@ export type JobEvent = z.infer<typeof JobEvent>;
 
 /** Schemas to register on every node that takes part in training. */
 export const TRAINING_SHARED_MESSAGES = [ParamsSlice, JobEvent];
+
+/**
+ * The steps a follower should count for a step event, oldest first: the event's `earlier` steps it
+ * has not seen (their own events were lost), then the event's step, unless it is a replay of a step
+ * already seen (a coordinator that took over re-announces the last durable step).
+ */
+export function stepsToCount(
+  e: Extract<JobEvent, { type: "job.step" }>,
+  seen: (step: number) => boolean,
+): StepSummary[] {
+  const out = (e.earlier ?? []).filter((s) => s.step < e.step && !seen(s.step));
+  if (!(e.replay && seen(e.step)))
+    out.push({
+      step: e.step,
+      epoch: e.epoch,
+      samples: e.samples,
+      loss: e.loss,
+      members: e.members,
+      at: e.at,
+      t: e.t,
+    });
+  return out;
+}

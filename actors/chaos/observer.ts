@@ -4,7 +4,7 @@
  * @module
  */
 import { connect, type NatsConnection } from "nats";
-import type { JobEvent } from "../../messages/index.js";
+import { stepsToCount, type JobEvent } from "../../messages/index.js";
 import { openLeaseBucket, readLease } from "../../runtime/cluster/lease.js";
 import { JetStreamStores } from "../../runtime/store/jetstream.js";
 import type { KvStore } from "../../runtime/store/types.js";
@@ -23,19 +23,23 @@ export class JobObserver {
   members = 0;
   lastCommitAt = 0;
   lastAccuracy: number | undefined;
+  private readonly seen = new Set<number>();
 
   /** Records one event (runJob's `onEvent`). */
   add(e: JobEvent): void {
     switch (e.type) {
       case "job.step":
-        // A replay re-announces a step a dead coordinator may not have announced: count it once.
-        if (e.replay && this.steps.some((s) => s.step === e.step)) break;
-        this.steps.push({ step: e.step, epoch: e.epoch, samples: e.samples, at: e.at });
-        if (e.step >= this.step) {
-          this.step = e.step;
-          this.members = e.members;
+        // Steps whose own events were lost come first (from this event's `earlier`); a replay of
+        // a step already seen counts nothing.
+        for (const s of stepsToCount(e, (step) => this.seen.has(step))) {
+          this.seen.add(s.step);
+          this.steps.push({ step: s.step, epoch: s.epoch, samples: s.samples, at: s.at });
+          if (s.step >= this.step) {
+            this.step = s.step;
+            this.members = s.members;
+          }
+          this.lastCommitAt = Math.max(this.lastCommitAt, s.at);
         }
-        this.lastCommitAt = Math.max(this.lastCommitAt, e.at);
         break;
       case "job.hash":
         this.hashes.push({ version: e.version, consistent: e.consistent, hashes: e.hashes });

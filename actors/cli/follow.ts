@@ -1,4 +1,4 @@
-import type { JobEvent } from "../../messages/index.js";
+import { stepsToCount, type JobEvent } from "../../messages/index.js";
 import type { TrainResult } from "../api.js";
 import type {
   EvalSample,
@@ -16,20 +16,24 @@ export class JobTimeline {
   readonly membership: MembershipEvent[] = [];
   readonly startedAt = new Date();
   lastAccuracy: number | undefined;
+  private readonly seen = new Set<number>();
 
   /** Records one event. */
   add(e: JobEvent): void {
     switch (e.type) {
       case "job.step":
-        if (e.replay && this.steps.some((s) => s.step === e.step)) break;
-        this.steps.push({
-          step: e.step,
-          epoch: e.epoch,
-          t: e.t,
-          loss: e.loss,
-          members: e.members,
-          samplesPerSec: e.samplesPerSec,
-        });
+        for (const s of stepsToCount(e, (step) => this.seen.has(step))) {
+          this.seen.add(s.step);
+          this.steps.push({
+            step: s.step,
+            epoch: s.epoch,
+            t: s.t,
+            loss: s.loss,
+            members: s.members,
+            // A step filled in from a later event's `earlier` has no rate of its own.
+            samplesPerSec: s.step === e.step ? e.samplesPerSec : (this.steps.at(-1)?.samplesPerSec ?? 0),
+          });
+        }
         break;
       case "job.eval":
         this.evals.push({ step: e.step, epoch: e.epoch, t: e.t, loss: e.loss, accuracy: e.accuracy });

@@ -1,7 +1,7 @@
 import { Packr } from "msgpackr";
 import type { ActorContext, ActorRef, Message } from "../../runtime/actor/index.js";
 import type { MembershipEvent } from "../../runtime/cluster/types.js";
-import type { JobEvent } from "../../messages/index.js";
+import type { JobEvent, StepSummary } from "../../messages/index.js";
 import type { BatchRef } from "../ledger/ledger.js";
 import { ShardLedger } from "../ledger/ledger.js";
 import { jobNames } from "../job/names.js";
@@ -14,6 +14,8 @@ import { buildResult, type Member, type MembershipRecord, type PersistedJob } fr
 
 const packr = new Packr({ useRecords: false, moreTypes: true });
 const ASK_MS = 5_000;
+/** Committed steps each step event repeats (a follower fills a gap of up to this many lost events). */
+const RECENT_STEPS = 4;
 const PREPARE_MS = 120_000;
 /** A commit not applied by every reducer within this is aborted and the step redone. */
 const COMMIT_DEADLINE_MS = 4_000;
@@ -92,6 +94,8 @@ export class Coordinator {
   /** The standby coordinator this holder placed (or found) on another node, while that node lives. */
   private standby?: { node: string; inc: string; address?: string };
   private standbyRetryAt = 0;
+  /** The last few committed steps, repeated in each step event for followers that lost one. */
+  private recentSteps: StepSummary[] = [];
 
   constructor(
     private readonly job: string,
@@ -493,8 +497,11 @@ export class Coordinator {
     // The claim made `saved` the durable record. A write of this coordinator's own earlier term
     // (one that re-acquired its lease) was dropped with that term: the next commit must not wait on it.
     this.persisted = Promise.resolve();
-    if (saved.lastStepEvent?.type === "job.step")
-      this.host.publish(jobNames.eventsTopic(this.job), { ...saved.lastStepEvent, replay: true });
+    const last = saved.lastStepEvent;
+    if (last?.type === "job.step") {
+      this.host.publish(jobNames.eventsTopic(this.job), { ...last, replay: true });
+      this.recentSteps = [...(last.earlier ?? []), summarize(last)].slice(-RECENT_STEPS);
+    }
     this.ledger = ShardLedger.restore(saved.ledger);
     this.record({
       kind: "failover",
@@ -728,7 +735,9 @@ export class Coordinator {
       samplesPerSec: this.ewmaStepMs > 0 ? this.spec.globalBatch / (this.ewmaStepMs / 1000) : 0,
       at: now,
       t: this.t(),
+      earlier: this.recentSteps,
     };
+    this.recentSteps = [...this.recentSteps, summarize(event)].slice(-RECENT_STEPS);
     this.p.lastStepEvent = event;
     this.persisted = this.persist();
     this.persisted.catch(() => undefined); // surfaced by the next commit, which awaits it
@@ -1260,6 +1269,19 @@ export class Coordinator {
   static ref(ctx: ActorContext<CoordinatorMsg>): ActorRef {
     return ctx.self;
   }
+}
+
+/** The step of a step event, as later events repeat it. */
+function summarize(e: Extract<JobEvent, { type: "job.step" }>): StepSummary {
+  return {
+    step: e.step,
+    epoch: e.epoch,
+    samples: e.samples,
+    loss: e.loss,
+    members: e.members,
+    at: e.at,
+    t: e.t,
+  };
 }
 
 function sleep(ms: number): Promise<void> {

@@ -5,6 +5,8 @@ import { createRng } from "../../actors/chaos/rng.js";
 import { FAULT_KINDS, parseFaultKinds, planFaults } from "../../actors/chaos/schedule.js";
 import { checkInvariants, stepsMonotonic, type Observations } from "../../actors/chaos/invariants.js";
 import { parseCounter } from "../../actors/chaos/daemon.js";
+import { JobObserver } from "../../actors/chaos/observer.js";
+import { JobEvent, type StepSummary } from "../../messages/index.js";
 
 test("the same seed draws the same numbers; another seed does not", () => {
   const a = createRng(42);
@@ -82,6 +84,47 @@ test("committed steps: a step twice, a step back and a gap each fail with what h
   assert.match(stepsMonotonic([s(1), s(2), s(2), s(3)], 3).detail, /step 2 committed twice/);
   assert.match(stepsMonotonic([s(1), s(3)], 3).detail, /steps 2–2 never reported/);
   assert.match(stepsMonotonic([s(1), s(2)], 3).detail, /last step event is 2, the result says 3/);
+});
+
+test("a lost step event is filled in from the next event's earlier steps; a replay counts once", () => {
+  const summary = (step: number): StepSummary => ({
+    step,
+    epoch: 1,
+    samples: 64,
+    loss: 1 / step,
+    members: 3,
+    at: 1000 + step,
+    t: step,
+  });
+  const event = (step: number, extra: Partial<JobEvent> = {}): JobEvent =>
+    JobEvent.parse({
+      type: "job.step",
+      job: "j",
+      ...summary(step),
+      epochs: 1,
+      samplesPerSec: 100,
+      earlier: Array.from({ length: Math.min(4, step - 1) }, (_, i) =>
+        summary(step - Math.min(4, step - 1) + i),
+      ),
+      ...extra,
+    });
+  const delivered = [1, 2, 3, /* 4 and 5 lost */ 6, 7].map((n) => event(n));
+  const observer = new JobObserver();
+  for (const e of delivered) observer.add(e);
+  observer.add(event(7, { replay: true })); // a coordinator that took over re-announces step 7
+  assert.deepEqual(
+    observer.steps.map((s) => s.step),
+    [1, 2, 3, 4, 5, 6, 7],
+  );
+  assert.equal(stepsMonotonic(observer.steps, 7).ok, true);
+  assert.equal(observer.step, 7);
+
+  const bare = new JobObserver(); // events without `earlier`: the gap is reported
+  for (const e of delivered) bare.add({ ...e, earlier: undefined } as JobEvent);
+  assert.match(stepsMonotonic(bare.steps, 7).detail, /steps 4–5 never reported/);
+  const twice = new JobObserver(); // the same step committed twice (not a replay) still fails
+  for (const e of [event(1), event(2), event(2)]) twice.add(e);
+  assert.match(stepsMonotonic(twice.steps, 2).detail, /step 2 committed twice/);
 });
 
 function observations(over: Partial<Observations> = {}): Observations {
