@@ -31,4 +31,10 @@ export {
 } from "./runtime/actor/index.js";
 export { NatsTransport, InProcBus, type Transport, type NatsOptions } from "./runtime/transport/index.js";
 export { startNode, type FlockNode, type NodeOptions } from "./runtime/daemon/index.js";
-export { MessageRegistry, MessageDecodeError, type JobEvent } from "./messages/index.js";
+export {
+  MessageRegistry,
+  MessageDecodeError,
+  stepsToCount,
+  type JobEvent,
+  type StepSummary,
+} from "./messages/index.js";
