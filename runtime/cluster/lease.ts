@@ -95,6 +95,10 @@ export async function readLease(kv: KvStore, key: string): Promise<LeaseRecord |
   return decoded && { ...decoded, revision: entry.revision };
 }
 
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
 function sleepUnref(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
@@ -134,6 +138,8 @@ class HeldLease implements Lease {
   private confirmedAt: number;
   private rev: number;
   private inFlight: Promise<void> | undefined;
+  /** When the first renewal since the last confirmed one went out unanswered (it may have landed). */
+  private unconfirmedSince: number | undefined;
   private readonly listeners = new Set<(reason: string) => void>();
   private readonly renewTimer: NodeJS.Timeout;
   private expiryTimer: NodeJS.Timeout | undefined;
@@ -213,13 +219,15 @@ class HeldLease implements Lease {
         }
         this.rev = rev;
         this.confirmedAt = sentAt;
+        this.unconfirmedSince = undefined;
         this.armExpiry();
       },
       (err: unknown) => {
         this.inFlight = undefined;
-        if (err instanceof KvConflictError)
-          return this.lose(`revision ${this.rev} moved on (expired or taken over)`);
+        if (err instanceof KvConflictError) return void this.afterConflict();
         // Unconfirmed: try again soon; the expiry timer ends the lease if this goes on for ttl.
+        // The write may still have landed (its answer lost): remember when the first such went out.
+        this.unconfirmedSince ??= sentAt;
         this.log.debug({ err, key: this.key }, "lease renewal failed; retrying");
         setTimeout(
           () => this.renew(),
@@ -227,6 +235,36 @@ class HeldLease implements Lease {
         ).unref();
       },
     );
+  }
+
+  /**
+   * A renewal found the revision moved on. Either someone else wrote the key (it expired and was
+   * taken, or was taken over), or an earlier renewal of ours landed with its answer lost (a NATS
+   * server restart, a stream leader election): then the key still holds exactly our bytes, and the
+   * lease is kept, confirmed as of that earlier renewal's sending (no later than it could have
+   * landed, so the holder still gives up no later than the server could expire the key).
+   */
+  private async afterConflict(): Promise<void> {
+    const since = this.unconfirmedSince;
+    const moved = `revision ${this.rev} moved on (expired or taken over)`;
+    if (since === undefined) return this.lose(moved);
+    this.inFlight = this.kv.get(this.key).then(
+      (entry) => {
+        this.inFlight = undefined;
+        if (this.lost || this.released) return;
+        if (!entry || !sameBytes(entry.value, this.value)) return this.lose(moved);
+        this.rev = entry.revision;
+        this.confirmedAt = Math.max(this.confirmedAt, since);
+        this.unconfirmedSince = undefined;
+        this.log.info({ key: this.key }, "a lease renewal whose answer was lost had landed; lease kept");
+        this.armExpiry();
+      },
+      () => {
+        // Cannot tell yet: try again; the expiry timer ends the lease if this goes on for ttl.
+        this.inFlight = undefined;
+      },
+    );
+    await this.inFlight;
   }
 
   private armExpiry(): void {

@@ -86,6 +86,39 @@ function leaseContract(name: string, stores: () => StoreProvider, ttlMs: number)
       assert.match(reasons[0]!, /moved on/);
     });
 
+    test("a renewal that landed with its answer lost keeps the lease", async (t) => {
+      const real = await openLeaseBucket(stores(), ttlMs);
+      let lose = 0; // answers of this many updates are lost after they land
+      const lossy: KvStore = {
+        ...faulty(real).kv,
+        update: async (k, v, r) => {
+          const revision = await real.update(k, v, r);
+          if (lose > 0) {
+            lose--;
+            throw new Error("TIMEOUT");
+          }
+          return revision;
+        },
+      };
+      const k = key();
+      const a = (await acquireLease(lossy, k, "a", { ttlMs }))!;
+      t.after(() => a.release());
+      const reasons: string[] = [];
+      a.onLost((r) => reasons.push(r));
+      const before = a.revision;
+      lose = 2;
+      await waitFor("two lost answers", () => lose === 0, { timeoutMs: ttlMs * 2 });
+      await sleep(ttlMs * 2);
+      assert.deepEqual(reasons, [], "not lost");
+      assert.ok(a.held);
+      assert.ok(a.revision > before + 2, "renewing again from the landed revision");
+      assert.equal((await readLease(real, k))?.holder, "a");
+      // A write by someone else is still a loss.
+      await real.put(k, new TextEncoder().encode(JSON.stringify({ holder: "intruder" })));
+      await waitFor("the lease to be lost", () => reasons.length > 0, { timeoutMs: ttlMs * 2 });
+      assert.match(reasons[0]!, /moved on/);
+    });
+
     test("a renewal that cannot be confirmed within the TTL loses the lease; the store frees it", async (t) => {
       const real = await openLeaseBucket(stores(), ttlMs);
       const f = faulty(real);
