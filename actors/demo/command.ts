@@ -26,7 +26,7 @@ interface DemoCluster {
 export function registerDemoCommand(program: Command): void {
   program
     .command("demo")
-    .description("three nodes train MNIST; one is killed midway and restarted; the job resizes and finishes")
+    .description("three nodes train MNIST; one is killed mid-job and restarted; the job resizes and finishes")
     .option("--in-process", "use the in-process bus even when nats-server is installed")
     .option("--report-dir <dir>", "where the report goes", "reports")
     .action(async (flags: { inProcess?: boolean; reportDir: string }) => {
@@ -39,9 +39,12 @@ async function demo(flags: { inProcess?: boolean; reportDir: string }): Promise<
   const out = process.stdout;
   const cluster = flags.inProcess ? await embedded() : await daemonsOrEmbedded();
   out.write(`flock demo: ${NODES.length} nodes on ${cluster.describe}\n`);
-  const spec = resolveJobSpec("mnist", { minWorkers: 2, maxWorkers: 3, epochs: 2 });
+  // Long enough that the restarted node is back in the job well before the end: a restart takes
+  // ~4 s (1 s down, up to 2.5 s for its old identity to be proven dead, admission at a step), and
+  // two members run ~50 steps/s here.
+  const spec = resolveJobSpec("mnist", { minWorkers: 2, maxWorkers: 3, epochs: 4 });
   const totalSteps = Math.ceil((8000 * spec.epochs) / spec.globalBatch);
-  const killAt = Math.round(totalSteps * 0.25);
+  const killAt = Math.round(totalSteps * 0.15);
   const progress = createProgress(out);
   const timeline = new JobTimeline();
   let killed = false;

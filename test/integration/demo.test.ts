@@ -20,7 +20,7 @@ test(
     const [, accuracy] = await demo.waitForLine(/finished: accuracy ([0-9.]+)/, scaleTimeout(120_000));
     assert.ok(Number(accuracy) >= 0.9, `accuracy ${accuracy}`);
     await demo.waitForLine(
-      /every sample counted once per epoch: 8000, 8000 of 8000; replicas identical: true/,
+      /every sample counted once per epoch: 8000, 8000, 8000, 8000 of 8000; replicas identical: true/,
     );
     const exit = await demo.exited;
     assert.equal(exit.code, 0, demo.output());
