@@ -27,5 +27,6 @@ export {
   JobEvent,
   TRAINING_SHARED_MESSAGES,
   stepsToCount,
+  stepSummary,
   type StepSummary,
 } from "./training.js";

@@ -119,15 +119,19 @@ export function stepsToCount(
   seen: (step: number) => boolean,
 ): StepSummary[] {
   const out = (e.earlier ?? []).filter((s) => s.step < e.step && !seen(s.step));
-  if (!(e.replay && seen(e.step)))
-    out.push({
-      step: e.step,
-      epoch: e.epoch,
-      samples: e.samples,
-      loss: e.loss,
-      members: e.members,
-      at: e.at,
-      t: e.t,
-    });
+  if (!(e.replay && seen(e.step))) out.push(stepSummary(e));
   return out;
+}
+
+/** A step event's step, as later step events repeat it in `earlier`. */
+export function stepSummary(e: Extract<JobEvent, { type: "job.step" }>): StepSummary {
+  return {
+    step: e.step,
+    epoch: e.epoch,
+    samples: e.samples,
+    loss: e.loss,
+    members: e.members,
+    at: e.at,
+    t: e.t,
+  };
 }

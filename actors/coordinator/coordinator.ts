@@ -1,7 +1,7 @@
 import { Packr } from "msgpackr";
 import type { ActorContext, ActorRef, Message } from "../../runtime/actor/index.js";
 import type { MembershipEvent } from "../../runtime/cluster/types.js";
-import type { JobEvent, StepSummary } from "../../messages/index.js";
+import { stepSummary, type JobEvent, type StepSummary } from "../../messages/index.js";
 import type { BatchRef } from "../ledger/ledger.js";
 import { ShardLedger } from "../ledger/ledger.js";
 import { jobNames } from "../job/names.js";
@@ -500,7 +500,7 @@ export class Coordinator {
     const last = saved.lastStepEvent;
     if (last?.type === "job.step") {
       this.host.publish(jobNames.eventsTopic(this.job), { ...last, replay: true });
-      this.recentSteps = [...(last.earlier ?? []), summarize(last)].slice(-RECENT_STEPS);
+      this.recentSteps = [...(last.earlier ?? []), stepSummary(last)].slice(-RECENT_STEPS);
     }
     this.ledger = ShardLedger.restore(saved.ledger);
     this.record({
@@ -737,7 +737,7 @@ export class Coordinator {
       t: this.t(),
       earlier: this.recentSteps,
     };
-    this.recentSteps = [...this.recentSteps, summarize(event)].slice(-RECENT_STEPS);
+    this.recentSteps = [...this.recentSteps, stepSummary(event)].slice(-RECENT_STEPS);
     this.p.lastStepEvent = event;
     this.persisted = this.persist();
     this.persisted.catch(() => undefined); // surfaced by the next commit, which awaits it
@@ -1269,19 +1269,6 @@ export class Coordinator {
   static ref(ctx: ActorContext<CoordinatorMsg>): ActorRef {
     return ctx.self;
   }
-}
-
-/** The step of a step event, as later events repeat it. */
-function summarize(e: Extract<JobEvent, { type: "job.step" }>): StepSummary {
-  return {
-    step: e.step,
-    epoch: e.epoch,
-    samples: e.samples,
-    loss: e.loss,
-    members: e.members,
-    at: e.at,
-    t: e.t,
-  };
 }
 
 function sleep(ms: number): Promise<void> {
