@@ -1,5 +1,5 @@
 import { retry, type RetryOptions } from "../../runtime/retry.js";
-import { KvConflictError, type KvStore } from "../../runtime/store/types.js";
+import { KvConflictError, landedRevision, type KvStore } from "../../runtime/store/types.js";
 
 /** Someone else wrote the record since this writer last read or wrote it: this writer is deposed. */
 export class RecordFencedError extends Error {
@@ -53,14 +53,14 @@ export class FencedRecord {
           } catch (error) {
             if (!(error instanceof KvConflictError)) throw error;
             // An earlier attempt of this very write may have landed with its answer lost.
-            const entry = await kv.get(this.key);
-            if (entry && sameBytes(entry.value, value)) {
-              this.revision = entry.revision;
+            const landed = await landedRevision(kv, this.key, value);
+            if (landed !== undefined) {
+              this.revision = landed;
               return;
             }
             fenced = true;
             throw new RecordFencedError(
-              `"${this.key}" was written by another holder (expected revision ${this.revision}, found ${entry?.revision ?? "none"})`,
+              `"${this.key}" was written by another holder since revision ${this.revision}`,
             );
           }
         },
@@ -74,8 +74,4 @@ export class FencedRecord {
     this.tail = run.catch(() => undefined);
     return run;
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.length).equals(b);
 }

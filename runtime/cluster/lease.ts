@@ -1,6 +1,6 @@
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
-import { KvConflictError, type KvStore, type StoreProvider } from "../store/index.js";
+import { KvConflictError, landedRevision, type KvStore, type StoreProvider } from "../store/index.js";
 import type { Unsubscribe } from "../transport/index.js";
 import type { Lease } from "./types.js";
 
@@ -93,10 +93,6 @@ export async function readLease(kv: KvStore, key: string): Promise<LeaseRecord |
   if (!entry) return undefined;
   const decoded = decodeLease(entry.value);
   return decoded && { ...decoded, revision: entry.revision };
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 function sleepUnref(ms: number): Promise<void> {
@@ -248,12 +244,12 @@ class HeldLease implements Lease {
     const since = this.unconfirmedSince;
     const moved = `revision ${this.rev} moved on (expired or taken over)`;
     if (since === undefined) return this.lose(moved);
-    this.inFlight = this.kv.get(this.key).then(
-      (entry) => {
+    this.inFlight = landedRevision(this.kv, this.key, this.value).then(
+      (landed) => {
         this.inFlight = undefined;
         if (this.lost || this.released) return;
-        if (!entry || !sameBytes(entry.value, this.value)) return this.lose(moved);
-        this.rev = entry.revision;
+        if (landed === undefined) return this.lose(moved);
+        this.rev = landed;
         this.confirmedAt = Math.max(this.confirmedAt, since);
         this.unconfirmedSince = undefined;
         this.log.info({ key: this.key }, "a lease renewal whose answer was lost had landed; lease kept");

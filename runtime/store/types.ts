@@ -62,3 +62,19 @@ export interface StoreProvider {
   /** Opens (creating when needed) a blob bucket. */
   blobs(bucket: string): Promise<BlobStore>;
 }
+
+/**
+ * After a compare-and-set write on `key` lost its race: the key's revision when it holds exactly
+ * `value`, i.e. an earlier attempt of this same write landed but its answer was lost (a NATS
+ * server restart, a stream leader election); undefined when someone else wrote it (or it is gone).
+ * Only sound for values no other writer could write byte for byte (they name their writer).
+ */
+export async function landedRevision(
+  kv: KvStore,
+  key: string,
+  value: Uint8Array,
+): Promise<number | undefined> {
+  const entry = await kv.get(key);
+  if (!entry || entry.value.length !== value.length) return undefined;
+  return entry.value.every((byte, i) => byte === value[i]) ? entry.revision : undefined;
+}
