@@ -110,16 +110,15 @@ export type JobEvent = z.infer<typeof JobEvent>;
 export const TRAINING_SHARED_MESSAGES = [ParamsSlice, JobEvent];
 
 /**
- * The steps a follower should count for a step event, oldest first: the event's `earlier` steps it
- * has not seen (their own events were lost), then the event's step, unless it is a replay of a step
- * already seen (a coordinator that took over re-announces the last durable step).
+ * The steps a follower should count for a step event, oldest first, each marked in `seen`: the
+ * event's `earlier` steps not seen yet (their own events were lost), then the event's step, unless
+ * it is a replay of a step already seen (a coordinator that took over re-announces the last
+ * durable step). A step that arrives twice otherwise is counted twice: that is a double commit.
  */
-export function stepsToCount(
-  e: Extract<JobEvent, { type: "job.step" }>,
-  seen: (step: number) => boolean,
-): StepSummary[] {
-  const out = (e.earlier ?? []).filter((s) => s.step < e.step && !seen(s.step));
-  if (!(e.replay && seen(e.step))) out.push(stepSummary(e));
+export function stepsToCount(e: Extract<JobEvent, { type: "job.step" }>, seen: Set<number>): StepSummary[] {
+  const out = (e.earlier ?? []).filter((s) => s.step < e.step && !seen.has(s.step));
+  if (!(e.replay && seen.has(e.step))) out.push(stepSummary(e));
+  for (const s of out) seen.add(s.step);
   return out;
 }
 

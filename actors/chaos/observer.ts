@@ -31,8 +31,7 @@ export class JobObserver {
       case "job.step":
         // Steps whose own events were lost come first (from this event's `earlier`); a replay of
         // a step already seen counts nothing.
-        for (const s of stepsToCount(e, (step) => this.seen.has(step))) {
-          this.seen.add(s.step);
+        for (const s of stepsToCount(e, this.seen)) {
           this.steps.push({ step: s.step, epoch: s.epoch, samples: s.samples, at: s.at });
           if (s.step >= this.step) {
             this.step = s.step;

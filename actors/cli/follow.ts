@@ -22,8 +22,7 @@ export class JobTimeline {
   add(e: JobEvent): void {
     switch (e.type) {
       case "job.step":
-        for (const s of stepsToCount(e, (step) => this.seen.has(step))) {
-          this.seen.add(s.step);
+        for (const s of stepsToCount(e, this.seen)) {
           this.steps.push({
             step: s.step,
             epoch: s.epoch,
