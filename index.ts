@@ -20,6 +20,7 @@ export {
   supervision,
   AskTimeoutError,
   ActorNotFoundError,
+  ActorExistsError,
   RemoteActorError,
   ActorSystemStoppedError,
   type ActorRef,

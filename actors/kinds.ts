@@ -11,13 +11,14 @@ import { CoordinatorCommand, CoordinatorStatus, Leased } from "./coordinator/pro
 import { evaluatorBehavior } from "./evaluator/behavior.js";
 import { EvaluatorCommand } from "./evaluator/protocol.js";
 import { JobSpec } from "./job/spec.js";
+import { CHECKPOINTS_BUCKET, JOB_STATE_BUCKET } from "./job/names.js";
 import { loaderBehavior } from "./loader/behavior.js";
 import { LoaderCommand } from "./loader/protocol.js";
 import { reducerBehavior } from "./reducer/behavior.js";
 import { ReducerCommand } from "./reducer/protocol.js";
 import { trainerBehavior } from "./trainer/behavior.js";
 import { TrainerCommand } from "./trainer/protocol.js";
-import { writeJobRecord } from "./job/records.js";
+import { openJobsBucket, putJobRecord } from "../runtime/cluster/jobs.js";
 
 /** The slice of a flock node the training actors use. */
 export interface TrainingNode {
@@ -59,8 +60,8 @@ export function setupNode(node: TrainingNode): void {
   // creating one bucket at once race (nats-server 2.9 answers all but one with a timeout).
   void retry(
     async () => {
-      await node.stores.kv("jobstate");
-      await node.stores.blobs("checkpoints");
+      await node.stores.kv(JOB_STATE_BUCKET);
+      await node.stores.blobs(CHECKPOINTS_BUCKET);
       await openLeaseBucket(node.stores, COORDINATOR_LEASE_MS);
     },
     { forMs: 60_000, delayMs: 200 + Math.floor(Math.random() * 300) },
@@ -104,7 +105,7 @@ export function setupNode(node: TrainingNode): void {
     create: (args) =>
       reducerBehavior(args, {
         publish: (topic, msg) => system.publish(topic, msg),
-        blobs: () => node.stores.blobs("checkpoints"),
+        blobs: () => node.stores.blobs(CHECKPOINTS_BUCKET),
       }) as Behavior<Message, unknown>,
   });
 
@@ -156,8 +157,9 @@ function coordinatorBehavior(
     resign: async () => {
       await candidate?.stop();
     },
-    stateKv: () => node.stores.kv("jobstate"),
-    writeJobRecord: (record: JobRecord) => writeJobRecord(node.stores, record),
+    stateKv: () => node.stores.kv(JOB_STATE_BUCKET),
+    writeJobRecord: async (record: JobRecord) =>
+      void (await putJobRecord(await openJobsBucket(node.stores), record)),
     publish: (topic, msg) => node.system.publish(topic, msg),
     spawnRemote: (n, kind, name, args, o) => node.system.spawnRemote(n, kind, name, args, o),
     stopRemote: (address, o) => node.system.stopRemote(address, o),

@@ -1,11 +1,10 @@
 #!/usr/bin/env node
 /**
  * The composition root: wires the runtime, the training actors and the CLI commands together.
- * Imports run one way (actors → runtime → messages); only this file sees all of them.
+ * Imports run one way (tools → actors → runtime → messages); only this file sees all of them.
  */
 import { Command, CommanderError } from "commander";
-import { registerCommands } from "../actors/cli/index.js";
-import { registerRuntimeCommands } from "../runtime/cli/index.js";
+import { registerCommands, registerRuntimeCommands } from "../tools/cli/index.js";
 import { setupNode, type TrainingNode } from "../actors/kinds.js";
 
 const program = new Command()

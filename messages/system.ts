@@ -23,7 +23,15 @@ export const Pong = z.strictObject({ type: z.literal("sys.pong"), node: z.string
  */
 export const Failure = z.strictObject({
   type: z.literal("sys.failure"),
-  code: z.enum(["no-such-actor", "actor-failed", "unknown-kind", "spawn-failed", "bad-input", "stopped"]),
+  code: z.enum([
+    "no-such-actor",
+    "actor-failed",
+    "unknown-kind",
+    "spawn-failed",
+    "bad-input",
+    "stopped",
+    "actor-exists",
+  ]),
   message: z.string().max(4096),
 });
 

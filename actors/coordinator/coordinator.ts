@@ -1,5 +1,10 @@
 import { Packr } from "msgpackr";
-import type { ActorContext, ActorRef, Message } from "../../runtime/actor/index.js";
+import {
+  ActorExistsError,
+  type ActorContext,
+  type ActorRef,
+  type Message,
+} from "../../runtime/actor/index.js";
 import type { MembershipEvent } from "../../runtime/cluster/types.js";
 import { stepSummary, type JobEvent, type StepSummary } from "../../messages/index.js";
 import type { BatchRef } from "../ledger/ledger.js";
@@ -434,7 +439,7 @@ export class Coordinator {
       return (await this.host.spawnRemote(node, kind, name, args, { timeoutMs: ASK_MS })).address;
     } catch (error) {
       // After a takeover the actor may already live there (spawned by the previous coordinator).
-      if (/already lives/.test((error as Error).message)) return `${node}/${name}`;
+      if (error instanceof ActorExistsError) return `${node}/${name}`;
       throw error;
     }
   }

@@ -1,16 +1,9 @@
 import type { ActorRef, AskOptions, Message } from "../../runtime/actor/index.js";
 import type { MembershipView } from "../../runtime/cluster/types.js";
 import type { KvStore } from "../../runtime/store/types.js";
+import type { JobRecord } from "../../runtime/cluster/jobs.js";
 
-/** A job's line in the cluster's jobs bucket (what `flock status` shows). */
-export interface JobRecord {
-  id: string;
-  state: string;
-  step: number;
-  epoch: number;
-  members: string[];
-  updatedAt: number;
-}
+export type { JobRecord };
 
 /** What a coordinator needs from the node that hosts it. */
 export interface CoordinatorHost {

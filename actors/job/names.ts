@@ -15,3 +15,8 @@ export const jobNames = {
 export function epochSeed(seed: number, epoch: number): number {
   return (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) + Math.imul(epoch + 1, 0xc2b2ae35)) >>> 0;
 }
+
+/** KV bucket of the coordinators' persisted job state (key: job id). */
+export const JOB_STATE_BUCKET = "jobstate";
+/** Object-store bucket of reducer checkpoints (names: {@link jobNames.checkpoint}). */
+export const CHECKPOINTS_BUCKET = "checkpoints";

@@ -35,6 +35,17 @@ export class RemoteActorError extends Error {
   }
 }
 
+/** A spawn named an address where a live actor already is (locally, or on the remote node asked). */
+export class ActorExistsError extends Error {
+  override name = "ActorExistsError";
+  constructor(
+    readonly address: string,
+    detail?: string,
+  ) {
+    super(detail ?? `an actor already lives at ${address}`);
+  }
+}
+
 /** The actor system was stopped while a call was in flight or after it. */
 export class ActorSystemStoppedError extends Error {
   override name = "ActorSystemStoppedError";

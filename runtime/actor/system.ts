@@ -16,6 +16,7 @@ import { formatAddress, isValidSegment, parseAddress } from "./address.js";
 import { Cell, type CellHost, type Delivery } from "./cell.js";
 import { DeadLetters } from "./dead-letters.js";
 import {
+  ActorExistsError,
   ActorNotFoundError,
   ActorSystemStoppedError,
   AskTimeoutError,
@@ -167,8 +168,7 @@ export class ActorSystem implements CellHost, AsyncDisposable {
     if (this.isStopped) throw new ActorSystemStoppedError(this.nodeId);
     if (!isValidSegment(opts.name))
       throw new Error(`invalid actor name "${opts.name}": use letters, digits, _ $ . : -`);
-    if (this.cells.get(path)?.stopped === false)
-      throw new Error(`an actor already lives at ${formatAddress(this.nodeId, path)}`);
+    if (this.cells.get(path)?.stopped === false) throw new ActorExistsError(formatAddress(this.nodeId, path));
     return new Cell(this, path, parentRef, behavior, supervision(opts.supervision)).self;
   }
 
@@ -401,7 +401,14 @@ export class ActorSystem implements CellHost, AsyncDisposable {
   /** @internal Rejects an ask with a typed failure. */
   failAsk(
     delivery: Delivery,
-    code: "actor-failed" | "stopped" | "no-such-actor" | "bad-input" | "unknown-kind" | "spawn-failed",
+    code:
+      | "actor-failed"
+      | "stopped"
+      | "no-such-actor"
+      | "bad-input"
+      | "unknown-kind"
+      | "spawn-failed"
+      | "actor-exists",
     message: string,
   ): void {
     if (!delivery.from || !delivery.ask) return;
@@ -488,7 +495,9 @@ export class ActorSystem implements CellHost, AsyncDisposable {
       pending.reject(
         f.code === "no-such-actor"
           ? new ActorNotFoundError(pending.address, f.message)
-          : new RemoteActorError(pending.address, f.code, f.message),
+          : f.code === "actor-exists"
+            ? new ActorExistsError(pending.address, f.message)
+            : new RemoteActorError(pending.address, f.code, f.message),
       );
     } else {
       pending.resolve(msg);
@@ -545,7 +554,8 @@ export class ActorSystem implements CellHost, AsyncDisposable {
       }
       this.replyTo(delivery, { type: "sys.spawned", address: ref.address } as Message, SYS_PATH);
     } catch (error) {
-      this.failAsk(delivery, "spawn-failed", (error as Error).message);
+      const code = error instanceof ActorExistsError ? "actor-exists" : "spawn-failed";
+      this.failAsk(delivery, code, (error as Error).message);
     }
   }
 

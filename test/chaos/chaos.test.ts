@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { FAULT_KINDS } from "../../actors/chaos/schedule.js";
+import { FAULT_KINDS } from "../../tools/chaos/schedule.js";
 import { scaleTimeout } from "../helpers/index.js";
 import { runChaosCli } from "./cli.js";
 

@@ -3,7 +3,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import type { ChaosReport } from "../../actors/chaos/run.js";
+import type { ChaosReport } from "../../tools/chaos/run.js";
 import { registerCleanup, spawnChild, type HasAfter } from "../helpers/index.js";
 
 const FLOCK = fileURLToPath(new URL("../../bin/flock.js", import.meta.url));

@@ -1,11 +1,11 @@
 /** The chaos harness's pure parts: seeded plans and invariant verdicts. No network, no processes. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { createRng } from "../../actors/chaos/rng.js";
-import { FAULT_KINDS, parseFaultKinds, planFaults } from "../../actors/chaos/schedule.js";
-import { checkInvariants, stepsMonotonic, type Observations } from "../../actors/chaos/invariants.js";
-import { parseCounter } from "../../actors/chaos/daemon.js";
-import { JobObserver } from "../../actors/chaos/observer.js";
+import { createRng } from "../../tools/chaos/rng.js";
+import { FAULT_KINDS, parseFaultKinds, planFaults } from "../../tools/chaos/schedule.js";
+import { checkInvariants, stepsMonotonic, type Observations } from "../../tools/chaos/invariants.js";
+import { parseCounter } from "../../tools/chaos/daemon.js";
+import { JobObserver } from "../../tools/chaos/observer.js";
 import { JobEvent, type StepSummary } from "../../messages/index.js";
 
 test("the same seed draws the same numbers; another seed does not", () => {

@@ -11,7 +11,7 @@ import {
   type NatsClusterOptions,
   type NatsServerHandle,
   type NatsServerOptions,
-} from "../../runtime/natsd/index.js";
+} from "../../tools/natsd/index.js";
 import { registerCleanup, type HasAfter } from "./proc.js";
 import { scaleTimeout } from "./timeouts.js";
 

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
-import { trackProcess, type ProcessExit } from "../../runtime/natsd/index.js";
+import { trackProcess, type ProcessExit } from "../../tools/natsd/index.js";
 import { scaleTimeout } from "./timeouts.js";
 
 /** Options of {@link spawnChild}. */

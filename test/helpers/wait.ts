@@ -2,7 +2,7 @@
  * A named, bounded poll for tests.
  * @module
  */
-import { pollUntil, PollTimeoutError } from "../../runtime/natsd/index.js";
+import { pollUntil, PollTimeoutError } from "../../tools/natsd/index.js";
 import { scaleTimeout } from "./timeouts.js";
 
 /** Options of {@link waitFor}. */

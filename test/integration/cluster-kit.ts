@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { connect, type NatsConnection } from "nats";
-import { readClusterStatus, type ClusterStatus } from "../../runtime/cli/index.js";
+import { readClusterStatus, type ClusterStatus } from "../../tools/cli/index.js";
 import { JetStreamStores } from "../../runtime/store/index.js";
 import {
   registerCleanup,

@@ -7,11 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect } from "nats";
-import {
-  startNatsCluster,
-  type NatsClusterHandle,
-  type NatsServerHandle,
-} from "../../runtime/natsd/index.js";
+import { startNatsCluster, type NatsClusterHandle, type NatsServerHandle } from "../../tools/natsd/index.js";
 import { formatLogs, registerCleanup, scaleTimeout, waitFor } from "../helpers/index.js";
 import {
   allAlive,

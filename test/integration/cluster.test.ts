@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { freePort, startNatsServer, type NatsServerHandle } from "../../runtime/natsd/index.js";
+import { freePort, startNatsServer, type NatsServerHandle } from "../../tools/natsd/index.js";
 import { formatLogs, registerCleanup, scaleTimeout, spawnChild, waitFor } from "../helpers/index.js";
 import {
   FLOCK,

@@ -5,7 +5,7 @@ import { ActorSystem, type Behavior } from "../../runtime/actor/index.js";
 import { decodeBatch, encodeBatch, BATCH_HEADER_BYTES } from "../../runtime/transport/batch.js";
 import { NatsTransport } from "../../runtime/transport/index.js";
 import { waitUntil } from "../contract/runtime.js";
-import { startNatsServer, type NatsServerHandle } from "../../runtime/natsd/index.js";
+import { startNatsServer, type NatsServerHandle } from "../../tools/natsd/index.js";
 
 // The NATS transport packs frames published in one burst to one subject into one NATS message.
 

@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { ActorSystem, RemoteActorError } from "../../runtime/actor/index.js";
 import { NatsTransport } from "../../runtime/transport/index.js";
 import { spawnChild } from "../helpers/index.js";
-import { startNatsServer } from "../../runtime/natsd/index.js";
+import { startNatsServer } from "../../tools/natsd/index.js";
 import { CounterMsg } from "../fixtures/counter-node.js";
 
 const fixture = fileURLToPath(new URL("../fixtures/counter-node.js", import.meta.url));

@@ -1,5 +1,5 @@
 import { after, before } from "node:test";
-import { startNatsServer, type NatsServerHandle } from "../../runtime/natsd/index.js";
+import { startNatsServer, type NatsServerHandle } from "../../tools/natsd/index.js";
 import { NatsTransport } from "../../runtime/transport/index.js";
 import { runtimeContract } from "../contract/runtime.js";
 

@@ -11,7 +11,7 @@ import { connectCluster } from "../../actors/remote.js";
 import { UnknownDatasetError, ModelDataMismatchError } from "../../actors/compute/errors.js";
 import { InvalidJobSpecError } from "../../actors/job/spec.js";
 import type { JobEvent } from "../../messages/index.js";
-import { startNatsServer, type NatsServerHandle } from "../../runtime/natsd/index.js";
+import { startNatsServer, type NatsServerHandle } from "../../tools/natsd/index.js";
 import { scaleTimeout, spawnChild, type ChildHandle } from "../helpers/index.js";
 
 const flock = fileURLToPath(new URL("../../bin/flock.js", import.meta.url));

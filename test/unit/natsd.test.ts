@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { connect, Events, StringCodec, type NatsConnection } from "nats";
-import { NatsServerNotFoundError, NatsServerStartError, startNatsServer } from "../../runtime/natsd/index.js";
+import { NatsServerNotFoundError, NatsServerStartError, startNatsServer } from "../../tools/natsd/index.js";
 import { natsTest, registerCleanup, spawnChild, waitFor } from "../helpers/index.js";
 
 const sc = StringCodec();
@@ -148,7 +148,7 @@ for (const how of ["exit", "SIGTERM"] as const) {
     `servers are killed when the Node process that started them ends (${how})`,
     { timeout: 20_000 },
     async (t) => {
-      const launcher = new URL("../../runtime/natsd/index.js", import.meta.url).href;
+      const launcher = new URL("../../tools/natsd/index.js", import.meta.url).href;
       const script = `
       const { startNatsServer } = await import(${JSON.stringify(launcher)});
       const s = await startNatsServer();
@@ -170,7 +170,7 @@ test(
   "a signal reaches grandchildren: the child that started a server is signalled, not SIGKILLed, and reaps it",
   { timeout: 30_000 },
   async (t) => {
-    const launcher = new URL("../../runtime/natsd/index.js", import.meta.url).href;
+    const launcher = new URL("../../tools/natsd/index.js", import.meta.url).href;
     // B starts a server and idles; A starts B (tracked) and idles. SIGTERM to A must end the server.
     const inner = `
       const { startNatsServer } = await import(${JSON.stringify(launcher)});

@@ -6,7 +6,7 @@ import {
   formatProgress,
   truncate,
   type ProgressUpdate,
-} from "../../actors/report/progress.js";
+} from "../../tools/report/progress.js";
 
 /** A stream that records what was written, shaped like `process.stdout`. */
 function fakeStream(isTTY: boolean, columns?: number) {

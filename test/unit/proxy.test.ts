@@ -3,8 +3,8 @@ import { createHash, randomBytes } from "node:crypto";
 import { createServer, connect as tcpConnect, type Server, type Socket } from "node:net";
 import { test } from "node:test";
 import { connect, Events, type NatsConnection } from "nats";
-import { startProxy } from "../../runtime/chaos/proxy.js";
-import { freePort } from "../../runtime/natsd/index.js";
+import { startProxy } from "../../tools/chaos/proxy.js";
+import { freePort } from "../../tools/natsd/index.js";
 import { natsTest, registerCleanup, waitFor, type HasAfter } from "../helpers/index.js";
 
 /** A TCP echo server on 127.0.0.1, closed after the test. */

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { XMLValidator } from "fast-xml-parser";
-import { writeTrainingReport, type TrainingReportInput } from "../../actors/report/report.js";
+import { writeTrainingReport, type TrainingReportInput } from "../../tools/report/report.js";
 
 function failedAtStepZero(): TrainingReportInput {
   return {

@@ -7,9 +7,9 @@ import {
   formatOffset,
   jsonForScript,
   statusTone,
-} from "../../actors/report/format.js";
-import { labelText, layoutMarkerLabels, recoveryBands } from "../../actors/report/markers.js";
-import type { MembershipEvent, StepSample } from "../../actors/report/types.js";
+} from "../../tools/report/format.js";
+import { labelText, layoutMarkerLabels, recoveryBands } from "../../tools/report/markers.js";
+import type { MembershipEvent, StepSample } from "../../tools/report/types.js";
 
 const px = (step: number): number => step * 2;
 

@@ -12,7 +12,7 @@ import { test, type TestContext } from "node:test";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { XMLValidator } from "fast-xml-parser";
 import { PNG } from "pngjs";
-import { writeTrainingReport, type TrainingReportInput } from "../../actors/report/report.js";
+import { writeTrainingReport, type TrainingReportInput } from "../../tools/report/report.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const CHROMIUM_TIMEOUT_MS = process.env.CI ? 120_000 : 60_000;

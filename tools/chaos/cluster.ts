@@ -5,8 +5,8 @@
  * faults never kill, so its view of the job's events does not depend on the faults it injects.
  * @module
  */
-import { freePorts, startNatsCluster, type NatsClusterHandle } from "../../runtime/natsd/index.js";
-import { startProxy, type ProxyHandle } from "../../runtime/chaos/proxy.js";
+import { freePorts, startNatsCluster, type NatsClusterHandle } from "../natsd/index.js";
+import { startProxy, type ProxyHandle } from "./proxy.js";
 import { ChaosDaemon } from "./daemon.js";
 import type { FatalLine, NodeCounters, UnexpectedExit } from "./invariants.js";
 

@@ -4,7 +4,7 @@
  * @module
  */
 import { InvalidArgumentError, Option, type Command } from "commander";
-import { usageErrorsExit2 } from "../../runtime/cli/options.js";
+import { usageErrorsExit2 } from "../cli/options.js";
 import { runChaos, type ChaosReport } from "./run.js";
 import { FAULT_KINDS, parseFaultKinds, type FaultKind } from "./schedule.js";
 

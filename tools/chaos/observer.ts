@@ -8,9 +8,9 @@ import { stepsToCount, type JobEvent } from "../../messages/index.js";
 import { openLeaseBucket, readLease } from "../../runtime/cluster/lease.js";
 import { JetStreamStores } from "../../runtime/store/jetstream.js";
 import type { KvStore } from "../../runtime/store/types.js";
-import { jobNames } from "../job/names.js";
-import { JOBS_BUCKET } from "../job/records.js";
-import { COORDINATOR_LEASE_MS } from "../kinds.js";
+import { jobNames } from "../../actors/job/names.js";
+import { JOBS_BUCKET } from "../../runtime/cluster/jobs.js";
+import { COORDINATOR_LEASE_MS } from "../../actors/kinds.js";
 import type { ObservedHash, ObservedStep } from "./invariants.js";
 
 /** A job's events as they arrive, and the latest state they imply. */

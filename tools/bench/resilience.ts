@@ -2,9 +2,9 @@ import type { NatsConnection } from "nats";
 import { openLeaseBucket, readLease } from "../../runtime/cluster/lease.js";
 import { JetStreamStores } from "../../runtime/store/index.js";
 import type { NatsTransport } from "../../runtime/transport/index.js";
-import { resolveJobSpec, runJob, type ClusterHandle } from "../api.js";
-import { jobNames } from "../job/names.js";
-import { COORDINATOR_LEASE_MS } from "../kinds.js";
+import { resolveJobSpec, runJob, type ClusterHandle } from "../../actors/api.js";
+import { jobNames } from "../../actors/job/names.js";
+import { COORDINATOR_LEASE_MS } from "../../actors/kinds.js";
 import type { Daemons } from "./daemons.js";
 import { JobEndedError, JobEvents } from "./events.js";
 

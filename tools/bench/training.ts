@@ -1,7 +1,7 @@
-import { resolveJobSpec, runJob, type ClusterHandle, type TrainResult } from "../api.js";
-import { plainTrainLoop } from "../compute/baseline.js";
-import type { JobSpecInput } from "../job/spec.js";
-import { connectCluster } from "../remote.js";
+import { resolveJobSpec, runJob, type ClusterHandle, type TrainResult } from "../../actors/api.js";
+import { plainTrainLoop } from "../../actors/compute/baseline.js";
+import type { JobSpecInput } from "../../actors/job/spec.js";
+import { connectCluster } from "../../actors/remote.js";
 import { Daemons } from "./daemons.js";
 import { JobEvents, stepTimes, steadySamplesPerSec } from "./events.js";
 import { resilienceJob } from "./resilience.js";

@@ -1,6 +1,6 @@
 import { CommanderError, InvalidArgumentError, Option, type Command } from "commander";
 import { hostname } from "node:os";
-import { natsAuthFromEnv, type NatsOptions } from "../transport/index.js";
+import { natsAuthFromEnv, type NatsOptions } from "../../runtime/transport/index.js";
 
 /** Exit status of a command-line usage error (bad or missing flag), as most Unix tools use. */
 export const USAGE_EXIT_CODE = 2;

@@ -1,10 +1,10 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { join, resolve } from "node:path";
 import { createLogger } from "../../runtime/log.js";
-import { connectCluster } from "../remote.js";
-import { resolveJobSpec, runJob, type ClusterHandle, type TrainResult } from "../api.js";
-import { EmbeddedCluster } from "../embedded.js";
-import { exampleNames } from "../job/examples.js";
+import { connectCluster } from "../../actors/remote.js";
+import { resolveJobSpec, runJob, type ClusterHandle, type TrainResult } from "../../actors/api.js";
+import { EmbeddedCluster } from "../../actors/embedded.js";
+import { exampleNames } from "../../actors/job/examples.js";
 import { createProgress, writeTrainingReport } from "../report/index.js";
 import { JobTimeline } from "./follow.js";
 

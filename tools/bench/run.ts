@@ -1,6 +1,6 @@
 import { cpus, loadavg, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
-import { startNatsServer } from "../../runtime/natsd/index.js";
+import { startNatsServer } from "../natsd/index.js";
 import { measureMessaging, type MessagingPlan } from "./messaging.js";
 import { measureReduce, type ReducePlan } from "./reduce.js";
 import type { BenchReport, MachineInfo } from "./report.js";

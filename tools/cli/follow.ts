@@ -1,5 +1,5 @@
 import { stepsToCount, type JobEvent } from "../../messages/index.js";
-import type { TrainResult } from "../api.js";
+import type { TrainResult } from "../../actors/api.js";
 import type {
   EvalSample,
   MembershipEvent,
@@ -7,7 +7,7 @@ import type {
   StepSample,
   TrainingReportInput,
 } from "../report/index.js";
-import type { JobSpec } from "../job/spec.js";
+import type { JobSpec } from "../../actors/job/spec.js";
 
 /** Collects a job's events into the series a training report draws. */
 export class JobTimeline {

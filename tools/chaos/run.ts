@@ -6,8 +6,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { resolveJobSpec } from "../api.js";
-import { loadDataset } from "../compute/datasets.js";
+import { resolveJobSpec } from "../../actors/api.js";
+import { loadDataset } from "../../actors/compute/datasets.js";
 import {
   checkInvariants,
   type InvariantName,

@@ -1,10 +1,10 @@
 import { InvalidArgumentError, Option, type Command } from "commander";
-import { createLogger, type Logger } from "../log.js";
-import { JetStreamStores } from "../store/index.js";
-import { NatsTransport } from "../transport/index.js";
-import { isValidSegment } from "../actor/index.js";
-import { startNode, type FlockNode } from "../daemon/node.js";
-import { serveMetrics, type MetricsServer } from "../daemon/metrics-server.js";
+import { createLogger, type Logger } from "../../runtime/log.js";
+import { JetStreamStores } from "../../runtime/store/index.js";
+import { NatsTransport } from "../../runtime/transport/index.js";
+import { isValidSegment } from "../../runtime/actor/index.js";
+import { startNode, type FlockNode } from "../../runtime/daemon/node.js";
+import { serveMetrics, type MetricsServer } from "../../runtime/daemon/metrics-server.js";
 import {
   addNatsAuthOptions,
   clusterName,

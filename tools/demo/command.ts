@@ -2,12 +2,12 @@ import type { Command } from "commander";
 import { spawn, type ChildProcess } from "node:child_process";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { findNatsServerBinary, startNatsServer, type NatsServerHandle } from "../../runtime/natsd/index.js";
+import { findNatsServerBinary, startNatsServer, type NatsServerHandle } from "../natsd/index.js";
 import { createLogger } from "../../runtime/log.js";
-import { resolveJobSpec, runJob, type ClusterHandle } from "../api.js";
+import { resolveJobSpec, runJob, type ClusterHandle } from "../../actors/api.js";
 import { JobTimeline } from "../cli/follow.js";
-import { EmbeddedCluster } from "../embedded.js";
-import { connectCluster } from "../remote.js";
+import { EmbeddedCluster } from "../../actors/embedded.js";
+import { connectCluster } from "../../actors/remote.js";
 import { createProgress, writeTrainingReport } from "../report/index.js";
 
 const NODES = ["node-1", "node-2", "node-3"];

@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { trackProcess } from "../../runtime/natsd/index.js";
+import { trackProcess } from "../natsd/index.js";
 import type { FatalLine, NodeCounters, UnexpectedExit } from "./invariants.js";
 
 /**

@@ -1,15 +1,18 @@
 import type { Command } from "commander";
-import type { FlockNode } from "../daemon/node.js";
+import type { FlockNode } from "../../runtime/daemon/node.js";
 import { registerDaemonCommand } from "./daemon.js";
 import { registerStatusCommand } from "./status.js";
-
+import { registerTrainCommand } from "./train.js";
+import { registerDemoCommand } from "../demo/command.js";
+import { registerBenchCommand } from "../bench/command.js";
+import { registerChaosCommand } from "../chaos/command.js";
 export { readClusterStatus, formatStatus, type ClusterStatus, type StatusNode } from "./status.js";
 export { USAGE_EXIT_CODE } from "./options.js";
 
 /** What the composition root hands the runtime's commands. */
 export interface RuntimeCommandDeps {
   /**
-   * Registers the actor kinds a daemon hosts (the training actors); runtime/ never imports actors/.
+   * Registers the actor kinds a daemon hosts (the training actors); the runtime never imports actors/.
    * Called with each new actor system of the node: at start and after every rejoin.
    */
   setupNode: (node: FlockNode) => void | Promise<void>;
@@ -22,4 +25,12 @@ export interface RuntimeCommandDeps {
 export function registerRuntimeCommands(program: Command, deps: RuntimeCommandDeps): void {
   registerDaemonCommand(program, deps.setupNode);
   registerStatusCommand(program);
+}
+
+/** Registers `flock train`, `flock chaos`, `flock bench` and `flock demo`. */
+export function registerCommands(program: Command): void {
+  registerTrainCommand(program);
+  registerDemoCommand(program);
+  registerBenchCommand(program);
+  registerChaosCommand(program);
 }

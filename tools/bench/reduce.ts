@@ -2,11 +2,11 @@ import type { NatsConnection } from "nats";
 import type { ParamsSlice } from "../../messages/index.js";
 import { ActorSystem, type Behavior, type Message } from "../../runtime/actor/index.js";
 import { NatsTransport } from "../../runtime/transport/index.js";
-import { resolveJobSpec } from "../api.js";
-import { jobNames } from "../job/names.js";
-import { TRAINING_MESSAGES } from "../kinds.js";
-import { reducerBehavior } from "../reducer/behavior.js";
-import { createOptimizer } from "../compute/optimizer.js";
+import { resolveJobSpec } from "../../actors/api.js";
+import { jobNames } from "../../actors/job/names.js";
+import { TRAINING_MESSAGES } from "../../actors/kinds.js";
+import { reducerBehavior } from "../../actors/reducer/behavior.js";
+import { createOptimizer } from "../../actors/compute/optimizer.js";
 import { median } from "./stats.js";
 
 /** Sizes of the reduce measurement. */

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { trackProcess } from "../../runtime/natsd/index.js";
+import { trackProcess } from "../natsd/index.js";
 
 /** A child process of the benchmark (the peer, a daemon), its output kept line by line. */
 export class BenchChild {

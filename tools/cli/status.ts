@@ -1,9 +1,9 @@
 import type { Command } from "commander";
 import { connect } from "nats";
-import { openJobsBucket, readJobRecords, type JobRecord } from "../cluster/jobs.js";
-import { readClusterView, type ClusterView } from "../cluster/monitor.js";
-import { JetStreamStores, type StoreProvider } from "../store/index.js";
-import { natsConnectionOptions } from "../transport/index.js";
+import { openJobsBucket, readJobRecords, type JobRecord } from "../../runtime/cluster/jobs.js";
+import { readClusterView, type ClusterView } from "../../runtime/cluster/monitor.js";
+import { JetStreamStores, type StoreProvider } from "../../runtime/store/index.js";
+import { natsConnectionOptions } from "../../runtime/transport/index.js";
 import {
   addNatsAuthOptions,
   clusterName,

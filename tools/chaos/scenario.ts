@@ -6,9 +6,9 @@
 import { createWriteStream, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { resolveJobSpec, runJob, type ClusterHandle, type TrainResult } from "../api.js";
-import type { JobSpec } from "../job/spec.js";
-import { connectCluster } from "../remote.js";
+import { resolveJobSpec, runJob, type ClusterHandle, type TrainResult } from "../../actors/api.js";
+import type { JobSpec } from "../../actors/job/spec.js";
+import { connectCluster } from "../../actors/remote.js";
 import { ChaosCluster } from "./cluster.js";
 import { injectFault, type FaultRecord, type JobView } from "./faults.js";
 import type { FatalLine, NodeCounters, UnexpectedExit } from "./invariants.js";
