@@ -1,12 +1,12 @@
 import { z } from "zod";
 import { TRAINING_SHARED_MESSAGES } from "../messages/index.js";
 import type { ActorSystem, Behavior, Message } from "../runtime/actor/index.js";
-import { LeaseCandidate, openLeaseBucket } from "../runtime/cluster/lease.js";
+import { openLeaseBucket } from "../runtime/cluster/lease.js";
 import { retry } from "../runtime/retry.js";
-import type { Lease, MembershipView } from "../runtime/cluster/types.js";
+import type { MembershipView } from "../runtime/cluster/types.js";
 import type { StoreProvider } from "../runtime/store/types.js";
-import { Coordinator, type CoordinatorMsg } from "./coordinator/coordinator.js";
-import type { CoordinatorHost, JobRecord } from "./coordinator/host.js";
+import { COORDINATOR_LEASE_MS } from "./coordinator/host.js";
+import { nodeCoordinator } from "./coordinator/node-host.js";
 import { CoordinatorCommand, CoordinatorStatus, Leased } from "./coordinator/protocol.js";
 import { evaluatorBehavior } from "./evaluator/behavior.js";
 import { EvaluatorCommand } from "./evaluator/protocol.js";
@@ -18,7 +18,6 @@ import { reducerBehavior } from "./reducer/behavior.js";
 import { ReducerCommand } from "./reducer/protocol.js";
 import { trainerBehavior } from "./trainer/behavior.js";
 import { TrainerCommand } from "./trainer/protocol.js";
-import { openJobsBucket, putJobRecord } from "../runtime/cluster/jobs.js";
 
 /** The slice of a flock node the training actors use. */
 export interface TrainingNode {
@@ -32,8 +31,7 @@ export interface TrainingNode {
   readonly slots: { reserve(owner: string, n?: number): boolean; release(owner: string): void };
 }
 
-/** Lease TTL of job coordinators: a standby takes over this long after the holder stops renewing (sooner when its node is seen dead). */
-export const COORDINATOR_LEASE_MS = 3_000;
+export { COORDINATOR_LEASE_MS };
 
 /** Every message schema the training actors exchange. */
 export const TRAINING_MESSAGES = [
@@ -118,80 +116,6 @@ export function setupNode(node: TrainingNode): void {
     args: JobArgs,
     // A coordinator that crashes stops and resigns: its standby takes over from the persisted state.
     supervision: { strategy: "stop" },
-    create: ({ job, spec }) => coordinatorBehavior(node, job, spec) as Behavior<Message, unknown>,
+    create: ({ job, spec }) => nodeCoordinator(node, job, spec) as Behavior<Message, unknown>,
   });
-}
-
-function coordinatorBehavior(
-  node: TrainingNode,
-  job: string,
-  spec: JobSpec,
-): Behavior<CoordinatorMsg, undefined> {
-  let candidate: LeaseCandidate | undefined;
-  const host: CoordinatorHost = {
-    nodeId: node.nodeId,
-    membership: node.membership,
-    campaign(key, onAcquired, onLost) {
-      let stopped = false;
-      void retry(() => openLeaseBucket(node.stores, COORDINATOR_LEASE_MS), {
-        forMs: 60_000,
-        onRetry: (err) =>
-          node.system.log.warn({ job, err }, "coordinator: lease bucket not reachable yet; retrying"),
-      }).then(
-        (kv) => {
-          if (stopped) return;
-          candidate = new LeaseCandidate(kv, key, `${node.nodeId}:${node.incarnation}`, {
-            ttlMs: COORDINATOR_LEASE_MS,
-            isHolderDead: (holder) => holderDead(node.membership, holder),
-          });
-          candidate.onAcquired((lease: Lease) => onAcquired(lease.revision));
-          candidate.onLost(onLost);
-        },
-        (error: Error) => onLost(`lease bucket unreachable: ${error.message}`),
-      );
-      return () => {
-        stopped = true;
-        void candidate?.stop();
-      };
-    },
-    resign: async () => {
-      await candidate?.stop();
-    },
-    stateKv: () => node.stores.kv(JOB_STATE_BUCKET),
-    writeJobRecord: async (record: JobRecord) =>
-      void (await putJobRecord(await openJobsBucket(node.stores), record)),
-    publish: (topic, msg) => node.system.publish(topic, msg),
-    spawnRemote: (n, kind, name, args, o) => node.system.spawnRemote(n, kind, name, args, o),
-    stopRemote: (address, o) => node.system.stopRemote(address, o),
-  };
-  const coordinator = new Coordinator(job, spec, host);
-  let tick: NodeJS.Timeout | undefined;
-  let unsubscribe: (() => void) | undefined;
-  return {
-    init(ctx) {
-      tick = setInterval(() => ctx.self.tell({ type: "coord.tick" }), 200);
-      tick.unref();
-      unsubscribe = node.membership.subscribe((event) =>
-        ctx.self.tell({ type: "coord.membership", event } as never),
-      );
-      coordinator.start(ctx);
-      return undefined;
-    },
-    receive(_state, msg, ctx) {
-      coordinator.handle(msg, ctx);
-    },
-    stopped() {
-      clearInterval(tick);
-      unsubscribe?.();
-      coordinator.stop();
-    },
-  };
-}
-
-/** A lease holder is `nodeId:incarnation`; it is gone when that incarnation is dead, left or superseded. */
-function holderDead(membership: MembershipView, holder: string): boolean {
-  const i = holder.indexOf(":");
-  const info = membership.get(holder.slice(0, i));
-  if (!info) return false;
-  return info.inc !== holder.slice(i + 1) || info.state === "dead" || info.state === "left";
 }

@@ -5,6 +5,9 @@ import type { JobRecord } from "../../runtime/cluster/jobs.js";
 
 export type { JobRecord };
 
+/** Lease TTL of job coordinators: a standby takes over this long after the holder stops renewing (sooner when its node is seen dead). */
+export const COORDINATOR_LEASE_MS = 3_000;
+
 /** What a coordinator needs from the node that hosts it. */
 export interface CoordinatorHost {
   nodeId: string;

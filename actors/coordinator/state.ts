@@ -56,10 +56,11 @@ export function buildResult(
   ledger: ShardLedger,
   status: string,
   final: { loss: number; accuracy: number } | undefined,
+  now: number,
 ): Record<string, unknown> {
-  const recoveries = p.membership
-    .filter((m) => m.recoverySeconds !== undefined)
-    .map((m) => m.recoverySeconds!);
+  const recoveries = p.membership.flatMap((m) =>
+    m.recoverySeconds === undefined ? [] : [m.recoverySeconds],
+  );
   return {
     status,
     job: p.job,
@@ -75,7 +76,7 @@ export function buildResult(
     hashMismatches: p.hashChecks.mismatches,
     commitAudit: p.commitAudit,
     membershipChanges: p.membership.filter((m) => m.kind !== "straggler" && m.kind !== "suspect").length,
-    wallSeconds: (Date.now() - p.startedAt) / 1000,
+    wallSeconds: (now - p.startedAt) / 1000,
     members: p.members.map((m) => m.node),
     recoverySeconds: recoveries,
     ledgerAudit: ledger.audit(),

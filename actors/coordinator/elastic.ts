@@ -1,0 +1,115 @@
+import type { MembershipEvent } from "../../runtime/cluster/types.js";
+import { jobNames } from "../job/names.js";
+import type { Prepared } from "../trainer/protocol.js";
+import { type Core, job, nodeOf } from "./model.js";
+import { candidates } from "./placement.js";
+import { pendRecovery, record } from "./records.js";
+import { abortAndRedo, recoverReducers } from "./recovery.js";
+import { commit, startStep } from "./step.js";
+import type { Member } from "./state.js";
+
+/** A node died, left, joined or came back: resize at the step boundary, recover reducers, or admit it. */
+export function onMembership(m: Core, event: MembershipEvent): void {
+  const name = m.s.phase.name;
+  if (!m.s.p || name === "campaigning" || name === "done") return;
+  const node = event.node.node;
+  if (event.kind === "joined" || event.kind === "alive") return maybeJoin(m, node);
+  if (event.kind !== "dead" && event.kind !== "left") return;
+  const p = m.s.p;
+  const lostReducer = p.reducers.addresses.some((a) => nodeOf(a) === node);
+  if (p.members.some((x) => x.node === node))
+    removeMember(
+      m,
+      node,
+      event.kind === "dead" ? "death" : "leave",
+      `${event.kind} (incarnation ${event.node.inc})`,
+    );
+  if (m.s.evaluator?.startsWith(`${node}/`)) m.s.evaluator = undefined;
+  const ph = m.s.phase;
+  if (lostReducer && ph.name !== "placing") return recoverReducers(m, `reducer node ${node} ${event.kind}`);
+  if (ph.name === "stepping" && p.members.length > 0 && p.members.every((x) => ph.done.has(x.node)))
+    return commit(m);
+  if (ph.name === "committing" && ph.contributors.includes(node))
+    return abortAndRedo(m, `contributor ${node} ${event.kind} before the commit was applied`);
+  if (p.members.length < m.cfg.spec.minWorkers && ph.name === "stepping") startStep(m);
+}
+
+/** Takes a member out of the job: its leases return to the pool, the membership epoch moves. */
+export function removeMember(m: Core, node: string, kind: "death" | "leave", detail: string): void {
+  const { p, ledger } = job(m);
+  p.members = p.members.filter((x) => x.node !== node);
+  m.s.readyJoiners = m.s.readyJoiners.filter((x) => x.node !== node);
+  const ph = m.s.phase;
+  if (ph.name === "stepping" || ph.name === "committing") ph.done.delete(node);
+  ledger.revoke(node);
+  p.epoch++;
+  pendRecovery(m, record(m, { kind, node, detail }));
+}
+
+/** Whether `node` may be admitted now: a free slot, room under maxWorkers, not a member or joining already. */
+export function mayAdmit(m: Core, node: string): boolean {
+  const { phase, p, readyJoiners, joining } = m.s;
+  if (!p || phase.name === "placing" || phase.name === "finishing") return false;
+  const taken = p.members.length + readyJoiners.length + joining.size;
+  if (taken >= m.cfg.spec.maxWorkers || joining.has(node) || p.members.some((x) => x.node === node))
+    return false;
+  return candidates(m.w.alive, []).includes(node);
+}
+
+/** Starts admitting `node` (spawn, prepare at the current version); it takes part from a later step boundary. */
+export function maybeJoin(m: Core, node: string): void {
+  if (!mayAdmit(m, node)) return;
+  const { p } = job(m);
+  m.s.joining.add(node);
+  m.emit({
+    kind: "admitJoiner",
+    gen: m.s.generation,
+    term: m.s.term,
+    node,
+    version: p.step,
+    reducers: p.reducers,
+  });
+}
+
+/** Each tick while stepping or paused: admit any node with a free slot. */
+export function admitCandidates(m: Core): void {
+  const { phase, p } = m.s;
+  if (!p || (phase.name !== "stepping" && phase.name !== "paused")) return;
+  for (const node of candidates(
+    m.w.alive,
+    p.members.map((x) => x.node),
+  ))
+    maybeJoin(m, node);
+}
+
+/** A joiner is prepared: ready for the next step (at once when paused). */
+export function onJoinerPrepared(m: Core, node: string, member: Member, prepared: Prepared): void {
+  m.s.joining.delete(node);
+  if (!m.w.alive.some((n) => n.node === node)) return;
+  const { p } = job(m);
+  m.s.readyJoiners.push(member);
+  if (!p.backends.includes(prepared.backend)) p.backends = [...p.backends, prepared.backend].sort();
+  if (m.s.phase.name === "paused") startStep(m);
+}
+
+/** A joiner failed to prepare (e.g. a reducer it synced from died): clean up; the next tick tries again. */
+export function onJoinerFailed(m: Core, node: string, error: string): void {
+  m.log("warn", { node, err: error }, `coordinator: admitting ${node} failed; going on without it`);
+  m.s.joining.delete(node);
+  m.emit({
+    kind: "stopActors",
+    addresses: [jobNames.trainer(m.cfg.job), jobNames.loader(m.cfg.job)].map((name) => `${node}/${name}`),
+  });
+}
+
+/** Joiners that are ready take part from the next step. */
+export function admitJoiners(m: Core): void {
+  const { p } = job(m);
+  for (const x of m.s.readyJoiners) {
+    if (p.members.length >= m.cfg.spec.maxWorkers) break;
+    p.members.push(x);
+    p.epoch++;
+    record(m, { kind: "join", node: x.node, detail: `joined at step ${p.step + 1}` });
+  }
+  m.s.readyJoiners = [];
+}

@@ -1,0 +1,111 @@
+import type { JobEvent } from "../../messages/index.js";
+import type { JobRecord } from "../../runtime/cluster/jobs.js";
+import { RECORD_THROTTLE_MS, type Core, elapsed, job } from "./model.js";
+import type { MembershipRecord, PersistedJob } from "./state.js";
+import { sendCommitIfDurable } from "./step.js";
+import { onLeaseLost } from "./takeover.js";
+
+function running(m: Core): PersistedJob {
+  if (!m.s.p) throw new Error(`coordinator: no job state in phase ${m.s.phase.name}`);
+  return m.s.p;
+}
+
+/** Appends a membership record; joins and stragglers are announced now, losses once recovered. */
+export function record(m: Core, r: Omit<MembershipRecord, "step" | "t" | "at">): MembershipRecord {
+  const p = running(m);
+  const rec: MembershipRecord = { ...r, step: p.step, t: elapsed(m), at: m.w.now };
+  p.membership.push(rec);
+  if (r.kind !== "death" && r.kind !== "leave" && r.kind !== "failover") emitMembership(m, rec);
+  else m.log("warn", { ...rec }, `member ${r.kind}`);
+  return rec;
+}
+
+/** A loss whose recovery time is measured at the next committed step. */
+export function pendRecovery(m: Core, rec: MembershipRecord): void {
+  m.s.pendingRecovery.push({ record: rec, at: m.w.now });
+}
+
+/** At a committed step: the losses pending are recovered; announce them with their recovery time. */
+export function announceRecoveries(m: Core): void {
+  for (const { record: rec, at } of m.s.pendingRecovery) rec.recoverySeconds = (m.w.now - at) / 1000;
+  for (const { record: rec } of m.s.pendingRecovery) emitMembership(m, rec);
+  m.s.pendingRecovery = [];
+}
+
+function emitMembership(m: Core, rec: MembershipRecord): void {
+  m.publish({
+    type: "job.membership",
+    job: m.cfg.job,
+    step: rec.step,
+    t: rec.t,
+    at: rec.at,
+    event: { kind: rec.kind, node: rec.node, detail: rec.detail, recoverySeconds: rec.recoverySeconds },
+  });
+}
+
+/** Compares the parameter hashes the members reported for `version`, and announces the check. */
+export function checkHashes(m: Core, version: number): void {
+  const got = m.s.hashes.get(version);
+  if (!got) return;
+  m.s.hashes.delete(version);
+  const { p } = job(m);
+  const hashes = Object.fromEntries(got);
+  const consistent = new Set(got.values()).size === 1;
+  p.hashChecks.checked++;
+  if (!consistent) {
+    p.hashChecks.consistent = false;
+    p.hashChecks.mismatches.push(`version ${version}: ${JSON.stringify(hashes)}`);
+    m.log("error", { version, hashes }, "replicas disagree on the parameters");
+  }
+  m.publish({ type: "job.hash", job: m.cfg.job, version, consistent, hashes });
+}
+
+/**
+ * Writes the job's state (the shell retries through NATS restarts). `announce`, a step event, is
+ * published once the write is durable — even if the lease was lost meanwhile; a successor
+ * re-announces the last durable step as a replay, in case this holder died before announcing.
+ */
+export function persist(m: Core, announce?: JobEvent): void {
+  const seq = m.s.persist.seq + 1;
+  m.s.persist = { seq, status: "pending" };
+  if (announce) m.s.announce.set(seq, announce);
+  m.emit({ kind: "persist", gen: m.s.generation, seq, job: running(m) });
+}
+
+/** A state write landed. */
+export function onPersisted(m: Core, gen: number, seq: number): void {
+  const event = m.s.announce.get(seq);
+  m.s.announce.delete(seq);
+  if (event) m.publish(event);
+  if (m.s.persist.seq === seq) m.s.persist = { seq, status: "ok" };
+  if (gen === m.s.generation) sendCommitIfDurable(m);
+}
+
+/** A state write failed; fenced by a successor's claim, this holder is deposed and stops acting. */
+export function onPersistFailed(m: Core, gen: number, seq: number, fenced: boolean, error: string): void {
+  m.s.announce.delete(seq);
+  if (m.s.persist.seq === seq) m.s.persist = { seq, status: "failed", error };
+  if (gen !== m.s.generation) return;
+  if (fenced) return onLeaseLost(m, error);
+  sendCommitIfDurable(m); // a commit waiting for this write fails the job
+}
+
+/** The job record for `flock jobs`. */
+export function jobRecord(m: Core): JobRecord {
+  const p = running(m);
+  return {
+    id: m.cfg.job,
+    state: p.state === "running" ? m.s.phase.name : p.state,
+    step: p.step,
+    epoch: p.epoch,
+    members: p.members.map((x) => x.node),
+    updatedAt: m.w.now,
+  };
+}
+
+/** Writes the job record at most every {@link RECORD_THROTTLE_MS}. */
+export function writeRecordThrottled(m: Core): void {
+  if (m.w.now - m.s.lastRecordWrite < RECORD_THROTTLE_MS) return;
+  m.s.lastRecordWrite = m.w.now;
+  m.emit({ kind: "writeRecord", record: jobRecord(m) });
+}
