@@ -65,7 +65,7 @@ export function onDone(m: Core, msg: StepDone): void {
     msg.attempt === m.s.attempt;
   const member = p?.members.find((x) => x.node === msg.member);
   if (!current || !member || !p || !ledger || ph.name !== "stepping") {
-    // A straggler's late answer, or one from an aborted attempt: its batch was never committed.
+    // A straggler's late answer, or one from an aborted attempt: its batch did not count.
     if (msg.batch && ledger) ledger.returnBatch(msg.batch);
     m.s.ignored++;
     return;
