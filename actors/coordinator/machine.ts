@@ -135,6 +135,9 @@ export class CoordinatorMachine implements Core {
         return onEvaluated(this, msg);
       case "coord.checkpointed":
         return onCheckpointed(this, msg);
+      default:
+        // Input from the wire is hostile: a message this machine does not handle is counted, never thrown on.
+        this.s.ignored++;
     }
   }
 
