@@ -71,3 +71,5 @@ export const ReducerCommand = z.discriminatedUnion("type", [
 ]);
 export type ReducerCommand = z.infer<typeof ReducerCommand>;
 export type SliceCopy = z.infer<typeof SliceCopy>;
+export type Aborted = z.infer<typeof Aborted>;
+export type Loaded = z.infer<typeof Loaded>;
