@@ -128,20 +128,13 @@ export class ChaosDaemon {
       badInput: {},
       deadLetters: {},
     };
-    const inc: Incarnation = {
-      child,
-      pid: child.pid ?? -1,
-      expected: false,
-      tail: [],
-      counters,
-      exited: undefined as never,
-    };
-    inc.exited = new Promise((resolve) => {
+    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
       child.once("close", (code, signal) => resolve({ code, signal }));
       child.once("error", () => {
         if (child.pid === undefined) resolve({ code: null, signal: null });
       });
     });
+    const inc: Incarnation = { child, pid: child.pid ?? -1, expected: false, tail: [], counters, exited };
     void inc.exited.then((e) => {
       inc.exit = e;
       this.write(
