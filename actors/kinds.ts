@@ -5,6 +5,7 @@ import { openLeaseBucket } from "../runtime/cluster/lease.js";
 import { retry } from "../runtime/retry.js";
 import type { MembershipView } from "../runtime/cluster/types.js";
 import type { StoreProvider } from "../runtime/store/types.js";
+import { systemScheduler, type Scheduler } from "../runtime/clock.js";
 import { COORDINATOR_LEASE_MS } from "./coordinator/host.js";
 import { nodeCoordinator } from "./coordinator/node-host.js";
 import { CoordinatorCommand, CoordinatorStatus, Leased } from "./coordinator/protocol.js";
@@ -15,6 +16,7 @@ import { CHECKPOINTS_BUCKET, JOB_STATE_BUCKET } from "./job/names.js";
 import { loaderBehavior } from "./loader/behavior.js";
 import { LoaderCommand } from "./loader/protocol.js";
 import { reducerBehavior } from "./reducer/behavior.js";
+import type { ReducerFaults } from "./reducer/machine.js";
 import { ReducerCommand } from "./reducer/protocol.js";
 import { trainerBehavior } from "./trainer/behavior.js";
 import { TrainerCommand } from "./trainer/protocol.js";
@@ -47,12 +49,24 @@ export const TRAINING_MESSAGES = [
 
 const JobArgs = z.strictObject({ job: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/), spec: JobSpec });
 
+/** Options of {@link setupNode}. */
+export interface SetupOptions {
+  /** Timers and the clock of the training actors (default {@link systemScheduler}). */
+  scheduler?: Scheduler;
+  /**
+   * Deliberate faults, for the chaos harness's own tests: only a test entry point sets them
+   * (`tools/chaos/faulty-daemon.ts`); the production daemon (`bin/flock.ts`) cannot.
+   */
+  faults?: { reducer?: ReducerFaults };
+}
+
 /**
  * Registers the actor kinds every flock node hosts: coordinator, trainer, data loader, reducer and
  * evaluator. Remote nodes spawn them by name with checked arguments; no code travels.
  */
-export function setupNode(node: TrainingNode): void {
+export function setupNode(node: TrainingNode, options: SetupOptions = {}): void {
   const system = node.system;
+  const scheduler = options.scheduler ?? systemScheduler;
   system.registry.register(...TRAINING_MESSAGES);
   // Create the job buckets now rather than at a job's first checkpoint, where several reducers
   // creating one bucket at once race (nats-server 2.9 answers all but one with a timeout).
@@ -81,6 +95,8 @@ export function setupNode(node: TrainingNode): void {
           reportBackend: (b) => (node.backend = b),
           onStopped: () => node.slots.release(owner),
           subscribe: (topic, ref) => system.subscribeTopic(topic, ref),
+          scheduler,
+          metrics: system.metrics,
         },
       ) as Behavior<Message, unknown>;
     },
@@ -88,7 +104,7 @@ export function setupNode(node: TrainingNode): void {
 
   system.registerKind("flock.loader", {
     args: z.strictObject({ job: z.string(), prefetch: z.number().int().min(1).max(64) }),
-    create: (args) => loaderBehavior(args, node.nodeId) as Behavior<Message, unknown>,
+    create: (args) => loaderBehavior(args, node.nodeId, system.metrics) as Behavior<Message, unknown>,
   });
 
   system.registerKind("flock.reducer", {
@@ -104,18 +120,22 @@ export function setupNode(node: TrainingNode): void {
       reducerBehavior(args, {
         publish: (topic, msg) => system.publish(topic, msg),
         blobs: () => node.stores.blobs(CHECKPOINTS_BUCKET),
+        scheduler,
+        metrics: system.metrics,
+        faults: options.faults?.reducer,
       }) as Behavior<Message, unknown>,
   });
 
   system.registerKind("flock.evaluator", {
     args: JobArgs,
-    create: (args) => evaluatorBehavior(args) as Behavior<Message, unknown>,
+    create: (args) =>
+      evaluatorBehavior(args, { scheduler, metrics: system.metrics }) as Behavior<Message, unknown>,
   });
 
   system.registerKind("flock.coordinator", {
     args: JobArgs,
     // A coordinator that crashes stops and resigns: its standby takes over from the persisted state.
     supervision: { strategy: "stop" },
-    create: ({ job, spec }) => nodeCoordinator(node, job, spec) as Behavior<Message, unknown>,
+    create: ({ job, spec }) => nodeCoordinator(node, job, spec, scheduler) as Behavior<Message, unknown>,
   });
 }

@@ -1,3 +1,4 @@
+import { systemScheduler, type Scheduler } from "../../runtime/clock.js";
 import { LeaseCandidate, openLeaseBucket } from "../../runtime/cluster/lease.js";
 import { openJobsBucket, putJobRecord } from "../../runtime/cluster/jobs.js";
 import type { Lease, MembershipView } from "../../runtime/cluster/types.js";
@@ -54,8 +55,9 @@ export function nodeCoordinator(
   node: TrainingNode,
   job: string,
   spec: JobSpec,
+  scheduler: Scheduler = systemScheduler,
 ): Behavior<CoordinatorMsg, undefined> {
-  return coordinatorBehavior(job, spec, nodeCoordinatorHost(node, job));
+  return coordinatorBehavior(job, spec, nodeCoordinatorHost(node, job), scheduler);
 }
 
 /** A lease holder is `nodeId:incarnation`; it is gone when that incarnation is dead, left or superseded. */

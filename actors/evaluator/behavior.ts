@@ -1,7 +1,12 @@
-import type { Behavior, Message } from "../../runtime/actor/index.js";
+import type { Behavior } from "../../runtime/actor/index.js";
+import { systemScheduler, type Scheduler } from "../../runtime/clock.js";
+import type { Metrics } from "../../runtime/metrics.js";
 import { ComputeWorker } from "../compute/worker.js";
+import type { CoordinatorCommand } from "../coordinator/protocol.js";
+import { IgnoredMessages } from "../ignored.js";
 import type { JobSpec } from "../job/spec.js";
-import type { SliceCopy } from "../reducer/protocol.js";
+import type { ReducerCommand, SliceCopy } from "../reducer/protocol.js";
+import { agreedVersion } from "../trainer/versions.js";
 import type { EvaluatorCommand } from "./protocol.js";
 
 /** What an evaluator is spawned with. */
@@ -10,17 +15,33 @@ export interface EvaluatorArgs {
   spec: JobSpec;
 }
 
+/** Services of the node that hosts the evaluator. */
+export interface EvaluatorHost {
+  /** Timers and the clock (default {@link systemScheduler}). */
+  scheduler?: Scheduler;
+  /** Where ignored messages are counted. */
+  metrics?: Metrics;
+}
+
 const ASK_MS = 5_000;
+/** Rounds of asking the reducers until they agree on one version, and the pause between rounds. */
+const SETTLE_ROUNDS = 40;
+const SETTLE_PAUSE_MS = 25;
 
 /**
  * An evaluator: scores a parameter version on the held-out split in its own worker thread and
  * reports loss and accuracy to the coordinator. It fetches the version from the reducers, so it
  * needs no history and can be replaced at any time.
  */
-export function evaluatorBehavior(args: EvaluatorArgs): Behavior<EvaluatorCommand, undefined> {
+export function evaluatorBehavior(
+  args: EvaluatorArgs,
+  host: EvaluatorHost = {},
+): Behavior<EvaluatorCommand, undefined> {
+  const scheduler = host.scheduler ?? systemScheduler;
+  const ignored = new IgnoredMessages("evaluator", host.metrics);
   const worker = new ComputeWorker();
   const ready = worker.init({
-    model: args.spec.model as never,
+    model: args.spec.model,
     dataset: args.spec.dataset,
     backend: args.spec.backend,
     seed: args.spec.seed,
@@ -28,32 +49,39 @@ export function evaluatorBehavior(args: EvaluatorArgs): Behavior<EvaluatorComman
   ready.catch(() => undefined);
   return {
     async receive(_state, msg, ctx) {
+      if (msg.type !== "evaluator.eval") {
+        const unreachable: never = msg.type;
+        return ignored.note(ctx.log, String(unreachable), "unknown-type");
+      }
+      const replyTo = ctx.from;
+      if (!replyTo) return ignored.note(ctx.log, msg.type, "no-reply-address");
       const info = await ready;
       const { reducers, version, term } = msg;
       let slices: SliceCopy[] = [];
-      for (let attempt = 0; attempt < 40; attempt++) {
+      let agreed: ReturnType<typeof agreedVersion>;
+      for (let round = 0; round < SETTLE_ROUNDS; round++) {
         slices = await Promise.all(
           reducers.addresses.map((a) =>
-            ctx.ref(a).ask<SliceCopy>({ type: "reducer.fetch" }, { timeoutMs: ASK_MS }),
+            ctx.ref<ReducerCommand>(a).ask<SliceCopy>({ type: "reducer.fetch" }, { timeoutMs: ASK_MS }),
           ),
         );
-        if (slices.every((s) => s.version === slices[0].version) && slices[0].version >= version) break;
-        await new Promise((r) => setTimeout(r, 25));
+        agreed = agreedVersion(slices, version, info.paramCount);
+        if (agreed) break;
+        await scheduler.sleep(SETTLE_PAUSE_MS);
       }
-      if (!slices.every((s) => s.version === slices[0].version))
-        throw new Error(`reducers did not settle on one version for evaluation`);
-      const params = new Float32Array(info.paramCount);
-      for (const s of slices) params.set(s.data, s.offset);
-      await worker.setParams(params, { transfer: true });
+      // After the last round, any version all reducers agree on will do (an older one too).
+      agreed ??= agreedVersion(slices, -1, info.paramCount);
+      if (!agreed) throw new Error(`reducers did not settle on one version for evaluation`);
+      await worker.setParams(agreed.params, { transfer: true });
       const result = await worker.evaluate();
-      ctx.ref(ctx.from!).tell({
+      ctx.ref<CoordinatorCommand>(replyTo).tell({
         type: "coord.evaluated",
         term,
-        version: slices[0].version,
+        version: agreed.version,
         loss: result.loss,
         accuracy: result.accuracy,
         n: result.n,
-      } as Message);
+      });
     },
     stopped() {
       void worker.close();

@@ -1,5 +1,7 @@
-import type { ActorContext, Behavior, Message } from "../../runtime/actor/index.js";
-import type { Leased } from "../coordinator/protocol.js";
+import type { ActorContext, Behavior } from "../../runtime/actor/index.js";
+import type { Metrics } from "../../runtime/metrics.js";
+import type { CoordinatorCommand, Leased } from "../coordinator/protocol.js";
+import { IgnoredMessages } from "../ignored.js";
 import { takeFront, type Range } from "../ledger/intervals.js";
 import type { LoaderCommand } from "./protocol.js";
 import type { z } from "zod";
@@ -36,10 +38,12 @@ const ASK_MS = 5_000;
  * one batch at a time, asking for the next lease before the current one runs out (prefetch), so a
  * trainer rarely waits on the coordinator for data. A newer coordinator term voids every lease held.
  */
-export function loaderBehavior(args: LoaderArgs, member: string): Behavior<Msg, State> {
+export function loaderBehavior(args: LoaderArgs, member: string, metrics?: Metrics): Behavior<Msg, State> {
+  const ignored = new IgnoredMessages("loader", metrics);
   return {
     init: () => ({ term: 0, leases: [], finished: false, prefetching: false }),
     async receive(state, msg, ctx) {
+      const type = msg.type;
       switch (msg.type) {
         case "loader.next":
           return onNext(state, msg, ctx);
@@ -47,9 +51,14 @@ export function loaderBehavior(args: LoaderArgs, member: string): Behavior<Msg, 
           state.prefetching = false;
           return adopt(state, msg);
         case "loader.batch":
+          ignored.note(ctx.log, type, "reply-type");
           return state;
-        default:
-          return assertNever(msg);
+        default: {
+          const unreachable: never = msg;
+          void unreachable;
+          ignored.note(ctx.log, type, "unknown-type");
+          return state;
+        }
       }
     },
   };
@@ -60,15 +69,10 @@ export function loaderBehavior(args: LoaderArgs, member: string): Behavior<Msg, 
     ctx: ActorContext<Msg>,
   ): Promise<State> {
     if (msg.term > state.term) state = { term: msg.term, leases: [], finished: false, prefetching: false };
-    const coordinator = ctx.ref(msg.coordinator);
+    const coordinator = ctx.ref<CoordinatorCommand>(msg.coordinator);
     const request = () =>
       coordinator.ask<Leased>(
-        {
-          type: "coord.lease",
-          term: state.term,
-          member,
-          count: Math.max(1, msg.n * args.prefetch),
-        } as Message,
+        { type: "coord.lease", term: state.term, member, count: Math.max(1, msg.n * args.prefetch) },
         { timeoutMs: ASK_MS },
       );
     if (held(state) === 0 && msg.n > 0) {
@@ -112,17 +116,14 @@ function held(state: State): number {
 
 /** Takes up to n contiguous positions from the oldest lease. */
 function take(state: State, n: number): BatchReady["batch"] {
-  while (state.leases.length > 0 && state.leases[0].ranges.length === 0) state.leases.shift();
+  while (state.leases[0]?.ranges.length === 0) state.leases.shift();
   const lease = state.leases[0];
-  if (!lease || n <= 0) return null;
-  const first = lease.ranges[0];
-  const { taken } = takeFront([first], n);
-  const [start, end] = taken[0];
+  const first = lease?.ranges[0];
+  if (!lease || !first || n <= 0) return null;
+  const got = takeFront([first], n).taken[0];
+  if (!got) return null;
+  const [start, end] = got;
   lease.ranges[0] = [end, first[1]];
   if (end >= first[1]) lease.ranges.shift();
   return { lease: lease.id, epoch: lease.epoch, start, end };
-}
-
-function assertNever(x: never): never {
-  throw new Error(`unexpected message ${JSON.stringify(x)}`);
 }

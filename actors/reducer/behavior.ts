@@ -1,12 +1,24 @@
-import { Packr } from "msgpackr";
-import type { ActorContext, Behavior, Message } from "../../runtime/actor/index.js";
+import type { ActorContext, Behavior } from "../../runtime/actor/index.js";
+import { systemScheduler, type Scheduler, type Timer } from "../../runtime/clock.js";
+import type { Metrics } from "../../runtime/metrics.js";
 import type { BlobStore } from "../../runtime/store/types.js";
-import type { ParamsSlice } from "../../messages/index.js";
-import { createOptimizer, type Optimizer, type OptimizerState } from "../compute/optimizer.js";
+import type { Failure, ParamsSlice } from "../../messages/index.js";
+import type { CoordinatorCommand } from "../coordinator/protocol.js";
 import type { JobSpec } from "../job/spec.js";
 import { jobNames } from "../job/names.js";
+import { IgnoredMessages } from "../ignored.js";
+import { decodeCheckpoint, encodeCheckpoint, type ReducerCheckpoint } from "./checkpoint.js";
+import {
+  initialReducerState,
+  loadMisfit,
+  reduce,
+  type ReducerConfig,
+  type ReducerEffect,
+  type ReducerEvent,
+  type ReducerFaults,
+  type ReducerState,
+} from "./machine.js";
 import type { ReducerCommand } from "./protocol.js";
-import { injectedBug } from "../bugs.js";
 
 /** What a reducer is spawned with: which slice of the parameter vector it owns. */
 export interface ReducerArgs {
@@ -19,296 +31,208 @@ export interface ReducerArgs {
 
 /** Services of the node that hosts the reducer. */
 export interface ReducerHost {
-  publish<M extends Message>(topic: string, msg: M): void;
+  publish(topic: string, msg: ParamsSlice): void;
   blobs(): Promise<BlobStore>;
+  /** Timers and the clock (default {@link systemScheduler}). */
+  scheduler?: Scheduler;
+  /** Where ignored messages are counted. */
+  metrics?: Metrics;
+  /** Deliberate faults, for the chaos harness's own tests only (see `tools/chaos/faulty-daemon.ts`). */
+  faults?: ReducerFaults;
 }
 
-interface Contribution {
-  n: number;
-  data: Float32Array;
-}
-
-interface State {
-  term: number;
-  version: number;
-  attempt: number;
-  params?: Float32Array;
-  optimizer: Optimizer;
-  /** The state before the last applied step, so an aborted step can be rolled back. */
-  undo?: { version: number; attempt: number; params: Float32Array; optimizer: OptimizerState };
-  /** Gradient slices by `step.attempt`, then by member. */
-  buffers: Map<string, Map<string, Contribution>>;
-  lastSummed: { members: string[]; n: number };
-  waiting?: {
-    step: number;
-    attempt: number;
-    contributors: string[];
-    total: number;
-    from: string;
-    since: number;
-  };
-}
-
-type Msg = ReducerCommand | { type: "reducer.retry" };
-
-/** How long a commit waits for slices still on the wire before it reports them missing. */
-const MISSING_AFTER_MS = 1_500;
-const packr = new Packr({ useRecords: false, moreTypes: true });
+/** The reducer's own wake-up, never sent by anyone else (it is not in the wire registry). */
+type Wake = { type: "reducer.wake" };
+type Msg = ReducerCommand | Wake;
 
 /**
  * A reducer: one shard of the parameter server. It owns slice r of the parameters and of the
- * optimizer state, sums the slices of a step's commit set in sorted member order (bit-identical
- * whatever the arrival order), divides by the sample count, applies the optimizer and publishes
- * the new slice once. Its optimizer state is recoverable from checkpoints in the blob store
- * (written every `checkpointEvery` steps); its parameters are on every trainer.
+ * optimizer state; its decisions (sum the commit set in sorted member order, divide, apply the
+ * optimizer, keep one step of undo) are the pure machine of `machine.ts`. This shell turns
+ * messages into events and performs the effects: publish the slice, tell the coordinator, reply,
+ * read and write checkpoint blobs (its optimizer state is recoverable from them; its parameters
+ * are on every trainer). A request it cannot serve gets a failure reply; it never throws on input.
  */
-export function reducerBehavior(args: ReducerArgs, host: ReducerHost): Behavior<Msg, State> {
-  const key = (step: number, attempt: number) => `${step}.${attempt}`;
+export function reducerBehavior(args: ReducerArgs, host: ReducerHost): Behavior<Msg, ReducerState> {
+  const config: ReducerConfig = {
+    r: args.r,
+    offset: args.offset,
+    length: args.length,
+    optimizer: args.spec.optimizer,
+    faults: host.faults,
+  };
+  const scheduler = host.scheduler ?? systemScheduler;
+  const ignored = new IgnoredMessages("reducer", host.metrics);
+  let wake: Timer | undefined;
 
-  function onGrad(state: State, msg: Extract<Msg, { type: "reducer.grad" }>, ctx: ActorContext<Msg>): State {
-    if (msg.step <= state.version || msg.data.length !== args.length) return state;
-    const k = key(msg.step, msg.attempt);
-    let buf = state.buffers.get(k);
-    if (!buf) state.buffers.set(k, (buf = new Map()));
-    buf.set(msg.member, { n: msg.n, data: msg.data });
-    if (state.waiting && state.waiting.step === msg.step && state.waiting.attempt === msg.attempt)
-      return tryApply(state, ctx);
-    return state;
-  }
-
-  function onCommit(
-    state: State,
-    msg: Extract<Msg, { type: "reducer.commit" }>,
+  /**
+   * Feeds one event to the machine and performs its effects. A checkpoint write is awaited, as
+   * before the machine existed: the reducer reads its next message once the blob is stored.
+   */
+  function run(
+    state: ReducerState,
+    event: ReducerEvent,
     ctx: ActorContext<Msg>,
-  ): State {
-    if (msg.term < state.term) return state;
-    state.term = msg.term;
-    const from = ctx.from!;
-    if (msg.step === state.version && msg.attempt === state.attempt) {
-      publish(state); // idempotent: a new coordinator re-sent a commit this reducer already applied
-      ctx.ref(from).tell({
-        type: "coord.applied",
-        term: msg.term,
-        step: msg.step,
-        attempt: msg.attempt,
-        r: args.r,
-        summed: state.lastSummed.members,
-        n: state.lastSummed.n,
-      } as Message);
-      return state;
+    type: string,
+  ): ReducerState | Promise<ReducerState> {
+    const writes: Promise<void>[] = [];
+    for (const effect of reduce(config, state, event, scheduler.now())) {
+      if (effect.kind === "checkpoint") writes.push(writeCheckpoint(effect, ctx));
+      else perform(effect, ctx, type);
     }
-    if (msg.step !== state.version + 1) {
-      ctx.ref(from).tell({
-        type: "coord.missing",
-        term: msg.term,
-        step: msg.step,
-        attempt: msg.attempt,
-        r: args.r,
-        members: [],
-        reason: `reducer holds version ${state.version}`,
-      } as Message);
-      return state;
-    }
-    state.waiting = {
-      step: msg.step,
-      attempt: msg.attempt,
-      contributors: [...msg.contributors].sort(),
-      total: msg.total,
-      from,
-      since: Date.now(),
-    };
-    return tryApply(state, ctx);
+    return writes.length === 0 ? state : Promise.all(writes).then(() => state);
   }
 
-  function tryApply(state: State, ctx: ActorContext<Msg>): State {
-    const w = state.waiting!;
-    const buf = state.buffers.get(key(w.step, w.attempt)) ?? new Map<string, Contribution>();
-    const missing = w.contributors.filter((m) => !buf.has(m));
-    if (missing.length > 0) {
-      if (Date.now() - w.since < MISSING_AFTER_MS) {
-        setTimeout(() => ctx.self.tell({ type: "reducer.retry" }), 25).unref();
-        return state;
-      }
-      state.waiting = undefined;
-      ctx.ref(w.from).tell({
-        type: "coord.missing",
-        term: state.term,
-        step: w.step,
-        attempt: w.attempt,
-        r: args.r,
-        members: missing,
-        reason: "slices never arrived",
-      } as Message);
-      return state;
+  function perform(
+    effect: Exclude<ReducerEffect, { kind: "checkpoint" }>,
+    ctx: ActorContext<Msg>,
+    type: string,
+  ): void {
+    switch (effect.kind) {
+      case "publish":
+        return publish(effect);
+      case "tell":
+        return ctx.ref<CoordinatorCommand>(effect.to).tell(effect.msg);
+      case "reply":
+        return ctx.reply(effect.msg);
+      case "refuse":
+        return refuse(ctx, type, effect.reason);
+      case "wake":
+        wake?.cancel();
+        wake = scheduler.after(effect.afterMs, () => ctx.self.tell({ type: "reducer.wake" }));
+        return;
+      case "ignore":
+        return ignored.note(ctx.log, type, effect.reason, effect.detail);
     }
-    const params = state.params!;
-    state.undo = {
-      version: state.version,
-      attempt: state.attempt,
-      params: params.slice(),
-      optimizer: state.optimizer.exportState(),
-    };
-    const sum = new Float32Array(args.length);
-    // The bug a chaos test injects on purpose: summing every buffered slice, the dead and the left-out too.
-    const summed = injectedBug("reducer-keeps-dead-slices") ? [...buf.keys()].sort() : w.contributors;
-    let n = 0;
-    for (const member of summed) {
-      const { data, n: count } = buf.get(member)!;
-      n += count;
-      for (let i = 0; i < sum.length; i++) sum[i] += data[i];
-    }
-    state.lastSummed = { members: summed, n };
-    if (w.total > 0) state.optimizer.step(params, sum, 1 / w.total);
-    state.version = w.step;
-    state.attempt = w.attempt;
-    state.waiting = undefined;
-    for (const k of [...state.buffers.keys()]) if (Number(k.split(".")[0]) <= w.step) state.buffers.delete(k);
-    publish(state);
-    ctx.ref(w.from).tell({
-      type: "coord.applied",
-      term: state.term,
-      step: w.step,
-      attempt: w.attempt,
-      r: args.r,
-      summed,
-      n,
-    } as Message);
-    return state;
   }
 
-  function publish(state: State): void {
+  function publish(p: Extract<ReducerEffect, { kind: "publish" }>): void {
     host.publish(jobNames.paramsTopic(args.job), {
       type: "params.slice",
       job: args.job,
-      term: state.term,
-      version: state.version,
-      attempt: state.attempt,
+      term: p.term,
+      version: p.version,
+      attempt: p.attempt,
       r: args.r,
       offset: args.offset,
-      data: state.params! as ParamsSlice["data"],
-    } satisfies ParamsSlice);
-  }
-
-  function onAbort(
-    state: State,
-    msg: Extract<Msg, { type: "reducer.abort" }>,
-    ctx: ActorContext<Msg>,
-  ): State {
-    if (msg.term < state.term) return state;
-    state.term = msg.term;
-    for (const k of [...state.buffers.keys()])
-      if (Number(k.split(".")[0]) >= msg.step) state.buffers.delete(k);
-    if (state.waiting?.step === msg.step) state.waiting = undefined;
-    if (state.version === msg.step && state.undo) {
-      state.params = state.undo.params;
-      state.version = state.undo.version;
-      state.attempt = state.undo.attempt;
-      state.optimizer.importState(state.undo.optimizer);
-      state.undo = undefined;
-    }
-    ctx.reply({ type: "reducer.aborted", version: state.version });
-    return state;
-  }
-
-  async function onLoad(
-    state: State,
-    msg: Extract<Msg, { type: "reducer.load" }>,
-    ctx: ActorContext<Msg>,
-  ): Promise<State> {
-    if (msg.data.length !== args.length)
-      throw new Error(`slice of ${msg.data.length} values does not fit reducer ${args.r} (${args.length})`);
-    state.term = Math.max(state.term, msg.term);
-    state.params = msg.data.slice();
-    state.version = msg.version;
-    state.attempt = 0;
-    state.undo = undefined;
-    state.buffers.clear();
-    state.optimizer = createOptimizer(args.spec.optimizer);
-    let restored = false;
-    if (msg.checkpointStep !== null) {
-      const blob = await (await host.blobs()).get(jobNames.checkpoint(args.job, msg.checkpointStep, args.r));
-      if (blob) {
-        const saved = packr.unpack(blob) as { optimizer: OptimizerState };
-        state.optimizer.importState(saved.optimizer);
-        restored = true;
-      }
-    }
-    ctx.reply({ type: "reducer.loaded", version: state.version, optimizerRestored: restored });
-    return state;
-  }
-
-  async function onCheckpoint(
-    state: State,
-    msg: Extract<Msg, { type: "reducer.checkpoint" }>,
-    ctx: ActorContext<Msg>,
-  ): Promise<State> {
-    if (state.version !== msg.step || !state.params) return state;
-    const blob = packr.pack({
-      version: state.version,
-      offset: args.offset,
-      params: state.params,
-      optimizer: state.optimizer.exportState(),
+      data: p.data,
     });
+  }
+
+  /** A failure reply to an ask (its promise rejects with a RemoteActorError); a tell is only counted. */
+  function refuse(ctx: ActorContext<Msg>, type: string, reason: string): void {
+    ignored.note(ctx.log, type, "refused", reason);
+    if (ctx.isAsk) ctx.reply<Failure>({ type: "sys.failure", code: "bad-input", message: reason });
+  }
+
+  async function writeCheckpoint(
+    effect: Extract<ReducerEffect, { kind: "checkpoint" }>,
+    ctx: ActorContext<Msg>,
+  ): Promise<void> {
+    // Encoded at once: the machine goes on updating the slice in place after this returns.
+    const blob = encodeCheckpoint(effect.blob);
+    const step = effect.done.step;
     try {
-      await (await host.blobs()).put(jobNames.checkpoint(args.job, msg.step, args.r), blob);
+      await (await host.blobs()).put(jobNames.checkpoint(args.job, step, args.r), blob);
     } catch (error) {
       // A failed checkpoint costs recoverability of this step's optimizer state, not the reducer.
       ctx.log.warn(
-        { job: args.job, r: args.r, step: msg.step, err: error },
+        { job: args.job, r: args.r, step, err: error },
         "checkpoint write failed; the previous checkpoint stays the latest",
       );
-      return state;
+      return;
     }
-    ctx
-      .ref(ctx.from!)
-      .tell({ type: "coord.checkpointed", term: msg.term, step: msg.step, r: args.r } as Message);
-    return state;
+    if (effect.replyTo) ctx.ref<CoordinatorCommand>(effect.replyTo).tell(effect.done);
+  }
+
+  /** Reads the optimizer state of a checkpoint (I/O), then lets the machine load atomically. */
+  async function onLoad(
+    state: ReducerState,
+    msg: Extract<Msg, { type: "reducer.load" }>,
+    ctx: ActorContext<Msg>,
+  ): Promise<ReducerState> {
+    const misfit = loadMisfit(config, msg.data.length);
+    if (misfit) return run(state, { ...loadEvent(msg), checkpoint: undefined }, ctx, msg.type);
+    let checkpoint: ReducerCheckpoint | undefined;
+    if (msg.checkpointStep !== null) {
+      const name = jobNames.checkpoint(args.job, msg.checkpointStep, args.r);
+      try {
+        const blob = await (await host.blobs()).get(name);
+        checkpoint = blob ? decodeCheckpoint(blob, name) : undefined;
+      } catch (error) {
+        refuse(ctx, msg.type, `could not read checkpoint ${name}: ${String(error)}`);
+        return state;
+      }
+    }
+    return run(state, { ...loadEvent(msg), checkpoint }, ctx, msg.type);
   }
 
   return {
-    init: () => ({
-      term: 0,
-      version: -1,
-      attempt: 0,
-      optimizer: createOptimizer(args.spec.optimizer),
-      buffers: new Map(),
-      lastSummed: { members: [], n: 0 },
-    }),
+    init: () => initialReducerState(config),
     async receive(state, msg, ctx) {
+      const type = msg.type;
       switch (msg.type) {
         case "reducer.grad":
-          return onGrad(state, msg, ctx);
+          return run(state, gradEvent(msg), ctx, type);
         case "reducer.commit":
-          return onCommit(state, msg, ctx);
-        case "reducer.retry":
-          return state.waiting ? tryApply(state, ctx) : state;
+          if (!ctx.from) return ignoreMsg(state, ctx, type, "no-reply-address");
+          return run(state, commitEvent(msg, ctx.from), ctx, type);
+        case "reducer.wake":
+          return run(state, { type: "wake" }, ctx, type);
         case "reducer.abort":
-          return onAbort(state, msg, ctx);
+          return run(state, { type: "abort", term: msg.term, step: msg.step }, ctx, type);
         case "reducer.load":
           return onLoad(state, msg, ctx);
         case "reducer.fetch":
-          if (!state.params) throw new Error(`reducer ${args.r} holds no parameters yet`);
-          ctx.reply({
-            type: "reducer.slice",
-            version: state.version,
-            r: args.r,
-            offset: args.offset,
-            data: state.params.slice(),
-          });
-          return state;
+          return run(state, { type: "fetch" }, ctx, type);
         case "reducer.checkpoint":
-          return onCheckpoint(state, msg, ctx);
+          return run(
+            state,
+            { type: "checkpoint", term: msg.term, step: msg.step, replyTo: ctx.from },
+            ctx,
+            type,
+          );
         case "reducer.slice":
         case "reducer.loaded":
         case "reducer.aborted":
-          return state;
-        default:
-          return assertNever(msg);
+          return ignoreMsg(state, ctx, type, "reply-type");
+        default: {
+          const unreachable: never = msg;
+          void unreachable;
+          return ignoreMsg(state, ctx, type, "unknown-type");
+        }
       }
     },
+    stopped() {
+      wake?.cancel();
+    },
   };
+
+  function ignoreMsg(
+    state: ReducerState,
+    ctx: ActorContext<Msg>,
+    type: string,
+    reason: string,
+  ): ReducerState {
+    ignored.note(ctx.log, type, reason);
+    return state;
+  }
 }
 
-function assertNever(x: never): never {
-  throw new Error(`unexpected message ${JSON.stringify(x)}`);
+function loadEvent(
+  msg: Extract<ReducerCommand, { type: "reducer.load" }>,
+): Omit<Extract<ReducerEvent, { type: "load" }>, "checkpoint"> {
+  return { type: "load", term: msg.term, version: msg.version, data: msg.data };
+}
+
+function gradEvent(msg: Extract<ReducerCommand, { type: "reducer.grad" }>): ReducerEvent {
+  return { type: "grad", step: msg.step, attempt: msg.attempt, member: msg.member, n: msg.n, data: msg.data };
+}
+
+function commitEvent(
+  msg: Extract<ReducerCommand, { type: "reducer.commit" }>,
+  replyTo: string,
+): ReducerEvent {
+  const { term, step, attempt, contributors, total } = msg;
+  return { type: "commit", term, step, attempt, contributors, total, replyTo };
 }

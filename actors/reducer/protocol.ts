@@ -1,6 +1,8 @@
 import { z } from "zod";
 
 const term = z.number().int().min(0);
+/** Any Float32Array, also a view of a larger buffer (a trainer sends subarrays of its gradient). */
+const float32 = z.custom<Float32Array>((v) => v instanceof Float32Array, "expected a Float32Array");
 
 /** A trainer's gradient slice for a step: the sum over its batch (n samples). */
 export const GradSlice = z.strictObject({
@@ -10,7 +12,7 @@ export const GradSlice = z.strictObject({
   attempt: z.number().int().min(0),
   member: z.string(),
   n: z.number().int().min(0),
-  data: z.instanceof(Float32Array),
+  data: float32,
 });
 /** Commit a step with exactly these contributors (sorted), `total` samples in all. */
 export const CommitStep = z.strictObject({
@@ -71,3 +73,5 @@ export const ReducerCommand = z.discriminatedUnion("type", [
 ]);
 export type ReducerCommand = z.infer<typeof ReducerCommand>;
 export type SliceCopy = z.infer<typeof SliceCopy>;
+export type Aborted = z.infer<typeof Aborted>;
+export type Loaded = z.infer<typeof Loaded>;

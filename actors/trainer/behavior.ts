@@ -1,15 +1,41 @@
-import type { ActorContext, ActorRef, Behavior, Message } from "../../runtime/actor/index.js";
-import type { ParamsSlice } from "../../messages/index.js";
+import type { ActorContext, ActorRef, Behavior } from "../../runtime/actor/index.js";
+import { systemScheduler, type Scheduler, type Timer } from "../../runtime/clock.js";
+import type { Metrics } from "../../runtime/metrics.js";
+import type { Failure, ParamsSlice } from "../../messages/index.js";
 import { ComputeWorker } from "../compute/worker.js";
 import { paramHash } from "../compute/hash.js";
 import { seededPermutation } from "../compute/prng.js";
+import type { CoordinatorCommand, StepDone } from "../coordinator/protocol.js";
+import { IgnoredMessages } from "../ignored.js";
 import type { JobSpec } from "../job/spec.js";
 import { epochSeed, jobNames } from "../job/names.js";
 import type { BatchReady } from "../loader/behavior.js";
-import { ParamAssembler } from "./params.js";
-import type { ParamsCopy, Prepared, StartStep, TrainerCommand } from "./protocol.js";
-import type { SliceCopy } from "../reducer/protocol.js";
-import type { StepDone } from "../coordinator/protocol.js";
+import type { LoaderCommand } from "../loader/protocol.js";
+import type { ReducerCommand, SliceCopy } from "../reducer/protocol.js";
+import type {
+  FetchParams,
+  ParamsCopy,
+  Prepare,
+  Prepared,
+  ReducerMap,
+  StartStep,
+  TrainerCommand,
+} from "./protocol.js";
+import {
+  addSlice,
+  adoptTerm,
+  agreedVersion,
+  decideStep,
+  holdVersion,
+  initialVersions,
+  RESUME_AFTER_MS,
+  resumeDue,
+  serveFetch,
+  startPrepare,
+  takeFetched,
+  takeRunnable,
+  type TrainerVersions,
+} from "./versions.js";
 
 /** What a trainer is spawned with. */
 export interface TrainerArgs {
@@ -26,21 +52,16 @@ export interface TrainerHost {
   onStopped(): void;
   /** Subscribes a local actor to a topic (idempotent per actor). */
   subscribe(topic: string, ref: ActorRef): () => void;
+  /** Timers and the clock (default {@link systemScheduler}). */
+  scheduler?: Scheduler;
+  /** Where ignored messages are counted. */
+  metrics?: Metrics;
 }
 
-type Msg = TrainerCommand | ParamsSlice | { type: "trainer.resume" };
-
-interface State {
-  term: number;
-  coordinator?: string;
-  version: number;
-  attempt: number;
-  params?: Float32Array;
-  prev?: { version: number; params: Float32Array };
-  assembler?: ParamAssembler;
-  bounds?: number[];
-  pendingStep?: { msg: StartStep; from: string; since: number };
-}
+/** The trainer's own timer message, never sent by anyone else (it is not in the wire registry). */
+type Resume = { type: "trainer.resume" };
+type Msg = TrainerCommand | ParamsSlice | Resume;
+type State = TrainerVersions;
 
 const ASK_MS = 5_000;
 
@@ -50,9 +71,11 @@ const ASK_MS = 5_000;
  * construction. It carries no optimizer state.
  */
 export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<Msg, State> {
+  const scheduler = host.scheduler ?? systemScheduler;
+  const ignored = new IgnoredMessages("trainer", host.metrics);
   const worker = new ComputeWorker();
   const ready = worker.init({
-    model: args.spec.model as never,
+    model: args.spec.model,
     dataset: args.spec.dataset,
     backend: args.spec.backend,
     seed: args.spec.seed,
@@ -69,14 +92,6 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
     return p;
   };
 
-  async function setVersion(state: State, version: number, params: Float32Array): Promise<void> {
-    if (state.params && state.version < version)
-      state.prev = { version: state.version, params: state.params };
-    state.params = params;
-    state.version = version;
-    loadIntoWorker(params);
-  }
-
   /**
    * Hands parameters to the worker without waiting for its acknowledgement: the worker handles
    * requests in order, so the next gradient call sees them, and the step's critical path does not
@@ -86,26 +101,28 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
     worker.setParams(params.slice(), { transfer: true }).catch(() => undefined);
   }
 
-  async function onPrepare(
-    state: State,
-    msg: Extract<Msg, { type: "trainer.prepare" }>,
-    ctx: ActorContext<Msg>,
-  ): Promise<State> {
+  function hold(state: State, version: number, params: Float32Array): void {
+    holdVersion(state, version, params);
+    loadIntoWorker(params);
+  }
+
+  async function onPrepare(state: State, msg: Prepare, ctx: ActorContext<Msg>): Promise<State> {
     const info = await ready;
-    state = adoptTerm(state, msg.term, ctx.from);
-    state.bounds = msg.reducers.bounds;
-    state.assembler = new ParamAssembler(msg.reducers.bounds);
-    if (msg.version === 0 && state.version !== 0) {
-      await setVersion(state, 0, await worker.initParams(args.spec.seed));
-    } else if (msg.version > 0 && state.version < msg.version) {
-      // A joiner: take the newest version every reducer agrees on; later ones arrive as slices.
-      const { version, params } = await fetchFromReducers(ctx, msg.reducers, msg.version, info.paramCount);
-      await setVersion(state, version, params);
+    adoptTerm(state, msg.term, ctx.from);
+    const plan = startPrepare(state, msg);
+    if (plan.kind === "init") {
+      hold(state, 0, await worker.initParams(args.spec.seed));
+    } else if (plan.kind === "fetch") {
+      const { version, params } = await fetchFromReducers(ctx, msg.reducers, plan.atLeast, info.paramCount);
+      hold(state, version, params);
     }
+    // A prepare that cannot come to hold parameters (the reducers unreachable) fails the ask,
+    // and the trainer with it (stop supervision frees its slot), as before this machine existed.
+    if (!state.params) throw new Error(`trainer holds no parameters after preparing version ${msg.version}`);
     ctx.reply<Prepared>({
       type: "trainer.prepared",
       version: state.version,
-      hash: paramHash(state.params!),
+      hash: paramHash(state.params),
       backend: info.backend,
       device: info.device,
       paramCount: info.paramCount,
@@ -115,52 +132,42 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
   }
 
   let unsubscribe: (() => void) | undefined;
+  let resumeTimer: Timer | undefined;
 
   async function onSlice(state: State, msg: ParamsSlice, ctx: ActorContext<Msg>): Promise<State> {
-    if (msg.term < state.term || !state.assembler) return state;
-    const complete = state.assembler.add(msg, state.version);
-    if (complete !== undefined) {
-      const next = state.params!.slice();
-      state.assembler.apply(complete, next);
-      await setVersion(state, complete, next);
-    }
+    const { completed, ignored: why } = addSlice(state, msg);
+    if (why) ignored.note(ctx.log, msg.type, why);
+    if (completed) loadIntoWorker(completed);
     return maybeRunPending(state, ctx);
   }
 
   async function maybeRunPending(state: State, ctx: ActorContext<Msg>): Promise<State> {
-    const pending = state.pendingStep;
-    if (pending && state.version === pending.msg.step - 1) {
-      state.pendingStep = undefined;
-      return runStep(state, pending.msg, pending.from, ctx);
-    }
-    return state;
+    const pending = takeRunnable(state);
+    return pending ? runStep(state, pending.msg, pending.from, ctx) : state;
   }
 
   async function onStep(state: State, msg: StartStep, ctx: ActorContext<Msg>): Promise<State> {
-    if (msg.term < state.term) return state;
-    state = adoptTerm(state, msg.term, ctx.from);
-    const from = ctx.from!;
-    if (state.version >= msg.step && state.prev && state.prev.version === msg.step - 1) {
-      // The step is being redone: the version it produced was rolled back on the reducers.
-      state.params = state.prev.params;
-      state.version = state.prev.version;
-      state.prev = undefined;
-      state.assembler?.dropAbove(state.version);
-      loadIntoWorker(state.params);
+    const from = ctx.from;
+    if (!from) return ignore(state, ctx, msg.type, "no-reply-address");
+    const decision = decideStep(state, msg, from, scheduler.now());
+    if (decision.kind === "stale") return ignore(state, ctx, msg.type, "stale-term");
+    if (decision.reload) loadIntoWorker(decision.reload);
+    switch (decision.kind) {
+      case "run":
+        return runStep(state, msg, from, ctx);
+      case "wait":
+        // If the slices never come (a reducer was replaced), fetch the version from the reducers.
+        resumeTimer?.cancel();
+        resumeTimer = scheduler.after(RESUME_AFTER_MS, () => ctx.self.tell({ type: "trainer.resume" }));
+        return state;
+      case "ahead":
+        ctx.log.warn(
+          { job: args.job, step: msg.step, version: state.version },
+          "trainer is ahead of the step it was asked for; contributing nothing",
+        );
+        reportDone(ctx, from, msg);
+        return state;
     }
-    if (state.version === msg.step - 1) return runStep(state, msg, from, ctx);
-    if (state.version < msg.step - 1) {
-      state.pendingStep = { msg, from, since: Date.now() };
-      // If the slices never come (a reducer was replaced), fetch the version from the reducers.
-      setTimeout(() => ctx.self.tell({ type: "trainer.resume" }), 2_000).unref();
-      return state;
-    }
-    ctx.log.warn(
-      { job: args.job, step: msg.step, version: state.version },
-      "trainer is ahead of the step it was asked for; contributing nothing",
-    );
-    reportDone(ctx, from, msg);
-    return state;
   }
 
   /** Tells the coordinator this member's part of a step: `part` defaults to "no samples". */
@@ -182,23 +189,24 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
       computeMs: 0,
       ...part,
     };
-    ctx.ref(to).tell(done as Message);
+    ctx.ref<CoordinatorCommand>(to).tell(done);
   }
 
   async function onResume(state: State, ctx: ActorContext<Msg>): Promise<State> {
-    const pending = state.pendingStep;
-    if (!pending || Date.now() - pending.since < 1_900) return state;
+    const pending = resumeDue(state, scheduler.now());
+    if (!pending) return state;
     const info = await ready;
     try {
+      const atLeast = pending.msg.step - 1;
       const { version, params } = await fetchFromReducers(
         ctx,
         pending.msg.reducers,
-        pending.msg.step - 1,
+        atLeast,
         info.paramCount,
       );
-      if (version !== pending.msg.step - 1)
-        throw new Error(`reducers hold version ${version}, the step needs ${pending.msg.step - 1}`);
-      await setVersion(state, version, params);
+      const problem = takeFetched(state, pending, version, params);
+      if (problem) throw new Error(problem);
+      loadIntoWorker(params);
     } catch (error) {
       ctx.log.warn(
         { job: args.job, err: error },
@@ -208,6 +216,46 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
       return state;
     }
     return maybeRunPending(state, ctx);
+  }
+
+  function onFetch(state: State, msg: FetchParams, ctx: ActorContext<Msg>): State {
+    const copy = serveFetch(state, msg);
+    if (typeof copy !== "string") {
+      ctx.reply<ParamsCopy>(copy);
+      return state;
+    }
+    // Refused, not thrown: the coordinator tries another trainer, and this one keeps training.
+    ignored.note(ctx.log, msg.type, "version-not-held", copy);
+    if (ctx.isAsk) ctx.reply<Failure>({ type: "sys.failure", code: "bad-input", message: copy });
+    return state;
+  }
+
+  function ignore(state: State, ctx: ActorContext<Msg>, type: string, reason: string): State {
+    ignored.note(ctx.log, type, reason);
+    return state;
+  }
+
+  /** Fetches the newest parameter version (at least `atLeast`) that every reducer holds. */
+  async function fetchFromReducers(
+    ctx: ActorContext<Msg>,
+    reducers: ReducerMap,
+    atLeast: number,
+    paramCount: number,
+  ): Promise<{ version: number; params: Float32Array }> {
+    let seen = "";
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const slices = await Promise.all(
+        reducers.addresses.map((a) =>
+          ctx.ref<ReducerCommand>(a).ask<SliceCopy>({ type: "reducer.fetch" }, { timeoutMs: ASK_MS }),
+        ),
+      );
+      const agreed = agreedVersion(slices, atLeast, paramCount);
+      if (agreed) return agreed;
+      seen = slices.map((x) => x.version).join(",");
+      // Reducers mid-commit hold adjacent versions for a moment; ask again shortly.
+      await scheduler.sleep(5 + attempt);
+    }
+    throw new Error(`reducers did not settle on one version ≥ ${atLeast} (last seen ${seen})`);
   }
 
   /**
@@ -239,14 +287,14 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
     const info = await ready;
     const started = performance.now();
     const reply = await ctx
-      .ref(msg.loader)
+      .ref<LoaderCommand>(msg.loader)
       .ask<BatchReady>(
-        { type: "loader.next", term: msg.term, n: msg.batchSize, coordinator: from } as Message,
+        { type: "loader.next", term: msg.term, n: msg.batchSize, coordinator: from },
         { timeoutMs: ASK_MS },
       );
     const batch = reply.batch;
     gotBatch(batch);
-    const hash = msg.reportHash ? paramHash(state.params!) : undefined;
+    const hash = msg.reportHash && state.params ? paramHash(state.params) : undefined;
     if (!batch || batch.end <= batch.start) {
       reportDone(ctx, from, msg, { hash, backend: info.backend });
       return state;
@@ -256,7 +304,7 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
     const g = await worker.gradients(indices);
     const b = msg.reducers.bounds;
     msg.reducers.addresses.forEach((address, r) => {
-      ctx.ref(address).tell({
+      ctx.ref<ReducerCommand>(address).tell({
         type: "reducer.grad",
         term: msg.term,
         step: msg.step,
@@ -264,7 +312,7 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
         member: host.nodeId,
         n: g.n,
         data: g.grad.subarray(b[r], b[r + 1]),
-      } as Message);
+      });
     });
     reportDone(ctx, from, msg, {
       batch,
@@ -280,9 +328,10 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
   return {
     init(ctx) {
       unsubscribe = host.subscribe(jobNames.paramsTopic(args.job), ctx.self);
-      return { term: 0, version: -1, attempt: 0 };
+      return initialVersions();
     },
     async receive(state, msg, ctx) {
+      const type = msg.type;
       switch (msg.type) {
         case "trainer.prepare":
           return onPrepare(state, msg, ctx);
@@ -292,72 +341,23 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
           return onStep(state, msg, ctx);
         case "trainer.resume":
           return onResume(state, ctx);
-        case "trainer.fetch": {
-          const source =
-            state.version === msg.version
-              ? state.params
-              : state.prev?.version === msg.version
-                ? state.prev.params
-                : undefined;
-          if (!source)
-            throw new Error(
-              `trainer holds versions ${state.version}/${state.prev?.version ?? "-"}, not ${msg.version}`,
-            );
-          ctx.reply<ParamsCopy>({
-            type: "trainer.params",
-            version: msg.version,
-            offset: msg.offset,
-            data: source.slice(msg.offset, msg.offset + msg.length),
-          });
-          return state;
-        }
+        case "trainer.fetch":
+          return onFetch(state, msg, ctx);
         case "trainer.prepared":
         case "trainer.params":
-          return state;
-        default:
-          return assertNever(msg);
+          return ignore(state, ctx, type, "reply-type");
+        default: {
+          const unreachable: never = msg;
+          void unreachable;
+          return ignore(state, ctx, type, "unknown-type");
+        }
       }
     },
     stopped() {
+      resumeTimer?.cancel();
       unsubscribe?.();
       void worker.close();
       host.onStopped();
     },
   };
-}
-
-function adoptTerm(state: State, term: number, from: string | undefined): State {
-  if (term > state.term) return { ...state, term, coordinator: from };
-  return state;
-}
-
-/** Fetches the newest parameter version (at least `atLeast`) that every reducer holds. */
-async function fetchFromReducers(
-  ctx: ActorContext<Message>,
-  reducers: { addresses: string[]; bounds: number[] },
-  atLeast: number,
-  paramCount: number,
-): Promise<{ version: number; params: Float32Array }> {
-  let seen = "";
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const slices = await Promise.all(
-      reducers.addresses.map((a) =>
-        ctx.ref(a).ask<SliceCopy>({ type: "reducer.fetch" }, { timeoutMs: ASK_MS }),
-      ),
-    );
-    const version = slices[0].version;
-    if (version >= atLeast && slices.every((s) => s.version === version)) {
-      const params = new Float32Array(paramCount);
-      for (const s of slices) params.set(s.data, s.offset);
-      return { version, params };
-    }
-    seen = slices.map((s) => s.version).join(",");
-    // Reducers mid-commit hold adjacent versions for a moment; ask again shortly.
-    await new Promise((r) => setTimeout(r, 5 + attempt));
-  }
-  throw new Error(`reducers did not settle on one version ≥ ${atLeast} (last seen ${seen})`);
-}
-
-function assertNever(x: never): never {
-  throw new Error(`unexpected message ${JSON.stringify(x)}`);
 }

@@ -13,7 +13,14 @@ export class ParamAssembler {
   add(slice: Pick<ParamsSlice, "version" | "r" | "offset" | "data">, current: number): number | undefined {
     const r = slice.r;
     if (slice.version <= current || r >= this.bounds.length - 1) return undefined;
-    if (slice.offset !== this.bounds[r] || slice.data.length !== this.bounds[r + 1] - this.bounds[r])
+    const start = this.bounds[r];
+    const end = this.bounds[r + 1];
+    if (
+      start === undefined ||
+      end === undefined ||
+      slice.offset !== start ||
+      slice.data.length !== end - start
+    )
       return undefined;
     let parts = this.pending.get(slice.version);
     if (!parts) this.pending.set(slice.version, (parts = new Map()));
@@ -25,7 +32,7 @@ export class ParamAssembler {
   apply(version: number, params: Float32Array): void {
     const parts = this.pending.get(version);
     if (!parts) throw new Error(`version ${version} is not assembled`);
-    for (const [r, data] of parts) params.set(data, this.bounds[r]);
+    for (const [r, data] of parts) params.set(data, this.bounds[r] ?? 0);
     for (const v of [...this.pending.keys()]) if (v <= version) this.pending.delete(v);
   }
 

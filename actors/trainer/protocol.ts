@@ -66,3 +66,5 @@ export type TrainerCommand = z.infer<typeof TrainerCommand>;
 export type StartStep = z.infer<typeof StartStep>;
 export type Prepared = z.infer<typeof Prepared>;
 export type ParamsCopy = z.infer<typeof ParamsCopy>;
+export type Prepare = z.infer<typeof Prepare>;
+export type FetchParams = z.infer<typeof FetchParams>;

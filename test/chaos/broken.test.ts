@@ -1,6 +1,7 @@
 /**
- * The harness must notice a broken build: with `FLOCK_INJECT_BUG=reducer-keeps-dead-slices` the
- * reducers sum every buffered slice, including a straggler's that the step's commit set left out.
+ * The harness must notice a broken build: with `--inject-bug reducer-keeps-dead-slices` the harness
+ * starts its daemons from the test entry point `tools/chaos/faulty-daemon.ts`, whose reducers sum
+ * every buffered slice, including a straggler's that the step's commit set left out.
  * A slowed link makes a node a straggler (its slice reaches the reducer on its own node at once,
  * its "done" reaches the coordinator too late), so the run must fail, naming the commit audit.
  *
@@ -18,10 +19,9 @@ test(
   "a reducer that sums slices outside the commit set fails the run on the commit audit",
   { timeout: scaleTimeout(240_000) },
   async (t) => {
-    const args = ["--seed", "26", "--faults", "slow", "--duration", "40", "--epochs", "2"];
-    const { code, report, output } = await runChaosCli(t, args, {
-      FLOCK_INJECT_BUG: "reducer-keeps-dead-slices",
-    });
+    const args = ["--inject-bug", "reducer-keeps-dead-slices"];
+    args.push("--seed", "26", "--faults", "slow", "--duration", "40", "--epochs", "2");
+    const { code, report, output } = await runChaosCli(t, args);
     assert.equal(report.passed, false, `the harness passed a broken build:\n${output.slice(-6000)}`);
     assert.equal(code, 1);
     const audit = report.invariants.commitAudit;
@@ -30,7 +30,7 @@ test(
       audit.detail,
       /^commit audit: \d+ reducer application\(s\) summed other slices than the step's commit set/,
     );
-    assert.match(report.replay, /^FLOCK_INJECT_BUG=reducer-keeps-dead-slices npx flock chaos --seed 26 /);
+    assert.match(report.replay, /^npx flock chaos --inject-bug reducer-keeps-dead-slices --seed 26 /);
     assert.match(output, /flock chaos FAILED with seed 26; replay with:/);
   },
 );

@@ -8,6 +8,7 @@
 import { freePorts, startNatsCluster, type NatsClusterHandle } from "../natsd/index.js";
 import { startProxy, type ProxyHandle } from "./proxy.js";
 import { ChaosDaemon } from "./daemon.js";
+import type { InjectableBug } from "./bugs.js";
 import type { FatalLine, NodeCounters, UnexpectedExit } from "./invariants.js";
 
 /** Options of {@link ChaosCluster.start}. */
@@ -19,6 +20,8 @@ export interface ChaosClusterOptions {
   logDir: string;
   /** Extra environment of the daemons. */
   env?: NodeJS.ProcessEnv;
+  /** Bugs built into the daemons (see `bugs.ts`). */
+  injectBugs?: readonly InjectableBug[];
   /** NATS servers (default 3: JetStream keeps R3 buckets through the loss of one). */
   natsServers?: number;
 }
@@ -62,6 +65,7 @@ export class ChaosCluster implements AsyncDisposable {
             cluster: opts.cluster,
             metricsPort: ports[i]!,
             env: opts.env,
+            injectBugs: opts.injectBugs,
             logDir: opts.logDir,
           }),
         );

@@ -7,6 +7,7 @@ import { InvalidArgumentError, Option, type Command } from "commander";
 import { usageErrorsExit2 } from "../cli/options.js";
 import { runChaos, type ChaosReport } from "./run.js";
 import { FAULT_KINDS, parseFaultKinds, type FaultKind } from "./schedule.js";
+import { INJECTABLE_BUGS, parseInjectableBugs, type InjectableBug } from "./bugs.js";
 
 interface ChaosFlags {
   seed?: number;
@@ -17,6 +18,7 @@ interface ChaosFlags {
   tolerance?: number;
   logDir?: string;
   baselineAccuracy?: number;
+  injectBug?: InjectableBug[];
   json?: boolean;
 }
 
@@ -83,14 +85,23 @@ export function registerChaosCommand(program: Command): void {
       "--log-dir <dir>",
       "keep the daemons' and servers' logs here (default: a temp dir, kept only when the run fails)",
     )
+    .option(
+      "--inject-bug <names>",
+      `build deliberate bugs into the daemons (${INJECTABLE_BUGS.join(", ")}), to check that the run fails`,
+      (v: string) => {
+        try {
+          return parseInjectableBugs(v);
+        } catch (e) {
+          throw new InvalidArgumentError((e as Error).message);
+        }
+      },
+    )
     .option("--json", "print the report as one JSON object on the last line");
   usageErrorsExit2(cmd);
   cmd.action(async (flags: ChaosFlags) => {
     const seed = flags.seed ?? Date.now() % 1_000_000;
     const log = (line: string): void =>
       void (flags.json ? process.stderr : process.stdout).write(`${line}\n`);
-    const env: Record<string, string> = {};
-    if (process.env.FLOCK_INJECT_BUG) env.FLOCK_INJECT_BUG = process.env.FLOCK_INJECT_BUG;
     const report = await runChaos({
       seed,
       nodes: flags.nodes,
@@ -100,7 +111,7 @@ export function registerChaosCommand(program: Command): void {
       tolerance: flags.tolerance,
       logDir: flags.logDir,
       baselineAccuracy: flags.baselineAccuracy,
-      env,
+      injectBugs: flags.injectBug,
       onProgress: log,
     });
     for (const line of summary(report)) log(line);

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { trackProcess } from "../natsd/index.js";
 import type { FatalLine, NodeCounters, UnexpectedExit } from "./invariants.js";
+import type { InjectableBug } from "./bugs.js";
 
 /**
  * The composition root the daemons run: dist/bin/flock.js next to this compiled module, or
@@ -17,6 +18,12 @@ import type { FatalLine, NodeCounters, UnexpectedExit } from "./invariants.js";
  */
 export const FLOCK_BIN =
   process.env.FLOCK_CHAOS_BIN ?? fileURLToPath(new URL("../../bin/flock.js", import.meta.url));
+/**
+ * The test entry point daemons run when the harness injects a bug (see `faulty-daemon.ts`): next
+ * to this compiled module, or `$FLOCK_CHAOS_FAULTY_BIN`.
+ */
+export const FAULTY_BIN =
+  process.env.FLOCK_CHAOS_FAULTY_BIN ?? fileURLToPath(new URL("./faulty-daemon.js", import.meta.url));
 
 /**
  * Lines in a daemon's output that mean a crash-class error, whatever the harness did: the words,
@@ -34,8 +41,10 @@ export interface DaemonOptions {
   cluster: string;
   metricsPort: number;
   slots?: number;
-  /** Extra environment (e.g. `FLOCK_INJECT_BUG`). */
+  /** Extra environment. */
   env?: NodeJS.ProcessEnv;
+  /** Bugs to build in: the daemon then runs {@link FAULTY_BIN} instead of {@link FLOCK_BIN}. */
+  injectBugs?: readonly InjectableBug[];
   /** Directory for `<nodeId>.log` (all incarnations, appended). */
   logDir: string;
   /** Deadline for the ready line (default 60 s). */
@@ -98,7 +107,9 @@ export class ChaosDaemon {
   async start(): Promise<void> {
     if (this.running) throw new Error(`daemon ${this.nodeId} is already running`);
     const o = this.opts;
-    const args = [FLOCK_BIN, "daemon", "--nats", o.nats, "--node-id", o.nodeId, "--cluster", o.cluster];
+    const bugs = o.injectBugs ?? [];
+    const entry = bugs.length > 0 ? [FAULTY_BIN, "--inject-bug", bugs.join(",")] : [FLOCK_BIN];
+    const args = [...entry, "daemon", "--nats", o.nats, "--node-id", o.nodeId, "--cluster", o.cluster];
     args.push("--slots", String(o.slots ?? 1), "--metrics-port", String(o.metricsPort));
     const child = spawn(process.execPath, args, {
       env: {
@@ -117,20 +128,13 @@ export class ChaosDaemon {
       badInput: {},
       deadLetters: {},
     };
-    const inc: Incarnation = {
-      child,
-      pid: child.pid ?? -1,
-      expected: false,
-      tail: [],
-      counters,
-      exited: undefined as never,
-    };
-    inc.exited = new Promise((resolve) => {
+    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
       child.once("close", (code, signal) => resolve({ code, signal }));
       child.once("error", () => {
         if (child.pid === undefined) resolve({ code: null, signal: null });
       });
     });
+    const inc: Incarnation = { child, pid: child.pid ?? -1, expected: false, tail: [], counters, exited };
     void inc.exited.then((e) => {
       inc.exit = e;
       this.write(

@@ -16,6 +16,7 @@ import {
 } from "./invariants.js";
 import { runScenario, type ScenarioOutcome } from "./scenario.js";
 import { FAULT_KINDS, planFaults, type FaultKind } from "./schedule.js";
+import type { InjectableBug } from "./bugs.js";
 
 /** Options of {@link runChaos}. */
 export interface ChaosOptions {
@@ -30,8 +31,11 @@ export interface ChaosOptions {
   epochs?: number;
   /** Largest accepted |accuracy − baseline accuracy| (default {@link ACCURACY_TOLERANCE}). */
   tolerance?: number;
-  /** Extra environment of every daemon (e.g. `FLOCK_INJECT_BUG`), in both runs. */
-  env?: Record<string, string>;
+  /**
+   * Bugs built into every daemon, in both runs (they then run `faulty-daemon.ts`, not `flock`):
+   * to prove the harness notices a broken build.
+   */
+  injectBugs?: readonly InjectableBug[];
   /** Skip the baseline run and compare with this accuracy (from an earlier baseline of the same seed and epochs). */
   baselineAccuracy?: number;
   /** Keep logs here (default: a temp dir, deleted when the run passes). */
@@ -93,13 +97,11 @@ export function defaultEpochs(durationSec: number): number {
 /** The command line that replays a run. */
 export function replayCommand(
   o: Required<Pick<ChaosOptions, "seed" | "nodes" | "durationSec" | "faults" | "epochs">> &
-    Pick<ChaosOptions, "env" | "baselineAccuracy">,
+    Pick<ChaosOptions, "injectBugs" | "baselineAccuracy">,
 ): string {
-  const env = Object.entries(o.env ?? {})
-    .map(([k, v]) => `${k}=${v} `)
-    .join("");
+  const bugs = o.injectBugs?.length ? ` --inject-bug ${o.injectBugs.join(",")}` : "";
   const baseline = o.baselineAccuracy === undefined ? "" : ` --baseline-accuracy ${o.baselineAccuracy}`;
-  return `${env}npx flock chaos --seed ${o.seed} --nodes ${o.nodes} --duration ${o.durationSec} --faults ${o.faults.join(",")} --epochs ${o.epochs}${baseline} --json`;
+  return `npx flock chaos${bugs} --seed ${o.seed} --nodes ${o.nodes} --duration ${o.durationSec} --faults ${o.faults.join(",")} --epochs ${o.epochs}${baseline} --json`;
 }
 
 /** Runs the baseline and the faulty run, checks the invariants and reports. */
@@ -118,7 +120,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     durationSec,
     faults: kinds,
     epochs,
-    env: opts.env,
+    injectBugs: opts.injectBugs,
     baselineAccuracy: opts.baselineAccuracy,
   });
   if (nodes < 2) throw new RangeError("--nodes must be at least 2: a coordinator fault needs a standby node");
@@ -131,7 +133,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     `chaos seed ${opts.seed}: ${nodes} nodes, ${epochs} epoch(s) of mnist, ${plan.length} faults (${plan.map((f) => `${f.kind}@${f.atStep}`).join(", ")}); logs in ${logDir}`,
   );
 
-  const scenario = { seed: opts.seed, nodes, epochs, env: opts.env, logDir, progress };
+  const scenario = { seed: opts.seed, nodes, epochs, injectBugs: opts.injectBugs, logDir, progress };
   let baseline: ScenarioOutcome | undefined;
   if (opts.baselineAccuracy === undefined) {
     progress("baseline: the same job with no faults");

@@ -14,6 +14,7 @@ import { injectFault, type FaultRecord, type JobView } from "./faults.js";
 import type { FatalLine, NodeCounters, UnexpectedExit } from "./invariants.js";
 import { JobObserver, LeaseReader } from "./observer.js";
 import type { PlannedFault } from "./schedule.js";
+import type { InjectableBug } from "./bugs.js";
 
 /** A job with no committed step for this long is stuck (recoveries take ~2–8 s). */
 const STALL_MS = 60_000;
@@ -31,6 +32,8 @@ export interface ScenarioOptions {
   epochs: number;
   plan: readonly PlannedFault[];
   env?: Record<string, string>;
+  /** Bugs built into the daemons (see `bugs.ts`). */
+  injectBugs?: readonly InjectableBug[];
   logDir: string;
   progress: (line: string) => void;
 }
@@ -72,7 +75,15 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioOutcome> 
   };
   let system: System | undefined;
   try {
-    system = { cluster: await ChaosCluster.start({ nodes: o.nodes, cluster: CLUSTER, logDir, env: o.env }) };
+    system = {
+      cluster: await ChaosCluster.start({
+        nodes: o.nodes,
+        cluster: CLUSTER,
+        logDir,
+        env: o.env,
+        injectBugs: o.injectBugs,
+      }),
+    };
     system.handle = await connectCluster({ servers: system.cluster.observerUrl, cluster: CLUSTER });
     const handle = system.handle;
     if (!(await waitUntil(() => handle.aliveNodes().length >= o.nodes, 30_000)))

@@ -1,0 +1,161 @@
+/**
+ * The reducer's shell on the in-process transport: requests it cannot serve are refused with a
+ * failure reply and the reducer lives on; the missing-slice deadline runs on virtual time;
+ * checkpoints go through the codec.
+ */
+import { test, type TestContext } from "node:test";
+import assert from "node:assert/strict";
+import { ActorSystem, RemoteActorError, type Message } from "../../runtime/actor/index.js";
+import { VirtualScheduler } from "../../runtime/clock.js";
+import { silentLogger } from "../../runtime/log.js";
+import { MemoryStores } from "../../runtime/store/index.js";
+import { InProcBus } from "../../runtime/transport/index.js";
+import type { ParamsSlice } from "../../messages/index.js";
+import type { CoordinatorCommand } from "../../actors/coordinator/protocol.js";
+import { IGNORED_MESSAGES_METRIC } from "../../actors/ignored.js";
+import { resolveJobSpec } from "../../actors/api.js";
+import { reducerBehavior } from "../../actors/reducer/behavior.js";
+import { MISSING_AFTER_MS } from "../../actors/reducer/machine.js";
+import type { Loaded, ReducerCommand, SliceCopy } from "../../actors/reducer/protocol.js";
+import { jobNames } from "../../actors/job/names.js";
+
+const LENGTH = 4;
+const ASK = { timeoutMs: 2_000 };
+
+async function setUp(t: TestContext) {
+  const bus = new InProcBus(256 * 1024);
+  const system = await ActorSystem.start({
+    nodeId: "node-a",
+    transport: bus.connect(),
+    ownsTransport: true,
+    log: silentLogger(),
+  });
+  t.after(() => system.stop());
+  const scheduler = new VirtualScheduler();
+  const stores = new MemoryStores();
+  const published: ParamsSlice[] = [];
+  const spec = { ...resolveJobSpec("mnist"), optimizer: { name: "sgd" as const, lr: 0.5 } };
+  const reducer = system.spawn(
+    reducerBehavior(
+      { job: "j", r: 0, offset: 0, length: LENGTH, spec },
+      {
+        publish: (_topic, msg) => published.push(msg),
+        blobs: () => stores.blobs("ckpt"),
+        scheduler,
+        metrics: system.metrics,
+      },
+    ),
+    { name: "reducer", supervision: { strategy: "stop" } },
+  );
+  const got: CoordinatorCommand[] = [];
+  const coordinator = system.spawn<CoordinatorCommand, undefined>(
+    { receive: (_s, msg) => void got.push(msg) },
+    { name: "coordinator" },
+  );
+  const ref = system.ref<ReducerCommand>(reducer.address);
+  return { system, scheduler, stores, published, ref, coordinator, got };
+}
+
+async function until(what: string, ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setImmediate(r));
+  assert.ok(ok(), `timed out waiting for ${what}`);
+}
+
+const load = (data: Float32Array<ArrayBuffer>, checkpointStep: number | null = null): ReducerCommand => ({
+  type: "reducer.load",
+  term: 1,
+  version: 0,
+  data,
+  checkpointStep,
+});
+
+test("fetch before load and a load of the wrong length are refused; the reducer lives on", async (t) => {
+  const { system, ref } = await setUp(t);
+  await assert.rejects(ref.ask({ type: "reducer.fetch" }, ASK), RemoteActorError);
+  await assert.rejects(ref.ask(load(new Float32Array(LENGTH + 1)), ASK), /does not fit reducer 0/);
+  // A type it never handles, told: counted, not thrown on.
+  ref.tell({ type: "reducer.loaded", version: 3, optimizerRestored: false });
+  const loaded = await ref.ask<Loaded>(load(Float32Array.from([1, 2, 3, 4])), ASK);
+  assert.deepEqual(loaded, { type: "reducer.loaded", version: 0, optimizerRestored: false });
+  const copy = await ref.ask<SliceCopy>({ type: "reducer.fetch" }, ASK);
+  assert.deepEqual(Array.from(copy.data), [1, 2, 3, 4]);
+  assert.equal(
+    system.metrics.get(IGNORED_MESSAGES_METRIC, {
+      actor: "reducer",
+      type: "reducer.fetch",
+      reason: "refused",
+    }),
+    1,
+  );
+  assert.equal(
+    system.metrics.get(IGNORED_MESSAGES_METRIC, {
+      actor: "reducer",
+      type: "reducer.loaded",
+      reason: "reply-type",
+    }),
+    1,
+  );
+});
+
+test("a commit missing a slice is reported at the deadline on virtual time; a complete one is applied and published", async (t) => {
+  const { scheduler, ref, coordinator, got, published } = await setUp(t);
+  await ref.ask(load(new Float32Array(LENGTH)), ASK);
+  const grad = (member: string): ReducerCommand => ({
+    type: "reducer.grad",
+    term: 1,
+    step: 1,
+    attempt: 0,
+    member,
+    n: 2,
+    data: Float32Array.from([2, 2, 2, 2]),
+  });
+  ref.tell(grad("node-a"));
+  const commit: ReducerCommand = {
+    type: "reducer.commit",
+    term: 1,
+    step: 1,
+    attempt: 0,
+    contributors: ["node-a", "node-b"],
+    total: 4,
+  };
+  ref.tell(commit, coordinator);
+  await new Promise((r) => setImmediate(r));
+  scheduler.advance(MISSING_AFTER_MS - 1);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(got.length, 0, "not before the deadline");
+  scheduler.advance(1);
+  await until("coord.missing", () => got.length === 1);
+  assert.deepEqual(got[0], {
+    type: "coord.missing",
+    term: 1,
+    step: 1,
+    attempt: 0,
+    r: 0,
+    members: ["node-b"],
+    reason: "slices never arrived",
+  });
+  ref.tell(grad("node-b"));
+  ref.tell({ ...commit, attempt: 0 }, coordinator);
+  await until("coord.applied", () => got.length === 2);
+  assert.equal(got[1]?.type, "coord.applied");
+  assert.equal(published.length, 1);
+  // sum 4 over total 4 = 1 per value; sgd lr 0.5: 0 - 0.5.
+  assert.deepEqual(Array.from(published[0]!.data), [-0.5, -0.5, -0.5, -0.5]);
+});
+
+test("a checkpoint is written through the codec and restores the optimizer of a replacement", async (t) => {
+  const { ref, coordinator, got, stores } = await setUp(t);
+  await ref.ask(load(new Float32Array(LENGTH)), ASK);
+  ref.tell({ type: "reducer.checkpoint", term: 1, step: 0 }, coordinator);
+  await until("coord.checkpointed", () => got.length === 1);
+  assert.deepEqual(got[0], { type: "coord.checkpointed", term: 1, step: 0, r: 0 });
+  const loaded = await ref.ask<Loaded>(load(new Float32Array(LENGTH), 0), ASK);
+  assert.equal(loaded.optimizerRestored, true);
+  // A corrupt blob is refused with the codec's error, and the reducer keeps answering.
+  await (
+    await stores.blobs("ckpt")
+  ).put(jobNames.checkpoint("j", 9, 0), Uint8Array.from([0x81, 0xa1, 0x78, 0x01]));
+  await assert.rejects(ref.ask(load(new Float32Array(LENGTH), 9), ASK), /is not a reducer checkpoint/);
+  const copy = await ref.ask<Message>({ type: "reducer.fetch" }, ASK);
+  assert.equal(copy.type, "reducer.slice");
+});
