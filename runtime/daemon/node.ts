@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
 import { ActorSystem, isValidSegment } from "../actor/index.js";
+import { systemScheduler, type Scheduler, type Timer } from "../clock.js";
+import { abandon } from "../cluster/abandon.js";
 import { NodeIdInUseError } from "../cluster/errors.js";
-import { abandonLease, openLeaseBucket } from "../cluster/lease.js";
+import { openLeaseBucket } from "../cluster/lease.js";
 import { Membership } from "../cluster/membership.js";
 import { MembershipMonitor } from "../cluster/monitor.js";
 import type { Lease, MembershipView } from "../cluster/types.js";
@@ -10,6 +11,7 @@ import { silentLogger, type Logger } from "../log.js";
 import { EventLoopLag, Metrics } from "../metrics.js";
 import type { StoreProvider } from "../store/index.js";
 import type { Transport, Unsubscribe } from "../transport/index.js";
+import { registerCrash } from "./crash-registry.js";
 import { claimIdentity, holderOf } from "./identity.js";
 import { LocalInfoReporter } from "./local-info.js";
 import { SlotLedger, type Slots } from "./slots.js";
@@ -45,6 +47,8 @@ export interface NodeOptions {
   drainTimeoutMs?: number;
   /** Campaign for the membership-monitor lease and write the cluster view (default true). */
   monitor?: boolean;
+  /** Clock and timers of heartbeats, failure detection, leases and drain (default {@link systemScheduler}). */
+  scheduler?: Scheduler;
 }
 
 /** Lifecycle of a node. `failed`: it could not go on (e.g. its id was taken over by another process). */
@@ -102,8 +106,6 @@ export interface FlockNode extends AsyncDisposable {
   onRejoined(listener: (e: NodeRejoined) => void): Unsubscribe;
   /** Announces leaving (heartbeat state `leaving`), runs the drain hooks (bounded), then stops. */
   drain(): Promise<void>;
-  /** Abrupt stop without any announcement or release (in-process chaos): others detect it as dead. */
-  crash(): Promise<void>;
   /** Stops without drain hooks: a goodbye heartbeat (`left`), leases released, actors stopped. */
   stop(): Promise<void>;
 }
@@ -146,7 +148,8 @@ class Node implements FlockNode {
   private readonly rejoinListeners = new Set<(e: NodeRejoined) => void>();
   private readonly offs: Unsubscribe[] = [];
   private readonly lag = new EventLoopLag();
-  private readonly lagReset: NodeJS.Timeout;
+  private readonly lagReset: Timer;
+  private readonly clock: Scheduler;
   private readonly log: Logger;
   private readonly reporter: LocalInfoReporter;
   private resolveDone!: (s: NodeStopped) => void;
@@ -168,8 +171,9 @@ class Node implements FlockNode {
     this.slots = new SlotLedger(opts.slots ?? 1);
     this.log = (opts.log ?? silentLogger()).child({ node: opts.nodeId });
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
-    this.lagReset = setInterval(() => this.lag.reset(), 10_000);
-    this.lagReset.unref();
+    this.clock = opts.scheduler ?? systemScheduler;
+    this.lagReset = this.clock.every(10_000, () => this.lag.reset());
+    registerCrash(this, () => this.crash());
   }
 
   get incarnation(): string {
@@ -219,6 +223,7 @@ class Node implements FlockNode {
         }),
       log: this.log,
       metrics: this.metrics,
+      scheduler: this.clock,
     });
     this.offs.push(this.mem.onDeclaredDead((by) => void this.rejoin(`declared dead by ${by}`)));
     await this.claim();
@@ -244,7 +249,7 @@ class Node implements FlockNode {
       const timeoutMs = this.opts.drainTimeoutMs ?? 5000;
       const outcome = await Promise.race([
         Promise.allSettled(hooks.map((h) => Promise.resolve().then(h))).then((rs) => rs),
-        sleep(timeoutMs, "timeout" as const, { ref: false }),
+        this.clock.sleep(timeoutMs).then(() => "timeout" as const),
       ]);
       if (outcome === "timeout")
         this.log.warn({ timeoutMs }, "drain hooks did not finish in time; stopping anyway");
@@ -261,12 +266,13 @@ class Node implements FlockNode {
     return this.shutdown("stopped", true);
   }
 
-  async crash(): Promise<void> {
+  /** Abrupt stop without any announcement or release; reached only through `faults.ts`. */
+  private async crash(): Promise<void> {
     if (this.stopping) return this.stopping;
     this.log.warn({ inc: this.inc }, `node ${this.nodeId} crashing (no goodbye)`);
     this.mem?.stopHeartbeats();
-    await this.monitor?.stop({ release: false });
-    if (this.identity) abandonLease(this.identity);
+    if (this.monitor) await abandon(this.monitor);
+    if (this.identity) await abandon(this.identity);
     await this.shutdown("crashed", false);
   }
 
@@ -293,6 +299,7 @@ class Node implements FlockNode {
       silenceMs,
       maxWaitMs: ttlMs + silenceMs,
       pastIncarnations: this.pastIncs,
+      scheduler: this.clock,
       log: this.log,
     });
     const lease = this.identity;
@@ -320,6 +327,7 @@ class Node implements FlockNode {
         cluster: this.cluster,
         holder: holderOf(this.nodeId, this.inc),
         leaseTtlMs: this.mem!.tracker.timing.deadAfterMs,
+        scheduler: this.clock,
         log: this.log,
       });
     }
@@ -384,13 +392,14 @@ class Node implements FlockNode {
     this.stopping ??= (async () => {
       this.mem?.stopHeartbeats();
       if (goodbye) await this.mem?.announce("left");
-      await this.monitor?.stop({ release: goodbye });
+      if (goodbye) await this.monitor?.stop();
+      else if (this.monitor) await abandon(this.monitor);
       if (goodbye) await this.identity?.release();
-      else if (this.identity) abandonLease(this.identity);
+      else if (this.identity) await abandon(this.identity);
       await this.sys?.stop();
       await this.mem?.stop();
       for (const off of this.offs.splice(0)) off();
-      clearInterval(this.lagReset);
+      this.lagReset.cancel();
       this.lag.stop();
       this.st = status;
       this.log.info({ inc: this.inc, status }, `node ${this.nodeId} ${status}`);

@@ -151,7 +151,7 @@ function storeContract(name: string, fixture: () => Fixture): void {
 // ---- memory, on a fake clock ----
 storeContract("memory", () => {
   let t = 0;
-  return { stores: new MemoryStores({ now: () => t }), advance: async (ms) => void (t += ms) };
+  return { stores: new MemoryStores({ clock: { now: () => t } }), advance: async (ms) => void (t += ms) };
 });
 
 // ---- JetStream, on a real nats-server ----
