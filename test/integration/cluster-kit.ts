@@ -73,7 +73,7 @@ export async function statusCli(urls: readonly string[], cluster: string): Promi
   try {
     return JSON.parse(last) as ClusterStatus;
   } catch (e) {
-    throw new Error(`flock status printed no JSON: ${(e as Error).message}\n${child.output()}`);
+    throw new Error(`flock status printed no JSON: ${(e as Error).message}\n${child.output()}`, { cause: e });
   }
 }
 
