@@ -130,3 +130,17 @@ export class VirtualScheduler implements Scheduler {
     };
   }
 }
+
+/**
+ * Keeps the process alive until `pending` settles, and returns it. The scheduler's timers never
+ * keep a process alive; a wait that must not be cut short by an empty event loop (a retry pause,
+ * a node claiming its identity) wraps its sleep in this, as a ref'd `setTimeout` used to do.
+ */
+export async function holdOpen<T>(pending: Promise<T>): Promise<T> {
+  const handle = setInterval(() => undefined, 1 << 30);
+  try {
+    return await pending;
+  } finally {
+    clearInterval(handle);
+  }
+}

@@ -1,4 +1,4 @@
-import { systemScheduler, type Scheduler } from "./clock.js";
+import { holdOpen, systemScheduler, type Scheduler } from "./clock.js";
 
 /** Options of {@link retry}. */
 export interface RetryOptions {
@@ -29,7 +29,7 @@ export async function retry<T>(fn: () => Promise<T>, opts: RetryOptions = {}): P
     } catch (error) {
       if (clock.now() + delay > deadline || opts.abort?.()) throw error;
       opts.onRetry?.(error, attempt);
-      await clock.sleep(delay);
+      await holdOpen(clock.sleep(delay));
       delay = Math.min(opts.maxDelayMs ?? 2_000, delay * 2);
     }
   }

@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import { systemScheduler, type Scheduler } from "../clock.js";
+import { holdOpen, systemScheduler, type Scheduler } from "../clock.js";
 import type { Logger } from "../log.js";
 import { acquireLease, readLease, takeOverLease } from "../cluster/lease.js";
 import { NodeIdInUseError } from "../cluster/errors.js";
@@ -86,7 +86,7 @@ export async function claimIdentity(o: ClaimIdentityOptions): Promise<Lease> {
           cause: err,
         });
       o.log.warn({ err }, "identity lease: store unreachable; retrying");
-      await clock.sleep(250);
+      await holdOpen(clock.sleep(250));
       continue;
     }
     const now = clock.now();
@@ -132,6 +132,6 @@ export async function claimIdentity(o: ClaimIdentityOptions): Promise<Lease> {
         o.cluster,
         `its identity lease did not become free within ${o.maxWaitMs} ms`,
       );
-    await clock.sleep(Math.min(200, o.silenceMs / 4));
+    await holdOpen(clock.sleep(Math.min(200, o.silenceMs / 4)));
   }
 }
