@@ -1,4 +1,5 @@
 import { ActorSystem } from "../runtime/actor/index.js";
+import { crashNode } from "../runtime/daemon/faults.js";
 import { startNode, type FlockNode } from "../runtime/daemon/node.js";
 import { silentLogger, type Logger } from "../runtime/log.js";
 import { MemoryStores } from "../runtime/store/index.js";
@@ -65,7 +66,7 @@ export class EmbeddedCluster {
     const node = this.nodes.get(nodeId);
     if (!node) throw new Error(`no embedded node ${nodeId}`);
     this.nodes.delete(nodeId);
-    await node.crash();
+    await crashNode(node);
   }
 
   /** What jobs are submitted through. */

@@ -9,7 +9,11 @@ export interface Timer {
   cancel(): void;
 }
 
-/** Wall-clock time in ms since the epoch (what `Date.now()` gives). */
+/**
+ * Time in ms since the epoch. {@link systemScheduler}'s is `Date.now()` at process start, then
+ * monotonic (a step of the system clock does not move it), because leases and failure detection
+ * measure intervals with it: a clock set back must not stretch a lease past the server's TTL.
+ */
 export interface Clock {
   now(): number;
 }
@@ -24,9 +28,9 @@ export interface Scheduler extends Clock {
   sleep(ms: number): Promise<void>;
 }
 
-/** The real clock and Node's timers. */
+/** The real clock (anchored at the epoch, monotonic) and Node's timers. */
 export const systemScheduler: Scheduler = {
-  now: () => Date.now(),
+  now: () => performance.timeOrigin + performance.now(),
   after(ms, fn) {
     const handle = setTimeout(fn, ms);
     handle.unref();
@@ -124,5 +128,19 @@ export class VirtualScheduler implements Scheduler {
         entry.cancelled = true;
       },
     };
+  }
+}
+
+/**
+ * Keeps the process alive until `pending` settles, and returns it. The scheduler's timers never
+ * keep a process alive; a wait that must not be cut short by an empty event loop (a retry pause,
+ * a node claiming its identity) wraps its sleep in this, as a ref'd `setTimeout` used to do.
+ */
+export async function holdOpen<T>(pending: Promise<T>): Promise<T> {
+  const handle = setInterval(() => undefined, 1 << 30);
+  try {
+    return await pending;
+  } finally {
+    clearInterval(handle);
   }
 }

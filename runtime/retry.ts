@@ -1,3 +1,5 @@
+import { holdOpen, systemScheduler, type Scheduler } from "./clock.js";
+
 /** Options of {@link retry}. */
 export interface RetryOptions {
   /** Give up after this long (default 30 s). */
@@ -9,6 +11,8 @@ export interface RetryOptions {
   onRetry?: (error: unknown, attempt: number) => void;
   /** Stop early (e.g. the caller was fenced off); the last error is thrown. */
   abort?: () => boolean;
+  /** Clock of the deadline and the pauses (default {@link systemScheduler}). */
+  scheduler?: Scheduler;
 }
 
 /**
@@ -16,15 +20,16 @@ export interface RetryOptions {
  * JetStream that fail while a NATS server restarts or a stream leader is re-elected (seconds).
  */
 export async function retry<T>(fn: () => Promise<T>, opts: RetryOptions = {}): Promise<T> {
-  const deadline = Date.now() + (opts.forMs ?? 30_000);
+  const clock = opts.scheduler ?? systemScheduler;
+  const deadline = clock.now() + (opts.forMs ?? 30_000);
   let delay = opts.delayMs ?? 100;
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn();
     } catch (error) {
-      if (Date.now() + delay > deadline || opts.abort?.()) throw error;
+      if (clock.now() + delay > deadline || opts.abort?.()) throw error;
       opts.onRetry?.(error, attempt);
-      await new Promise((r) => setTimeout(r, delay));
+      await holdOpen(clock.sleep(delay));
       delay = Math.min(opts.maxDelayMs ?? 2_000, delay * 2);
     }
   }

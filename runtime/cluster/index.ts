@@ -5,7 +5,6 @@ export {
   takeOverLease,
   readLease,
   openLeaseBucket,
-  abandonLease,
   LeaseCandidate,
   type LeaseOptions,
   type LeaseCandidateOptions,

@@ -1,4 +1,5 @@
 import type { Fence } from "../actor/index.js";
+import { systemScheduler, type Scheduler, type Timer } from "../clock.js";
 import { RateLimitedLog, silentLogger, type Logger } from "../log.js";
 import { Metrics } from "../metrics.js";
 import type { Transport, Unsubscribe } from "../transport/index.js";
@@ -25,7 +26,7 @@ export interface LocalInfo {
 }
 
 /** Options of {@link Membership}. */
-export interface MembershipOptions extends Omit<TrackerOptions, "self" | "log"> {
+export interface MembershipOptions extends Omit<TrackerOptions, "self" | "log" | "now"> {
   transport: Transport;
   /** Cluster name (default `default`): subjects are `flock.<cluster>.hb` and `flock.<cluster>.hb.dead`. */
   cluster?: string;
@@ -38,6 +39,8 @@ export interface MembershipOptions extends Omit<TrackerOptions, "self" | "log"> 
    * harness), whose view may lag under load and must not make healthy nodes rejoin.
    */
   observerOnly?: boolean;
+  /** Clock of failure detection and timers of heartbeats and ticks (default {@link systemScheduler}). */
+  scheduler?: Scheduler;
   log?: Logger;
   metrics?: Metrics;
 }
@@ -59,10 +62,12 @@ export class Membership implements MembershipView, AsyncDisposable {
   private inc: string;
   private seq = 0;
   private state: Heartbeat["state"] = "alive";
-  private hbTimer: NodeJS.Timeout | undefined;
+  private hbTimer: Timer | undefined;
+  /** Holds the process open while heartbeats run (the scheduler's timers do not). */
+  private keepAlive: NodeJS.Timeout | undefined;
   private nextBeatAt = 0;
   private lastBeatLagMs = 0;
-  private readonly tickTimer: NodeJS.Timeout;
+  private readonly tickTimer: Timer;
   private readonly offs: Unsubscribe[] = [];
   private readonly deadListeners = new Set<(by: string) => void>();
   private readonly notified = new Map<string, number>();
@@ -70,7 +75,7 @@ export class Membership implements MembershipView, AsyncDisposable {
   private readonly log: Logger;
   private readonly rlog: RateLimitedLog;
   private readonly metrics: Metrics;
-  private readonly now: () => number;
+  private readonly clock: Scheduler;
   private stopped = false;
 
   constructor(private readonly opts: MembershipOptions) {
@@ -80,9 +85,11 @@ export class Membership implements MembershipView, AsyncDisposable {
     this.log = opts.log ?? silentLogger();
     this.rlog = new RateLimitedLog(this.log);
     this.metrics = opts.metrics ?? new Metrics();
-    this.now = opts.now ?? (() => performance.now());
+    this.clock = opts.scheduler ?? systemScheduler;
+    const clock = this.clock;
     this.tracker = new MembershipTracker({
       ...opts,
+      now: () => clock.now(),
       self: { node: opts.nodeId, inc: opts.incarnation },
       log: this.log,
     });
@@ -107,8 +114,7 @@ export class Membership implements MembershipView, AsyncDisposable {
     );
     this.offs.push(this.tracker.subscribe((e) => this.onEvent(e)));
     const tickMs = Math.max(10, Math.min(100, this.tracker.timing.heartbeatMs / 4));
-    this.tickTimer = setInterval(() => this.tracker.tick(), tickMs);
-    this.tickTimer.unref();
+    this.tickTimer = this.clock.every(tickMs, () => this.tracker.tick());
   }
 
   // ---- MembershipView ----
@@ -155,20 +161,24 @@ export class Membership implements MembershipView, AsyncDisposable {
    */
   foreignSelf(withinMs: number): string | undefined {
     const f = this.foreign;
-    return f && f.beats >= 2 && this.now() - f.at <= withinMs ? f.inc : undefined;
+    return f && f.beats >= 2 && this.clock.now() - f.at <= withinMs ? f.inc : undefined;
   }
 
   /** Publishes a heartbeat now and then every heartbeat interval. */
   startHeartbeats(): void {
     if (this.stopped || this.hbTimer) return;
-    this.nextBeatAt = this.now();
+    // A node that heartbeats is alive: it keeps its process running, as its ref'd timer used to.
+    this.keepAlive ??= setInterval(() => undefined, 1 << 30);
+    this.nextBeatAt = this.clock.now();
     this.beat();
   }
 
   /** Stops publishing heartbeats (a crash, or the end of an incarnation). */
   stopHeartbeats(): void {
-    clearTimeout(this.hbTimer);
+    this.hbTimer?.cancel();
     this.hbTimer = undefined;
+    clearInterval(this.keepAlive);
+    this.keepAlive = undefined;
   }
 
   /** Announces `leaving` (draining) or `left` (the goodbye) at once, and in every later heartbeat. */
@@ -199,7 +209,7 @@ export class Membership implements MembershipView, AsyncDisposable {
     if (this.stopped) return;
     this.stopped = true;
     this.stopHeartbeats();
-    clearInterval(this.tickTimer);
+    this.tickTimer.cancel();
     for (const off of this.offs.splice(0)) off();
   }
 
@@ -210,8 +220,8 @@ export class Membership implements MembershipView, AsyncDisposable {
   // ---- internals ----
 
   private beat(): void {
-    clearTimeout(this.hbTimer);
-    const now = this.now();
+    this.hbTimer?.cancel();
+    const now = this.clock.now();
     this.lastBeatLagMs = Math.max(0, now - this.nextBeatAt);
     this.metrics.set(
       "flock_heartbeat_lag_ms",
@@ -223,7 +233,7 @@ export class Membership implements MembershipView, AsyncDisposable {
     const period = this.tracker.timing.heartbeatMs;
     // Fixed rate; after a stall, start again from now rather than firing a burst of catch-up beats.
     this.nextBeatAt = Math.max(this.nextBeatAt + period, now + period / 2);
-    this.hbTimer = setTimeout(() => this.beat(), Math.max(0, this.nextBeatAt - now));
+    this.hbTimer = this.clock.after(Math.max(0, this.nextBeatAt - now), () => this.beat());
   }
 
   private publish(): void {
@@ -242,7 +252,7 @@ export class Membership implements MembershipView, AsyncDisposable {
       load: round(info.load),
       lagMs: round(info.lagMs),
       actors: info.actors,
-      sentAt: Date.now(),
+      sentAt: Math.round(this.clock.now()),
     };
     if (info.backend !== undefined) hb.backend = info.backend;
     // Our own view of ourselves does not depend on the echo coming back.
@@ -274,9 +284,9 @@ export class Membership implements MembershipView, AsyncDisposable {
       const f = this.foreign;
       if (f && f.inc === frame.inc) {
         if (frame.seq > f.lastSeq)
-          Object.assign(f, { at: this.now(), beats: f.beats + 1, lastSeq: frame.seq });
+          Object.assign(f, { at: this.clock.now(), beats: f.beats + 1, lastSeq: frame.seq });
       } else {
-        this.foreign = { inc: frame.inc, at: this.now(), beats: 1, lastSeq: frame.seq };
+        this.foreign = { inc: frame.inc, at: this.clock.now(), beats: 1, lastSeq: frame.seq };
       }
       this.rlog.warn(
         "hb-foreign",
@@ -299,7 +309,7 @@ export class Membership implements MembershipView, AsyncDisposable {
 
   private sendDeadNotice(node: string, inc: string): void {
     const key = `${node}:${inc}`;
-    const now = this.now();
+    const now = this.clock.now();
     if (now - (this.notified.get(key) ?? -Infinity) < 1000) return;
     this.notified.set(key, now);
     if (this.notified.size > 1024) this.notified.delete(this.notified.keys().next().value!);

@@ -1,7 +1,9 @@
 import { z } from "zod";
+import { systemScheduler, type Scheduler, type Timer } from "../clock.js";
 import { silentLogger, type Logger } from "../log.js";
 import type { KvStore, StoreProvider } from "../store/index.js";
 import type { Unsubscribe } from "../transport/index.js";
+import { abandon, registerAbandon } from "./abandon.js";
 import { LeaseCandidate, openLeaseBucket } from "./lease.js";
 import { isHolderDead } from "./tracker.js";
 import type { Lease, MembershipView, NodeInfo } from "./types.js";
@@ -67,6 +69,8 @@ export interface MembershipMonitorOptions {
   leaseTtlMs?: number;
   /** Rewrite period while nothing changes, to keep `lastSeen` and slots fresh (default 1000 ms). */
   refreshMs?: number;
+  /** Clock and timers (default {@link systemScheduler}). */
+  scheduler?: Scheduler;
   log?: Logger;
 }
 
@@ -83,13 +87,16 @@ export class MembershipMonitor implements AsyncDisposable {
   private pendingChanges = 0;
   private writing: Promise<void> | undefined;
   private again = false;
-  private refreshTimer: NodeJS.Timeout | undefined;
+  private refreshTimer: Timer | undefined;
   private unsubscribe: Unsubscribe | undefined;
   private stopped = false;
   private readonly log: Logger;
+  private readonly clock: Scheduler;
 
   private constructor(private readonly opts: MembershipMonitorOptions) {
     this.log = opts.log ?? silentLogger();
+    this.clock = opts.scheduler ?? systemScheduler;
+    registerAbandon(this, () => this.halt(false));
   }
 
   /** Opens the buckets and starts campaigning for the monitor lease. */
@@ -104,6 +111,7 @@ export class MembershipMonitor implements AsyncDisposable {
     m.candidate = new LeaseCandidate(leases, MONITOR_LEASE_KEY, opts.holder, {
       ttlMs,
       log: m.log,
+      scheduler: m.clock,
       isHolderDead: (h) => isHolderDead(opts.view, h),
     });
     m.candidate.onAcquired((lease) => void m.onAcquired(lease));
@@ -121,17 +129,23 @@ export class MembershipMonitor implements AsyncDisposable {
     return this.lease?.held ?? false;
   }
 
-  /**
-   * Stops writing and campaigning; releases the lease so another node takes over at once, or with
-   * `{ release: false }` abandons it, as a crash would.
-   */
-  async stop(opts: { release?: boolean } = {}): Promise<void> {
+  /** Stops writing and campaigning; releases the lease so another node takes over at once. */
+  async stop(): Promise<void> {
+    await this.halt(true);
+  }
+
+  /** Stops; `release: false` abandons the lease instead (a dead process: see abandon.ts). */
+  private async halt(release: boolean): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     this.unsubscribe?.();
-    clearInterval(this.refreshTimer);
-    if (opts.release !== false) await this.writing;
-    await this.candidate?.stop(opts);
+    this.refreshTimer?.cancel();
+    if (!release) {
+      if (this.candidate) await abandon(this.candidate);
+      return;
+    }
+    await this.writing;
+    await this.candidate?.stop();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -153,15 +167,14 @@ export class MembershipMonitor implements AsyncDisposable {
       { holder: this.opts.holder, epoch: this.clusterEpoch + 1 },
       "membership monitor: this node now writes the cluster view",
     );
-    clearInterval(this.refreshTimer);
-    this.refreshTimer = setInterval(() => this.write(), this.opts.refreshMs ?? 1000);
-    this.refreshTimer.unref();
+    this.refreshTimer?.cancel();
+    this.refreshTimer = this.clock.every(this.opts.refreshMs ?? 1000, () => this.write());
     this.write();
   }
 
   private onLost(reason: string): void {
     this.lease = undefined;
-    clearInterval(this.refreshTimer);
+    this.refreshTimer?.cancel();
     this.log.warn({ reason }, "membership monitor: lease lost; no longer writing the cluster view");
   }
 
@@ -188,7 +201,7 @@ export class MembershipMonitor implements AsyncDisposable {
       cluster: this.opts.cluster,
       epoch,
       monitor: this.opts.holder,
-      updatedAt: Date.now(),
+      updatedAt: Math.round(this.clock.now()),
       nodes: this.opts.view.nodes() as NodeInfo[],
     };
     try {
@@ -199,7 +212,7 @@ export class MembershipMonitor implements AsyncDisposable {
     } catch (err) {
       this.log.debug({ err }, "membership monitor: write failed; will retry");
       this.again = true;
-      await new Promise((r) => setTimeout(r, 200).unref());
+      await this.clock.sleep(200);
     }
   }
 }

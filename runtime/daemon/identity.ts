@@ -1,5 +1,5 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { hostname } from "node:os";
+import { holdOpen, systemScheduler, type Scheduler } from "../clock.js";
 import type { Logger } from "../log.js";
 import { acquireLease, readLease, takeOverLease } from "../cluster/lease.js";
 import { NodeIdInUseError } from "../cluster/errors.js";
@@ -24,6 +24,8 @@ export interface ClaimIdentityOptions {
   maxWaitMs: number;
   /** Earlier incarnations of this very process: their lease is taken over at once. */
   pastIncarnations: ReadonlySet<string>;
+  /** Clock and timers of the claim and of the lease (default {@link systemScheduler}). */
+  scheduler?: Scheduler;
   log: Logger;
 }
 
@@ -52,13 +54,15 @@ export function holderOf(nodeId: string, incarnation: string): string {
 export async function claimIdentity(o: ClaimIdentityOptions): Promise<Lease> {
   const key = identityKey(o.nodeId);
   const holder = holderOf(o.nodeId, o.incarnation);
+  const clock = o.scheduler ?? systemScheduler;
   const leaseOpts = {
+    scheduler: clock,
     ttlMs: o.ttlMs,
     renewEveryMs: o.renewEveryMs,
     log: o.log,
     meta: { node: o.nodeId, inc: o.incarnation, pid: process.pid, host: hostname() },
   };
-  const started = performance.now();
+  const started = clock.now();
   let first: { holder: string; revision: number; at: number; renewals: number } | undefined;
   let waitingLogged = false;
   for (;;) {
@@ -77,15 +81,15 @@ export async function claimIdentity(o: ClaimIdentityOptions): Promise<Lease> {
       rec = await readLease(o.kv, key);
     } catch (err) {
       // The store is unreachable for now (a NATS blip, a JetStream leader election): keep trying.
-      if (performance.now() - started > o.maxWaitMs)
+      if (clock.now() - started > o.maxWaitMs)
         throw new Error(`cannot reach the identity lease of node ${o.nodeId}: ${(err as Error).message}`, {
           cause: err,
         });
       o.log.warn({ err }, "identity lease: store unreachable; retrying");
-      await sleep(250);
+      await holdOpen(clock.sleep(250));
       continue;
     }
-    const now = performance.now();
+    const now = clock.now();
     if (rec) {
       const prevInc = rec.holder.slice(rec.holder.lastIndexOf(":") + 1);
       if (o.pastIncarnations.has(prevInc)) {
@@ -128,6 +132,6 @@ export async function claimIdentity(o: ClaimIdentityOptions): Promise<Lease> {
         o.cluster,
         `its identity lease did not become free within ${o.maxWaitMs} ms`,
       );
-    await sleep(Math.min(200, o.silenceMs / 4));
+    await holdOpen(clock.sleep(Math.min(200, o.silenceMs / 4)));
   }
 }

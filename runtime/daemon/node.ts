@@ -1,112 +1,23 @@
 import { randomUUID } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
 import { ActorSystem, isValidSegment } from "../actor/index.js";
+import { systemScheduler, type Scheduler, type Timer } from "../clock.js";
+import { abandon } from "../cluster/abandon.js";
 import { NodeIdInUseError } from "../cluster/errors.js";
-import { abandonLease, openLeaseBucket } from "../cluster/lease.js";
+import { openLeaseBucket } from "../cluster/lease.js";
 import { Membership } from "../cluster/membership.js";
 import { MembershipMonitor } from "../cluster/monitor.js";
 import type { Lease, MembershipView } from "../cluster/types.js";
 import { silentLogger, type Logger } from "../log.js";
 import { EventLoopLag, Metrics } from "../metrics.js";
 import type { StoreProvider } from "../store/index.js";
-import type { Transport, Unsubscribe } from "../transport/index.js";
+import type { Unsubscribe } from "../transport/index.js";
+import { registerCrash } from "./crash-registry.js";
 import { claimIdentity, holderOf } from "./identity.js";
 import { LocalInfoReporter } from "./local-info.js";
-import { SlotLedger, type Slots } from "./slots.js";
+import { SlotLedger } from "./slots.js";
+import type { FlockNode, NodeOptions, NodeRejoined, NodeStatus, NodeStopped } from "./types.js";
 
-/** Options of {@link startNode}. */
-export interface NodeOptions {
-  nodeId: string;
-  /** Cluster name (default `default`); must match the store provider's cluster when it has one. */
-  cluster?: string;
-  /** Connected transport; the node does not close it. */
-  transport: Transport;
-  stores: StoreProvider;
-  /** Compute slots (default 1). */
-  slots?: number;
-  /** Requested device (default `auto`). */
-  device?: "auto" | "gpu" | "cpu" | "wasm";
-  /** Heartbeat interval (default 500 ms). */
-  heartbeatMs?: number;
-  /** Failure-detection deadline (default 2000 ms). */
-  deadAfterMs?: number;
-  log?: Logger;
-  /** Shared by every incarnation of this node (default: a new one). */
-  metrics?: Metrics;
-  /** Registers actor kinds etc.; called with each new actor system (at start and after every rejoin). */
-  setup?: (node: FlockNode) => void | Promise<void>;
-  /**
-   * TTL of the identity lease `node.<id>` (default 15 000 ms). Long on purpose: a NATS or JetStream
-   * outage shorter than this never costs a node its identity. A restart after a kill does not wait
-   * for it: a silent previous holder is taken over after the failure-detection deadline.
-   */
-  identityTtlMs?: number;
-  /** Bound on the drain hooks (default 5000 ms). */
-  drainTimeoutMs?: number;
-  /** Campaign for the membership-monitor lease and write the cluster view (default true). */
-  monitor?: boolean;
-}
-
-/** Lifecycle of a node. `failed`: it could not go on (e.g. its id was taken over by another process). */
-export type NodeStatus = "starting" | "running" | "rejoining" | "draining" | "stopped" | "crashed" | "failed";
-
-/** How a node ended. */
-export interface NodeStopped {
-  status: "stopped" | "crashed" | "failed";
-  error?: Error;
-}
-
-/** A rejoin: the node ended one incarnation and started another. */
-export interface NodeRejoined {
-  previous: string;
-  incarnation: string;
-  reason: string;
-}
-
-/**
- * A flock node: one actor system, its membership view, its slots, under an identity lease.
- *
- * **Rejoin.** When the node learns that the cluster has declared its incarnation dead (an
- * observer's dead notice, e.g. after a SIGSTOP or a network cut longer than the deadline) or that
- * it lost its identity lease, it must not go on as that incarnation. It ends it and starts a new
- * one: heartbeats stop, the membership monitor is released, the actor system is stopped (every
- * local actor stops; pending asks reject), drain hooks registered under the old incarnation are
- * dropped and every slot is freed; then a new incarnation id is drawn, the identity lease is
- * claimed again, and a **new** {@link ActorSystem} starts, `setup(node)` runs again on it, and
- * heartbeats restart. So `node.system` and `node.incarnation` change at a rejoin: read them from
- * the node each time rather than keeping them (listen with {@link onRejoined}). The membership
- * view, stores, slots object and metrics are the same objects for the node's whole life. If the
- * identity cannot be claimed again (another live process now runs this id), the node stops with
- * status `failed` and {@link done} resolves with the error.
- */
-export interface FlockNode extends AsyncDisposable {
-  readonly nodeId: string;
-  /** Current incarnation; changes at a rejoin. */
-  readonly incarnation: string;
-  readonly cluster: string;
-  /** Current actor system; a new one after a rejoin. */
-  readonly system: ActorSystem;
-  readonly membership: MembershipView;
-  readonly stores: StoreProvider;
-  readonly device: string;
-  /** Compute backend, once known (set by whoever proves one); announced in heartbeats. */
-  backend: string | undefined;
-  readonly slots: Slots;
-  readonly status: NodeStatus;
-  readonly metrics: Metrics;
-  /** Resolves once the node has stopped for good: stop, drain, crash, or failure. */
-  readonly done: Promise<NodeStopped>;
-  /** Hooks run by {@link drain} (to hand work back), bounded in time; dropped at a rejoin. */
-  onDrain(hook: () => Promise<void>): () => void;
-  /** Called after each rejoin, with the new system in place and setup done. */
-  onRejoined(listener: (e: NodeRejoined) => void): Unsubscribe;
-  /** Announces leaving (heartbeat state `leaving`), runs the drain hooks (bounded), then stops. */
-  drain(): Promise<void>;
-  /** Abrupt stop without any announcement or release (in-process chaos): others detect it as dead. */
-  crash(): Promise<void>;
-  /** Stops without drain hooks: a goodbye heartbeat (`left`), leases released, actors stopped. */
-  stop(): Promise<void>;
-}
+export type { FlockNode, NodeOptions, NodeRejoined, NodeStatus, NodeStopped } from "./types.js";
 
 /**
  * Starts a node on any transport: the CLI daemon (NATS and JetStream) and the embedded default
@@ -146,7 +57,8 @@ class Node implements FlockNode {
   private readonly rejoinListeners = new Set<(e: NodeRejoined) => void>();
   private readonly offs: Unsubscribe[] = [];
   private readonly lag = new EventLoopLag();
-  private readonly lagReset: NodeJS.Timeout;
+  private readonly lagReset: Timer;
+  private readonly clock: Scheduler;
   private readonly log: Logger;
   private readonly reporter: LocalInfoReporter;
   private resolveDone!: (s: NodeStopped) => void;
@@ -168,8 +80,9 @@ class Node implements FlockNode {
     this.slots = new SlotLedger(opts.slots ?? 1);
     this.log = (opts.log ?? silentLogger()).child({ node: opts.nodeId });
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
-    this.lagReset = setInterval(() => this.lag.reset(), 10_000);
-    this.lagReset.unref();
+    this.clock = opts.scheduler ?? systemScheduler;
+    this.lagReset = this.clock.every(10_000, () => this.lag.reset());
+    registerCrash(this, () => this.crash());
   }
 
   get incarnation(): string {
@@ -219,6 +132,7 @@ class Node implements FlockNode {
         }),
       log: this.log,
       metrics: this.metrics,
+      scheduler: this.clock,
     });
     this.offs.push(this.mem.onDeclaredDead((by) => void this.rejoin(`declared dead by ${by}`)));
     await this.claim();
@@ -244,7 +158,7 @@ class Node implements FlockNode {
       const timeoutMs = this.opts.drainTimeoutMs ?? 5000;
       const outcome = await Promise.race([
         Promise.allSettled(hooks.map((h) => Promise.resolve().then(h))).then((rs) => rs),
-        sleep(timeoutMs, "timeout" as const, { ref: false }),
+        this.clock.sleep(timeoutMs).then(() => "timeout" as const),
       ]);
       if (outcome === "timeout")
         this.log.warn({ timeoutMs }, "drain hooks did not finish in time; stopping anyway");
@@ -261,12 +175,13 @@ class Node implements FlockNode {
     return this.shutdown("stopped", true);
   }
 
-  async crash(): Promise<void> {
+  /** Abrupt stop without any announcement or release; reached only through `faults.ts`. */
+  private async crash(): Promise<void> {
     if (this.stopping) return this.stopping;
     this.log.warn({ inc: this.inc }, `node ${this.nodeId} crashing (no goodbye)`);
     this.mem?.stopHeartbeats();
-    await this.monitor?.stop({ release: false });
-    if (this.identity) abandonLease(this.identity);
+    if (this.monitor) await abandon(this.monitor);
+    if (this.identity) await abandon(this.identity);
     await this.shutdown("crashed", false);
   }
 
@@ -293,6 +208,7 @@ class Node implements FlockNode {
       silenceMs,
       maxWaitMs: ttlMs + silenceMs,
       pastIncarnations: this.pastIncs,
+      scheduler: this.clock,
       log: this.log,
     });
     const lease = this.identity;
@@ -320,6 +236,7 @@ class Node implements FlockNode {
         cluster: this.cluster,
         holder: holderOf(this.nodeId, this.inc),
         leaseTtlMs: this.mem!.tracker.timing.deadAfterMs,
+        scheduler: this.clock,
         log: this.log,
       });
     }
@@ -384,13 +301,14 @@ class Node implements FlockNode {
     this.stopping ??= (async () => {
       this.mem?.stopHeartbeats();
       if (goodbye) await this.mem?.announce("left");
-      await this.monitor?.stop({ release: goodbye });
+      if (goodbye) await this.monitor?.stop();
+      else if (this.monitor) await abandon(this.monitor);
       if (goodbye) await this.identity?.release();
-      else if (this.identity) abandonLease(this.identity);
+      else if (this.identity) await abandon(this.identity);
       await this.sys?.stop();
       await this.mem?.stop();
       for (const off of this.offs.splice(0)) off();
-      clearInterval(this.lagReset);
+      this.lagReset.cancel();
       this.lag.stop();
       this.st = status;
       this.log.info({ inc: this.inc, status }, `node ${this.nodeId} ${status}`);

@@ -1,3 +1,4 @@
+import { systemScheduler, type Clock } from "../clock.js";
 import { checkBucketName, checkKey, keyHasPrefix } from "./names.js";
 import { KvConflictError, type BlobStore, type KvEntry, type KvStore, type StoreProvider } from "./types.js";
 
@@ -5,8 +6,11 @@ import { KvConflictError, type BlobStore, type KvEntry, type KvStore, type Store
 export interface MemoryStoresOptions {
   /** Cluster label, for parity with the JetStream provider (default `default`). */
   cluster?: string;
-  /** Monotonic clock in ms that drives TTL expiry (default `performance.now`); inject it in tests. */
-  now?: () => number;
+  /**
+   * Clock that drives TTL expiry (default {@link systemScheduler}); in tests, the same
+   * `VirtualScheduler` as the leases and nodes on top, so keys expire on virtual time.
+   */
+  clock?: Clock;
 }
 
 interface Slot {
@@ -32,7 +36,8 @@ export class MemoryStores implements StoreProvider {
 
   constructor(opts: MemoryStoresOptions = {}) {
     this.cluster = opts.cluster ?? "default";
-    this.now = opts.now ?? (() => performance.now());
+    const clock = opts.clock ?? systemScheduler;
+    this.now = () => clock.now();
   }
 
   async kv(bucket: string, opts: { ttlMs?: number } = {}): Promise<KvStore> {

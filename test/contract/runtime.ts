@@ -16,6 +16,7 @@ import {
   type Message,
 } from "../../runtime/actor/index.js";
 import type { Transport } from "../../runtime/transport/index.js";
+import { waitFor } from "../helpers/index.js";
 
 /** Makes a fresh transport connected to the same bus/server each call. */
 export type TransportFactory = (t: TestContext) => Promise<Transport>;
@@ -274,11 +275,7 @@ export function runtimeContract(
   });
 }
 
-/** A named, bounded poll. */
+/** A named, bounded poll: {@link waitFor} (the one poll of the tests) with this file's argument order. */
 export async function waitUntil(predicate: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await waitFor(what, predicate, { timeoutMs, intervalMs: 10 });
 }

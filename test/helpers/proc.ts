@@ -19,6 +19,11 @@ export interface SpawnChildOptions {
   stopGraceMs?: number;
   /** Lines of output kept (default 20 000); older ones are dropped. */
   maxLines?: number;
+  /**
+   * Run the child in its own process group and signal the whole group (for programs that fork
+   * helpers, such as Chromium), so no grandchild outlives the test.
+   */
+  processGroup?: boolean;
 }
 
 /** A spawned child process with captured output. */
@@ -36,6 +41,8 @@ export interface ChildHandle extends AsyncDisposable {
   waitForLine(pattern: RegExp | string, timeoutMs?: number): Promise<RegExpMatchArray>;
   /** Everything captured so far (stdout and stderr lines, interleaved in arrival order). */
   output(): string;
+  /** What the child wrote to stdout alone, complete (not bounded by `maxLines`). */
+  stdout(): string;
   /** Sends a signal (default SIGTERM) if the child is still running. */
   kill(signal?: NodeJS.Signals): void;
   /** Settles (never rejects) when the child exits or fails to spawn. */
@@ -82,6 +89,7 @@ export function spawnChild(
     cwd: options.cwd,
     env: { ...process.env, ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
+    detached: options.processGroup === true,
   });
   trackProcess(child);
   return new Child(child, options.name ?? [cmd, ...args].join(" "), options);
@@ -90,6 +98,7 @@ export function spawnChild(
 class Child implements ChildHandle {
   readonly exited: Promise<ProcessExit>;
   private readonly lines: string[] = [];
+  private out = "";
   private dropped = 0;
   private cursor = 0;
   private waiters = new Set<Waiter>();
@@ -100,6 +109,7 @@ class Child implements ChildHandle {
     readonly name: string,
     private readonly options: SpawnChildOptions,
   ) {
+    child.stdout?.on("data", (chunk: string) => (this.out += chunk));
     this.capture(child.stdout);
     this.capture(child.stderr);
     this.exited = new Promise((resolve) => {
@@ -123,8 +133,18 @@ class Child implements ChildHandle {
     return (this.dropped ? `[… ${this.dropped} earlier lines dropped]\n` : "") + this.lines.join("\n");
   }
 
+  stdout(): string {
+    return this.out;
+  }
+
   kill(signal: NodeJS.Signals = "SIGTERM"): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    if (!this.options.processGroup || this.child.pid === undefined) return void this.child.kill(signal);
+    try {
+      process.kill(-this.child.pid, signal);
+    } catch {
+      // The group is already gone.
+    }
   }
 
   async stop(graceMs = this.options.stopGraceMs ?? 3000): Promise<ProcessExit> {

@@ -3,7 +3,7 @@
  * reader of the cluster view (fast polling without spawning a process per poll).
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { connect, type NatsConnection } from "nats";
 import { readClusterStatus, type ClusterStatus } from "../../tools/cli/index.js";
@@ -56,22 +56,25 @@ export async function startDaemon(
 }
 
 /** Runs `flock status --json` once and parses its output. */
-export function statusCli(urls: readonly string[], cluster: string): Promise<ClusterStatus> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [FLOCK, "status", "--nats", urls.join(","), "--cluster", cluster, "--json"],
-      { timeout: scaleTimeout(15_000) },
-      (err, stdout, stderr) => {
-        if (err) return reject(new Error(`flock status failed: ${err.message}\n${stderr}`));
-        try {
-          resolve(JSON.parse(stdout.trim().split("\n").pop()!) as ClusterStatus);
-        } catch (e) {
-          reject(new Error(`flock status printed no JSON: ${(e as Error).message}\n${stdout}\n${stderr}`));
-        }
-      },
+export async function statusCli(urls: readonly string[], cluster: string): Promise<ClusterStatus> {
+  const child = spawnChild(
+    process.execPath,
+    [FLOCK, "status", "--nats", urls.join(","), "--cluster", cluster, "--json"],
+    { name: "flock status" },
+  );
+  const limit = scaleTimeout(15_000);
+  const exit = await Promise.race([child.exited, sleep(limit, "timeout" as const, { ref: false })]);
+  if (exit === "timeout") await child.stop(0);
+  if (exit === "timeout" || exit.code !== 0)
+    throw new Error(
+      `flock status failed (${exit === "timeout" ? `timed out after ${limit} ms` : `exit ${exit.code ?? exit.signal}`}):\n${child.output()}`,
     );
-  });
+  const last = child.stdout().trim().split("\n").pop() ?? "";
+  try {
+    return JSON.parse(last) as ClusterStatus;
+  } catch (e) {
+    throw new Error(`flock status printed no JSON: ${(e as Error).message}\n${child.output()}`, { cause: e });
+  }
 }
 
 /** A NATS client reading the cluster view directly, for polls every few ms. */

@@ -9,6 +9,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { ActorSystem, type Behavior, type Message } from "../../runtime/actor/index.js";
 import { NodeIdInUseError, readClusterView, type Membership } from "../../runtime/cluster/index.js";
+import { crashNode } from "../../runtime/daemon/faults.js";
 import { identityKey, startNode, type FlockNode, type NodeOptions } from "../../runtime/daemon/index.js";
 import { MemoryStores } from "../../runtime/store/index.js";
 import { InProcBus } from "../../runtime/transport/index.js";
@@ -45,7 +46,7 @@ test("nodes see each other alive; a crashed node is dead within the deadline and
   await waitFor("all see all alive", () => [a, b, c].every((o) => o!.membership.alive().length === 3));
   const epoch = a!.membership.epoch;
   const crashedAt = performance.now();
-  await c!.crash();
+  await crashNode(c!);
   assert.equal(c!.status, "crashed");
   assert.deepEqual(await c!.done, { status: "crashed" });
   await waitFor("c dead for a and b", () => stateOf(a!, "c") === "dead" && stateOf(b!, "c") === "dead", {
@@ -67,7 +68,7 @@ test("a restarted node id comes back as a new incarnation; a live duplicate is r
     NodeIdInUseError,
   );
   assert.ok(performance.now() - started < 2000, "refused without waiting for the identity TTL");
-  await b.crash();
+  await crashNode(b);
   const b2 = await node(t, w, "b");
   assert.notEqual(b2.incarnation, firstInc);
   await waitFor(
@@ -151,7 +152,7 @@ test("messages from a dead incarnation are fenced off; from the live one and fro
   const b = await node(t, w, "b");
   await waitFor("a sees b", () => stateOf(a, "b") === "alive");
   const staleInc = b.incarnation;
-  await b.crash();
+  await crashNode(b);
   await waitFor("b dead", () => stateOf(a, "b") === "dead", { timeoutMs: 3000 });
   const ghost = await ActorSystem.start({
     nodeId: "b",
@@ -203,7 +204,7 @@ test("one node writes the cluster view; when it dies another takes over and the 
   });
   const monitorId = view3.monitor.slice(0, view3.monitor.lastIndexOf(":"));
   const victim = nodes.find((n) => n.nodeId === monitorId)!;
-  await victim.crash();
+  await crashNode(victim);
   const after = await waitFor(
     "another monitor reporting the dead one",
     async () => {

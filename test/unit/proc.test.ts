@@ -112,3 +112,28 @@ test("waitFor names what it waited for and is bounded", BOUND, async () => {
     },
   );
 });
+
+test("processGroup: stop() ends the child's own children too; stdout() is stdout alone", BOUND, async (t) => {
+  const script = `
+    const { spawn } = require("node:child_process");
+    const g = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" });
+    console.error("to stderr");
+    console.log("grandchild " + g.pid);
+    setInterval(() => {}, 1000);`;
+  const child = registerCleanup(
+    t,
+    spawnChild(process.execPath, ["-e", script], { name: "group", processGroup: true, stopGraceMs: 500 }),
+  );
+  const grandchild = Number((await child.waitForLine(/^grandchild (\d+)$/))[1]);
+  await child.stop();
+  assert.match(child.output(), /to stderr/);
+  assert.equal(child.stdout(), `grandchild ${grandchild}\n`);
+  await waitFor("the grandchild to be gone with its group", () => {
+    try {
+      process.kill(grandchild, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+});
