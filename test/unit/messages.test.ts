@@ -28,7 +28,8 @@ test("codec round-trips plain objects and typed arrays", () => {
   const codec = createCodec();
   const data = new Float32Array([1.5, -2, Math.PI]);
   const back = codec.decode(codec.encode(env({ type: "test.grad", step: 3, data } as never)));
-  const body = decodeBody<{ data: Float32Array; step: number }>(back, registry);
+  // decodeBody returns a registered message; the test's own schema names which one.
+  const body = Grad.parse(decodeBody(back, registry));
   assert.ok(body.data instanceof Float32Array);
   assert.deepEqual([...body.data], [...data]);
   assert.equal(body.step, 3);
@@ -79,6 +80,21 @@ test("decode refuses undecodable bytes, bad envelopes, unknown types and schema 
     reasonOf(() => decodeBody(env({ type: "test.hello", name: "x", more: 1 } as never), registry)),
     "schema",
   );
+  // The union parses by the body's own tag: a body of another member than the envelope names is refused.
+  const hello: Envelope = env({ type: "test.hello", name: "x" } as never);
+  assert.equal(
+    reasonOf(() => decodeBody({ ...hello, type: "test.grad" }, registry)),
+    "schema",
+  );
+});
+
+test("registry accepts one member twice (alone and in its union) but not two schemas for one tag", () => {
+  const union = z.discriminatedUnion("type", [Grad, Hello]);
+  const r = new MessageRegistry().register(union, Hello).register(z.union([Grad, Hello]));
+  assert.deepEqual(r.types(), ["test.grad", "test.hello"]);
+  const other = z.strictObject({ type: z.literal("test.hello"), name: z.number() });
+  assert.throws(() => r.register(other), /registered twice/);
+  assert.throws(() => r.register(z.strictObject({ type: z.literal(["a", "b"]) })), /literal `type`/);
 });
 
 test("a 10 MB Float32Array survives chunking into 1 MB frames in any order", () => {
