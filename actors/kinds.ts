@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { TRAINING_SHARED_MESSAGES } from "../messages/index.js";
-import type { ActorSystem, Behavior, Message } from "../runtime/actor/index.js";
+import type { ActorSystem, Behavior } from "../runtime/actor/index.js";
 import { LeaseCandidate, openLeaseBucket } from "../runtime/cluster/lease.js";
 import { retry } from "../runtime/retry.js";
 import type { Lease, MembershipView } from "../runtime/cluster/types.js";
@@ -84,13 +84,13 @@ export function setupNode(node: TrainingNode): void {
           onStopped: () => node.slots.release(owner),
           subscribe: (topic, ref) => system.subscribeTopic(topic, ref),
         },
-      ) as Behavior<Message, unknown>;
+      );
     },
   });
 
   system.registerKind("flock.loader", {
     args: z.strictObject({ job: z.string(), prefetch: z.number().int().min(1).max(64) }),
-    create: (args) => loaderBehavior(args, node.nodeId) as Behavior<Message, unknown>,
+    create: (args) => loaderBehavior(args, node.nodeId),
   });
 
   system.registerKind("flock.reducer", {
@@ -106,19 +106,19 @@ export function setupNode(node: TrainingNode): void {
       reducerBehavior(args, {
         publish: (topic, msg) => system.publish(topic, msg),
         blobs: () => node.stores.blobs(CHECKPOINTS_BUCKET),
-      }) as Behavior<Message, unknown>,
+      }),
   });
 
   system.registerKind("flock.evaluator", {
     args: JobArgs,
-    create: (args) => evaluatorBehavior(args) as Behavior<Message, unknown>,
+    create: (args) => evaluatorBehavior(args),
   });
 
   system.registerKind("flock.coordinator", {
     args: JobArgs,
     // A coordinator that crashes stops and resigns: its standby takes over from the persisted state.
     supervision: { strategy: "stop" },
-    create: ({ job, spec }) => coordinatorBehavior(node, job, spec) as Behavior<Message, unknown>,
+    create: ({ job, spec }) => coordinatorBehavior(node, job, spec),
   });
 }
 

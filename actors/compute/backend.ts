@@ -199,8 +199,10 @@ async function describeDevice(name: BackendName): Promise<string> {
     case "tensorflow-gpu":
     case "tensorflow": {
       // tfjs-node's backend exposes whether libtensorflow placed ops on a GPU.
-      const backend = tf.backend() as unknown as { isUsingGpuDevice?: boolean };
-      return backend.isUsingGpuDevice === true ? "gpu:0" : "cpu:libtensorflow";
+      const backend: object = tf.backend();
+      return "isUsingGpuDevice" in backend && backend.isUsingGpuDevice === true
+        ? "gpu:0"
+        : "cpu:libtensorflow";
     }
     case "wasm":
       return (await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT")) ? "cpu:wasm-simd" : "cpu:wasm";
