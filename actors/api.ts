@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
-import type { JobEvent } from "../messages/index.js";
+import type { JobEvent, TrainResult } from "../messages/index.js";
 import { ActorSystem, type Behavior } from "../runtime/actor/index.js";
 import type { Logger } from "../runtime/log.js";
 import { silentLogger } from "../runtime/log.js";
@@ -10,21 +10,8 @@ import { InvalidJobSpecError, parseJobSpec, type JobSpec, type JobSpecInput } fr
 import { TRAINING_MESSAGES } from "./kinds.js";
 import { checkJobFits } from "./job/check.js";
 
-/** The result of a training job (the design's contract, plus evidence). */
-export interface TrainResult {
-  status: string;
-  job: string;
-  epochs: number;
-  steps: number;
-  accuracy: number;
-  loss: number;
-  backend: string;
-  samplesPerEpoch: number[];
-  replicasConsistent: boolean;
-  membershipChanges: number;
-  wallSeconds: number;
-  [key: string]: unknown;
-}
+/** The result of a training job (the design's contract, plus evidence): its schema lives with the job events. */
+export type { TrainResult };
 
 /** A job that failed (the coordinator reported it, or it could not be placed). */
 export class JobFailedError extends Error {
@@ -103,7 +90,7 @@ export async function runJob(
       } catch (error) {
         log.warn({ err: error }, "job event listener threw");
       }
-      if (e.type === "job.finished") settle({ result: e.result as TrainResult });
+      if (e.type === "job.finished") settle({ result: e.result });
       if (e.type === "job.failed") settle({ error: e.error });
     },
   };

@@ -25,6 +25,7 @@ export {
   BatchRef,
   ParamsSlice,
   JobEvent,
+  TrainResult,
   TRAINING_SHARED_MESSAGES,
   stepsToCount,
   stepSummary,

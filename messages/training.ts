@@ -47,6 +47,62 @@ const StepSummary = z.strictObject({
 /** One committed step, as later step events repeat it. */
 export type StepSummary = z.infer<typeof StepSummary>;
 
+/** One membership change of the job, as the result records it (with the step and times it happened at). */
+const MembershipRecord = Membership.extend({ step: z.number().int(), t: z.number(), at: z.number() });
+
+/** One evaluation of the model on the held-out set. */
+const EvalRecord = z.strictObject({
+  step: z.number().int(),
+  epoch: z.number().int(),
+  t: z.number(),
+  loss: z.number(),
+  accuracy: z.number(),
+});
+
+/**
+ * The result of a training job: the design's contract (status, epochs, steps, accuracy, loss,
+ * backend, samples per epoch, replica consistency, membership changes, wall time) plus the evidence
+ * the chaos harness and the reports check (audits, hashes, the membership log, evaluations).
+ */
+export const TrainResult = z.strictObject({
+  /** "completed" when the job ran all its epochs. */
+  status: z.string(),
+  job: z.string(),
+  name: z.string(),
+  epochs: z.number().int(),
+  steps: z.number().int(),
+  accuracy: z.number(),
+  loss: z.number(),
+  /** The trainers' compute backends, joined with "+" ("unknown" before any reported). */
+  backend: z.string(),
+  samplesPerEpoch: z.array(z.number().int()),
+  replicasConsistent: z.boolean(),
+  hashChecks: z.number().int(),
+  hashMismatches: z.array(z.string()),
+  /** Every reducer's applied set compared with the commit set. */
+  commitAudit: z.strictObject({ checked: z.number().int(), mismatches: z.array(z.string()) }),
+  membershipChanges: z.number().int(),
+  wallSeconds: z.number(),
+  /** Nodes of the trainers at the end. */
+  members: z.array(z.string()),
+  recoverySeconds: z.array(z.number()),
+  ledgerAudit: z.strictObject({
+    epochs: z.array(
+      z.strictObject({
+        epoch: z.number().int(),
+        committed: z.number().int(),
+        duplicates: z.number().int(),
+        missing: z.number().int(),
+      }),
+    ),
+    exact: z.boolean(),
+  }),
+  membership: z.array(MembershipRecord),
+  evals: z.array(EvalRecord),
+});
+/** The result of a training job. */
+export type TrainResult = z.infer<typeof TrainResult>;
+
 /** What a job tells whoever follows it (the CLI, the API, the chaos harness), on the job's events topic. */
 export const JobEvent = z.discriminatedUnion("type", [
   z.strictObject({
@@ -100,7 +156,7 @@ export const JobEvent = z.discriminatedUnion("type", [
   z.strictObject({
     type: z.literal("job.finished"),
     job: z.string(),
-    result: z.record(z.string(), z.unknown()),
+    result: TrainResult,
   }),
   z.strictObject({ type: z.literal("job.failed"), job: z.string(), error: z.string() }),
 ]);

@@ -241,11 +241,17 @@ export class Coordinator {
       if (saved.state !== "running") {
         this.phase = "done";
         this.ctx.log.info({ job: this.job, state: saved.state }, "job already ended; standby stands down");
-        this.host.publish(jobNames.eventsTopic(this.job), {
-          type: "job.finished",
-          job: this.job,
-          result: saved.result ?? { status: saved.state },
-        } satisfies JobEvent);
+        // A failed job has no TrainResult: its followers hear job.failed, as from the coordinator that failed it.
+        this.host.publish(
+          jobNames.eventsTopic(this.job),
+          saved.state === "finished" && saved.result
+            ? ({ type: "job.finished", job: this.job, result: saved.result } satisfies JobEvent)
+            : ({
+                type: "job.failed",
+                job: this.job,
+                error: saved.error ?? `job ${saved.state}`,
+              } satisfies JobEvent),
+        );
         this.ctx.stop();
         return;
       }
@@ -1170,7 +1176,7 @@ export class Coordinator {
     this.phase = "done";
     if (this.p) {
       this.p.state = "failed";
-      this.p.result = { status: "failed", error };
+      this.p.error = error;
     }
     this.host.publish(jobNames.eventsTopic(this.job), {
       type: "job.failed",
