@@ -42,8 +42,10 @@ export function resolveJobSpec(
   overrides: Partial<JobSpecInput> = {},
 ): JobSpec {
   let input: JobSpecInput;
+  const example =
+    typeof source === "string" && Object.hasOwn(EXAMPLES, source) ? EXAMPLES[source] : undefined;
   if (typeof source === "string") {
-    if (Object.hasOwn(EXAMPLES, source)) input = structuredClone(EXAMPLES[source]);
+    if (example) input = structuredClone(example);
     else if (/\.json$/i.test(source)) {
       let text: string;
       try {
@@ -100,7 +102,8 @@ export async function runJob(
     await client.wire.transport.flush();
     const nodes = await waitForNodes(cluster, 1, opts.nodeWaitMs ?? spec.placementTimeoutMs);
     const name = jobNames.coordinator(job);
-    const active = nodes[0];
+    const [active] = nodes;
+    if (active === undefined) throw new JobFailedError(`job ${job}: no node to place it on`);
     await client.spawnRemote(active, "flock.coordinator", name, { job, spec }, { timeoutMs: 10_000 });
     // The coordinator keeps a standby on the first other node (sorted) once it runs; this one
     // covers the moments before that.

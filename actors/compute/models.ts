@@ -165,8 +165,12 @@ function describe(
     const names = model.nonTrainableWeights.map((w) => w.originalName).join(", ");
     throw new InvalidModelConfigError(`non-trainable weights would diverge between replicas: ${names}`);
   }
-  const inputShape = model.inputs[0].shape.slice(1);
-  const outputShape = model.outputs[0].shape.slice(1);
+  const [input] = model.inputs;
+  const [output] = model.outputs;
+  if (!input || !output)
+    throw new InvalidModelConfigError("the model must have exactly one input and one output");
+  const inputShape = input.shape.slice(1);
+  const outputShape = output.shape.slice(1);
   if (inputShape.some((d) => d === null)) {
     throw new InvalidModelConfigError(`model input shape [${inputShape.join(", ")}] must be fully defined`);
   }
@@ -214,7 +218,8 @@ function initFor(originalName: string, shape: number[]): WeightInit {
 }
 
 function endsInSoftmax(model: tfl.LayersModel): boolean {
-  const last = model.layers[model.layers.length - 1];
+  const last = model.layers.at(-1);
+  if (!last) return false;
   if (last.getClassName() === "Softmax") return true;
   return last.getConfig().activation === "softmax";
 }

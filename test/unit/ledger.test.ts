@@ -78,7 +78,7 @@ test("revoked and returned positions are leased again; late commits are refused;
     }
     const r = rand();
     if (r < 0.1 && step.length > 0) {
-      ledger.revoke(holders[Math.floor(rand() * 3)]); // a holder died: its leases go back
+      ledger.revoke(holders[Math.floor(rand() * 3)]!); // a holder died: its leases go back
       const live = step.filter((b) => {
         try {
           ledger.check(b);

@@ -124,13 +124,15 @@ test("reassembly drops expired, oversized, overflowing and malformed sets", () =
     now: () => now,
   });
   const frames = splitFrames(new Uint8Array(4000), 1000);
-  r.push(frames[0]);
+  const [first, second] = frames;
+  assert.ok(first && second);
+  r.push(first);
   assert.equal(r.pending, 1);
   now = 200;
   assert.equal(r.sweep(), 1);
   assert.equal(r.bufferedBytes, 0);
   assert.throws(
-    () => r.push(splitFrames(new Uint8Array(6000), 1000)[0]),
+    () => r.push(splitFrames(new Uint8Array(6000), 1000)[0]!),
     (e: MessageDecodeError) => e.reason === "oversized",
   );
   assert.throws(
@@ -143,7 +145,7 @@ test("reassembly drops expired, oversized, overflowing and malformed sets", () =
     () => r.push(new Uint8Array([0xc1, 1, 2])),
     (e: MessageDecodeError) => e.reason === "chunk-malformed",
   );
-  const bad = frames[1].slice();
+  const bad = second.slice();
   new DataView(bad.buffer).setUint32(10, 99, true);
   assert.throws(
     () => r.push(bad),

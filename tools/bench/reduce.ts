@@ -265,7 +265,7 @@ function reducerArithmetic(grads: Float32Array[], bounds: number[]): number {
       const sum = new Float32Array(params[r]!.length);
       for (const g of grads) {
         const slice = g.subarray(bounds[r], bounds[r + 1]);
-        for (let i = 0; i < sum.length; i++) sum[i] += slice[i]!;
+        for (let i = 0; i < sum.length; i++) sum[i]! += slice[i]!;
       }
       optimizers[r]!.step(params[r]!, sum, 1 / (16 * n));
     }
