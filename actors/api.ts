@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
-import type { JobEvent } from "../messages/index.js";
+import type { JobEvent, TrainResult } from "../messages/index.js";
 import { ActorSystem, type Behavior } from "../runtime/actor/index.js";
 import type { Logger } from "../runtime/log.js";
 import { silentLogger } from "../runtime/log.js";
@@ -10,21 +10,8 @@ import { InvalidJobSpecError, parseJobSpec, type JobSpec, type JobSpecInput } fr
 import { TRAINING_MESSAGES } from "./kinds.js";
 import { checkJobFits } from "./job/check.js";
 
-/** The result of a training job (the design's contract, plus evidence). */
-export interface TrainResult {
-  status: string;
-  job: string;
-  epochs: number;
-  steps: number;
-  accuracy: number;
-  loss: number;
-  backend: string;
-  samplesPerEpoch: number[];
-  replicasConsistent: boolean;
-  membershipChanges: number;
-  wallSeconds: number;
-  [key: string]: unknown;
-}
+/** The result of a training job (the design's contract, plus evidence): its schema lives with the job events. */
+export type { TrainResult };
 
 /** A job that failed (the coordinator reported it, or it could not be placed). */
 export class JobFailedError extends Error {
@@ -55,8 +42,10 @@ export function resolveJobSpec(
   overrides: Partial<JobSpecInput> = {},
 ): JobSpec {
   let input: JobSpecInput;
+  const example =
+    typeof source === "string" && Object.hasOwn(EXAMPLES, source) ? EXAMPLES[source] : undefined;
   if (typeof source === "string") {
-    if (Object.hasOwn(EXAMPLES, source)) input = structuredClone(EXAMPLES[source]);
+    if (example) input = structuredClone(example);
     else if (/\.json$/i.test(source)) {
       let text: string;
       try {
@@ -103,7 +92,7 @@ export async function runJob(
       } catch (error) {
         log.warn({ err: error }, "job event listener threw");
       }
-      if (e.type === "job.finished") settle({ result: e.result as TrainResult });
+      if (e.type === "job.finished") settle({ result: e.result });
       if (e.type === "job.failed") settle({ error: e.error });
     },
   };
@@ -113,7 +102,8 @@ export async function runJob(
     await client.wire.transport.flush();
     const nodes = await waitForNodes(cluster, 1, opts.nodeWaitMs ?? spec.placementTimeoutMs);
     const name = jobNames.coordinator(job);
-    const active = nodes[0];
+    const [active] = nodes;
+    if (active === undefined) throw new JobFailedError(`job ${job}: no node to place it on`);
     await client.spawnRemote(active, "flock.coordinator", name, { job, spec }, { timeoutMs: 10_000 });
     // The coordinator keeps a standby on the first other node (sorted) once it runs; this one
     // covers the moments before that.

@@ -5,7 +5,7 @@ import { silentLogger, type Logger } from "../runtime/log.js";
 import { MemoryStores } from "../runtime/store/index.js";
 import { InProcBus } from "../runtime/transport/index.js";
 import type { ClusterHandle } from "./api.js";
-import { setupNode, type TrainingNode } from "./kinds.js";
+import { setupNode } from "./kinds.js";
 
 /** Options of {@link startEmbeddedCluster}. */
 export interface EmbeddedOptions {
@@ -55,7 +55,7 @@ export class EmbeddedCluster {
       heartbeatMs: this.opts.heartbeatMs,
       deadAfterMs: this.opts.deadAfterMs,
       log: (this.opts.log ?? silentLogger()).child({ node: nodeId }),
-      setup: (n) => setupNode(n as unknown as TrainingNode),
+      setup: (n) => setupNode(n),
     });
     this.nodes.set(nodeId, node);
     return node;

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { TRAINING_SHARED_MESSAGES } from "../messages/index.js";
-import type { ActorSystem, Behavior, Message } from "../runtime/actor/index.js";
+import type { ActorSystem } from "../runtime/actor/index.js";
 import { openLeaseBucket } from "../runtime/cluster/lease.js";
 import { retry } from "../runtime/retry.js";
 import type { MembershipView } from "../runtime/cluster/types.js";
@@ -98,13 +98,13 @@ export function setupNode(node: TrainingNode, options: SetupOptions = {}): void 
           scheduler,
           metrics: system.metrics,
         },
-      ) as Behavior<Message, unknown>;
+      );
     },
   });
 
   system.registerKind("flock.loader", {
     args: z.strictObject({ job: z.string(), prefetch: z.number().int().min(1).max(64) }),
-    create: (args) => loaderBehavior(args, node.nodeId, system.metrics) as Behavior<Message, unknown>,
+    create: (args) => loaderBehavior(args, node.nodeId, system.metrics),
   });
 
   system.registerKind("flock.reducer", {
@@ -123,19 +123,18 @@ export function setupNode(node: TrainingNode, options: SetupOptions = {}): void 
         scheduler,
         metrics: system.metrics,
         faults: options.faults?.reducer,
-      }) as Behavior<Message, unknown>,
+      }),
   });
 
   system.registerKind("flock.evaluator", {
     args: JobArgs,
-    create: (args) =>
-      evaluatorBehavior(args, { scheduler, metrics: system.metrics }) as Behavior<Message, unknown>,
+    create: (args) => evaluatorBehavior(args, { scheduler, metrics: system.metrics }),
   });
 
   system.registerKind("flock.coordinator", {
     args: JobArgs,
     // A coordinator that crashes stops and resigns: its standby takes over from the persisted state.
     supervision: { strategy: "stop" },
-    create: ({ job, spec }) => nodeCoordinator(node, job, spec, scheduler) as Behavior<Message, unknown>,
+    create: ({ job, spec }) => nodeCoordinator(node, job, spec, scheduler),
   });
 }

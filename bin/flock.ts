@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { registerCommands, registerRuntimeCommands } from "../tools/cli/index.js";
-import { setupNode, type TrainingNode } from "../actors/kinds.js";
+import { setupNode } from "../actors/kinds.js";
 
 const program = new Command()
   .name("flock")
@@ -13,7 +13,7 @@ const program = new Command()
   .showHelpAfterError()
   .exitOverride();
 
-registerRuntimeCommands(program, { setupNode: (node) => setupNode(node as TrainingNode) });
+registerRuntimeCommands(program, { setupNode });
 registerCommands(program);
 
 try {

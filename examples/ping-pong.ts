@@ -27,7 +27,7 @@ const counter = (start: number): Behavior<CounterMsg, number> => ({
 });
 
 const natsUrl = process.argv.includes("--nats")
-  ? process.argv[process.argv.indexOf("--nats") + 1]
+  ? process.argv.at(process.argv.indexOf("--nats") + 1)
   : undefined;
 const bus = new InProcBus();
 const connect = async (): Promise<Transport> =>
@@ -39,16 +39,13 @@ const b = await ActorSystem.start({ nodeId: "node-b", transport: await connect()
 for (const node of [a, b]) node.registry.register(CounterMsg);
 b.registerKind("counter", {
   args: z.strictObject({ start: z.number() }),
-  create: ({ start }) => counter(start) as never,
+  create: ({ start }) => counter(start),
 });
 
 // 4. Spawn remotely, then tell and ask: the same calls as for a local actor.
 const remote = await a.spawnRemote<CounterMsg>("node-b", "counter", "c1", { start: 40 }, { timeoutMs: 2000 });
 remote.tell({ type: "counter.add", by: 2 });
-const reply = await remote.ask<{ type: "counter.value"; value: number }>(
-  { type: "counter.get" },
-  { timeoutMs: 2000 },
-);
+const reply = await remote.ask<z.infer<typeof Value>>({ type: "counter.get" }, { timeoutMs: 2000 });
 console.log(
   `${remote.address} says ${reply.value} (via ${natsUrl ? `NATS at ${natsUrl}` : "the in-process bus"})`,
 );

@@ -52,25 +52,41 @@ export function checkEnvelope(value: unknown, subject?: string): Envelope {
   return e as Envelope;
 }
 
-/** Validates an envelope's body against the registered schema for its type: the one place bodies are checked. */
-export function decodeBody<T = { type: string }>(
-  env: Envelope,
+/**
+ * Validates an envelope's body against the registered schema for its type: the one place bodies are
+ * checked. The result is a message of one of the registered protocols; narrow it by its `type`.
+ */
+export function decodeBody(env: Envelope, registry: MessageRegistry, subject?: string): { type: string } {
+  return checkBody(env.type, env.body, registry, subject);
+}
+
+/** Checks one message body against the schema registered for `type` (a local send checked like a remote one). */
+export function checkBody(
+  type: string,
+  body: unknown,
   registry: MessageRegistry,
   subject?: string,
-): T {
-  const schema = registry.get(env.type);
+): { type: string } {
+  const schema = registry.get(type);
   if (!schema)
-    throw new MessageDecodeError("unknown-type", `unknown message type "${env.type.slice(0, 128)}"`, subject);
-  const parsed = schema.safeParse(env.body);
+    throw new MessageDecodeError("unknown-type", `unknown message type "${type.slice(0, 128)}"`, subject);
+  const parsed = schema.safeParse(body);
   if (!parsed.success) {
     throw new MessageDecodeError(
       "schema",
-      `message "${env.type}" fails its schema: ${z.prettifyError(parsed.error)}`,
+      `message "${type}" fails its schema: ${z.prettifyError(parsed.error)}`,
       subject,
       {
         cause: parsed.error,
       },
     );
   }
-  return parsed.data as T;
+  // The registered schema may be a whole union: a body of another member than its envelope names is refused.
+  if (parsed.data.type !== type)
+    throw new MessageDecodeError(
+      "schema",
+      `message "${type}" carries a body of type "${parsed.data.type}"`,
+      subject,
+    );
+  return parsed.data;
 }

@@ -50,5 +50,17 @@ export type SystemMessage = z.infer<typeof SystemMessage>;
 /** Schemas to register with a node's message registry. */
 export const SYSTEM_MESSAGES = [SystemMessage];
 
+/** Asks a node to spawn an actor of a registered kind. */
 export type SpawnActor = z.infer<typeof SpawnActor>;
+/** The address of a spawned actor. */
+export type ActorSpawned = z.infer<typeof ActorSpawned>;
+/** Asks a node to stop one of its actors. */
+export type StopActor = z.infer<typeof StopActor>;
+/** Acknowledges a request that carries no other answer. */
+export type Ack = z.infer<typeof Ack>;
+/** Liveness probe for a node's system actor. */
+export type Ping = z.infer<typeof Ping>;
+/** Reply to {@link Ping}. */
+export type Pong = z.infer<typeof Pong>;
+/** A failure reported in place of a reply. */
 export type Failure = z.infer<typeof Failure>;

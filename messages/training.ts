@@ -1,6 +1,13 @@
 import { z } from "zod";
 
 /**
+ * A loss or an accuracy: any number, NaN and ±Infinity included (a diverged model's loss is one of
+ * them), so a job whose loss blew up still reports its steps and its result instead of having them
+ * refused as bad input.
+ */
+const metric = z.custom<number>((v) => typeof v === "number", "expected a number");
+
+/**
  * Training messages that several actor kinds share. Per-actor commands live next to each actor
  * (actors/<kind>/protocol.ts); these cross kinds: the parameter all-gather and the job's events.
  */
@@ -39,13 +46,69 @@ const StepSummary = z.strictObject({
   step: z.number().int(),
   epoch: z.number().int(),
   samples: z.number().int(),
-  loss: z.number(),
+  loss: metric,
   members: z.number().int(),
   at: z.number(),
   t: z.number(),
 });
 /** One committed step, as later step events repeat it. */
 export type StepSummary = z.infer<typeof StepSummary>;
+
+/** One membership change of the job, as the result records it (with the step and times it happened at). */
+const MembershipRecord = Membership.extend({ step: z.number().int(), t: z.number(), at: z.number() });
+
+/** One evaluation of the model on the held-out set. */
+const EvalRecord = z.strictObject({
+  step: z.number().int(),
+  epoch: z.number().int(),
+  t: z.number(),
+  loss: metric,
+  accuracy: metric,
+});
+
+/**
+ * The result of a training job: the design's contract (status, epochs, steps, accuracy, loss,
+ * backend, samples per epoch, replica consistency, membership changes, wall time) plus the evidence
+ * the chaos harness and the reports check (audits, hashes, the membership log, evaluations).
+ */
+export const TrainResult = z.strictObject({
+  /** "completed" when the job ran all its epochs. */
+  status: z.string(),
+  job: z.string(),
+  name: z.string(),
+  epochs: z.number().int(),
+  steps: z.number().int(),
+  accuracy: metric,
+  loss: metric,
+  /** The trainers' compute backends, joined with "+" ("unknown" before any reported). */
+  backend: z.string(),
+  samplesPerEpoch: z.array(z.number().int()),
+  replicasConsistent: z.boolean(),
+  hashChecks: z.number().int(),
+  hashMismatches: z.array(z.string()),
+  /** Every reducer's applied set compared with the commit set. */
+  commitAudit: z.strictObject({ checked: z.number().int(), mismatches: z.array(z.string()) }),
+  membershipChanges: z.number().int(),
+  wallSeconds: z.number(),
+  /** Nodes of the trainers at the end. */
+  members: z.array(z.string()),
+  recoverySeconds: z.array(z.number()),
+  ledgerAudit: z.strictObject({
+    epochs: z.array(
+      z.strictObject({
+        epoch: z.number().int(),
+        committed: z.number().int(),
+        duplicates: z.number().int(),
+        missing: z.number().int(),
+      }),
+    ),
+    exact: z.boolean(),
+  }),
+  membership: z.array(MembershipRecord),
+  evals: z.array(EvalRecord),
+});
+/** The result of a training job. */
+export type TrainResult = z.infer<typeof TrainResult>;
 
 /** What a job tells whoever follows it (the CLI, the API, the chaos harness), on the job's events topic. */
 export const JobEvent = z.discriminatedUnion("type", [
@@ -55,7 +118,7 @@ export const JobEvent = z.discriminatedUnion("type", [
     step: z.number().int(),
     epoch: z.number().int(),
     epochs: z.number().int(),
-    loss: z.number(),
+    loss: metric,
     members: z.number().int(),
     samples: z.number().int(),
     samplesPerSec: z.number(),
@@ -78,8 +141,8 @@ export const JobEvent = z.discriminatedUnion("type", [
     job: z.string(),
     step: z.number().int(),
     epoch: z.number().int(),
-    loss: z.number(),
-    accuracy: z.number(),
+    loss: metric,
+    accuracy: metric,
     t: z.number(),
   }),
   z.strictObject({
@@ -100,7 +163,7 @@ export const JobEvent = z.discriminatedUnion("type", [
   z.strictObject({
     type: z.literal("job.finished"),
     job: z.string(),
-    result: z.record(z.string(), z.unknown()),
+    result: TrainResult,
   }),
   z.strictObject({ type: z.literal("job.failed"), job: z.string(), error: z.string() }),
 ]);

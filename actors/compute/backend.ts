@@ -181,7 +181,7 @@ function selfCheck(): void {
       const product = Array.from(tf.matMul(a, b).dataSync());
       expectClose("matMul", product, [4, 5, 10, 11]);
       const [grad] = tf.grads((x: tf.Tensor) => tf.sum(tf.matMul(x, b)))([a]);
-      expectClose("gradient", Array.from(grad.dataSync()), [1, 1, 2, 1, 1, 2]);
+      expectClose("gradient", grad ? Array.from(grad.dataSync()) : [], [1, 1, 2, 1, 1, 2]);
     });
   } finally {
     tf.env().set("PROD", prod);
@@ -189,7 +189,8 @@ function selfCheck(): void {
 }
 
 function expectClose(what: string, actual: number[], expected: number[]): void {
-  const ok = actual.length === expected.length && actual.every((v, i) => Math.abs(v - expected[i]) < 1e-5);
+  const ok =
+    actual.length === expected.length && actual.every((v, i) => Math.abs(v - (expected[i] ?? NaN)) < 1e-5);
   if (!ok)
     throw new Error(`self-check ${what} gave [${actual.join(", ")}], expected [${expected.join(", ")}]`);
 }
@@ -199,8 +200,10 @@ async function describeDevice(name: BackendName): Promise<string> {
     case "tensorflow-gpu":
     case "tensorflow": {
       // tfjs-node's backend exposes whether libtensorflow placed ops on a GPU.
-      const backend = tf.backend() as unknown as { isUsingGpuDevice?: boolean };
-      return backend.isUsingGpuDevice === true ? "gpu:0" : "cpu:libtensorflow";
+      const backend: object = tf.backend();
+      return "isUsingGpuDevice" in backend && backend.isUsingGpuDevice === true
+        ? "gpu:0"
+        : "cpu:libtensorflow";
     }
     case "wasm":
       return (await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT")) ? "cpu:wasm-simd" : "cpu:wasm";
@@ -213,8 +216,9 @@ function errorText(err: unknown): string {
   if (err instanceof Error) {
     const code = (err as { code?: string }).code;
     // A missing optional package is the common case: say so plainly.
-    if (code === "ERR_MODULE_NOT_FOUND") return `not installed (${err.message.split("\n")[0]})`;
-    return err.message.split("\n")[0];
+    const firstLine = err.message.split("\n", 1)[0] ?? "";
+    if (code === "ERR_MODULE_NOT_FOUND") return `not installed (${firstLine})`;
+    return firstLine;
   }
   return String(err);
 }

@@ -56,9 +56,10 @@ export function makeDataset(meta: DatasetMeta, train: Split, test: Split): Datas
     const y = new Int32Array(indices.length);
     for (let row = 0; row < indices.length; row++) {
       const idx = indices[row];
-      if (!Number.isInteger(idx) || idx < 0 || idx >= size) throw new SampleIndexError(idx, size, which);
+      if (idx === undefined || !Number.isInteger(idx) || idx < 0 || idx >= size)
+        throw new SampleIndexError(idx ?? NaN, size, which);
       split.write(idx, x, row * meta.inputSize);
-      y[row] = split.labels[idx];
+      y[row] = split.labels[idx]!; // idx < size = labels.length, checked above
     }
     return { x, y, n: indices.length };
   };

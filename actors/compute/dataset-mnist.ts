@@ -38,9 +38,9 @@ export async function loadMnist(): Promise<Dataset> {
     const splitFeatures = new Float32Array((to - from) * PIXELS);
     const splitLabels = new Int32Array(to - from);
     for (let i = from; i < to; i++) {
-      const src = order[i];
+      const src = order[i]!; // i < total = order.length
       splitFeatures.set(features.subarray(src * PIXELS, (src + 1) * PIXELS), (i - from) * PIXELS);
-      splitLabels[i - from] = labels[src];
+      splitLabels[i - from] = labels[src]!;
     }
     return denseSplit(splitFeatures, splitLabels, PIXELS);
   };

@@ -41,14 +41,15 @@ export async function loadSpamAssassin(): Promise<Dataset> {
   const testIds: number[] = [];
   for (const i of order) (hash32(i) % 10 < 2 ? testIds : trainIds).push(i);
 
+  // Ids come from the permutation of the email indices: each is below docs.length = labels.length.
   const { column, idf } = buildVocabulary(
-    trainIds.map((i) => docs[i]),
+    trainIds.map((i) => docs[i]!),
     [...ids.keys()],
   );
   const split = (which: number[]): Split =>
     sparseSplit(
-      which.map((i) => docs[i]),
-      Int32Array.from(which, (i) => labels[i]),
+      which.map((i) => docs[i]!),
+      Int32Array.from(which, (i) => labels[i]!),
       column,
       idf,
     );
@@ -82,22 +83,24 @@ function buildVocabulary(
 ): { column: Int32Array; idf: Float64Array } {
   const df = new Int32Array(tokens.length);
   const lastDoc = new Int32Array(tokens.length).fill(-1);
+  // Every token id is below tokens.length (ids are handed out densely by tokenize), so the
+  // per-token arrays below are indexed in range throughout.
   trainDocs.forEach((doc, d) => {
     for (const id of doc) {
       if (lastDoc[id] !== d) {
         lastDoc[id] = d;
-        df[id] += 1;
+        df[id]! += 1;
       }
     }
   });
-  const candidates = Int32Array.from(df.keys()).filter((id) => df[id] > 0);
+  const candidates = Int32Array.from(df.keys()).filter((id) => df[id]! > 0);
   const top = Array.from(candidates)
-    .sort((a, b) => df[b] - df[a] || (tokens[a] < tokens[b] ? -1 : tokens[a] > tokens[b] ? 1 : 0))
+    .sort((a, b) => df[b]! - df[a]! || (tokens[a]! < tokens[b]! ? -1 : tokens[a]! > tokens[b]! ? 1 : 0))
     .slice(0, SPAM_VOCAB_SIZE);
   const column = new Int32Array(tokens.length).fill(-1);
   top.forEach((id, col) => (column[id] = col));
   const n = trainDocs.length;
-  const idf = Float64Array.from(top, (id) => Math.log((1 + n) / (1 + df[id])) + 1);
+  const idf = Float64Array.from(top, (id) => Math.log((1 + n) / (1 + df[id]!)) + 1);
   return { column, idf };
 }
 
@@ -109,18 +112,19 @@ function sparseSplit(docs: Int32Array[], labels: Int32Array, column: Int32Array,
   const counts = new Float64Array(idf.length);
   docs.forEach((doc, row) => {
     const touched: number[] = [];
+    // Token ids index `column` (one entry per token); a column >= 0 indexes counts and idf.
     for (const id of doc) {
-      const col = column[id];
+      const col = column[id]!;
       if (col < 0) continue;
       if (counts[col] === 0) touched.push(col);
-      counts[col] += 1;
+      counts[col]! += 1;
     }
     touched.sort((a, b) => a - b);
-    const weights = touched.map((col) => (1 + Math.log(counts[col])) * idf[col]);
+    const weights = touched.map((col) => (1 + Math.log(counts[col]!)) * idf[col]!);
     const norm = Math.sqrt(weights.reduce((sum, w) => sum + w * w, 0)) || 1;
     touched.forEach((col, k) => {
       cols.push(col);
-      vals.push(weights[k] / norm);
+      vals.push(weights[k]! / norm);
       counts[col] = 0;
     });
     rowStart[row + 1] = cols.length;
@@ -130,7 +134,8 @@ function sparseSplit(docs: Int32Array[], labels: Int32Array, column: Int32Array,
   return {
     labels,
     write: (index, out, offset) => {
-      for (let k = rowStart[index]; k < rowStart[index + 1]; k++) out[offset + colIdx[k]] = values[k];
+      // index < labels.length (checked by the dataset); k runs inside that row's CSR range.
+      for (let k = rowStart[index]!; k < rowStart[index + 1]!; k++) out[offset + colIdx[k]!] = values[k]!;
     },
   };
 }

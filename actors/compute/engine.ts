@@ -129,9 +129,11 @@ export class ComputeEngine {
     const { tf } = this;
     tf.tidy(() => {
       this.built.weights.forEach((w, i) => {
+        const variable = this.variables[i];
+        if (!variable) throw new Error(`engine: no variable for weight ${i}`);
         // slice(): the cpu backend keeps a reference to a tensor's array, and callers mutate
         // their parameter vectors in place (optimizers).
-        this.variables[i].assign(tf.tensor(flat.slice(w.offset, w.offset + w.size), w.shape));
+        variable.assign(tf.tensor(flat.slice(w.offset, w.offset + w.size), w.shape));
       });
     });
   }
@@ -163,7 +165,7 @@ export class ComputeEngine {
         this.variables,
       );
       result.grad = this.flatten(this.variables.map((v) => grads[v.name]));
-      result.lossSum = value.dataSync()[0];
+      result.lossSum = value.dataSync()[0] ?? NaN;
     });
     return result;
   }
@@ -183,7 +185,7 @@ export class ComputeEngine {
         const out = applyModel(this.built.model, x, false);
         const lossT = this.lossSum(out, tf.oneHot(y, this.dataset.numClasses));
         const hitsT = tf.sum(tf.cast(tf.equal(tf.argMax(out, 1), y), "int32"));
-        return [lossT.dataSync()[0], hitsT.dataSync()[0]];
+        return [lossT.dataSync()[0] ?? NaN, hitsT.dataSync()[0] ?? NaN];
       });
       lossSum += loss;
       correct += hits;
@@ -212,9 +214,13 @@ export class ComputeEngine {
    * Copies tensors' values into one new flat vector, tensor by tensor (no concat kernel, one
    * copy). The copy matters: backends may hand out their internal arrays.
    */
-  private flatten(tensors: tfc.Tensor[]): Float32Array {
+  private flatten(tensors: Array<tfc.Tensor | undefined>): Float32Array {
     const flat = new Float32Array(this.paramCount);
-    this.built.weights.forEach((w, i) => flat.set(tensors[i].dataSync() as Float32Array, w.offset));
+    this.built.weights.forEach((w, i) => {
+      const tensor = tensors[i];
+      if (!tensor) throw new Error(`engine: no gradient for weight ${i}`);
+      flat.set(tensor.dataSync() as Float32Array, w.offset);
+    });
     return flat;
   }
 

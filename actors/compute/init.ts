@@ -26,7 +26,8 @@ export function initialParams(
 
 /** Keras' fan computation: the last two axes are (in, out), the rest form the receptive field. */
 function fans(shape: readonly number[]): [number, number] {
-  if (shape.length === 1) return [shape[0], shape[0]];
+  const [only] = shape;
+  if (shape.length === 1 && only !== undefined) return [only, only];
   const receptive = shape.slice(0, -2).reduce((a, b) => a * b, 1);
-  return [shape[shape.length - 2] * receptive, shape[shape.length - 1] * receptive];
+  return [(shape.at(-2) ?? 1) * receptive, (shape.at(-1) ?? 1) * receptive];
 }

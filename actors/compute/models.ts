@@ -137,8 +137,7 @@ export async function buildModel(
   let model: tfl.LayersModel;
   try {
     // Only the topology is passed: a weightsManifest would make tfjs fetch weight files.
-    const artifacts = { modelTopology: config } as unknown as Parameters<typeof tfl.models.modelFromJSON>[0];
-    model = await tfl.models.modelFromJSON(artifacts);
+    model = await tfl.models.modelFromJSON({ modelTopology: jsonDict(config, "model") });
   } catch (err) {
     throw new InvalidModelConfigError(`tfjs-layers could not build the model: ${String(err)}`, {
       cause: err,
@@ -166,8 +165,12 @@ function describe(
     const names = model.nonTrainableWeights.map((w) => w.originalName).join(", ");
     throw new InvalidModelConfigError(`non-trainable weights would diverge between replicas: ${names}`);
   }
-  const inputShape = model.inputs[0].shape.slice(1);
-  const outputShape = model.outputs[0].shape.slice(1);
+  const [input] = model.inputs;
+  const [output] = model.outputs;
+  if (!input || !output)
+    throw new InvalidModelConfigError("the model must have exactly one input and one output");
+  const inputShape = input.shape.slice(1);
+  const outputShape = output.shape.slice(1);
   if (inputShape.some((d) => d === null)) {
     throw new InvalidModelConfigError(`model input shape [${inputShape.join(", ")}] must be fully defined`);
   }
@@ -215,7 +218,8 @@ function initFor(originalName: string, shape: number[]): WeightInit {
 }
 
 function endsInSoftmax(model: tfl.LayersModel): boolean {
-  const last = model.layers[model.layers.length - 1];
+  const last = model.layers.at(-1);
+  if (!last) return false;
   if (last.getClassName() === "Softmax") return true;
   return last.getConfig().activation === "softmax";
 }
@@ -223,4 +227,31 @@ function endsInSoftmax(model: tfl.LayersModel): boolean {
 /** Applies a model in training or inference mode and returns its single output. */
 export function applyModel(model: tfl.LayersModel, x: Tensor, training: boolean): Tensor {
   return model.apply(x, { training }) as Tensor;
+}
+
+/** A JSON value, as tfjs-layers reads a model topology. */
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/**
+ * The config as plain JSON (a copy; undefined fields dropped), or InvalidModelConfigError naming
+ * the first value that is not JSON: a spec arrives from the wire and tfjs trusts what it is given.
+ */
+function jsonDict(value: unknown, path: string): { [key: string]: Json } {
+  const json = toJson(value, path);
+  if (typeof json !== "object" || json === null || Array.isArray(json))
+    throw new InvalidModelConfigError(`${path} is not a JSON object`);
+  return json;
+}
+
+function toJson(value: unknown, path: string): Json {
+  if (value === null || typeof value === "boolean" || typeof value === "string" || typeof value === "number")
+    return value;
+  if (Array.isArray(value)) return value.map((v: unknown, i) => toJson(v, `${path}[${i}]`));
+  const proto: unknown = typeof value === "object" ? Object.getPrototypeOf(value) : undefined;
+  if (typeof value === "object" && (proto === Object.prototype || proto === null)) {
+    const out: { [key: string]: Json } = {};
+    for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = toJson(v, `${path}.${k}`);
+    return out;
+  }
+  throw new InvalidModelConfigError(`${path} holds a value that is not JSON (${typeof value})`);
 }

@@ -97,8 +97,10 @@ abstract class BaseOptimizer implements Optimizer {
     if (grad.length !== params.length) throw new ParamLengthError(params.length, grad.length, "gradient");
     if (this.buffers.length === 0 && this.bufferCount > 0) {
       this.buffers = Array.from({ length: this.bufferCount }, () => new Float32Array(params.length));
-    } else if (this.buffers.length > 0 && this.buffers[0].length !== params.length) {
-      throw new ParamLengthError(this.buffers[0].length, params.length, "parameter slice");
+    } else {
+      const first = this.buffers[0];
+      if (first && first.length !== params.length)
+        throw new ParamLengthError(first.length, params.length, "parameter slice");
     }
     this.t += 1;
     this.update(params, grad, gradScale);
@@ -149,13 +151,15 @@ class Sgd extends BaseOptimizer {
   protected update(params: Float32Array, grad: Float32Array, scale: number): void {
     const { lr, momentum } = this;
     if (this.bufferCount === 0) {
-      for (let i = 0; i < params.length; i++) params[i] -= lr * (grad[i] * scale);
+      // Indices below params.length are in range: step() checked grad and the buffers have that length.
+      for (let i = 0; i < params.length; i++) params[i]! -= lr * (grad[i]! * scale);
       return;
     }
-    const v = this.buffers[0];
+    const [v] = this.buffers;
+    if (!v) throw new Error("sgd: momentum buffer missing");
     for (let i = 0; i < params.length; i++) {
-      v[i] = momentum * v[i] + grad[i] * scale;
-      params[i] -= lr * v[i];
+      v[i] = momentum * v[i]! + grad[i]! * scale;
+      params[i]! -= lr * v[i]!;
     }
   }
 }
@@ -183,11 +187,13 @@ class Adam extends BaseOptimizer {
     const c1 = 1 - this.beta1Power;
     const c2 = 1 - this.beta2Power;
     const [m, v] = this.buffers;
+    if (!m || !v) throw new Error("adam: moment buffers missing");
+    // Indices below params.length are in range: step() checked grad and the buffers have that length.
     for (let i = 0; i < params.length; i++) {
-      const g = grad[i] * scale;
-      m[i] = beta1 * m[i] + (1 - beta1) * g;
-      v[i] = beta2 * v[i] + (1 - beta2) * g * g;
-      params[i] -= (lr * (m[i] / c1)) / (Math.sqrt(v[i] / c2) + epsilon);
+      const g = grad[i]! * scale;
+      m[i] = beta1 * m[i]! + (1 - beta1) * g;
+      v[i] = beta2 * v[i]! + (1 - beta2) * g * g;
+      params[i]! -= (lr * (m[i]! / c1)) / (Math.sqrt(v[i]! / c2) + epsilon);
     }
   }
 

@@ -46,8 +46,9 @@ export function seededPermutation(n: number, seed: number): Int32Array {
   const rng = createPrng(seed);
   for (let i = n - 1; i > 0; i--) {
     const j = rng.nextInt(i + 1);
-    const tmp = out[i];
-    out[i] = out[j];
+    // i < n and j <= i: both in range.
+    const tmp = out[i]!;
+    out[i] = out[j]!;
     out[j] = tmp;
   }
   return out;

@@ -1,6 +1,6 @@
 import { Packr } from "msgpackr";
 import { z } from "zod";
-import { JobEvent } from "../../messages/index.js";
+import { JobEvent, TrainResult } from "../../messages/index.js";
 import { JobSpec } from "../job/spec.js";
 import type { PersistedJob } from "./state.js";
 
@@ -55,7 +55,8 @@ export const PersistedJobSchema = z.object({
   commitAudit: z.object({ checked: int, mismatches: z.array(z.string()) }),
   lastLoss: loose,
   lastStepEvent: JobEvent.optional(),
-  result: z.record(z.string(), z.unknown()).optional(),
+  result: TrainResult.optional(),
+  error: z.string().optional(),
 });
 
 /** A stored job state that does not decode: the record is corrupt or of another format. */

@@ -115,7 +115,7 @@ export function failJob(m: Core, error: string): void {
   const { p } = m.s;
   if (p) {
     p.state = "failed";
-    p.result = { status: "failed", error };
+    p.error = error;
   }
   m.publish({ type: "job.failed", job: m.cfg.job, error });
   close(m);

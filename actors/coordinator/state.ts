@@ -2,7 +2,7 @@ import type { LedgerState } from "../ledger/ledger.js";
 import type { ShardLedger } from "../ledger/ledger.js";
 import type { JobSpec } from "../job/spec.js";
 import type { ReducerMap, StepDone } from "./types.js";
-import type { JobEvent } from "../../messages/index.js";
+import type { JobEvent, TrainResult } from "../../messages/index.js";
 
 /** A trainer taking part in the job, with its data loader, both on `node`. */
 export interface Member {
@@ -47,7 +47,10 @@ export interface PersistedJob {
   lastLoss: number;
   /** The announcement of the last committed step, re-published (as a replay) by a successor. */
   lastStepEvent?: JobEvent;
-  result?: Record<string, unknown>;
+  /** Set when the job finished. */
+  result?: TrainResult;
+  /** Why the job failed, when it did. */
+  error?: string;
 }
 
 /** The job result of the design's contract, plus evidence the harness and reports use. */
@@ -57,7 +60,7 @@ export function buildResult(
   status: string,
   final: { loss: number; accuracy: number } | undefined,
   now: number,
-): Record<string, unknown> {
+): TrainResult {
   const recoveries = p.membership.flatMap((m) =>
     m.recoverySeconds === undefined ? [] : [m.recoverySeconds],
   );

@@ -20,7 +20,12 @@ export function onClaimed(m: Core, saved: PersistedJob | undefined): void {
   if (saved.state !== "running") {
     m.s.phase = { name: "done" };
     m.log("info", { state: saved.state }, "job already ended; standby stands down");
-    m.publish({ type: "job.finished", job: m.cfg.job, result: saved.result ?? { status: saved.state } });
+    // A failed job has no TrainResult: its followers hear job.failed, as from the coordinator that failed it.
+    m.publish(
+      saved.state === "finished" && saved.result
+        ? { type: "job.finished", job: m.cfg.job, result: saved.result }
+        : { type: "job.failed", job: m.cfg.job, error: saved.error ?? `job ${saved.state}` },
+    );
     m.emit({ kind: "stop" });
     return;
   }

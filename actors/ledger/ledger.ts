@@ -147,7 +147,8 @@ export class ShardLedger {
     for (const b of batches) {
       const lease = this.s.leases.find((l) => l.id === b.lease)!;
       lease.ranges = subtractRange(lease.ranges, [b.start, b.end]).rest;
-      for (let p = b.start; p < b.end; p++) this.s.counts[p] = Math.min(255, this.s.counts[p] + 1);
+      // A committed batch lies inside its lease, so within the epoch: p < size = counts.length.
+      for (let p = b.start; p < b.end; p++) this.s.counts[p] = Math.min(255, this.s.counts[p]! + 1);
     }
     this.s.leases = this.s.leases.filter((l) => l.ranges.length > 0);
     this.maybeFinishEpoch();

@@ -1,5 +1,5 @@
-import nact from "nact";
 import type { Logger } from "../log.js";
+import { nactApi as n, type NactCtx, type NactRef } from "./nact.js";
 import { RestartTracker, type SupervisionPolicy } from "./supervision.js";
 import type { ActorContext, ActorEvent, ActorRef, Behavior, Message, SpawnOptions } from "./types.js";
 
@@ -19,7 +19,7 @@ export interface CellHost {
   replyTo(delivery: Delivery, msg: Message, fromPath: string): void;
   failAsk(delivery: Delivery, code: "actor-failed" | "stopped", message: string): void;
   register(cell: Cell): void;
-  spawnChild(parent: Cell, behavior: Behavior<Message, unknown>, opts: SpawnOptions): ActorRef;
+  spawnChild<T extends Message, S>(parent: Cell, behavior: Behavior<T, S>, opts: SpawnOptions): ActorRef<T>;
   unregister(cell: Cell): void;
   markStopped(path: string): void;
   /** Stops every live cell below `path`, deepest first. */
@@ -27,27 +27,6 @@ export interface CellHost {
   deadLetter(delivery: Delivery, to: string, reason: string): void;
   emit(event: ActorEvent): void;
 }
-
-// nact ships no usable types for its internals; this is the slice of its API the runtime uses.
-type NactRef = object;
-type NactCtx = {
-  self: NactRef;
-  reset: symbol;
-  resume: symbol;
-  stop: symbol;
-  escalate: symbol;
-  stopChild: symbol;
-};
-const n = nact as unknown as {
-  spawn(
-    parent: NactRef,
-    f: (state: unknown, msg: typeof DRAIN, ctx: NactCtx) => unknown,
-    name: string,
-    props: object,
-  ): NactRef;
-  dispatch(ref: NactRef, msg: typeof DRAIN): void;
-  stop(ref: NactRef): void;
-};
 
 /** The one message a cell ever hands nact: "read your mailbox". */
 const DRAIN = Object.freeze({ drain: true });
@@ -254,8 +233,7 @@ export class Cell {
         host.replyTo(delivery, msg, this.path);
       },
       ref: (address) => host.ref(address),
-      spawn: (behavior, opts: SpawnOptions) =>
-        host.spawnChild(this, behavior as Behavior<Message, unknown>, opts) as never,
+      spawn: (behavior, opts: SpawnOptions) => host.spawnChild(this, behavior, opts),
       stop: () => this.stop(),
     };
   }

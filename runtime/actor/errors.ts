@@ -65,6 +65,14 @@ export class UnknownActorKindError extends Error {
   }
 }
 
+/** A spawn named an actor with characters an address segment cannot hold. */
+export class InvalidActorNameError extends Error {
+  override name = "InvalidActorNameError";
+  constructor(readonly actorName: string) {
+    super(`invalid actor name "${actorName}": use letters, digits, _ $ . : -`);
+  }
+}
+
 /** An address that is not `nodeId/path`. */
 export class InvalidAddressError extends Error {
   override name = "InvalidAddressError";

@@ -1,4 +1,5 @@
-export { ActorSystem, type ActorKind, type ActorSystemOptions, type Fence } from "./system.js";
+export { ActorSystem, type ActorSystemOptions, type Fence } from "./system.js";
+export type { ActorKind } from "./kinds.js";
 export type {
   ActorRef,
   ActorContext,

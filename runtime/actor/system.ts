@@ -1,38 +1,37 @@
-import nact from "nact";
-import type { z } from "zod";
 import {
+  ActorSpawned,
   SYSTEM_MESSAGES,
   MessageRegistry,
+  SystemMessage,
+  checkBody,
   decodeBody,
   MessageDecodeError,
   type Envelope,
+  type Failure,
+  type Pong,
   type SpawnActor,
+  type StopActor,
 } from "../../messages/index.js";
 import { silentLogger, type Logger } from "../log.js";
 import { Metrics } from "../metrics.js";
 import type { Transport, Unsubscribe } from "../transport/index.js";
 import { Wire, type WireLimits } from "../wire.js";
 import { formatAddress, isValidSegment, parseAddress } from "./address.js";
+import { PendingAsks } from "./asks.js";
 import { Cell, type CellHost, type Delivery } from "./cell.js";
 import { DeadLetters } from "./dead-letters.js";
 import {
   ActorExistsError,
-  ActorNotFoundError,
   ActorSystemStoppedError,
-  AskTimeoutError,
+  InvalidActorNameError,
   RemoteActorError,
   UnknownActorKindError,
 } from "./errors.js";
+import { KindTable, type ActorKind } from "./kinds.js";
+import { nactApi, type NactCtx, type NactRef } from "./nact.js";
 import { supervision } from "./supervision.js";
 import type { ActorEvent, ActorRef, AskOptions, Behavior, Message, SpawnOptions } from "./types.js";
 import { randomUUID } from "node:crypto";
-
-/** An actor kind a remote node may ask this node to spawn: a name, an argument schema, a factory. No code travels. */
-export interface ActorKind<A = unknown> {
-  args: z.ZodType<A>;
-  create(args: A, system: ActorSystem): Behavior<Message, unknown>;
-  supervision?: SpawnOptions["supervision"];
-}
 
 /** Options of {@link ActorSystem.start}. */
 export interface ActorSystemOptions {
@@ -47,17 +46,19 @@ export interface ActorSystemOptions {
   wireLimits?: Partial<WireLimits>;
   /** Close the transport when the system stops (default false: the caller owns it). */
   ownsTransport?: boolean;
+  /**
+   * Debugging aid for tests: check every local tell, ask and reply against the message registry's
+   * schema, as a remote one is, and refuse a failing one the same way (bad input, dead letter, a
+   * failed ask). Off by default: a local send otherwise skips the schema (and its cost).
+   */
+  checkLocalSends?: boolean;
 }
 
 /** Decides whether an inbound envelope is fenced off; returns the reason or undefined. */
 export type Fence = (env: Envelope) => "stale-incarnation" | "stale-epoch" | undefined;
 
-interface PendingAsk {
-  resolve: (msg: Message) => void;
-  reject: (error: Error) => void;
-  timer: NodeJS.Timeout;
-  address: string;
-}
+/** Who sent a message and whether they wait for a reply: enough to answer it with a failure. */
+type Origin = Pick<Delivery, "from" | "id" | "ask">;
 
 const ASK_PATH = "$ask";
 const SYS_PATH = "$sys";
@@ -78,11 +79,11 @@ export class ActorSystem implements CellHost, AsyncDisposable {
   readonly deadLetters: DeadLetters;
   readonly wire: Wire;
   private readonly cells = new Map<string, Cell>();
-  private readonly kinds = new Map<string, ActorKind<unknown>>();
-  private readonly asks = new Map<string, PendingAsk>();
+  private readonly kinds = new KindTable<ActorSystem>(this);
+  private readonly asks = new PendingAsks();
   private readonly listeners = new Set<(e: ActorEvent) => void>();
-  private readonly nactSystem: object;
-  private readonly guardian: object;
+  private readonly nactSystem: NactRef;
+  private readonly guardian: NactRef;
   private readonly unsubscribe: Unsubscribe;
   private readonly topics = new Map<string, { paths: Set<string>; off: Unsubscribe }>();
   private fence: Fence | undefined;
@@ -103,13 +104,9 @@ export class ActorSystem implements CellHost, AsyncDisposable {
     this.metrics = opts.metrics ?? new Metrics();
     this.deadLetters = new DeadLetters(this.metrics);
     this.wire = new Wire(opts.transport, this.metrics, this.log, opts.wireLimits);
-    const nactApi = nact as unknown as {
-      start(opts: { name: string }): object;
-      spawn(...a: unknown[]): object;
-    };
     this.nactSystem = nactApi.start({ name: `${this.nodeId}:${this.incarnation}` });
     this.guardian = nactApi.spawn(this.nactSystem, (s: unknown) => s, "user", {
-      onCrash: (_m: unknown, error: Error, ctx: { stopChild: symbol }, child?: { name: string }) => {
+      onCrash: (_m: unknown, error: Error, ctx: NactCtx, child?: { name: string }) => {
         if (child) {
           this.markStopped(child.name);
           this.emit({ kind: "failed", path: child.name, error });
@@ -146,30 +143,31 @@ export class ActorSystem implements CellHost, AsyncDisposable {
 
   /** Spawns a top-level local actor. */
   spawn<M extends Message, S>(behavior: Behavior<M, S>, opts: SpawnOptions): ActorRef<M> {
-    return this.spawnCell(
-      opts.name,
-      this.guardian,
-      behavior as unknown as Behavior<Message, unknown>,
-      opts,
-    ) as ActorRef<M>;
+    return this.spawnCell<M>(opts.name, this.guardian, behavior, opts);
   }
 
   /** @internal Spawns a child of a local actor (through its context). */
-  spawnChild(parent: Cell, behavior: Behavior<Message, unknown>, opts: SpawnOptions): ActorRef {
-    return this.spawnCell(`${parent.path}/${opts.name}`, parent.nactRef, behavior, opts);
+  spawnChild<M extends Message, S>(parent: Cell, behavior: Behavior<M, S>, opts: SpawnOptions): ActorRef<M> {
+    return this.spawnCell<M>(`${parent.path}/${opts.name}`, parent.nactRef, behavior, opts);
   }
 
-  private spawnCell(
+  /** Refuses a spawn onto a stopped system, a bad name or a live actor's path; throws the typed error. */
+  private checkSpawn(path: string, name: string): void {
+    if (this.isStopped) throw new ActorSystemStoppedError(this.nodeId);
+    if (!isValidSegment(name)) throw new InvalidActorNameError(name);
+    if (this.cells.get(path)?.stopped === false) throw new ActorExistsError(formatAddress(this.nodeId, path));
+  }
+
+  private spawnCell<M extends Message>(
     path: string,
-    parentRef: object,
+    parentRef: NactRef,
+    // Any behaviour fits a cell: `receive` is a method, so its message parameter is checked bivariantly.
     behavior: Behavior<Message, unknown>,
     opts: SpawnOptions,
-  ): ActorRef {
-    if (this.isStopped) throw new ActorSystemStoppedError(this.nodeId);
-    if (!isValidSegment(opts.name))
-      throw new Error(`invalid actor name "${opts.name}": use letters, digits, _ $ . : -`);
-    if (this.cells.get(path)?.stopped === false) throw new ActorExistsError(formatAddress(this.nodeId, path));
-    return new Cell(this, path, parentRef, behavior, supervision(opts.supervision)).self;
+  ): ActorRef<M> {
+    this.checkSpawn(path, opts.name);
+    const cell = new Cell(this, path, parentRef, behavior, supervision(opts.supervision));
+    return this.ref<M>(cell.address);
   }
 
   /** A ref to any address; remote refs cost nothing until used. */
@@ -178,7 +176,9 @@ export class ActorSystem implements CellHost, AsyncDisposable {
     return {
       address,
       tell: (msg, from) => this.send(address, msg, { from: typeof from === "string" ? from : from?.address }),
-      ask: <R extends Message>(msg: M, o: AskOptions) => this.ask<R>(address, msg, o),
+      // The reply's type is the asker's claim: the reply was checked against the registry's schema
+      // (always when remote; locally with checkLocalSends), not against R itself.
+      ask: <R extends Message>(msg: M, o: AskOptions) => this.ask(address, msg, o) as Promise<R>,
     };
   }
 
@@ -193,9 +193,9 @@ export class ActorSystem implements CellHost, AsyncDisposable {
     return [...this.cells.values()].filter((c) => !c.stopped).map((c) => c.path);
   }
 
-  /** Registers an actor kind that remote nodes may spawn here by name. */
-  registerKind<A>(kind: string, def: ActorKind<A>): void {
-    this.kinds.set(kind, def as ActorKind<unknown>);
+  /** Registers an actor kind that remote nodes may spawn here by name; `create` gets the arguments as `args` parsed them. */
+  registerKind<A, M extends Message, S>(kind: string, def: ActorKind<A, M, S, ActorSystem>): void {
+    this.kinds.register(kind, def);
   }
 
   /** Asks a node (this one or another) to spawn an actor of a registered kind. */
@@ -206,20 +206,17 @@ export class ActorSystem implements CellHost, AsyncDisposable {
     args: unknown,
     o: AskOptions,
   ): Promise<ActorRef<M>> {
-    const reply = await this.ask<Message & { address?: string }>(
-      formatAddress(nodeId, SYS_PATH),
-      { type: "sys.spawn", kind, name, args } as SpawnActor,
-      o,
-    );
-    if (reply.type !== "sys.spawned" || !reply.address)
-      throw new RemoteActorError(nodeId, "spawn-failed", `unexpected reply ${reply.type}`);
-    return this.ref<M>(reply.address);
+    const request: SpawnActor = { type: "sys.spawn", kind, name, args };
+    const reply = ActorSpawned.safeParse(await this.ask(formatAddress(nodeId, SYS_PATH), request, o));
+    if (!reply.success) throw new RemoteActorError(nodeId, "spawn-failed", "unexpected reply to sys.spawn");
+    return this.ref<M>(reply.data.address);
   }
 
   /** Asks a node to stop one of its actors. */
   async stopRemote(address: string, o: AskOptions): Promise<void> {
     const { node, path } = parseAddress(address);
-    await this.ask(formatAddress(node, SYS_PATH), { type: "sys.stop", path } as Message, o);
+    const request: StopActor = { type: "sys.stop", path };
+    await this.ask(formatAddress(node, SYS_PATH), request, o);
   }
 
   /**
@@ -270,7 +267,7 @@ export class ActorSystem implements CellHost, AsyncDisposable {
       return this.wire.reportBadInput(this.fence(env)!, subject, `fenced off ${env.type} from ${env.from}`);
     let msg: Message;
     try {
-      msg = decodeBody<Message>(env, this.registry, subject);
+      msg = decodeBody(env, this.registry, subject);
     } catch (error) {
       if (!(error instanceof MessageDecodeError)) throw error;
       return this.wire.reportBadInput(error.reason, subject, `${error.message} (from ${env.from})`);
@@ -306,14 +303,10 @@ export class ActorSystem implements CellHost, AsyncDisposable {
     this.unsubscribe();
     for (const t of this.topics.values()) t.off();
     this.topics.clear();
-    for (const [id, ask] of this.asks) {
-      clearTimeout(ask.timer);
-      ask.reject(new ActorSystemStoppedError(this.nodeId));
-      this.asks.delete(id);
-    }
+    this.asks.rejectAll(new ActorSystemStoppedError(this.nodeId));
     for (const cell of this.cells.values()) cell.stopped = true;
     for (const cell of byDepth([...this.cells.values()])) cell.terminate();
-    (nact as unknown as { stop(ref: object): void }).stop(this.nactSystem);
+    nactApi.stop(this.nactSystem);
     // Let the actors' stopped hooks (scheduled by nact) run before the caller goes on.
     await new Promise((r) => setImmediate(r));
     this.wire.close();
@@ -342,13 +335,9 @@ export class ActorSystem implements CellHost, AsyncDisposable {
     const { node, path } = parseAddress(to);
     const id = meta.id ?? this.nextId();
     if (node === this.nodeId) {
-      this.dispatchLocal(
-        path,
-        msg,
-        { msg, from: meta.from, id, ask: meta.deadline !== undefined },
-        meta.corr,
-        to,
-      );
+      const delivery: Delivery = { msg, from: meta.from, id, ask: meta.deadline !== undefined };
+      if (this.opts.checkLocalSends && !this.localSendPasses(delivery, to)) return;
+      this.dispatchLocal(path, msg, delivery, meta.corr, to);
       return;
     }
     const env: Envelope = {
@@ -365,28 +354,35 @@ export class ActorSystem implements CellHost, AsyncDisposable {
     this.wire.send(this.nodeSubject(node), env);
   }
 
-  private ask<R extends Message>(address: string, msg: Message, o: AskOptions): Promise<R> {
+  /** With {@link ActorSystemOptions.checkLocalSends}: whether a local message passes its schema; refuses it as bad input when not. */
+  private localSendPasses(delivery: Delivery, to: string): boolean {
+    try {
+      checkBody(delivery.msg.type, delivery.msg, this.registry, this.nodeSubject(this.nodeId));
+      return true;
+    } catch (error) {
+      if (!(error instanceof MessageDecodeError)) throw error;
+      this.wire.reportBadInput(error.reason, this.nodeSubject(this.nodeId), `local send: ${error.message}`);
+      this.deadLetters.record({ to, from: delivery.from, type: delivery.msg.type, reason: error.reason });
+      this.failAsk(delivery, "bad-input", error.message);
+      return false;
+    }
+  }
+
+  private ask(address: string, msg: Message, o: AskOptions): Promise<Message> {
     if (!(o?.timeoutMs > 0)) return Promise.reject(new RangeError("ask needs a positive timeoutMs"));
     if (this.isStopped) return Promise.reject(new ActorSystemStoppedError(this.nodeId));
     const id = this.nextId();
-    return new Promise<R>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.asks.delete(id);
-        reject(new AskTimeoutError(address, msg.type, o.timeoutMs));
-      }, o.timeoutMs);
-      this.asks.set(id, { resolve: resolve as (m: Message) => void, reject, timer, address });
-      try {
-        this.send(address, msg, {
-          from: formatAddress(this.nodeId, ASK_PATH),
-          id,
-          deadline: Date.now() + o.timeoutMs,
-        });
-      } catch (error) {
-        clearTimeout(timer);
-        this.asks.delete(id);
-        reject(error);
-      }
-    });
+    const reply = this.asks.wait(id, address, msg.type, o.timeoutMs);
+    try {
+      this.send(address, msg, {
+        from: formatAddress(this.nodeId, ASK_PATH),
+        id,
+        deadline: Date.now() + o.timeoutMs,
+      });
+    } catch (error) {
+      this.asks.fail(id, error instanceof Error ? error : new Error(String(error)));
+    }
+    return reply;
   }
 
   /** @internal Sends a reply for a delivery. */
@@ -399,20 +395,10 @@ export class ActorSystem implements CellHost, AsyncDisposable {
   }
 
   /** @internal Rejects an ask with a typed failure. */
-  failAsk(
-    delivery: Delivery,
-    code:
-      | "actor-failed"
-      | "stopped"
-      | "no-such-actor"
-      | "bad-input"
-      | "unknown-kind"
-      | "spawn-failed"
-      | "actor-exists",
-    message: string,
-  ): void {
+  failAsk(delivery: Origin, code: Failure["code"], message: string): void {
     if (!delivery.from || !delivery.ask) return;
-    this.send(delivery.from, { type: "sys.failure", code, message: message.slice(0, 4000) } as Message, {
+    const failure: Failure = { type: "sys.failure", code, message: message.slice(0, 4000) };
+    this.send(delivery.from, failure, {
       from: formatAddress(this.nodeId, SYS_PATH),
       corr: delivery.id,
     });
@@ -444,24 +430,18 @@ export class ActorSystem implements CellHost, AsyncDisposable {
       );
       return;
     }
-    const delivery: Delivery = {
-      msg: env.body as Message,
-      from: env.from,
-      id: env.id,
-      ask: env.deadline !== undefined,
-    };
+    const origin: Origin = { from: env.from, id: env.id, ask: env.deadline !== undefined };
     let msg: Message;
     try {
-      msg = decodeBody<Message>(env, this.registry, subject);
+      msg = decodeBody(env, this.registry, subject);
     } catch (error) {
       if (!(error instanceof MessageDecodeError)) throw error;
       this.wire.reportBadInput(error.reason, subject, `${error.message} (from ${env.from})`);
       this.deadLetters.record({ to: env.to, from: env.from, type: env.type, reason: error.reason });
-      this.failAsk(delivery, "bad-input", error.message);
+      this.failAsk(origin, "bad-input", error.message);
       return;
     }
-    delivery.msg = msg;
-    this.dispatchLocal(path, msg, delivery, env.corr, env.to);
+    this.dispatchLocal(path, msg, { ...origin, msg }, env.corr, env.to);
   }
 
   private dispatchLocal(
@@ -483,79 +463,71 @@ export class ActorSystem implements CellHost, AsyncDisposable {
   }
 
   private settleAsk(corr: string | undefined, msg: Message, to: string): void {
-    const pending = corr === undefined ? undefined : this.asks.get(corr);
-    if (!pending) {
-      this.deadLetters.record({ to, type: msg.type, reason: "late-reply" });
-      return;
-    }
-    this.asks.delete(corr!);
-    clearTimeout(pending.timer);
-    if (msg.type === "sys.failure") {
-      const f = msg as Message & { code: string; message: string };
-      pending.reject(
-        f.code === "no-such-actor"
-          ? new ActorNotFoundError(pending.address, f.message)
-          : f.code === "actor-exists"
-            ? new ActorExistsError(pending.address, f.message)
-            : new RemoteActorError(pending.address, f.code, f.message),
-      );
-    } else {
-      pending.resolve(msg);
-    }
+    if (!this.asks.settle(corr, msg)) this.deadLetters.record({ to, type: msg.type, reason: "late-reply" });
   }
 
-  private onSystemMessage(msg: Message, delivery: Delivery): void {
+  private onSystemMessage(raw: Message, delivery: Delivery): void {
+    // Remote system messages were decoded already; a local one is checked here (they are rare).
+    const parsed = SystemMessage.safeParse(raw);
+    if (!parsed.success) {
+      this.deadLetter(delivery, formatAddress(this.nodeId, SYS_PATH), "bad-input");
+      return this.failAsk(delivery, "bad-input", `malformed ${raw.type}`);
+    }
+    const msg = parsed.data;
     switch (msg.type) {
       case "sys.spawn":
-        return this.onSpawnRequest(msg as SpawnActor, delivery);
+        return this.onSpawnRequest(msg, delivery);
       case "sys.stop": {
-        const path = (msg as Message & { path: string }).path;
-        const cell = this.cells.get(path);
+        const cell = this.cells.get(msg.path);
         if (!cell || cell.stopped)
-          return this.failAsk(delivery, "no-such-actor", `no actor at ${formatAddress(this.nodeId, path)}`);
+          return this.failAsk(
+            delivery,
+            "no-such-actor",
+            `no actor at ${formatAddress(this.nodeId, msg.path)}`,
+          );
         cell.stop();
         return this.replyTo(delivery, { type: "sys.ack" }, SYS_PATH);
       }
-      case "sys.ping":
-        return this.replyTo(
-          delivery,
-          { type: "sys.pong", node: this.nodeId, inc: this.incarnation } as Message,
-          SYS_PATH,
-        );
-      default:
-        this.deadLetter(delivery, formatAddress(this.nodeId, SYS_PATH), "unexpected-system-message");
+      case "sys.ping": {
+        const pong: Pong = { type: "sys.pong", node: this.nodeId, inc: this.incarnation };
+        return this.replyTo(delivery, pong, SYS_PATH);
+      }
+      case "sys.spawned":
+      case "sys.ack":
+      case "sys.pong":
+      case "sys.failure":
+        return this.deadLetter(delivery, formatAddress(this.nodeId, SYS_PATH), "unexpected-system-message");
     }
   }
 
+  /**
+   * Spawns a registered kind for a remote request. Everything that can refuse the spawn (arguments,
+   * parent, name, a live actor at the path) is checked before the kind's factory runs: a factory may
+   * reserve a slot or start a worker thread, which a refused spawn must not leave behind.
+   */
   private onSpawnRequest(req: SpawnActor, delivery: Delivery): void {
-    const kind = this.kinds.get(req.kind);
-    if (!kind)
+    const prepared = this.kinds.prepare(req.kind, req.args);
+    if (!prepared)
       return this.failAsk(
         delivery,
         "unknown-kind",
-        new UnknownActorKindError(req.kind, [...this.kinds.keys()]).message,
+        new UnknownActorKindError(req.kind, this.kinds.names()).message,
       );
-    const args = kind.args.safeParse(req.args);
-    if (!args.success)
-      return this.failAsk(delivery, "bad-input", `bad args for kind ${req.kind}: ${args.error.message}`);
+    if ("code" in prepared) return this.failAsk(delivery, prepared.code, prepared.message);
+    const slash = req.name.lastIndexOf("/");
+    const parent = slash < 0 ? undefined : this.cells.get(req.name.slice(0, slash));
+    if (slash >= 0 && (!parent || parent.stopped))
+      return this.failAsk(delivery, "no-such-actor", `no parent actor for ${req.name}`);
+    const opts: SpawnOptions = { name: req.name.slice(slash + 1), supervision: prepared.supervision };
     try {
-      const slash = req.name.lastIndexOf("/");
-      let ref: ActorRef;
-      if (slash < 0) {
-        ref = this.spawn(kind.create(args.data, this), { name: req.name, supervision: kind.supervision });
-      } else {
-        const parent = this.cells.get(req.name.slice(0, slash));
-        if (!parent || parent.stopped)
-          return this.failAsk(delivery, "no-such-actor", `no parent actor for ${req.name}`);
-        ref = this.spawnChild(parent, kind.create(args.data, this), {
-          name: req.name.slice(slash + 1),
-          supervision: kind.supervision,
-        });
-      }
-      this.replyTo(delivery, { type: "sys.spawned", address: ref.address } as Message, SYS_PATH);
+      this.checkSpawn(parent ? req.name : opts.name, opts.name);
+      const behavior = prepared.create();
+      const ref = parent ? this.spawnChild(parent, behavior, opts) : this.spawn(behavior, opts);
+      const spawned: ActorSpawned = { type: "sys.spawned", address: ref.address };
+      this.replyTo(delivery, spawned, SYS_PATH);
     } catch (error) {
       const code = error instanceof ActorExistsError ? "actor-exists" : "spawn-failed";
-      this.failAsk(delivery, code, (error as Error).message);
+      this.failAsk(delivery, code, error instanceof Error ? error.message : String(error));
     }
   }
 

@@ -83,7 +83,10 @@ export class InProcBus {
         groups.set(sub.queue, group);
       }
     }
-    for (const group of groups.values()) safeCall(group[this.rr++ % group.length].handler, data, subject);
+    for (const group of groups.values()) {
+      const member = group[this.rr++ % group.length];
+      if (member) safeCall(member.handler, data, subject);
+    }
   }
 }
 

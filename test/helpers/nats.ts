@@ -70,8 +70,9 @@ export function natsTest(
   name: string,
   fn: (t: TestContext, nats: NatsKit) => Promise<void>,
   options: TestOptions = {},
-): Promise<void> {
-  return test(name, { timeout: scaleTimeout(30_000), ...options }, async (t) => {
+): void {
+  // node:test tracks the test itself; its promise only says when it ended.
+  void test(name, { timeout: scaleTimeout(30_000), ...options }, async (t) => {
     const servers: NatsServerHandle[] = [];
     const kit: NatsKit = {
       server: async (o) => {

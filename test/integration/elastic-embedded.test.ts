@@ -40,10 +40,10 @@ test(
     );
     assert.equal(result.status, "completed");
     assert.deepEqual(result.samplesPerEpoch, [8000]);
-    assert.ok((result.ledgerAudit as { exact: boolean }).exact);
+    assert.ok(result.ledgerAudit.exact);
     assert.equal(result.replicasConsistent, true);
     assert.equal(stepsWhileDown, 0, "no step committed with fewer than minWorkers members");
-    const membership = result.membership as Array<{ kind: string; node: string }>;
+    const membership = result.membership;
     assert.ok(membership.some((m) => m.kind === "death" && m.node === "node-2"));
     assert.ok(
       membership.filter((m) => m.kind === "join" && m.node === "node-2").length >= 2,

@@ -59,10 +59,10 @@ function assertGuarantees(r: TrainResult, epochs: number): void {
   assert.equal(r.status, "completed");
   assert.equal(r.epochs, epochs);
   assert.deepEqual(r.samplesPerEpoch, Array(epochs).fill(MNIST_TRAIN), "every sample counted once per epoch");
-  const audit = r.ledgerAudit as { exact: boolean };
+  const audit = r.ledgerAudit;
   assert.ok(audit.exact, JSON.stringify(r.ledgerAudit));
   assert.equal(r.replicasConsistent, true, `hash mismatches: ${JSON.stringify(r.hashMismatches)}`);
-  assert.deepEqual((r.commitAudit as { mismatches: string[] }).mismatches, []);
+  assert.deepEqual(r.commitAudit.mismatches, []);
 }
 
 function commitsBy(events: JobEvent[]): number[] {
@@ -112,9 +112,7 @@ test(
     });
     assert.ok(killedAt > 0, "the kill happened mid-job");
     assertGuarantees(result, 2);
-    const death = (result.membership as Array<{ kind: string; node: string; recoverySeconds?: number }>).find(
-      (m) => m.kind === "death" && m.node === "b",
-    );
+    const death = result.membership.find((m) => m.kind === "death" && m.node === "b");
     assert.ok(death, `death of b recorded: ${JSON.stringify(result.membership)}`);
     assert.ok(
       typeof death.recoverySeconds === "number" && death.recoverySeconds < 10,
@@ -208,9 +206,7 @@ test(
     );
     assert.deepEqual(killed, ["a", "b"], JSON.stringify(result.membership));
     assertGuarantees(result, 1);
-    const failovers = (result.membership as Array<{ kind: string; node: string }>)
-      .filter((m) => m.kind === "failover")
-      .map((m) => m.node);
+    const failovers = result.membership.filter((m) => m.kind === "failover").map((m) => m.node);
     assert.deepEqual(failovers, ["b", "c"], JSON.stringify(result.membership));
   },
 );

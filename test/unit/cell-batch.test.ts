@@ -1,15 +1,25 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ActorSystem, type Behavior, type Message } from "../../runtime/actor/index.js";
+import type { TestContext } from "node:test";
+import { z } from "zod";
+import { ActorSystem, type Behavior } from "../../runtime/actor/index.js";
 import { testSystem } from "../helpers/actors.js";
 import { waitUntil } from "../contract/runtime.js";
 
 // A cell reads several queued messages in one nact turn; these pin down that it changes nothing
 // an actor can observe: order, state across a resumed failure, restart, stop.
 
-type Cmd = { type: "add"; n: number } | { type: "boom" } | { type: "get" } | { type: "halt" };
+const Cmd = z.discriminatedUnion("type", [
+  z.strictObject({ type: z.literal("add"), n: z.number() }),
+  z.strictObject({ type: z.literal("boom") }),
+  z.strictObject({ type: z.literal("get") }),
+  z.strictObject({ type: z.literal("halt") }),
+]);
+type Cmd = z.infer<typeof Cmd>;
+const Seen = z.strictObject({ type: z.literal("seen"), seen: z.array(z.number()) });
+type Seen = z.infer<typeof Seen>;
 
-const system = testSystem;
+const system = (t: TestContext) => testSystem(t, Cmd, Seen);
 
 const log: Behavior<Cmd, number[]> = {
   init: () => [],
@@ -17,11 +27,11 @@ const log: Behavior<Cmd, number[]> = {
     if (msg.type === "boom") throw new Error("boom");
     if (msg.type === "add") return [...seen, msg.n];
     if (msg.type === "halt") return ctx.stop();
-    ctx.reply({ type: "seen", seen });
+    ctx.reply<Seen>({ type: "seen", seen });
   },
 };
 const seen = async (sys: ActorSystem, address: string) =>
-  (await sys.ref<Cmd>(address).ask<Message & { seen: number[] }>({ type: "get" }, { timeoutMs: 5000 })).seen;
+  (await sys.ref<Cmd>(address).ask<Seen>({ type: "get" }, { timeoutMs: 5000 })).seen;
 
 test("many queued messages are read one at a time, in order, across turns", async (t) => {
   const { sys } = await system(t);

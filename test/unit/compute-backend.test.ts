@@ -37,7 +37,7 @@ test("a conv model skips wasm, which lacks Conv2DBackpropFilter", async () => {
 test("an unsatisfiable preference throws NoBackendError with the reasons", async () => {
   await assert.rejects(selectBackend("gpu"), (err: unknown) => {
     assert.ok(err instanceof NoBackendError);
-    assert.equal(err.skipped[0].backend, "tensorflow-gpu");
+    assert.equal(err.skipped[0]?.backend, "tensorflow-gpu");
     return true;
   });
   await assert.rejects(selectBackend("wasm", { requires: "conv" }), NoBackendError);

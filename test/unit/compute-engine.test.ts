@@ -35,7 +35,7 @@ test("initParams is deterministic per seed and pinned across machines", () => {
 test("setParams/getParams round-trip and reject wrong lengths", () => {
   const p = engine.initParams(3);
   engine.setParams(p);
-  p[0] += 1; // the engine holds its own copy
+  p[0]! += 1; // the engine holds its own copy
   assert.equal(paramHash(engine.getParams()), paramHash(engine.initParams(3)));
   assert.throws(() => engine.setParams(new Float32Array(10)), ParamLengthError);
 });
@@ -50,8 +50,9 @@ test("gradients are sums: g([a, b]) = g([a]) + g([b])", () => {
   let maxErr = 0;
   let maxAbs = 0;
   for (let i = 0; i < both.grad.length; i++) {
-    maxErr = Math.max(maxErr, Math.abs(both.grad[i] - (a.grad[i] + b.grad[i])));
-    maxAbs = Math.max(maxAbs, Math.abs(both.grad[i]));
+    const [g, ga, gb] = [both.grad[i]!, a.grad[i]!, b.grad[i]!]; // i < length of all three
+    maxErr = Math.max(maxErr, Math.abs(g - (ga + gb)));
+    maxAbs = Math.max(maxAbs, Math.abs(g));
   }
   assert.ok(maxAbs > 0.01, "the gradient is not trivially zero");
   assert.ok(maxErr < 1e-5 * Math.max(1, maxAbs), `max deviation ${maxErr}`);

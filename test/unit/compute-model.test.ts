@@ -70,7 +70,7 @@ test("a layers config builds; a softmax output is recognised", async () => {
 test("bad configs and names fail with typed errors", async () => {
   assert.throws(() => resolveModelConfig("resnet"), UnknownModelError);
   const unknownLayer = structuredClone(softmaxRegression);
-  (unknownLayer.config.layers as { class_name: string }[])[0].class_name = "NoSuchLayer";
+  (unknownLayer.config.layers as { class_name: string }[])[0]!.class_name = "NoSuchLayer";
   await assert.rejects(buildModel(unknownLayer, mnistShape), InvalidModelConfigError);
   await assert.rejects(
     buildModel({ class_name: "Sequential" } as LayersModelConfig, mnistShape),
@@ -80,7 +80,7 @@ test("bad configs and names fail with typed errors", async () => {
   (withNorm.config.layers as object[]).push({ class_name: "BatchNormalization", config: {} });
   await assert.rejects(buildModel(withNorm, mnistShape), /non-trainable/);
   const regularized = structuredClone(softmaxRegression);
-  (regularized.config.layers as { config: Record<string, unknown> }[])[0].config.kernel_regularizer = {
+  (regularized.config.layers as { config: Record<string, unknown> }[])[0]!.config.kernel_regularizer = {
     class_name: "L1L2",
     config: { l1: 0.01, l2: 0 },
   };
@@ -98,7 +98,7 @@ test("a softmax-ended layers config trains through the engine", async () => {
   const params = engine.initParams();
   for (let step = 0; step < 30; step++) {
     const { grad, n } = engine.gradients(Array.from({ length: 100 }, (_, i) => (step * 100 + i) % 8000));
-    for (let i = 0; i < params.length; i++) params[i] -= (0.5 * grad[i]) / n;
+    for (let i = 0; i < params.length; i++) params[i]! -= (0.5 * grad[i]!) / n;
     engine.setParams(params);
   }
   const after = engine.evaluate(Array.from({ length: 500 }, (_, i) => i));

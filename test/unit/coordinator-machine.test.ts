@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { decodeJob, encodeJob } from "../../actors/coordinator/codec.js";
+import { buildResult } from "../../actors/coordinator/state.js";
+import { ShardLedger } from "../../actors/ledger/ledger.js";
 import { Driver, member, nodeInfo, prepared, testSpec } from "./coordinator-harness.js";
 
 function stepsTold(d: Driver): Array<{ to: string; step: number; attempt: number; batchSize: number }> {
@@ -348,12 +350,30 @@ test("a takeover restores the record, removes dead members, redoes the step in f
 test("an ended job's standby stands down", () => {
   const old = new Driver(["a", "b"]);
   old.place(["a", "b"]);
-  const saved = decodeJob(encodeJob({ ...old.m.s.p!, state: "finished", result: { status: "completed" } }));
+  const p = old.m.s.p!;
+  const result = buildResult(p, ShardLedger.restore(p.ledger), "completed", { loss: 0.2, accuracy: 0.9 }, 0);
+  const saved = decodeJob(encodeJob({ ...p, state: "finished", result }));
   const d = new Driver(["a", "b"], testSpec(), "b");
   d.send({ type: "acquired", term: 3 });
   d.send({ type: "claimed", gen: d.gen, saved });
   assert.equal(d.m.phase, "done");
   assert.equal(d.published("job.finished").length, 1);
+  d.one("stop");
+});
+
+test("a failed job's standby stands down with job.failed and the persisted error", () => {
+  const old = new Driver(["a", "b"]);
+  old.place(["a", "b"]);
+  const saved = decodeJob(encodeJob({ ...old.m.s.p!, state: "failed", error: "placement failed: boom" }));
+  const d = new Driver(["a", "b"], testSpec(), "b");
+  d.send({ type: "acquired", term: 3 });
+  d.send({ type: "claimed", gen: d.gen, saved });
+  assert.equal(d.m.phase, "done");
+  assert.equal(d.published("job.finished").length, 0);
+  assert.deepEqual(
+    d.published("job.failed").map((c) => c.event.type === "job.failed" && c.event.error),
+    ["placement failed: boom"],
+  );
   d.one("stop");
 });
 

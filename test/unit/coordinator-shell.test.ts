@@ -15,6 +15,8 @@ import { decodeJob, encodeJob } from "../../actors/coordinator/codec.js";
 import type { CoordinatorHost } from "../../actors/coordinator/host.js";
 import { coordinatorBehavior, type CoordinatorMsg } from "../../actors/coordinator/shell.js";
 import { freshJob } from "../../actors/coordinator/placement.js";
+import { buildResult } from "../../actors/coordinator/state.js";
+import { ShardLedger } from "../../actors/ledger/ledger.js";
 import { nodeInfo, testSpec } from "./coordinator-harness.js";
 
 interface Fake {
@@ -94,9 +96,15 @@ test("an ended job's record makes the coordinator stand down; a running one is c
   await withSystem(async (system) => {
     const fake = fakeHost();
     const kv = await fake.stores.kv("jobstate");
+    const fresh = freshJob("j", testSpec(), 1, 0);
+    const ledger = ShardLedger.restore(fresh.ledger);
     await kv.put(
       "j",
-      encodeJob({ ...freshJob("j", testSpec(), 1, 0), state: "finished", result: { status: "completed" } }),
+      encodeJob({
+        ...fresh,
+        state: "finished",
+        result: buildResult(fresh, ledger, "completed", undefined, 0),
+      }),
     );
     spawn(system, fake, "c2");
     await until(() => fake.published.some((m) => m.type === "job.finished"), "job.finished replayed");

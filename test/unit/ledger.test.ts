@@ -72,13 +72,14 @@ test("revoked and returned positions are leased again; late commits are refused;
     const step: BatchRef[] = [];
     for (const h of holders) {
       const lease = ledger.lease(h, 1 + Math.floor(rand() * 20));
-      if (!lease) continue;
-      const [start, end] = lease.ranges[0];
+      const first = lease?.ranges[0];
+      if (!lease || !first) continue;
+      const [start, end] = first;
       step.push({ lease: lease.id, epoch: lease.epoch, start, end });
     }
     const r = rand();
     if (r < 0.1 && step.length > 0) {
-      ledger.revoke(holders[Math.floor(rand() * 3)]); // a holder died: its leases go back
+      ledger.revoke(holders[Math.floor(rand() * 3)]!); // a holder died: its leases go back
       const live = step.filter((b) => {
         try {
           ledger.check(b);

@@ -9,6 +9,7 @@ import {
   decodeBody,
   isChunk,
   splitFrames,
+  JobEvent,
   type Envelope,
 } from "../../messages/index.js";
 
@@ -28,7 +29,8 @@ test("codec round-trips plain objects and typed arrays", () => {
   const codec = createCodec();
   const data = new Float32Array([1.5, -2, Math.PI]);
   const back = codec.decode(codec.encode(env({ type: "test.grad", step: 3, data } as never)));
-  const body = decodeBody<{ data: Float32Array; step: number }>(back, registry);
+  // decodeBody returns a registered message; the test's own schema names which one.
+  const body = Grad.parse(decodeBody(back, registry));
   assert.ok(body.data instanceof Float32Array);
   assert.deepEqual([...body.data], [...data]);
   assert.equal(body.step, 3);
@@ -79,6 +81,21 @@ test("decode refuses undecodable bytes, bad envelopes, unknown types and schema 
     reasonOf(() => decodeBody(env({ type: "test.hello", name: "x", more: 1 } as never), registry)),
     "schema",
   );
+  // The union parses by the body's own tag: a body of another member than the envelope names is refused.
+  const hello: Envelope = env({ type: "test.hello", name: "x" } as never);
+  assert.equal(
+    reasonOf(() => decodeBody({ ...hello, type: "test.grad" }, registry)),
+    "schema",
+  );
+});
+
+test("registry accepts one member twice (alone and in its union) but not two schemas for one tag", () => {
+  const union = z.discriminatedUnion("type", [Grad, Hello]);
+  const r = new MessageRegistry().register(union, Hello).register(z.union([Grad, Hello]));
+  assert.deepEqual(r.types(), ["test.grad", "test.hello"]);
+  const other = z.strictObject({ type: z.literal("test.hello"), name: z.number() });
+  assert.throws(() => r.register(other), /registered twice/);
+  assert.throws(() => r.register(z.strictObject({ type: z.literal(["a", "b"]) })), /literal `type`/);
 });
 
 test("a 10 MB Float32Array survives chunking into 1 MB frames in any order", () => {
@@ -108,13 +125,15 @@ test("reassembly drops expired, oversized, overflowing and malformed sets", () =
     now: () => now,
   });
   const frames = splitFrames(new Uint8Array(4000), 1000);
-  r.push(frames[0]);
+  const [first, second] = frames;
+  assert.ok(first && second);
+  r.push(first);
   assert.equal(r.pending, 1);
   now = 200;
   assert.equal(r.sweep(), 1);
   assert.equal(r.bufferedBytes, 0);
   assert.throws(
-    () => r.push(splitFrames(new Uint8Array(6000), 1000)[0]),
+    () => r.push(splitFrames(new Uint8Array(6000), 1000)[0]!),
     (e: MessageDecodeError) => e.reason === "oversized",
   );
   assert.throws(
@@ -127,10 +146,18 @@ test("reassembly drops expired, oversized, overflowing and malformed sets", () =
     () => r.push(new Uint8Array([0xc1, 1, 2])),
     (e: MessageDecodeError) => e.reason === "chunk-malformed",
   );
-  const bad = frames[1].slice();
+  const bad = second.slice();
   new DataView(bad.buffer).setUint32(10, 99, true);
   assert.throws(
     () => r.push(bad),
     (e: MessageDecodeError) => e.reason === "chunk-malformed",
   );
+});
+
+test("a diverged loss (NaN, Infinity) still passes as a job event; a loss that is not a number does not", () => {
+  const step = { type: "job.step", job: "j", step: 3, epoch: 1, epochs: 2, members: 1, samples: 64 };
+  const more = { samplesPerSec: 10, at: 1, t: 1 };
+  for (const loss of [NaN, Infinity, -Infinity, 0.5])
+    assert.ok(JobEvent.safeParse({ ...step, ...more, loss }).success, `loss ${loss} refused`);
+  assert.equal(JobEvent.safeParse({ ...step, ...more, loss: "0.5" }).success, false);
 });

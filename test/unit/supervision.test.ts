@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
+import { z } from "zod";
 import {
   ActorNotFoundError,
   ActorSystem,
@@ -10,20 +11,32 @@ import {
 import { testSystem } from "../helpers/actors.js";
 import { waitUntil } from "../contract/runtime.js";
 
-type Cmd = { type: "boom" } | { type: "inc" } | { type: "get" };
+const Cmd = z.discriminatedUnion("type", [
+  z.strictObject({ type: z.literal("boom") }),
+  z.strictObject({ type: z.literal("inc") }),
+  z.strictObject({ type: z.literal("get") }),
+]);
+type Cmd = z.infer<typeof Cmd>;
+const Value = z.strictObject({ type: z.literal("value"), value: z.number() });
+type Value = z.infer<typeof Value>;
+const Echo = z.discriminatedUnion("type", [
+  z.strictObject({ type: z.literal("x"), fail: z.boolean().optional() }),
+  z.strictObject({ type: z.literal("echo") }),
+]);
+type Echo = z.infer<typeof Echo>;
 
-const system = testSystem;
+const system = (t: TestContext) => testSystem(t, Cmd, Value, Echo);
 
 const counter: Behavior<Cmd, number> = {
   init: () => 0,
   receive(n, msg, ctx) {
     if (msg.type === "boom") throw new Error("boom");
     if (msg.type === "inc") return n + 1;
-    ctx.reply({ type: "value", value: n });
+    ctx.reply<Value>({ type: "value", value: n });
   },
 };
 const value = async (sys: ActorSystem, address: string) =>
-  (await sys.ref<Cmd>(address).ask<Message & { value: number }>({ type: "get" }, { timeoutMs: 2000 })).value;
+  (await sys.ref<Cmd>(address).ask<Value>({ type: "get" }, { timeoutMs: 2000 })).value;
 
 test("a failing actor restarts with fresh state and the failed ask rejects at once", async (t) => {
   const { sys, events } = await system(t);
@@ -105,13 +118,13 @@ test("a top-level actor that escalates is stopped, and later messages become dea
 test("a stateless actor's own policy is honoured: resume keeps it running without re-init", async (t) => {
   const { sys, events } = await system(t);
   let inits = 0;
-  const echo: Behavior<Message & { fail?: boolean }, undefined> = {
+  const echo: Behavior<Echo, undefined> = {
     init: () => {
       inits++;
       return undefined;
     },
     receive(_s, msg, ctx) {
-      if (msg.fail) throw new Error("bad message");
+      if (msg.type === "x" && msg.fail) throw new Error("bad message");
       ctx.reply({ type: "echo" });
     },
   };

@@ -6,6 +6,7 @@ import { resolveJobSpec } from "../../actors/api.js";
 import { jobNames } from "../../actors/job/names.js";
 import { TRAINING_MESSAGES } from "../../actors/kinds.js";
 import { reducerBehavior } from "../../actors/reducer/behavior.js";
+import type { ReducerCommand } from "../../actors/reducer/protocol.js";
 import { createOptimizer } from "../../actors/compute/optimizer.js";
 import { median } from "./stats.js";
 
@@ -90,7 +91,7 @@ export async function measureReduce(url: string, cluster: string, plan: ReducePl
 }
 
 interface Side {
-  step(s: number, grads: Float32Array[]): Promise<number>;
+  step(s: number, grads: Float32Array<ArrayBuffer>[]): Promise<number>;
 }
 
 async function setUpFlock(systems: ActorSystem[], bounds: number[]): Promise<Side> {
@@ -107,17 +108,14 @@ async function setUpFlock(systems: ActorSystem[], bounds: number[]): Promise<Sid
     };
     const r = i;
     system.spawn(
-      reducerBehavior(
-        { job, r, offset: bounds[r]!, length: bounds[r + 1]! - bounds[r]!, spec },
-        host,
-      ) as Behavior<Message, unknown>,
+      reducerBehavior({ job, r, offset: bounds[r]!, length: bounds[r + 1]! - bounds[r]!, spec }, host),
       { name: jobNames.reducer(job, r) },
     );
     const got = new Map<number, number>();
-    const trainer: Behavior<Message, undefined> = {
+    const trainer: Behavior<ParamsSlice, undefined> = {
       receive(_s, msg) {
         if (msg.type !== "params.slice") return;
-        const v = (msg as ParamsSlice).version;
+        const v = msg.version;
         const count = (got.get(v) ?? 0) + 1;
         got.set(v, count);
         if (count === n) {
@@ -129,7 +127,7 @@ async function setUpFlock(systems: ActorSystem[], bounds: number[]): Promise<Sid
     system.subscribeTopic(jobNames.paramsTopic(job), system.spawn(trainer, { name: "trainer" }));
   }
   const coordinator = systems[0]!.spawn({ receive: () => undefined }, { name: "coordinator" });
-  const reducers = systems.map((s, r) => s.ref(`${s.nodeId}/${jobNames.reducer(job, r)}`));
+  const reducers = systems.map((s, r) => s.ref<ReducerCommand>(`${s.nodeId}/${jobNames.reducer(job, r)}`));
   await Promise.all(
     reducers.map((ref, r) =>
       ref.ask(
@@ -139,7 +137,7 @@ async function setUpFlock(systems: ActorSystem[], bounds: number[]): Promise<Sid
           version: 0,
           data: new Float32Array(bounds[r + 1]! - bounds[r]!),
           checkpointStep: null,
-        } as Message,
+        },
         { timeoutMs: 10_000 },
       ),
     ),
@@ -164,7 +162,7 @@ async function setUpFlock(systems: ActorSystem[], bounds: number[]): Promise<Sid
         for (let i = 0; i < n; i++) {
           const g = grads[i]!;
           for (let r = 0; r < n; r++) {
-            systems[i]!.ref(reducers[r]!.address).tell({
+            systems[i]!.ref<ReducerCommand>(reducers[r]!.address).tell({
               type: "reducer.grad",
               term: 1,
               step,
@@ -172,7 +170,7 @@ async function setUpFlock(systems: ActorSystem[], bounds: number[]): Promise<Sid
               member: systems[i]!.nodeId,
               n: 16,
               data: g.subarray(bounds[r], bounds[r + 1]),
-            } as Message);
+            });
           }
         }
         for (const ref of reducers)
@@ -184,7 +182,7 @@ async function setUpFlock(systems: ActorSystem[], bounds: number[]): Promise<Sid
               attempt: 0,
               contributors: members,
               total: 16 * n,
-            } as Message,
+            },
             coordinator,
           );
       });
@@ -267,7 +265,7 @@ function reducerArithmetic(grads: Float32Array[], bounds: number[]): number {
       const sum = new Float32Array(params[r]!.length);
       for (const g of grads) {
         const slice = g.subarray(bounds[r], bounds[r + 1]);
-        for (let i = 0; i < sum.length; i++) sum[i] += slice[i]!;
+        for (let i = 0; i < sum.length; i++) sum[i]! += slice[i]!;
       }
       optimizers[r]!.step(params[r]!, sum, 1 / (16 * n));
     }

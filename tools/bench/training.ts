@@ -55,7 +55,7 @@ export async function measureTraining(
   const base = resolveJobSpec(EXAMPLE);
   say(`plain tfjs loop: ${plan.plainSteps} steps of ${base.globalBatch}`);
   const plainOpts = {
-    model: base.model as never,
+    model: base.model,
     dataset: base.dataset,
     backend: base.backend,
     batchSize: base.globalBatch,

@@ -80,8 +80,8 @@ export class JobTimeline {
     settings: Record<string, string | number | boolean>,
   ): TrainingReportInput {
     // The coordinator's own record is authoritative for membership (events may be missed by a late follower).
-    const recorded = (result.membership as MembershipEvent[] | undefined)?.filter(
-      (m) => (m.kind as string) !== "straggler",
+    const recorded: MembershipEvent[] = result.membership.flatMap((m) =>
+      m.kind === "straggler" ? [] : [{ ...m, kind: m.kind }],
     );
     return {
       title: `${spec.name} — job ${result.job}`,
@@ -100,8 +100,8 @@ export class JobTimeline {
         wallSeconds: result.wallSeconds,
       },
       steps: this.steps,
-      evals: (result.evals as EvalSample[] | undefined) ?? this.evals,
-      membership: recorded ?? this.membership,
+      evals: result.evals,
+      membership: recorded,
     };
   }
 }

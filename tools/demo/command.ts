@@ -80,7 +80,7 @@ async function demo(flags: { inProcess?: boolean; reportDir: string }): Promise<
       }),
       resolve(join(flags.reportDir, `demo-${result.job}`)),
     );
-    const recoveries = (result.recoverySeconds as number[]) ?? [];
+    const recoveries = result.recoverySeconds;
     progress.done([
       `finished: accuracy ${result.accuracy.toFixed(4)} after ${result.steps} steps and ${result.epochs} epochs in ${result.wallSeconds.toFixed(1)} s (backend ${result.backend})`,
       `every sample counted once per epoch: ${result.samplesPerEpoch.join(", ")} of 8000; replicas identical: ${result.replicasConsistent}`,
