@@ -1,0 +1,132 @@
+import {
+  decodeBody,
+  MessageDecodeError,
+  type Envelope,
+  type Failure,
+  type MessageRegistry,
+} from "../../messages/index.js";
+import type { Wire } from "../wire.js";
+import { formatAddress, parseAddress } from "./address.js";
+import type { PendingAsks } from "./asks.js";
+import type { Delivery } from "./cell.js";
+import type { CellTable } from "./cell-table.js";
+import type { DeadLetters } from "./dead-letters.js";
+import { ASK_PATH, SYS_PATH, type Fence, type Origin } from "./options.js";
+import type { Message } from "./types.js";
+
+/** What the receiving side needs from its actor system. */
+export interface InboundHost {
+  readonly nodeId: string;
+  readonly registry: MessageRegistry;
+  readonly deadLetters: DeadLetters;
+  readonly wire: Wire;
+  failAsk(delivery: Origin, code: Failure["code"], message: string): void;
+  deadLetter(delivery: Delivery, to: string, reason: string): void;
+}
+
+/**
+ * The receiving side of one actor system. Input from the wire is hostile: an envelope is fenced
+ * (an ended incarnation), its destination checked and its body decoded against the registry before
+ * anything sees it; what fails is counted as bad input, dead-lettered and, for an ask, answered with
+ * a failure, never thrown. Then a message (remote, or sent in process) goes to its destination: a
+ * pending ask (`$ask`), the system service (`$sys`), or a live local actor.
+ */
+export class Inbound {
+  /** The fencing check applied to every inbound envelope (membership sets it). */
+  fence: Fence | undefined;
+
+  /** `onSystemMessage` handles what is addressed to `$sys`. */
+  constructor(
+    private readonly host: InboundHost,
+    private readonly cells: CellTable,
+    private readonly asks: PendingAsks,
+    private readonly onSystemMessage: (msg: Message, delivery: Delivery) => void,
+  ) {}
+
+  /** Takes in one envelope from this node's subject. */
+  onEnvelope(env: Envelope, subject: string): void {
+    const reason = this.fence?.(env);
+    if (reason) {
+      this.host.wire.reportBadInput(
+        reason,
+        subject,
+        `fenced off ${env.type} from ${env.from} (incarnation ${env.inc ?? "?"})`,
+      );
+      this.host.deadLetters.record({ to: env.to, from: env.from, type: env.type, reason });
+      return;
+    }
+    const path = this.localPath(env, subject);
+    if (path === undefined) return;
+    const origin: Origin = { from: env.from, id: env.id, ask: env.deadline !== undefined };
+    let msg: Message;
+    try {
+      msg = decodeBody(env, this.host.registry, subject);
+    } catch (error) {
+      if (!(error instanceof MessageDecodeError)) throw error;
+      this.host.wire.reportBadInput(error.reason, subject, `${error.message} (from ${env.from})`);
+      this.host.deadLetters.record({ to: env.to, from: env.from, type: env.type, reason: error.reason });
+      this.host.failAsk(origin, "bad-input", error.message);
+      return;
+    }
+    this.dispatchLocal(path, msg, { ...origin, msg }, env.corr, env.to);
+  }
+
+  /** Takes in one envelope published on a topic, for the local actors subscribed to it. */
+  onTopic(env: Envelope, subject: string, paths: ReadonlySet<string>): void {
+    const fenced = this.fence?.(env);
+    if (fenced)
+      return this.host.wire.reportBadInput(fenced, subject, `fenced off ${env.type} from ${env.from}`);
+    let msg: Message;
+    try {
+      msg = decodeBody(env, this.host.registry, subject);
+    } catch (error) {
+      if (!(error instanceof MessageDecodeError)) throw error;
+      return this.host.wire.reportBadInput(error.reason, subject, `${error.message} (from ${env.from})`);
+    }
+    for (const path of paths) {
+      const cell = this.cells.live(path);
+      if (cell) cell.dispatch({ msg, from: env.from, ask: false });
+      else
+        this.host.deadLetters.record({
+          to: formatAddress(this.host.nodeId, path),
+          from: env.from,
+          type: env.type,
+          reason: "stopped",
+        });
+    }
+  }
+
+  /** Hands a message for this node to its destination: a pending ask, the system service, or an actor. */
+  dispatchLocal(path: string, msg: Message, delivery: Delivery, corr: string | undefined, to: string): void {
+    if (path === ASK_PATH) return this.settleAsk(corr, msg, to);
+    if (path === SYS_PATH) return this.onSystemMessage(msg, delivery);
+    const cell = this.cells.get(path);
+    if (!cell || cell.stopped) {
+      this.host.deadLetter(delivery, to, cell ? "stopped" : "no-such-actor");
+      this.host.failAsk(delivery, "no-such-actor", `no actor at ${to}`);
+      return;
+    }
+    cell.dispatch(delivery);
+  }
+
+  /** The path on this node an envelope is addressed to; reports a bad destination and returns undefined. */
+  private localPath(env: Envelope, subject: string): string | undefined {
+    try {
+      const addr = parseAddress(env.to);
+      if (addr.node !== this.host.nodeId) throw new Error(`addressed to node ${addr.node}`);
+      return addr.path;
+    } catch (error) {
+      this.host.wire.reportBadInput(
+        "bad-envelope",
+        subject,
+        `bad destination "${env.to.slice(0, 200)}": ${error instanceof Error ? error.message : String(error)}`,
+      );
+      return undefined;
+    }
+  }
+
+  private settleAsk(corr: string | undefined, msg: Message, to: string): void {
+    if (!this.asks.settle(corr, msg))
+      this.host.deadLetters.record({ to, type: msg.type, reason: "late-reply" });
+  }
+}
