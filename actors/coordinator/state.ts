@@ -1,7 +1,8 @@
 import type { LedgerState } from "../ledger/ledger.js";
 import type { ShardLedger } from "../ledger/ledger.js";
 import type { JobSpec } from "../job/spec.js";
-import type { ReducerMap, StepDone } from "./types.js";
+import type { ReducerMap } from "../trainer/protocol.js";
+import type { StepDone } from "./protocol.js";
 import type { JobEvent, TrainResult } from "../../messages/index.js";
 
 /** A trainer taking part in the job, with its data loader, both on `node`. */
