@@ -1,10 +1,8 @@
 import { z } from "zod";
 import { TRAINING_SHARED_MESSAGES } from "../messages/index.js";
-import type { ActorSystem } from "../runtime/actor/index.js";
 import { openLeaseBucket } from "../runtime/cluster/lease.js";
 import { retry } from "../runtime/retry.js";
-import type { MembershipView } from "../runtime/cluster/types.js";
-import type { StoreProvider } from "../runtime/store/types.js";
+import type { FlockNode } from "../runtime/daemon/types.js";
 import { systemScheduler, type Scheduler } from "../runtime/clock.js";
 import { COORDINATOR_LEASE_MS } from "./coordinator/host.js";
 import { nodeCoordinator } from "./coordinator/node-host.js";
@@ -22,16 +20,10 @@ import { trainerBehavior } from "./trainer/behavior.js";
 import { TrainerCommand } from "./trainer/protocol.js";
 
 /** The slice of a flock node the training actors use. */
-export interface TrainingNode {
-  readonly nodeId: string;
-  readonly incarnation: string;
-  readonly cluster: string;
-  readonly system: ActorSystem;
-  readonly membership: MembershipView;
-  readonly stores: StoreProvider;
-  backend: string | undefined;
-  readonly slots: { reserve(owner: string, n?: number): boolean; release(owner: string): void };
-}
+export type TrainingNode = Pick<
+  FlockNode,
+  "nodeId" | "incarnation" | "cluster" | "system" | "membership" | "stores" | "backend" | "slots"
+>;
 
 export { COORDINATOR_LEASE_MS };
 

@@ -10,7 +10,7 @@
  * @module
  */
 import { Command, CommanderError, InvalidArgumentError } from "commander";
-import { setupNode, type TrainingNode } from "../../actors/kinds.js";
+import { setupNode } from "../../actors/kinds.js";
 import { registerDaemonCommand } from "../cli/daemon.js";
 import { faultsFor, INJECTABLE_BUGS, parseInjectableBugs, type InjectableBug } from "./bugs.js";
 
@@ -37,7 +37,7 @@ registerDaemonCommand(program, (node) => {
   if (!announced) process.stderr.write(`flock-faulty-daemon: built-in bugs: ${bugs.join(", ")}\n`);
   announced = true;
   // The node is a FlockNode: the same structural cast as the production root (bin/flock.ts).
-  setupNode(node as TrainingNode, { faults: faultsFor(bugs) });
+  setupNode(node, { faults: faultsFor(bugs) });
 });
 
 try {
