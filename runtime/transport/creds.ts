@@ -23,10 +23,13 @@ export interface Creds {
   seed: string;
   /** The flock id this user may publish as (files from `flock auth init` name it), if stated. */
   identity?: string;
+  /** The inbox prefix this user may subscribe to (files from `flock auth init` name it), if stated. */
+  inboxPrefix?: string;
 }
 
 const BLOCK = /-{3,}BEGIN ([^\n-]+)-{3,}\s*\n([\s\S]*?)\n\s*-{3,}END [^\n-]+-{3,}/g;
 const IDENTITY = /^#\s*flock identity:\s*([A-Za-z0-9_$:-]{1,128})\s*$/m;
+const INBOX = /^#\s*flock inbox:\s*(_INBOX[A-Za-z0-9_$:.-]{0,300})\s*$/m;
 
 /** Parses a credentials file; throws {@link BadCredsError}, whose message never contains the secret. */
 export function parseCreds(text: string): Creds {
@@ -46,6 +49,8 @@ export function parseCreds(text: string): Creds {
   if (jwt !== undefined) out.jwt = jwt;
   const identity = IDENTITY.exec(text)?.[1];
   if (identity !== undefined) out.identity = identity;
+  const inbox = INBOX.exec(text)?.[1];
+  if (inbox !== undefined) out.inboxPrefix = inbox;
   return out;
 }
 
@@ -57,10 +62,17 @@ export function credsFileAuthenticator(bytes: Uint8Array): Authenticator {
 }
 
 /** Writes a seed-only credentials file's text for one nkey user. */
-export function formatSeedCreds(o: { seed: string; identity: string; role: string; cluster: string }): string {
+export function formatSeedCreds(o: {
+  seed: string;
+  identity: string;
+  inboxPrefix: string;
+  role: string;
+  cluster: string;
+}): string {
   return [
     `# flock cluster "${o.cluster}", role ${o.role}`,
     `# flock identity: ${o.identity}`,
+    `# flock inbox: ${o.inboxPrefix}`,
     "",
     "************************* IMPORTANT *************************",
     "NKEY Seed printed below can be used to sign and prove identity.",
