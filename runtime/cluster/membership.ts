@@ -277,7 +277,10 @@ export class Membership implements MembershipView, AsyncDisposable {
     // The subject's last token is the publisher, which NATS permissions bind to its user: a frame
     // that speaks for another node is a forgery (or a bug), never evidence about that node.
     if (!frameFromSender(frame, subject))
-      return this.badFrame("sender-mismatch", `${frame.t} about ${frame.node} arrived on ${subject.slice(0, 300)}`);
+      return this.badFrame(
+        "sender-mismatch",
+        `${frame.t} about ${frame.node} arrived on ${subject.slice(0, 300)}`,
+      );
     if (frame.t === "dead") return this.onDeadNotice(frame);
     if (frame.node === this.nodeId && frame.inc === this.inc) return; // our own echo
     this.metrics.inc("flock_heartbeats_received_total", {}, 1, "Heartbeats received");
