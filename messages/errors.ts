@@ -15,7 +15,8 @@ export type BadInputReason =
   | "chunk-malformed"
   | "stale-incarnation"
   | "stale-epoch"
-  | "wrong-cluster";
+  | "wrong-cluster"
+  | "sender-mismatch";
 
 /** Bytes or a body that could not be turned into a typed message. */
 export class MessageDecodeError extends Error {

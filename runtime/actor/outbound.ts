@@ -22,8 +22,8 @@ export interface OutboundHost {
   readonly deadLetters: DeadLetters;
   readonly wire: Wire;
   readonly stopped: boolean;
-  nodeSubject(nodeId: string): string;
-  subject(suffix: string): string;
+  nodeSubject(to: string): string;
+  topicSubject(topic: string): string;
 }
 
 /** Hands a message addressed to this node to its local destination (an actor, a pending ask, `$sys`). */
@@ -140,7 +140,7 @@ export class Outbound {
       inc: this.host.incarnation,
       body: msg,
     };
-    this.host.wire.send(this.host.subject(`topic.${topic}`), env);
+    this.host.wire.send(this.host.topicSubject(topic), env);
   }
 
   private nextId(): string {

@@ -9,7 +9,9 @@ import {
   deadNoticeSubject,
   decodeFrame,
   encodeFrame,
+  frameFromSender,
   heartbeatSubject,
+  membershipPatterns,
 } from "./heartbeat.js";
 import { MembershipTracker, type TrackerOptions } from "./tracker.js";
 import type { MembershipEvent, MembershipView, NodeInfo } from "./types.js";
@@ -28,7 +30,7 @@ export interface LocalInfo {
 /** Options of {@link Membership}. */
 export interface MembershipOptions extends Omit<TrackerOptions, "self" | "log" | "now"> {
   transport: Transport;
-  /** Cluster name (default `default`): subjects are `flock.<cluster>.hb` and `flock.<cluster>.hb.dead`. */
+  /** Cluster name (default `default`): subjects are `flock.<cluster>.hb.<node>` and `flock.<cluster>.dead.<by>`. */
   cluster?: string;
   nodeId: string;
   incarnation: string;
@@ -93,8 +95,10 @@ export class Membership implements MembershipView, AsyncDisposable {
       self: { node: opts.nodeId, inc: opts.incarnation },
       log: this.log,
     });
-    this.offs.push(opts.transport.subscribe(heartbeatSubject(this.cluster), (data) => this.onFrame(data)));
-    this.offs.push(opts.transport.subscribe(deadNoticeSubject(this.cluster), (data) => this.onFrame(data)));
+    const patterns = membershipPatterns(this.cluster);
+    const onFrame = (data: Uint8Array, subject: string): void => this.onFrame(data, subject);
+    this.offs.push(opts.transport.subscribe(patterns.heartbeats, onFrame));
+    this.offs.push(opts.transport.subscribe(patterns.deadNotices, onFrame));
     this.offs.push(
       opts.transport.onStatus((s) => {
         if (s.kind === "disconnected" || s.kind === "reconnecting") {
@@ -258,22 +262,25 @@ export class Membership implements MembershipView, AsyncDisposable {
     // Our own view of ourselves does not depend on the echo coming back.
     this.tracker.observe(hb);
     try {
-      this.opts.transport.publish(heartbeatSubject(this.cluster), encodeFrame(hb));
+      this.opts.transport.publish(heartbeatSubject(this.cluster, this.nodeId), encodeFrame(hb));
       this.metrics.inc("flock_heartbeats_sent_total", {}, 1, "Heartbeats published");
     } catch (err) {
       this.rlog.warn("hb-publish", { err }, "heartbeat publish failed");
     }
   }
 
-  private onFrame(data: Uint8Array): void {
+  private onFrame(data: Uint8Array, subject: string): void {
     if (this.stopped) return;
     const decoded = decodeFrame(data);
-    if ("error" in decoded) {
-      this.metrics.inc("flock_membership_bad_frames_total", {}, 1, "Undecodable or invalid heartbeat frames");
-      this.rlog.warn("hb-bad", {}, decoded.error);
-      return;
-    }
+    if ("error" in decoded) return this.badFrame("invalid", decoded.error);
     const frame = decoded.frame;
+    // The subject's last token is the publisher, which NATS permissions bind to its user: a frame
+    // that speaks for another node is a forgery (or a bug), never evidence about that node.
+    if (!frameFromSender(frame, subject))
+      return this.badFrame(
+        "sender-mismatch",
+        `${frame.t} about ${frame.node} arrived on ${subject.slice(0, 300)}`,
+      );
     if (frame.t === "dead") return this.onDeadNotice(frame);
     if (frame.node === this.nodeId && frame.inc === this.inc) return; // our own echo
     this.metrics.inc("flock_heartbeats_received_total", {}, 1, "Heartbeats received");
@@ -296,6 +303,16 @@ export class Membership implements MembershipView, AsyncDisposable {
     }
   }
 
+  private badFrame(reason: "invalid" | "sender-mismatch", message: string): void {
+    this.metrics.inc(
+      "flock_membership_bad_frames_total",
+      { reason },
+      1,
+      "Heartbeat frames refused: undecodable or invalid, or sent under another node's subject",
+    );
+    this.rlog.warn(`hb-bad:${reason}`, { reason }, message);
+  }
+
   private onDeadNotice(notice: DeadNotice): void {
     if (notice.node !== this.nodeId || notice.inc !== this.inc) return;
     for (const l of [...this.deadListeners]) {
@@ -314,7 +331,7 @@ export class Membership implements MembershipView, AsyncDisposable {
     this.notified.set(key, now);
     if (this.notified.size > 1024) this.notified.delete(this.notified.keys().next().value!);
     const notice: DeadNotice = { t: "dead", v: 1, node, inc, by: this.nodeId };
-    this.opts.transport.publish(deadNoticeSubject(this.cluster), encodeFrame(notice));
+    this.opts.transport.publish(deadNoticeSubject(this.cluster, this.nodeId), encodeFrame(notice));
   }
 
   private onEvent(e: MembershipEvent): void {

@@ -1,12 +1,12 @@
 import {
   connect,
-  credsAuthenticator,
   nkeyAuthenticator,
   type ConnectionOptions,
   type NatsConnection,
   type Subscription,
 } from "nats";
 import { readFileSync } from "node:fs";
+import { credsFileAuthenticator, parseCreds } from "./creds.js";
 import { BATCH_HEADER_BYTES, decodeBatch, encodeBatch, isBatch } from "./batch.js";
 import type { FrameHandler, Transport, TransportStatus, Unsubscribe } from "./transport.js";
 
@@ -24,7 +24,7 @@ export interface NatsOptions {
   token?: string;
   /** An nkey seed (the `SU...` string) for nkey authentication. */
   nkeySeed?: string;
-  /** Path to a `.creds` file (JWT + nkey). */
+  /** Path to a `.creds` file: JWT + seed (operator mode), or seed only (`flock auth init`'s nkey users). */
   credsFile?: string;
   /** TLS: CA, cert and key file paths; set `{}` to require TLS with system CAs. */
   tls?: { caFile?: string; certFile?: string; keyFile?: string };
@@ -62,7 +62,13 @@ export function natsConnectionOptions(opts: NatsOptions): ConnectionOptions {
   if (opts.pass !== undefined) options.pass = opts.pass;
   if (opts.token !== undefined) options.token = opts.token;
   if (opts.nkeySeed) options.authenticator = nkeyAuthenticator(new TextEncoder().encode(opts.nkeySeed));
-  if (opts.credsFile) options.authenticator = credsAuthenticator(readFileSync(opts.credsFile));
+  if (opts.credsFile) {
+    const bytes = readFileSync(opts.credsFile);
+    options.authenticator = credsFileAuthenticator(bytes);
+    // A user of `flock auth init` may read only its own inbox: replies to others stay private.
+    const inbox = parseCreds(new TextDecoder().decode(bytes)).inboxPrefix;
+    if (inbox !== undefined) options.inboxPrefix = inbox;
+  }
   if (opts.tls)
     options.tls = { caFile: opts.tls.caFile, certFile: opts.tls.certFile, keyFile: opts.tls.keyFile };
   return options;

@@ -107,11 +107,14 @@ export function logLevelOption(): Option {
   ).choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
 }
 
-/** Default node id: this host's name, reduced to address-segment characters. */
+/**
+ * Default node id: this host's name, reduced to node-id characters (a node id is one NATS subject
+ * token, so the dots of a fully qualified name become `-`).
+ */
 export function defaultNodeId(): string {
   return (
     hostname()
-      .replace(/[^A-Za-z0-9_$.:-]/g, "-")
+      .replace(/[^A-Za-z0-9_$:-]/g, "-")
       .slice(0, 64) || "node"
   );
 }
