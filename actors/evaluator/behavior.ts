@@ -90,7 +90,7 @@ export function evaluatorBehavior(
     async receive(_state, msg, ctx) {
       if (msg.type !== "evaluator.eval") {
         const unreachable: never = msg.type;
-        return ignored.note(ctx.log, String(unreachable), "unknown-type");
+        return ignored.unhandled(ctx, String(unreachable), "unknown-type");
       }
       const replyTo = ctx.from;
       if (!replyTo) return ignored.note(ctx.log, msg.type, "no-reply-address");

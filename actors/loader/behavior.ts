@@ -56,15 +56,20 @@ export function loaderBehavior(
           if (await termRefused(terms, ctx, ignored, msg, msg.coordinator)) return state;
           return onNext(state, msg, ctx);
         case "loader.leased":
+          // Only ever told by this loader itself (no sender); from the wire it would hand out samples.
+          if (ctx.from !== undefined) {
+            ignored.unhandled(ctx, type, "not-from-self");
+            return state;
+          }
           state.prefetching = false;
           return adopt(state, msg);
         case "loader.batch":
-          ignored.note(ctx.log, type, "reply-type");
+          ignored.unhandled(ctx, type, "reply-type");
           return state;
         default: {
           const unreachable: never = msg;
           void unreachable;
-          ignored.note(ctx.log, type, "unknown-type");
+          ignored.unhandled(ctx, type, "unknown-type");
           return state;
         }
       }

@@ -206,11 +206,13 @@ export function reducerBehavior(args: ReducerArgs, host: ReducerHost): Behavior<
         case "reducer.slice":
         case "reducer.loaded":
         case "reducer.aborted":
-          return ignoreMsg(state, ctx, type, "reply-type");
+          ignored.unhandled(ctx, type, "reply-type");
+          return state;
         default: {
           const unreachable: never = msg;
           void unreachable;
-          return ignoreMsg(state, ctx, type, "unknown-type");
+          ignored.unhandled(ctx, type, "unknown-type");
+          return state;
         }
       }
     },

@@ -350,11 +350,13 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
           return onFetch(state, msg, ctx);
         case "trainer.prepared":
         case "trainer.params":
-          return ignore(state, ctx, type, "reply-type");
+          ignored.unhandled(ctx, type, "reply-type");
+          return state;
         default: {
           const unreachable: never = msg;
           void unreachable;
-          return ignore(state, ctx, type, "unknown-type");
+          ignored.unhandled(ctx, type, "unknown-type");
+          return state;
         }
       }
     },
