@@ -1,5 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from "commander";
-import { createLogger, type Logger } from "../../runtime/log.js";
+import { createLogger, redact, type Logger } from "../../runtime/log.js";
 import { JetStreamStores } from "../../runtime/store/index.js";
 import { NatsTransport } from "../../runtime/transport/index.js";
 import { isValidSegment } from "../../runtime/actor/index.js";
@@ -196,7 +196,11 @@ async function connectBounded(flags: DaemonFlags, log: Logger): Promise<NatsTran
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(
       () =>
-        reject(new Error(`cannot reach NATS at ${flags.nats.join(",")} within ${flags.connectTimeoutMs} ms`)),
+        reject(
+          new Error(
+            `cannot reach NATS at ${redact(flags.nats.join(","))} within ${flags.connectTimeoutMs} ms`,
+          ),
+        ),
       flags.connectTimeoutMs,
     );
   });
@@ -205,9 +209,12 @@ async function connectBounded(flags: DaemonFlags, log: Logger): Promise<NatsTran
     log.info({ node: flags.nodeId, server: transport.connection.getServer() }, "connected to NATS");
     return transport;
   } catch (err) {
-    throw new Error(`cannot connect to NATS at ${flags.nats.join(",")}: ${(err as Error).message}`, {
-      cause: err,
-    });
+    throw new Error(
+      `cannot connect to NATS at ${redact(flags.nats.join(","))}: ${redact((err as Error).message)}`,
+      {
+        cause: err,
+      },
+    );
   } finally {
     clearTimeout(timer);
   }
