@@ -16,7 +16,9 @@ export type BadInputReason =
   | "stale-incarnation"
   | "stale-epoch"
   | "wrong-cluster"
-  | "sender-mismatch";
+  | "sender-mismatch"
+  /** A bug on the receiving side: delivery threw; caught at the wire so the reader never stops. */
+  | "internal-error";
 
 /** Bytes or a body that could not be turned into a typed message. */
 export class MessageDecodeError extends Error {

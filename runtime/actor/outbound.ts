@@ -122,10 +122,20 @@ export class Outbound {
   failAsk(delivery: Origin, code: Failure["code"], message: string): void {
     if (!delivery.from || !delivery.ask) return;
     const failure: Failure = { type: "sys.failure", code, message: message.slice(0, 4000) };
-    this.send(delivery.from, failure, {
-      from: formatAddress(this.host.nodeId, SYS_PATH),
-      corr: delivery.id,
-    });
+    // Called on the delivery path of hostile input: a failure reply that cannot be sent (an
+    // address that does not parse, a closed connection) is a dead letter, never a throw.
+    try {
+      this.send(delivery.from, failure, {
+        from: formatAddress(this.host.nodeId, SYS_PATH),
+        corr: delivery.id,
+      });
+    } catch {
+      this.host.deadLetters.record({
+        to: delivery.from.slice(0, 200),
+        type: failure.type,
+        reason: "unsendable",
+      });
+    }
   }
 
   /** Publishes a message on a topic's subject, for every subscribed actor on every node. */

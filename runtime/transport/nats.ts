@@ -181,13 +181,30 @@ export class NatsTransport implements Transport {
         const data = msg.data;
         const subj = fixed ?? msg.subject;
         const frames = isBatch(data) ? decodeBatch(data) : undefined;
-        if (!frames) return handler(data, subj);
-        for (const frame of frames) handler(frame, subj);
+        if (!frames) return this.deliver(handler, data, subj);
+        for (const frame of frames) this.deliver(handler, frame, subj);
       },
     });
     return () => {
       if (!sub.isClosed()) sub.unsubscribe();
     };
+  }
+
+  /**
+   * Hands one frame to a subscriber. A throw must not reach nats.js: its reader loop would stop
+   * parsing input until reconnect while the node's failure detector goes on and declares its peers
+   * dead. The wire above is total already; this is the last guard, reported as a status error.
+   */
+  private deliver(handler: FrameHandler, frame: Uint8Array, subject: string): void {
+    try {
+      handler(frame, subject);
+    } catch (error) {
+      const err = error instanceof Error ? error : new Error(`subscriber on ${subject} threw a non-error`);
+      this.emit({ kind: "error", error: err });
+      setImmediate(() =>
+        process.emitWarning(`NATS subscriber on ${subject} threw: ${err.stack ?? err.message}`),
+      );
+    }
   }
 
   async flush(): Promise<void> {
