@@ -52,7 +52,11 @@ export interface ReassemblerOptions {
   timeoutMs: number;
   /** Cap on incomplete sets, all senders together (default 1024). */
   maxOpenSets?: number;
-  /** Cap on incomplete sets of one sender (default 16; a sender's sets arrive one after another). */
+  /**
+   * Cap on incomplete sets of one sender (default 64; one sender's sets mostly arrive one after
+   * another). The sender is the subject: until subjects carry the publishing node, every peer
+   * writing to a node's subject shares this cap, hence the room.
+   */
   maxSetsPerSender?: number;
   /** Cap on bytes held for one sender, bookkeeping included (default `maxMessageBytes` + 1 MiB). */
   maxSenderBytes?: number;
@@ -117,7 +121,7 @@ export class Reassembler {
   constructor(private readonly opts: ReassemblerOptions) {
     this.now = opts.now ?? Date.now;
     this.maxOpenSets = opts.maxOpenSets ?? 1024;
-    this.maxSetsPerSender = opts.maxSetsPerSender ?? 16;
+    this.maxSetsPerSender = opts.maxSetsPerSender ?? 64;
     this.maxSenderBytes = opts.maxSenderBytes ?? opts.maxMessageBytes + (1 << 20);
     this.minChunkBytes = opts.minChunkBytes ?? 512;
   }
