@@ -64,6 +64,7 @@ export function reducerBehavior(args: ReducerArgs, host: ReducerHost): Behavior<
     offset: args.offset,
     length: args.length,
     optimizer: args.spec.optimizer,
+    maxMembers: args.spec.maxWorkers,
     faults: host.faults,
   };
   const scheduler = host.scheduler ?? systemScheduler;

@@ -157,7 +157,7 @@ export class ActorSystem implements CellHost, AsyncDisposable {
     opts: SpawnOptions,
   ): ActorRef<M> {
     this.checkSpawn(path, opts.name);
-    const cell = new Cell(this, path, parentRef, behavior, supervision(opts.supervision));
+    const cell = new Cell(this, path, parentRef, behavior, supervision(opts.supervision), opts.mailboxLimit);
     return this.ref<M>(cell.address);
   }
 
