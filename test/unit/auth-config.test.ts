@@ -166,7 +166,8 @@ test("an envelope under another sender's subject is dropped as sender-mismatch; 
     body: { type: "sys.ping" },
   };
   raw.publish(b.nodeSubject("b", "z"), codec.encode(forged as never));
-  raw.publish(b.nodeSubject("b", "z"), codec.encode({ ...forged, from: "no-slash" } as never));
+  // A from of a third node (y) under z's subject; a from without `/` is refused earlier, as bad-envelope.
+  raw.publish(b.nodeSubject("b", "z"), codec.encode({ ...forged, from: "y/$ask" } as never));
   raw.publish(topicSubject(C, "t1", "z"), codec.encode({ ...forged, to: "*/$topic/t1" } as never));
   const got: unknown[] = [];
   b.subscribeTopic(

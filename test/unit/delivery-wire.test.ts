@@ -109,7 +109,8 @@ test("checkEnvelope refuses every malformed envelope with a MessageDecodeError, 
 
 test("every malformed envelope is counted by reason, and the node keeps answering", async (t) => {
   const { a, b, raw } = await twoNodes(t);
-  const subject = b.nodeSubject("node-b");
+  // Under the sender the envelopes claim (node-x), so each is counted for its own fault, not as sender-mismatch.
+  const subject = b.nodeSubject("node-b", "node-x");
   raw.publish(subject, new Uint8Array([0xd9, 0xff, 1]));
   raw.publish(subject, new Uint8Array([0xc1, 0xba, 0xff, 0xff, 0xff, 0x7f, 1, 2]));
   for (const [, value] of MALFORMED) raw.publish(subject, packr.pack(value));
@@ -128,7 +129,10 @@ test("every malformed envelope is counted by reason, and the node keeps answerin
 test("an ask that fails its schema is answered with a failure to a well-formed sender", async (t) => {
   const { a, b, raw } = await twoNodes(t);
   // node-a's $ask path has no pending ask with this id: the failure reply is a late-reply dead letter there.
-  raw.publish(b.nodeSubject("node-b"), packr.pack(envelope({ from: "node-a/$ask", body: { n: 1 } })));
+  raw.publish(
+    b.nodeSubject("node-b", "node-a"),
+    packr.pack(envelope({ from: "node-a/$ask", body: { n: 1 } })),
+  );
   await waitFor("the failure reply reached node-a", () => (a.deadLetters.byReason()["late-reply"] ?? 0) >= 1);
   assert.equal(b.metrics.byLabel("flock_bad_input_total", "reason").schema, 1);
 });
