@@ -41,7 +41,9 @@ export const PersistedJobSchema = z.object({
   term: int,
   step: int,
   epoch: int,
-  members: z.array(z.object({ node: z.string(), trainer: z.string(), loader: z.string() })),
+  members: z.array(
+    z.object({ node: z.string(), trainer: z.string(), loader: z.string(), inc: z.string().optional() }),
+  ),
   reducers: z.object({ addresses: z.array(z.string()), bounds: z.array(int) }),
   reducerGen: int,
   paramCount: int,

@@ -43,7 +43,7 @@ export class CoordinatorEffects {
   }
 
   /** The job's loader and trainer on `node`. */
-  async spawnMember(node: string): Promise<Member> {
+  async spawnMember(node: string, inc: string | undefined): Promise<Member> {
     const loader = await this.spawnOrReuse(node, "flock.loader", jobNames.loader(this.job), {
       job: this.job,
       prefetch: this.spec.prefetch,
@@ -52,7 +52,7 @@ export class CoordinatorEffects {
       job: this.job,
       spec: this.spec,
     });
-    return { node, trainer, loader };
+    return inc === undefined ? { node, trainer, loader } : { node, trainer, loader, inc };
   }
 
   private prepare(trainer: string, term: number, version: number, reducers: ReducerMap): Promise<Prepared> {
@@ -64,7 +64,7 @@ export class CoordinatorEffects {
 
   /** Places the first members: spawn on each node, then prepare (initialise parameters). */
   async placeMembers(c: Cmd<"placeMembers">): Promise<{ members: Member[]; prepared: Prepared[] }> {
-    const members = await Promise.all(c.nodes.map((node) => this.spawnMember(node)));
+    const members = await Promise.all(c.nodes.map((node) => this.spawnMember(node, c.incs[node])));
     const none = { addresses: ["-"], bounds: [0, 1] };
     const prepared = await Promise.all(members.map((m) => this.prepare(m.trainer, c.term, 0, none)));
     return { members, prepared };
@@ -117,7 +117,7 @@ export class CoordinatorEffects {
 
   /** Spawns a joiner and prepares it at the current version (it syncs from the reducers). */
   async admitJoiner(c: Cmd<"admitJoiner">): Promise<{ member: Member; prepared: Prepared }> {
-    const member = await this.spawnMember(c.node);
+    const member = await this.spawnMember(c.node, c.inc);
     const prepared = await this.prepare(member.trainer, c.term, c.version, c.reducers);
     return { member, prepared };
   }

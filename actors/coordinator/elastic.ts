@@ -1,4 +1,4 @@
-import type { MembershipEvent } from "../../runtime/cluster/types.js";
+import type { MembershipEvent, NodeInfo } from "../../runtime/cluster/types.js";
 import { jobNames } from "../job/names.js";
 import type { Prepared } from "../trainer/protocol.js";
 import { type Core, job, nodeOf } from "./model.js";
@@ -15,22 +15,52 @@ export function onMembership(m: Core, event: MembershipEvent): void {
   const node = event.node.node;
   if (event.kind === "joined" || event.kind === "alive") return maybeJoin(m, node);
   if (event.kind !== "dead" && event.kind !== "left") return;
-  const p = m.s.p;
+  nodeLost(m, node, event.kind, `${event.kind} (incarnation ${event.node.inc})`);
+}
+
+/**
+ * Members whose trainer cannot be alive: their node is not alive, or it runs another incarnation
+ * than the one the trainer was placed on (it restarted; its actors died with the old one).
+ */
+export function staleMembers(
+  members: readonly Member[],
+  alive: readonly NodeInfo[],
+): Array<{ member: Member; detail: string }> {
+  return members.flatMap((member) => {
+    const now = alive.find((n) => n.node === member.node);
+    if (!now) return [{ member, detail: "not alive" }];
+    if (member.inc !== undefined && now.inc !== member.inc)
+      return [{ member, detail: `incarnation ${member.inc} replaced by ${now.inc}` }];
+    return [];
+  });
+}
+
+/**
+ * Each tick while acting: a member whose node restarted while this coordinator could not hear it
+ * (say, while it was still campaigning for a takeover) never gets a death event; without this its
+ * trainer, gone with the old incarnation, would be left out of every step as a straggler forever.
+ */
+export function reconcileMembers(m: Core): void {
+  const name = m.s.phase.name;
+  if (!m.s.p || name === "campaigning" || name === "done" || name === "placing" || name === "finishing")
+    return;
+  for (const { member, detail } of staleMembers(m.s.p.members, m.w.alive))
+    if (m.s.p.members.includes(member)) nodeLost(m, member.node, "dead", detail);
+}
+
+/** `node` is gone (dead, left, or restarted): drop its member, recover its reducers, finish or redo the step. */
+function nodeLost(m: Core, node: string, kind: "dead" | "left", detail: string): void {
+  const p = job(m).p;
   const lostReducer = p.reducers.addresses.some((a) => nodeOf(a) === node);
   if (p.members.some((x) => x.node === node))
-    removeMember(
-      m,
-      node,
-      event.kind === "dead" ? "death" : "leave",
-      `${event.kind} (incarnation ${event.node.inc})`,
-    );
+    removeMember(m, node, kind === "dead" ? "death" : "leave", detail);
   if (m.s.evaluator?.startsWith(`${node}/`)) m.s.evaluator = undefined;
   const ph = m.s.phase;
-  if (lostReducer && ph.name !== "placing") return recoverReducers(m, `reducer node ${node} ${event.kind}`);
+  if (lostReducer && ph.name !== "placing") return recoverReducers(m, `reducer node ${node} ${kind}`);
   if (ph.name === "stepping" && p.members.length > 0 && p.members.every((x) => ph.done.has(x.node)))
     return commit(m);
   if (ph.name === "committing" && ph.contributors.includes(node))
-    return abortAndRedo(m, `contributor ${node} ${event.kind} before the commit was applied`);
+    return abortAndRedo(m, `contributor ${node} ${kind} before the commit was applied`);
   if (p.members.length < m.cfg.spec.minWorkers && ph.name === "stepping") startStep(m);
 }
 
@@ -58,7 +88,8 @@ export function mayAdmit(m: Core, node: string): boolean {
 
 /** Starts admitting `node` (spawn, prepare at the current version); it takes part from a later step boundary. */
 export function maybeJoin(m: Core, node: string): void {
-  if (!mayAdmit(m, node)) return;
+  const inc = m.w.alive.find((n) => n.node === node)?.inc;
+  if (!mayAdmit(m, node) || inc === undefined) return;
   const { p } = job(m);
   m.s.joining.add(node);
   m.emit({
@@ -66,6 +97,7 @@ export function maybeJoin(m: Core, node: string): void {
     gen: m.s.generation,
     term: m.s.term,
     node,
+    inc,
     version: p.step,
     reducers: p.reducers,
   });

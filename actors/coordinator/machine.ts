@@ -8,7 +8,13 @@ import {
   type PhaseName,
   type World,
 } from "./model.js";
-import { admitCandidates, onJoinerFailed, onJoinerPrepared, onMembership } from "./elastic.js";
+import {
+  admitCandidates,
+  onJoinerFailed,
+  onJoinerPrepared,
+  onMembership,
+  reconcileMembers,
+} from "./elastic.js";
 import { onMembersPlaced, onReducersReady, tryPlace } from "./placement.js";
 import { failJob, onCheckpointed, onEvaluated, onFinishCheck, onLeaseRequest } from "./progress.js";
 import { onPersistFailed, onPersisted, writeRecordThrottled } from "./records.js";
@@ -145,6 +151,7 @@ export class CoordinatorMachine implements Core {
   private tick(): void {
     ensureStandby(this);
     tryPlace(this);
+    reconcileMembers(this);
     stepDeadlines(this);
     admitCandidates(this);
     if (this.s.p && this.phase !== "campaigning") writeRecordThrottled(this);

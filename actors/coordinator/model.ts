@@ -127,7 +127,7 @@ export type Command =
   | { kind: "persist"; gen: number; seq: number; job: PersistedJob }
   | { kind: "claim"; gen: number; term: number }
   | { kind: "spawn"; gen: number; purpose: SpawnPurpose; node: string; actorKind: string; name: string }
-  | { kind: "placeMembers"; gen: number; term: number; nodes: string[] }
+  | { kind: "placeMembers"; gen: number; term: number; nodes: string[]; incs: Record<string, string> }
   | {
       kind: "startReducers";
       gen: number;
@@ -138,7 +138,15 @@ export type Command =
       source: string;
       trainers: string[];
     }
-  | { kind: "admitJoiner"; gen: number; term: number; node: string; version: number; reducers: ReducerMap }
+  | {
+      kind: "admitJoiner";
+      gen: number;
+      term: number;
+      node: string;
+      inc: string;
+      version: number;
+      reducers: ReducerMap;
+    }
   | {
       kind: "abortReducers";
       gen: number;

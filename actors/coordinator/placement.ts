@@ -100,7 +100,10 @@ export function tryPlace(m: Core): void {
   const nodes = candidates(m.w.alive, []).slice(0, maxWorkers);
   if (nodes.length >= minWorkers) {
     m.s.phase = { ...ph, stage: "members" };
-    m.emit({ kind: "placeMembers", gen: m.s.generation, term: m.s.term, nodes });
+    const incs = Object.fromEntries(
+      m.w.alive.filter((n) => nodes.includes(n.node)).map((n) => [n.node, n.inc]),
+    );
+    m.emit({ kind: "placeMembers", gen: m.s.generation, term: m.s.term, nodes, incs });
   } else if (m.w.now - ph.startedAt > placementTimeoutMs) {
     m.fail(
       `placement failed: only ${nodes.length} node(s) with a free slot after ${placementTimeoutMs} ms; the job needs minWorkers=${minWorkers}`,

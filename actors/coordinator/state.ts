@@ -10,6 +10,11 @@ export interface Member {
   node: string;
   trainer: string;
   loader: string;
+  /**
+   * The node's incarnation when its trainer was placed: the trainer dies with it, so a member whose
+   * node now runs another incarnation is gone even if nobody saw it die (absent in older records).
+   */
+  inc?: string;
 }
 
 /** One membership change of the job, for the result and the report. */

@@ -2,7 +2,7 @@ import { stepSummary } from "../../messages/index.js";
 import { ShardLedger } from "../ledger/ledger.js";
 import { jobNames } from "../job/names.js";
 import { RECENT_STEPS, STANDBY_RETRY_MS, type Core, type SpawnPurpose, acting } from "./model.js";
-import { removeMember } from "./elastic.js";
+import { removeMember, staleMembers } from "./elastic.js";
 import { place } from "./placement.js";
 import { pendRecovery, record } from "./records.js";
 import { recoverReducers } from "./recovery.js";
@@ -68,9 +68,8 @@ export function takeOver(m: Core, saved: PersistedJob): void {
       detail: `coordinator taken over at step ${saved.step} (term ${m.s.term})`,
     }),
   );
-  const alive = new Set(m.w.alive.map((n) => n.node));
-  for (const x of p.members.filter((x) => !alive.has(x.node)))
-    removeMember(m, x.node, "death", "not alive at takeover");
+  for (const { member, detail } of staleMembers(p.members, m.w.alive))
+    removeMember(m, member.node, "death", `${detail} at takeover`);
   // The step in flight is redone; whatever it leased goes back to the pool and loaders drop it (new term).
   // Attempts of the new term never collide with the old coordinator's (reducers key buffers by them).
   m.s.attempt = m.s.term * 1000;

@@ -138,10 +138,16 @@ export class Driver {
     this.acquireFresh();
     const pm = this.one("placeMembers");
     assert.deepEqual(pm.nodes, nodes);
+    for (const n of nodes)
+      assert.equal(
+        pm.incs[n],
+        this.alive.find((x) => x.node === n)?.inc,
+        `the incarnation of ${n} placed on`,
+      );
     this.send({
       type: "membersPlaced",
       gen: this.gen,
-      members: nodes.map(member),
+      members: nodes.map((n) => ({ ...member(n), inc: pm.incs[n] })),
       prepared: nodes.map(() => prepared()),
     });
     const sr = this.one("startReducers");

@@ -377,6 +377,58 @@ test("a failed job's standby stands down with job.failed and the persisted error
   d.one("stop");
 });
 
+test("a takeover drops a member whose node restarted (alive, but another incarnation) as dead", () => {
+  const old = new Driver(["a", "b", "c"]);
+  old.place(["a", "b", "c"]);
+  const saved = decodeJob(encodeJob(old.m.s.p!));
+  assert.equal(
+    saved.members.find((x) => x.node === "c")?.inc,
+    "1",
+    "the record keeps each member's incarnation",
+  );
+  const d = new Driver(["a", "b", "c"], testSpec(), "b");
+  d.alive = [nodeInfo("a"), nodeInfo("b"), nodeInfo("c", "2")];
+  d.send({ type: "acquired", term: 4 });
+  d.send({ type: "claimed", gen: d.gen, saved });
+  assert.deepEqual(
+    d.m.s.p?.members.map((x) => x.node),
+    ["a", "b"],
+    "c's trainer died with its old incarnation",
+  );
+  const death = d.m.s.p?.membership.find((r) => r.kind === "death" && r.node === "c");
+  assert.equal(death?.detail, "incarnation 1 replaced by 2 at takeover");
+});
+
+test("a member whose node restarted unseen is dropped at the next tick; the step commits with the survivors", () => {
+  const d = new Driver(["a", "b", "c"]);
+  d.place(["a", "b", "c"]);
+  d.done("a");
+  d.done("b");
+  // c restarts and only its new incarnation is heard of (its death went unseen): c stays a member until the tick.
+  d.alive = [nodeInfo("a"), nodeInfo("b"), nodeInfo("c", "2")];
+  d.send({ type: "membership", event: { kind: "joined", node: nodeInfo("c", "2"), epoch: 3 } });
+  assert.equal(d.take("admitJoiner").length, 0, "a member is not admitted again");
+  assert.deepEqual(d.told("reducer.commit"), [], "no commit while c is a member");
+  d.tick();
+  assert.deepEqual(
+    d.m.s.p?.members.map((x) => x.node),
+    ["a", "b"],
+  );
+  const commits = d.out.filter((c) => c.kind === "tell" && c.msg.type === "reducer.commit");
+  assert.equal(commits.length, 2, "the step commits with the survivors");
+  for (const c of commits)
+    assert.ok(c.kind === "tell" && c.msg.type === "reducer.commit" && c.msg.contributors.join() === "a,b");
+  d.applyAll();
+  d.persisted();
+  d.tick();
+  const join = d.take("admitJoiner");
+  assert.deepEqual(
+    join.map((j) => [j.node, j.inc]),
+    [["c", "2"]],
+    "c's new incarnation is admitted as a joiner",
+  );
+});
+
 test("a lost lease stops acting at once and drops results of earlier work", () => {
   const d = new Driver(["a", "b", "c"], testSpec({ maxWorkers: 4 }));
   d.place(["a", "b", "c"]);
