@@ -19,16 +19,19 @@ export function onMembership(m: Core, event: MembershipEvent): void {
 }
 
 /**
- * Members whose trainer cannot be alive: their node is not alive, or it runs another incarnation
- * than the one the trainer was placed on (it restarted; its actors died with the old one).
+ * Members whose trainer cannot be alive: their node runs another incarnation than the one the
+ * trainer was placed on (it restarted; its actors died with the old one), or — with
+ * `absentIsGone`, at a takeover — their node is not among the live ones at all. On a tick an
+ * absent node is only suspect (a slow link): the membership's dead event, not this, removes it.
  */
 export function staleMembers(
   members: readonly Member[],
   alive: readonly NodeInfo[],
+  absentIsGone: boolean,
 ): Array<{ member: Member; detail: string }> {
   return members.flatMap((member) => {
     const now = alive.find((n) => n.node === member.node);
-    if (!now) return [{ member, detail: "not alive" }];
+    if (!now) return absentIsGone ? [{ member, detail: "not alive" }] : [];
     if (member.inc !== undefined && now.inc !== member.inc)
       return [{ member, detail: `incarnation ${member.inc} replaced by ${now.inc}` }];
     return [];
@@ -44,7 +47,7 @@ export function reconcileMembers(m: Core): void {
   const name = m.s.phase.name;
   if (!m.s.p || name === "campaigning" || name === "done" || name === "placing" || name === "finishing")
     return;
-  for (const { member, detail } of staleMembers(m.s.p.members, m.w.alive))
+  for (const { member, detail } of staleMembers(m.s.p.members, m.w.alive, false))
     if (m.s.p.members.includes(member)) nodeLost(m, member.node, "dead", detail);
 }
 

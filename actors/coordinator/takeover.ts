@@ -68,7 +68,7 @@ export function takeOver(m: Core, saved: PersistedJob): void {
       detail: `coordinator taken over at step ${saved.step} (term ${m.s.term})`,
     }),
   );
-  for (const { member, detail } of staleMembers(p.members, m.w.alive))
+  for (const { member, detail } of staleMembers(p.members, m.w.alive, true))
     removeMember(m, member.node, "death", `${detail} at takeover`);
   // The step in flight is redone; whatever it leased goes back to the pool and loaders drop it (new term).
   // Attempts of the new term never collide with the old coordinator's (reducers key buffers by them).

@@ -429,6 +429,21 @@ test("a member whose node restarted unseen is dropped at the next tick; the step
   );
 });
 
+test("a suspect member (missing from the live nodes, no death yet) stays a member on a tick", () => {
+  const d = new Driver(["a", "b", "c"]);
+  d.place(["a", "b", "c"]);
+  d.alive = [nodeInfo("a"), nodeInfo("b")]; // c is suspect: a slow link, not a death
+  d.tick();
+  assert.deepEqual(
+    d.m.s.p?.members.map((x) => x.node),
+    ["a", "b", "c"],
+  );
+  assert.equal(
+    d.m.s.p?.membership.some((r) => r.kind === "death"),
+    false,
+  );
+});
+
 test("a lost lease stops acting at once and drops results of earlier work", () => {
   const d = new Driver(["a", "b", "c"], testSpec({ maxWorkers: 4 }));
   d.place(["a", "b", "c"]);
