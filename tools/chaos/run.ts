@@ -8,12 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { resolveJobSpec } from "../../actors/api.js";
 import { loadDataset } from "../../actors/compute/datasets.js";
-import {
-  checkInvariants,
-  type InvariantName,
-  type InvariantResult,
-  type ObservedResult,
-} from "./invariants.js";
+import { checkInvariants, type InvariantName, type InvariantResult } from "./invariants.js";
 import { runScenario, type ScenarioOutcome } from "./scenario.js";
 import { FAULT_KINDS, planFaults, type FaultKind } from "./schedule.js";
 import type { InjectableBug } from "./bugs.js";
@@ -154,7 +149,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const invariants = checkInvariants({
     epochs,
     datasetSize: dataset.trainSize,
-    result: chaos.result as ObservedResult | undefined,
+    result: chaos.result,
     error: chaos.error,
     steps: chaos.observer.steps,
     hashes: chaos.observer.hashes,
