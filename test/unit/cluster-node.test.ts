@@ -2,10 +2,12 @@
  * Nodes in one process on an in-process bus with memory stores (the embedded default): joining,
  * death detection, restart as a new incarnation, refusal of a live duplicate id, drain, rejoin after
  * being declared dead or losing the identity lease, fencing, slots and the cluster view.
+ *
+ * All on virtual time: heartbeats, failure detection, identity and monitor leases and the stores'
+ * TTLs run on one VirtualScheduler, so a deadline is checked to the tick and nothing sleeps.
  */
 import assert from "node:assert/strict";
 import { test, type TestContext } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { ActorSystem, type Behavior, type Message } from "../../runtime/actor/index.js";
 import { NodeIdInUseError, readClusterView, type Membership } from "../../runtime/cluster/index.js";
@@ -13,12 +15,22 @@ import { crashNode } from "../../runtime/daemon/faults.js";
 import { identityKey, startNode, type FlockNode, type NodeOptions } from "../../runtime/daemon/index.js";
 import { MemoryStores } from "../../runtime/store/index.js";
 import { InProcBus } from "../../runtime/transport/index.js";
-import { waitFor } from "../helpers/index.js";
+import { virtualTime, type TestTime } from "../helpers/time.js";
 
 const FAST = { heartbeatMs: 100, deadAfterMs: 500 } as const;
 
 function world() {
-  return { bus: new InProcBus(), stores: new MemoryStores() };
+  const time = virtualTime();
+  return { time, bus: new InProcBus(), stores: new MemoryStores({ clock: time.scheduler }) };
+}
+
+/** Moves virtual time until `pending` settles (at most `limitMs` of it), and returns its outcome. */
+async function during<T>(time: TestTime, pending: Promise<T>, limitMs = 10_000): Promise<T> {
+  let settled = false;
+  const watched = pending.finally(() => void (settled = true));
+  watched.catch(() => undefined);
+  await time.until("the operation settles", () => settled, limitMs);
+  return watched;
 }
 
 async function node(
@@ -27,8 +39,18 @@ async function node(
   nodeId: string,
   extra: Partial<NodeOptions> = {},
 ): Promise<FlockNode> {
-  const n = await startNode({ nodeId, transport: w.bus.connect(), stores: w.stores, ...FAST, ...extra });
-  t.after(() => n.stop());
+  const n = await during(
+    w.time,
+    startNode({
+      nodeId,
+      transport: w.bus.connect(),
+      stores: w.stores,
+      scheduler: w.time.scheduler,
+      ...FAST,
+      ...extra,
+    }),
+  );
+  t.after(() => during(w.time, n.stop()));
   return n;
 }
 
@@ -43,16 +65,23 @@ test("nodes see each other alive; a crashed node is dead within the deadline and
     ),
   );
   assert.equal(setups.length, 3);
-  await waitFor("all see all alive", () => [a, b, c].every((o) => o!.membership.alive().length === 3));
+  await w.time.until(
+    "all see all alive",
+    () => [a, b, c].every((o) => o!.membership.alive().length === 3),
+    5000,
+  );
   const epoch = a!.membership.epoch;
-  const crashedAt = performance.now();
-  await crashNode(c!);
+  const crashedAt = w.time.scheduler.now();
+  await during(w.time, crashNode(c!));
   assert.equal(c!.status, "crashed");
   assert.deepEqual(await c!.done, { status: "crashed" });
-  await waitFor("c dead for a and b", () => stateOf(a!, "c") === "dead" && stateOf(b!, "c") === "dead", {
-    timeoutMs: 3000,
-  });
-  assert.ok(performance.now() - crashedAt < 1500, "within about the deadline");
+  await w.time.until(
+    "c dead for a and b",
+    () => stateOf(a!, "c") === "dead" && stateOf(b!, "c") === "dead",
+    3000,
+  );
+  const tookMs = w.time.scheduler.now() - crashedAt;
+  assert.ok(tookMs > FAST.deadAfterMs && tookMs <= FAST.deadAfterMs + 150, `at the deadline (${tookMs} ms)`);
   assert.ok(a!.membership.epoch > epoch);
 });
 
@@ -60,20 +89,31 @@ test("a restarted node id comes back as a new incarnation; a live duplicate is r
   const w = world();
   const a = await node(t, w, "a");
   const b = await node(t, w, "b");
-  await waitFor("a sees b", () => stateOf(a, "b") === "alive");
+  await w.time.until("a sees b", () => stateOf(a, "b") === "alive", 5000);
   const firstInc = b.incarnation;
-  const started = performance.now();
+  const started = w.time.scheduler.now();
   await assert.rejects(
-    startNode({ nodeId: "b", transport: w.bus.connect(), stores: w.stores, ...FAST }),
+    during(
+      w.time,
+      startNode({
+        nodeId: "b",
+        transport: w.bus.connect(),
+        stores: w.stores,
+        scheduler: w.time.scheduler,
+        ...FAST,
+      }),
+    ),
     NodeIdInUseError,
   );
-  assert.ok(performance.now() - started < 2000, "refused without waiting for the identity TTL");
-  await crashNode(b);
+  const refusedMs = w.time.scheduler.now() - started;
+  assert.ok(refusedMs < 2000, `refused without waiting for the identity TTL (${refusedMs} ms)`);
+  await during(w.time, crashNode(b));
   const b2 = await node(t, w, "b");
   assert.notEqual(b2.incarnation, firstInc);
-  await waitFor(
+  await w.time.until(
     "a sees the new b",
     () => a.membership.get("b")?.inc === b2.incarnation && stateOf(a, "b") === "alive",
+    5000,
   );
 });
 
@@ -81,21 +121,21 @@ test("drain: peers see the node leave, drain hooks run, the node stops; stop aft
   const w = world();
   const a = await node(t, w, "a");
   const b = await node(t, w, "b");
-  await waitFor("a sees b", () => stateOf(a, "b") === "alive");
+  await w.time.until("a sees b", () => stateOf(a, "b") === "alive", 5000);
   let handedBack = false;
   b.onDrain(async () => {
     assert.equal(stateOf(a, "b"), "left", "peers already know b is leaving while it hands work back");
-    await sleep(50);
+    await w.time.scheduler.sleep(50);
     handedBack = true;
   });
   b.onDrain(async () => {
     throw new Error("a failing hook does not block the drain");
   });
-  await b.drain();
+  await during(w.time, b.drain());
   assert.ok(handedBack);
   assert.equal(b.status, "stopped");
-  await b.stop();
-  await waitFor("a sees b left", () => stateOf(a, "b") === "left");
+  await during(w.time, b.stop());
+  await w.time.until("a sees b left", () => stateOf(a, "b") === "left", 5000);
   const c = await node(t, w, "b");
   assert.ok(c.incarnation !== b.incarnation, "a drained id can start again at once");
 });
@@ -105,25 +145,26 @@ test("a node that was declared dead (silent past the deadline) rejoins as a new 
   const a = await node(t, w, "a");
   let setups = 0;
   const b = await node(t, w, "b", { setup: () => void setups++ });
-  await waitFor("a sees b", () => stateOf(a, "b") === "alive");
+  await w.time.until("a sees b", () => stateOf(a, "b") === "alive", 5000);
   const oldInc = b.incarnation;
   const oldSystem = b.system;
   const rejoined = new Promise((resolve) => b.onRejoined(resolve));
   // As after SIGSTOP: b's heartbeats stop past the deadline, then resume.
   const mem = b.membership as Membership;
   mem.stopHeartbeats();
-  await waitFor("a declares b dead", () => stateOf(a, "b") === "dead", { timeoutMs: 3000 });
+  await w.time.until("a declares b dead", () => stateOf(a, "b") === "dead", 3000);
   mem.startHeartbeats();
-  const e = (await rejoined) as { previous: string; incarnation: string; reason: string };
+  const e = (await during(w.time, rejoined)) as { previous: string; incarnation: string; reason: string };
   assert.equal(e.previous, oldInc);
   assert.match(e.reason, /declared dead by a/);
   assert.notEqual(b.incarnation, oldInc);
   assert.ok(oldSystem.stopped, "the old incarnation's actors are stopped");
   assert.notEqual(b.system, oldSystem);
   assert.equal(setups, 2);
-  await waitFor(
+  await w.time.until(
     "a sees b's new incarnation alive",
     () => a.membership.get("b")?.inc === b.incarnation && stateOf(a, "b") === "alive",
+    5000,
   );
   assert.equal(b.status, "running");
 });
@@ -135,7 +176,7 @@ test("a node that loses its identity lease rejoins as a new incarnation", async 
   const rejoined = new Promise<{ reason: string }>((resolve) => a.onRejoined(resolve));
   const kv = await w.stores.kv("leases-1500", { ttlMs: 1500 });
   await kv.delete(identityKey("a"));
-  const e = await rejoined;
+  const e = await during(w.time, rejoined);
   assert.match(e.reason, /identity lease lost/);
   assert.notEqual(a.incarnation, oldInc);
   assert.equal(a.status, "running");
@@ -150,10 +191,10 @@ test("messages from a dead incarnation are fenced off; from the live one and fro
   a.system.spawn(echo, { name: "echo" });
   // An impostor speaks for node "b" with an incarnation that a has seen replaced.
   const b = await node(t, w, "b");
-  await waitFor("a sees b", () => stateOf(a, "b") === "alive");
+  await w.time.until("a sees b", () => stateOf(a, "b") === "alive", 5000);
   const staleInc = b.incarnation;
-  await crashNode(b);
-  await waitFor("b dead", () => stateOf(a, "b") === "dead", { timeoutMs: 3000 });
+  await during(w.time, crashNode(b));
+  await w.time.until("b dead", () => stateOf(a, "b") === "dead", 3000);
   const ghost = await ActorSystem.start({
     nodeId: "b",
     incarnation: staleInc,
@@ -164,7 +205,11 @@ test("messages from a dead incarnation are fenced off; from the live one and fro
   t.after(() => ghost.stop());
   ghost.registry.register(Echo);
   await assert.rejects(ghost.ref("a/echo").ask({ type: "test.echo", n: 1 } as Message, { timeoutMs: 300 }));
-  await waitFor("a dead-lettered it", () => a.system.deadLetters.byReason()["stale-incarnation"] === 1);
+  await w.time.until(
+    "a dead-lettered it",
+    () => a.system.deadLetters.byReason()["stale-incarnation"] === 1,
+    5000,
+  );
   const client = await ActorSystem.start({
     nodeId: "client-1",
     transport: w.bus.connect(),
@@ -187,10 +232,14 @@ test("slots: reservations show in peers' view; device and backend are announced"
   assert.equal(b.slots.reserve("trainer:j2", 2), false);
   assert.equal(b.slots.free(), 1);
   b.backend = "wasm";
-  await waitFor("a sees b's slots and backend", () => {
-    const info = a.membership.get("b");
-    return info?.freeSlots === 1 && info.slots === 3 && info.backend === "wasm" && info.device === "cpu";
-  });
+  await w.time.until(
+    "a sees b's slots and backend",
+    () => {
+      const info = a.membership.get("b");
+      return info?.freeSlots === 1 && info.slots === 3 && info.backend === "wasm" && info.device === "cpu";
+    },
+    5000,
+  );
   b.slots.release("trainer:j1");
   assert.equal(b.slots.free(), 3);
 });
@@ -198,14 +247,18 @@ test("slots: reservations show in peers' view; device and backend are announced"
 test("one node writes the cluster view; when it dies another takes over and the epoch keeps growing", async (t) => {
   const w = world();
   const nodes = await Promise.all(["a", "b", "c"].map((id) => node(t, w, id)));
-  const view3 = await waitFor("a view with three alive nodes", async () => {
-    const v = await readClusterView(w.stores);
-    return v && v.nodes.filter((n) => n.state === "alive").length === 3 ? v : undefined;
-  });
+  const view3 = await w.time.until(
+    "a view with three alive nodes",
+    async () => {
+      const v = await readClusterView(w.stores);
+      return v && v.nodes.filter((n) => n.state === "alive").length === 3 ? v : undefined;
+    },
+    5000,
+  );
   const monitorId = view3.monitor.slice(0, view3.monitor.lastIndexOf(":"));
   const victim = nodes.find((n) => n.nodeId === monitorId)!;
-  await crashNode(victim);
-  const after = await waitFor(
+  await during(w.time, crashNode(victim));
+  const after = await w.time.until(
     "another monitor reporting the dead one",
     async () => {
       const v = await readClusterView(w.stores);
@@ -213,7 +266,7 @@ test("one node writes the cluster view; when it dies another takes over and the 
         ? v
         : undefined;
     },
-    { timeoutMs: 3000 },
+    3000,
   );
   assert.ok(after.epoch > view3.epoch, `epoch ${after.epoch} > ${view3.epoch}`);
   assert.equal(after.cluster, "default");
