@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { ActorSystem } from "../runtime/actor/index.js";
 import { Membership } from "../runtime/cluster/index.js";
 import { silentLogger, type Logger } from "../runtime/log.js";
+import { JetStreamStores } from "../runtime/store/index.js";
 import { NatsTransport, natsAuthFromEnv, parseCreds, type NatsOptions } from "../runtime/transport/index.js";
 import type { ClusterHandle } from "./api.js";
 
@@ -47,6 +48,7 @@ export async function connectCluster(opts: ConnectOptions): Promise<ClusterHandl
   const servers = Array.isArray(opts.servers) ? opts.servers.join(",") : opts.servers;
   return {
     client,
+    stores: new JetStreamStores(transport.connection, { cluster: opts.cluster }),
     aliveNodes: () =>
       membership
         .alive()

@@ -12,6 +12,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Packr } from "msgpackr";
 import { connect, type NatsConnection } from "nats";
 import { resolveJobSpec, runJob } from "../../actors/api.js";
+import { TrainResult } from "../../messages/index.js";
 import { IGNORED_MESSAGES_METRIC } from "../../actors/ignored.js";
 import { connectCluster } from "../../actors/remote.js";
 import { decodeBatch, isBatch } from "../../runtime/transport/batch.js";
@@ -215,6 +216,45 @@ async function attack(nc: NatsConnection, byType: Map<string, Captured[]>): Prom
         body: { type: "job.finished", job, result },
       }),
     );
+  // A well-formed job.finished from a member that does not hold the job's lease (as a node's own
+  // credentials allow): the submitter must not believe it (its fake accuracy would show).
+  const fake: TrainResult = {
+    status: "completed",
+    job,
+    name: "forged",
+    epochs: 2,
+    steps: 1,
+    accuracy: 0.0123,
+    loss: 9,
+    backend: "forged",
+    samplesPerEpoch: [1, 1],
+    replicasConsistent: true,
+    hashChecks: 0,
+    hashMismatches: [],
+    commitAudit: { checked: 0, mismatches: [] },
+    membershipChanges: 0,
+    wallSeconds: 1,
+    members: [other],
+    recoverySeconds: [],
+    ledgerAudit: { epochs: [], exact: true },
+    membership: [],
+    evals: [],
+  };
+  assert.ok(TrainResult.safeParse(fake).success, "the forged result passes the schema");
+  const prefix = `flock.${CLUSTER}.from.`;
+  const fromOther = `${prefix}${other}${events.slice(events.indexOf(".topic."))}`;
+  nc.publish(
+    fromOther,
+    packr.pack({
+      v: 1,
+      type: "job.finished",
+      from: `${other}/$topic`,
+      to: `*/$topic/${events.slice(events.indexOf(".topic.") + 7)}`,
+      id: "f2",
+      body: { type: "job.finished", job, result: fake },
+    }),
+  );
+  sent.push("well-formed job.finished from a non-holder");
   await nc.flush();
   return sent;
 }
@@ -271,7 +311,8 @@ test("malformed envelopes during training change nothing", { timeout: scaleTimeo
   assert.ok(sent && sent.length > 100, "the attack ran");
   const why = () => daemonWarnings(daemons);
   assert.equal(result.status, "completed", why());
-  assert.ok(result.accuracy >= 0.9, `accuracy ${result.accuracy}`);
+  assert.ok(result.accuracy >= 0.9, `accuracy ${result.accuracy} (0.0123 is the forged job.finished's)`);
+  assert.notEqual(result.name, "forged", "the forged job.finished from a non-holder was not believed");
   assert.equal(result.replicasConsistent, true, `hash mismatches: ${JSON.stringify(result.hashMismatches)}`);
   assert.deepEqual(
     result.membership.filter((m) => m.kind === "death" || m.kind === "failover"),

@@ -94,13 +94,16 @@ function statusReads(cluster: string): string[] {
 
 /**
  * The submitter's permissions (`flock train`, the API): asks nodes (`sys.spawn` of a coordinator,
- * `sys.stop` of its follower) as `submitter`, follows job events and heartbeats, reads job records.
+ * `sys.stop` of its follower) as `submitter`, follows job events and heartbeats, reads job records
+ * and the coordinators' lease (a job's end is believed only from its lease holder's node).
  * It cannot heartbeat, publish a topic, or speak as any node.
  */
 export function submitterPermissions(cluster: string, id = "submitter"): Permissions {
   const c = `flock.${cluster}`;
+  // The coordinators' lease, read to check that a job's end comes from its coordinator's node.
+  const leases = streamReads(`KV_${bucket(cluster, `leases-${COORDINATOR_LEASE_MS}`)}`);
   return {
-    publish: [`${c}.node.*.${id}`, ...statusReads(cluster)],
+    publish: [`${c}.node.*.${id}`, ...statusReads(cluster), ...leases],
     subscribe: [
       `${c}.node.${id}.*`,
       `${c}.from.*.topic.job.*.events`,
