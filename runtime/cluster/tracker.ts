@@ -228,6 +228,21 @@ export class MembershipTracker implements MembershipView {
     return this.paused;
   }
 
+  /**
+   * Takes back this node's verdict on incarnation `inc` of `node` (it was wrong: see verdicts.ts):
+   * its heartbeats are taken in again, as a node that joins.
+   */
+  pardon(node: string, inc: string): void {
+    const list = this.ended.get(node);
+    if (list?.includes(inc)) {
+      const rest = list.filter((i) => i !== inc);
+      if (rest.length > 0) this.ended.set(node, rest);
+      else this.ended.delete(node);
+    }
+    const rec = this.recs.get(node);
+    if (rec && rec.info.inc === inc && rec.info.state === "dead") this.recs.delete(node);
+  }
+
   /** This node rejoined as a new incarnation: the previous one ended. */
   setSelf(node: string, inc: string): void {
     const prev = this.me;
