@@ -14,7 +14,7 @@ import {
   membershipPatterns,
 } from "./heartbeat.js";
 import { MembershipTracker, type TrackerOptions } from "./tracker.js";
-import { Accusations, Refutations, verdictTiming } from "./verdicts.js";
+import { VerdictDesk } from "./verdict-desk.js";
 import type { MembershipEvent, MembershipView, NodeInfo } from "./types.js";
 
 /** What this node announces about itself in each heartbeat. */
@@ -72,13 +72,8 @@ export class Membership implements MembershipView, AsyncDisposable {
   private lastBeatLagMs = 0;
   private readonly tickTimer: Timer;
   private readonly offs: Unsubscribe[] = [];
-  private readonly deadListeners = new Set<(reason: string) => void>();
-  /** Dead notices about this incarnation (obeyed on a majority of peers: see verdicts.ts). */
-  private readonly accusations: Accusations;
-  /** Incarnations this node declared dead that keep heartbeating. */
-  private readonly refutations: Refutations;
-  /** This incarnation already told its listeners to rejoin. */
-  private yielded = false;
+  /** When this incarnation ends on others' word (a majority's dead notices, or refuted verdicts). */
+  private readonly verdicts: VerdictDesk;
   private readonly notified = new Map<string, number>();
   private foreign: { inc: string; at: number; beats: number; lastSeq: number } | undefined;
   private readonly log: Logger;
@@ -123,9 +118,14 @@ export class Membership implements MembershipView, AsyncDisposable {
         }
       }),
     );
-    const verdicts = verdictTiming(this.tracker.timing.deadAfterMs);
-    this.accusations = new Accusations(verdicts);
-    this.refutations = new Refutations(verdicts);
+    this.verdicts = new VerdictDesk({
+      nodeId: this.nodeId,
+      tracker: this.tracker,
+      clock,
+      metrics: this.metrics,
+      log: this.log,
+      rlog: this.rlog,
+    });
     this.offs.push(this.tracker.subscribe((e) => this.onEvent(e)));
     const tickMs = Math.max(10, Math.min(100, this.tracker.timing.heartbeatMs / 4));
     this.tickTimer = this.clock.every(tickMs, () => this.tracker.tick());
@@ -209,9 +209,7 @@ export class Membership implements MembershipView, AsyncDisposable {
     this.seq = 0;
     this.state = "alive";
     this.foreign = undefined;
-    this.accusations.clear();
-    this.refutations.clear();
-    this.yielded = false;
+    this.verdicts.reset();
     this.tracker.setSelf(this.nodeId, inc);
   }
 
@@ -221,8 +219,7 @@ export class Membership implements MembershipView, AsyncDisposable {
    * refuted (see verdicts.ts).
    */
   onDeclaredDead(listener: (reason: string) => void): Unsubscribe {
-    this.deadListeners.add(listener);
-    return () => this.deadListeners.delete(listener);
+    return this.verdicts.listen(listener);
   }
 
   /** Stops listening and publishing. */
@@ -304,8 +301,7 @@ export class Membership implements MembershipView, AsyncDisposable {
     const result = this.tracker.observe(frame);
     if (result === "stale" && frame.state !== "left" && !this.opts.observerOnly) {
       this.sendDeadNotice(frame.node, frame.inc);
-      this.refutations.note(frame.node, frame.inc, this.clock.now());
-      this.checkRefuted();
+      this.verdicts.outlived(frame.node, frame.inc);
     }
     if (result === "foreign-self" && frame.state !== "left") {
       const f = this.foreign;
@@ -335,67 +331,7 @@ export class Membership implements MembershipView, AsyncDisposable {
 
   private onDeadNotice(notice: DeadNotice): void {
     if (notice.node !== this.nodeId || notice.inc !== this.inc || this.opts.observerOnly) return;
-    const now = this.clock.now();
-    this.accusations.note(notice.by, now);
-    const verdict = this.accusations.decide(this.livePeers(), now);
-    if (!verdict) {
-      this.metrics.inc(
-        "flock_dead_notices_refused_total",
-        {},
-        1,
-        "Dead notices about this node not obeyed (yet): from a minority of its peers",
-      );
-      this.rlog.warn(
-        "dead-minority",
-        { by: notice.by },
-        `declared dead by ${notice.by} alone; not rejoining while a majority of peers sees this node alive`,
-      );
-      return;
-    }
-    const by = verdict.accusers.join(", ");
-    const why =
-      verdict.reason === "majority"
-        ? ""
-        : verdict.reason === "no-peers"
-          ? " (it sees no live peer)"
-          : " (for longer than the minority's patience)";
-    this.endIncarnation(`declared dead by ${by}${why}`);
-  }
-
-  /** Rejoins when the incarnations this node declared dead outnumber its live peers and outlive the verdict. */
-  private checkRefuted(): void {
-    const refuters = this.refutations.decide(this.livePeers().size, this.clock.now());
-    if (!refuters || this.yielded) return;
-    for (const r of refuters) this.tracker.pardon(r.node, r.inc);
-    this.metrics.inc(
-      "flock_verdicts_refuted_total",
-      {},
-      1,
-      "Times this node found its death verdicts refuted by a majority and rejoined itself",
-    );
-    this.endIncarnation(
-      `its verdicts were refuted: ${refuters.map((r) => r.node).join(", ")} kept heartbeating (this node was the one cut off)`,
-    );
-  }
-
-  /** The nodes this node considers alive or suspect, itself excluded. */
-  private livePeers(): Set<string> {
-    const peers = new Set<string>();
-    for (const n of this.tracker.nodes())
-      if ((n.state === "alive" || n.state === "suspect") && n.node !== this.nodeId) peers.add(n.node);
-    return peers;
-  }
-
-  private endIncarnation(reason: string): void {
-    if (this.yielded) return;
-    this.yielded = true;
-    for (const l of [...this.deadListeners]) {
-      try {
-        l(reason);
-      } catch (error) {
-        setImmediate(() => this.log.error({ err: error }, "declared-dead listener threw"));
-      }
-    }
+    this.verdicts.accused(notice.by);
   }
 
   private sendDeadNotice(node: string, inc: string): void {
