@@ -169,7 +169,9 @@ export async function speaksForJob(
         jobNames.leaseKey(job),
       );
       if (lease) {
-        if (holderNode(lease.holder) === node) return true;
+        // Held by another node: a forgery (or a stale end), refused at once, so a stream of
+        // them cannot back up the follower's mailbox behind two-second checks.
+        return holderNode(lease.holder) === node;
       } else {
         const entry = await (await openJobsBucket(stores)).get(job);
         const state =

@@ -62,9 +62,9 @@ export function decideTerm(
   };
 }
 
-/** The node of a lease holder `node:incarnation`. */
+/** The node of a lease holder `node:incarnation` (node ids may hold `:`, incarnations never do). */
 export function holderNode(holder: string): string {
-  const i = holder.indexOf(":");
+  const i = holder.lastIndexOf(":");
   return i < 0 ? holder : holder.slice(0, i);
 }
 

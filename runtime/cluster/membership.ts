@@ -100,7 +100,8 @@ export class Membership implements MembershipView, AsyncDisposable {
     const patterns = membershipPatterns(this.cluster);
     const onFrame = (data: Uint8Array, subject: string): void => this.onFrame(data, subject);
     this.offs.push(opts.transport.subscribe(patterns.heartbeats, onFrame));
-    this.offs.push(opts.transport.subscribe(patterns.deadNotices, onFrame));
+    // An observer is never told it is dead, and its role may not read dead notices (tools/auth).
+    if (!opts.observerOnly) this.offs.push(opts.transport.subscribe(patterns.deadNotices, onFrame));
     this.offs.push(
       opts.transport.onStatus((s) => {
         if (s.kind === "disconnected" || s.kind === "reconnecting") {

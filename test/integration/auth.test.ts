@@ -11,7 +11,9 @@ import { after, before, test, type TestContext } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect, ErrorCode, NatsError, type NatsConnection } from "nats";
 import { resolveJobSpec, runJob } from "../../actors/api.js";
+import { CHECKPOINTS_BUCKET, jobNames } from "../../actors/job/names.js";
 import { connectCluster } from "../../actors/remote.js";
+import { JetStreamStores } from "../../runtime/store/index.js";
 import { natsConnectionOptions } from "../../runtime/transport/index.js";
 import { writeAuthFiles } from "../../tools/auth/command.js";
 import type { ClusterStatus } from "../../tools/cli/index.js";
@@ -148,6 +150,22 @@ test(
     assert.equal(status.warnings, undefined, JSON.stringify(status.warnings));
   },
 );
+
+test("a daemon's creds write and read back a checkpoint blob, without a permissions violation", async (t) => {
+  // Reducer recovery reads checkpoints: nats.js looks the object store's stream up (STREAM.NAMES)
+  // on get, which the daemon role missed, so every recovery from a checkpoint failed under auth.
+  const a = await connectAs(t, "a");
+  const stores = new JetStreamStores(a.nc, { cluster: CLUSTER });
+  const blobs = await stores.blobs(CHECKPOINTS_BUCKET);
+  const data = new Uint8Array(300_000).map((_, i) => i % 251);
+  await blobs.put(jobNames.checkpoint("jauth", 5, 0), data);
+  assert.deepEqual(await blobs.get(jobNames.checkpoint("jauth", 5, 0)), data);
+  const kv = await stores.kv("jobs");
+  assert.equal(await kv.get("no-such-job"), undefined);
+  await a.nc.flush();
+  await sleep(100);
+  assert.deepEqual(a.violations, [], "no permissions violation");
+});
 
 test("node a's creds cannot publish as node b: the server refuses each subject", async (t) => {
   const a = await connectAs(t, "a");

@@ -65,7 +65,9 @@ const bucket = (cluster: string, name: string): string => `flock_${cluster}_${na
 /** A daemon's permissions: speak as `node` only, hear what is addressed to it, use the cluster's buckets. */
 export function daemonPermissions(cluster: string, node: string, leaseTtls: number[]): Permissions {
   const c = `flock.${cluster}`;
-  const js: string[] = ["$JS.API.INFO"];
+  // STREAM.NAMES: nats.js looks the object store's stream up by subject on get/watch/list (a
+  // checkpoint read in reducer recovery); it lists the names of the account's streams, no data.
+  const js: string[] = ["$JS.API.INFO", "$JS.API.STREAM.NAMES"];
   for (const b of kvBuckets(leaseTtls)) {
     const name = bucket(cluster, b);
     js.push(...streamReads(`KV_${name}`), ...streamWrites(`KV_${name}`, false), `$KV.${name}.>`);

@@ -2,7 +2,7 @@ import { InvalidArgumentError, Option, type Command } from "commander";
 import { createLogger, redact, type Logger } from "../../runtime/log.js";
 import { JetStreamStores } from "../../runtime/store/index.js";
 import { NatsTransport } from "../../runtime/transport/index.js";
-import { isValidSegment } from "../../runtime/actor/index.js";
+import { isValidNodeId } from "../../runtime/actor/subjects.js";
 import { startNode, type FlockNode } from "../../runtime/daemon/node.js";
 import { serveMetrics, type MetricsServer } from "../../runtime/daemon/metrics-server.js";
 import {
@@ -97,8 +97,10 @@ export function registerDaemonCommand(
 }
 
 function nodeIdArg(value: string): string {
-  if (!isValidSegment(value))
-    throw new InvalidArgumentError(`node ids use 1-128 letters, digits, _ $ . : -; got "${value}"`);
+  if (!isValidNodeId(value))
+    throw new InvalidArgumentError(
+      `node ids use 1-128 letters, digits, _ $ : - (no dots: the id is one subject token); got "${value}"`,
+    );
   return value;
 }
 
