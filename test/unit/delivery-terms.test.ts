@@ -18,6 +18,7 @@ import { reducerBehavior } from "../../actors/reducer/behavior.js";
 import type { Aborted, ReducerCommand } from "../../actors/reducer/protocol.js";
 import {
   decideTerm,
+  holderNode,
   leaseTermCheck,
   MIN_REREAD_MS,
   TermGuard,
@@ -42,6 +43,13 @@ test("decideTerm: accepted from the holder's node up to the lease's revision, re
     reason: "no-lease",
   });
   assert.deepEqual(decideTerm(undefined, 1, "node-a", 0), { kind: "reread" });
+});
+
+test("a node id with ':' is the holder of its own lease, and a prefix of it is not", () => {
+  const lease = { lease: { holder: "gpu:1:inc1", revision: 3 }, readAt: 1000 };
+  assert.equal(holderNode("gpu:1:inc1"), "gpu:1");
+  assert.deepEqual(decideTerm(lease, 3, "gpu:1", 1000), { kind: "accept" });
+  assert.deepEqual(decideTerm(lease, 3, "gpu", 1000), { kind: "refuse", reason: "not-lease-holder" });
 });
 
 test("TermGuard reads the lease at most once per interval, however many forged terms come", async () => {
