@@ -186,7 +186,8 @@ export type Event =
   | { type: "tick" }
   | { type: "timer"; id: TimerId }
   | { type: "membership"; event: MembershipEvent }
-  | { type: "message"; msg: Exclude<CoordinatorCommand, { type: "coord.status" }> }
+  /** `from`: the sender's address (undefined: a local tell that named none, i.e. this node). */
+  | { type: "message"; msg: Exclude<CoordinatorCommand, { type: "coord.status" }>; from?: string }
   | { type: "persisted"; gen: number; seq: number }
   | { type: "persistFailed"; gen: number; seq: number; fenced: boolean; error: string }
   | { type: "spawned"; gen: number; purpose: SpawnPurpose; address: string }

@@ -7,7 +7,8 @@ import type { CoordinatorCommand } from "../coordinator/protocol.js";
 import type { JobSpec } from "../job/spec.js";
 import { jobNames } from "../job/names.js";
 import { IgnoredMessages } from "../ignored.js";
-import { termRefused, type TermCheck } from "../term-guard.js";
+import { memberMismatch } from "../senders.js";
+import { addressNode, termRefused, type TermCheck } from "../term-guard.js";
 import { decodeCheckpoint, encodeCheckpoint, type ReducerCheckpoint } from "./checkpoint.js";
 import {
   initialReducerState,
@@ -184,8 +185,13 @@ export function reducerBehavior(args: ReducerArgs, host: ReducerHost): Behavior<
       )
         return state;
       switch (msg.type) {
-        case "reducer.grad":
+        case "reducer.grad": {
+          // Only member m's own node may contribute m's slice (else one node could overwrite
+          // another's gradient, or fill the buffers with made-up members).
+          const mismatch = memberMismatch(msg.member, ctx.from, addressNode(ctx.self.address) ?? "");
+          if (mismatch) return ignoreMsg(state, ctx, type, mismatch);
           return run(state, gradEvent(msg), ctx, type);
+        }
         case "reducer.commit":
           if (!ctx.from) return ignoreMsg(state, ctx, type, "no-reply-address");
           return run(state, commitEvent(msg, ctx.from), ctx, type);

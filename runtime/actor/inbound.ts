@@ -105,7 +105,7 @@ export class Inbound {
 
   /** Hands a message for this node to its destination: a pending ask, the system service, or an actor. */
   dispatchLocal(path: string, msg: Message, delivery: Delivery, corr: string | undefined, to: string): void {
-    if (path === ASK_PATH) return this.settleAsk(corr, msg, to);
+    if (path === ASK_PATH) return this.settleAsk(corr, msg, to, delivery.from);
     if (path === SYS_PATH) return this.onSystemMessage(msg, delivery);
     const cell = this.cells.get(path);
     if (!cell || cell.stopped) {
@@ -144,8 +144,16 @@ export class Inbound {
     }
   }
 
-  private settleAsk(corr: string | undefined, msg: Message, to: string): void {
-    if (!this.asks.settle(corr, msg))
-      this.host.deadLetters.record({ to, type: msg.type, reason: "late-reply" });
+  private settleAsk(corr: string | undefined, msg: Message, to: string, from: string | undefined): void {
+    const outcome = this.asks.settle(corr, msg, from);
+    if (outcome === "late") this.host.deadLetters.record({ to, type: msg.type, reason: "late-reply" });
+    else if (outcome === "foreign") {
+      this.host.wire.reportBadInput(
+        "sender-mismatch",
+        to,
+        `a ${String(msg.type).slice(0, 100)} answering an ask of another node, from ${String(from).slice(0, 200)}`,
+      );
+      this.host.deadLetters.record({ to, from, type: msg.type, reason: "foreign-reply" });
+    }
   }
 }

@@ -162,3 +162,38 @@ test("a throw while delivering is counted as internal-error and the reader goes 
   await new Promise((r) => setImmediate(r));
   assert.deepEqual(warnings, [], "the throw never reached the transport");
 });
+
+test("only the asked node may answer an ask: a guessed reply from another node is refused", async (t) => {
+  const { a, b, raw } = await twoNodes(t);
+  const slow: Behavior<Protocol> = {
+    async receive(_s, msg, ctx) {
+      if (msg.type !== "demo.ping") return;
+      await new Promise((r) => setTimeout(r, 50));
+      ctx.reply({ type: "demo.pong", n: msg.n + 1 });
+    },
+  };
+  b.spawn(slow, { name: "slow" });
+  // Node x sees the ask's id (it shows in every envelope a sends) and answers first, as itself.
+  const seen: string[] = [];
+  const off = raw.subscribe(b.nodeSubject("node-b", "node-a"), (data) => {
+    const env = packr.unpack(data) as { id?: unknown };
+    if (typeof env.id === "string") seen.push(env.id);
+  });
+  t.after(off);
+  const reply = a.ref<Protocol>("node-b/slow").ask({ type: "demo.ping", n: 1 }, { timeoutMs: 2000 });
+  await waitFor("the ask seen on the wire", () => seen.length > 0);
+  raw.publish(
+    a.nodeSubject("node-a", "node-x"),
+    packr.pack({
+      v: 1,
+      type: "demo.pong",
+      from: "node-x/slow",
+      to: "node-a/$ask",
+      id: "x9",
+      corr: seen[0],
+      body: { type: "demo.pong", n: 999 },
+    }),
+  );
+  assert.deepEqual(await reply, { type: "demo.pong", n: 2 }, "the asked node's answer, not the forgery");
+  assert.equal(a.metrics.byLabel("flock_bad_input_total", "reason")["sender-mismatch"], 1);
+});
