@@ -17,6 +17,40 @@ export const MAX_LAYER_UNITS = 65_536;
 export const MAX_MODEL_CONFIG_BYTES = 1 << 20;
 
 const CONV = new Set(["Conv1D", "Conv2D", "Conv3D", "Conv2DTranspose", "SeparableConv2D", "DepthwiseConv2D"]);
+/** Layers without weights (or with a few per channel: the normalizations), which keep the size. */
+const LIGHT = new Set([
+  "Flatten",
+  "Dropout",
+  "SpatialDropout1D",
+  "SpatialDropout2D",
+  "GaussianNoise",
+  "GaussianDropout",
+  "AlphaDropout",
+  "Activation",
+  "ReLU",
+  "LeakyReLU",
+  "ELU",
+  "Softmax",
+  "ThresholdedReLU",
+  "Reshape",
+  "Permute",
+  "InputLayer",
+  "MaxPooling1D",
+  "MaxPooling2D",
+  "MaxPooling3D",
+  "AveragePooling1D",
+  "AveragePooling2D",
+  "AveragePooling3D",
+  "GlobalMaxPooling1D",
+  "GlobalMaxPooling2D",
+  "GlobalAveragePooling1D",
+  "GlobalAveragePooling2D",
+  "ZeroPadding2D",
+  "Cropping2D",
+  "UpSampling2D",
+  "BatchNormalization",
+  "LayerNormalization",
+]);
 
 interface Shape {
   /** Values per sample entering the layer. */
@@ -117,5 +151,10 @@ function layerCost(layer: unknown, shape: Shape): { params: number; shape: Shape
       return "an Embedding needs input_dim and output_dim";
     return { params: vocab * dim, shape: { width: shape.width * dim, channels: dim } };
   }
-  return { params: 0, shape };
+  // The normalizations hold 2-4 values per channel: counted as 4 × width, an upper bound.
+  if (cls === "BatchNormalization" || cls === "LayerNormalization") return { params: 4 * shape.width, shape };
+  if (typeof cls === "string" && LIGHT.has(cls)) return { params: 0, shape };
+  // Anything else may hold weights this check cannot size (LSTM(20000) would pass as 0 and
+  // allocate 1.6e9 floats in every trainer): refused by name, before anything is built.
+  return `layer class ${typeof cls === "string" ? JSON.stringify(cls.slice(0, 60)) : "(none)"} is not supported: flock sizes Dense, ${[...CONV].join(", ")}, Embedding and weight-free layers`;
 }

@@ -78,3 +78,18 @@ test("checkpointEvery has a minimum; intervals and sizes have maxima; the daemon
     false,
   );
 });
+
+test("layers the check cannot size are refused by name; weight-free ones pass", () => {
+  const lstm = { class_name: "LSTM", config: { units: 20_000 } };
+  assert.match(
+    modelTooLarge(sequential([dense(8, 784), lstm, dense(10)])) ?? "",
+    /layer class "LSTM" is not supported/,
+  );
+  const nested = sequential([dense(8, 784), sequential([dense(8)])]);
+  assert.match(modelTooLarge(nested) ?? "", /layer class "Sequential" is not supported/);
+  const light = ["Flatten", "Dropout", "Activation", "MaxPooling2D", "BatchNormalization"].map((c) => ({
+    class_name: c,
+    config: {},
+  }));
+  assert.equal(modelTooLarge(sequential([dense(8, 784), ...light, dense(10)])), undefined);
+});
