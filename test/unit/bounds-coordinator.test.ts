@@ -25,6 +25,7 @@ function applied(d: Driver, r: number): void {
       summed: ["a", "b"],
       n: 8,
     },
+    from: s.p?.reducers.addresses[r], // the reducer's own acknowledgement (none for a bad r)
   });
 }
 
@@ -53,7 +54,11 @@ test("coord.checkpointed counts each reducer once, only for a checkpoint asked f
   for (let i = 0; i < 5; i++) commitStep(d);
   assert.equal(d.told("reducer.checkpoint").length, 2, "asked at step 5");
   const ack = (step: number, r: number): void => {
-    d.send({ type: "message", msg: { type: "coord.checkpointed", term: d.m.s.term, step, r } });
+    d.send({
+      type: "message",
+      msg: { type: "coord.checkpointed", term: d.m.s.term, step, r },
+      from: d.m.s.p?.reducers.addresses[r],
+    });
   };
   const before = d.m.s.ignored;
   ack(5, 0);
