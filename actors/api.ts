@@ -2,6 +2,11 @@ import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { JobEvent, TrainResult } from "../messages/index.js";
 import { ActorSystem, type Behavior } from "../runtime/actor/index.js";
+import { openLeaseBucket, readLease } from "../runtime/cluster/lease.js";
+import { openJobsBucket } from "../runtime/cluster/jobs.js";
+import type { StoreProvider } from "../runtime/store/index.js";
+import { COORDINATOR_LEASE_MS } from "./coordinator/host.js";
+import { addressNode, holderNode } from "./term-guard.js";
 import type { Logger } from "../runtime/log.js";
 import { silentLogger } from "../runtime/log.js";
 import { EXAMPLES, exampleNames } from "./job/examples.js";
@@ -21,6 +26,11 @@ export class JobFailedError extends Error {
 /** Where a job runs: a cluster reached through one client actor system. */
 export interface ClusterHandle {
   client: ActorSystem;
+  /**
+   * The cluster's stores as this client may read them: a job's end is believed only when the
+   * job's coordinator lease (or, once it is released, the job's record) backs it.
+   */
+  stores: StoreProvider;
   /** Nodes alive now, sorted. */
   aliveNodes(): string[];
   /** "embedded (in-process bus)" or the NATS URL. */
@@ -85,8 +95,20 @@ export async function runJob(
   client.registry.register(...TRAINING_MESSAGES);
   let settle!: (r: { result?: TrainResult; error?: string }) => void;
   const ended = new Promise<{ result?: TrainResult; error?: string }>((r) => (settle = r));
+  let ignoredEnds = 0;
   const follower: Behavior<JobEvent, undefined> = {
-    receive(_s, e) {
+    async receive(_s, e, ctx) {
+      const terminal = e.type === "job.finished" || e.type === "job.failed";
+      // Any member may publish on the job's events topic as itself; only the coordinator's node
+      // may end the job. An end that its lease does not back is ignored (and counted).
+      if (terminal && !(await speaksForJob(cluster.stores, job, addressNode(ctx.from)))) {
+        ignoredEnds++;
+        log.warn(
+          { job, from: ctx.from, ignored: ignoredEnds },
+          `ignored a ${e.type} that the job's coordinator lease does not back`,
+        );
+        return;
+      }
       try {
         opts.onEvent?.(e);
       } catch (error) {
@@ -120,6 +142,48 @@ export async function runJob(
     off();
     await client.stopRemote(ref.address, { timeoutMs: 1000 }).catch(() => undefined);
   }
+}
+
+/** Reads of the lease and the record before an unbacked end is ignored, and the pause between them. */
+const END_CHECKS = 20;
+const END_CHECK_PAUSE_MS = 100;
+
+/**
+ * Whether a job's end announced by `node` is backed: `node` holds the job's coordinator lease, or
+ * nobody does and the job's record says the job ended (the coordinator persists its record, then
+ * resigns). Read again a few times before giving up: the announcement can arrive before the record
+ * is written and after the lease is released. A store that cannot be read backs nothing.
+ */
+export async function speaksForJob(
+  stores: StoreProvider,
+  job: string,
+  node: string | undefined,
+  checks = END_CHECKS,
+  pauseMs = END_CHECK_PAUSE_MS,
+): Promise<boolean> {
+  if (node === undefined) return false;
+  for (let i = 0; i < checks; i++) {
+    try {
+      const lease = await readLease(
+        await openLeaseBucket(stores, COORDINATOR_LEASE_MS),
+        jobNames.leaseKey(job),
+      );
+      if (lease) {
+        // Held by another node: a forgery (or a stale end), refused at once, so a stream of
+        // them cannot back up the follower's mailbox behind two-second checks.
+        return holderNode(lease.holder) === node;
+      } else {
+        const entry = await (await openJobsBucket(stores)).get(job);
+        const state =
+          entry && (JSON.parse(new TextDecoder().decode(entry.value)) as { state?: unknown }).state;
+        if (state === "finished" || state === "failed") return true;
+      }
+    } catch {
+      // Unreadable for now: try again.
+    }
+    await new Promise((r) => setTimeout(r, pauseMs));
+  }
+  return false;
 }
 
 async function waitForNodes(cluster: ClusterHandle, n: number, timeoutMs: number): Promise<string[]> {

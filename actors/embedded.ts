@@ -74,6 +74,7 @@ export class EmbeddedCluster {
     const first = () => [...this.nodes.values()][0];
     return {
       client: this.client!,
+      stores: this.stores,
       aliveNodes: () =>
         first()
           ?.membership.alive()

@@ -1,3 +1,5 @@
+import type { Failure } from "../messages/index.js";
+import type { ActorContext, Message } from "../runtime/actor/index.js";
 import type { Logger } from "../runtime/log.js";
 import type { Metrics } from "../runtime/metrics.js";
 
@@ -42,6 +44,20 @@ export class IgnoredMessages {
       { actor: this.actor, type, reason, detail },
       "message ignored (logged once per type and reason; counted in flock_actor_ignored_messages_total)",
     );
+  }
+
+  /**
+   * Counts one message the actor does not handle and, when it is an ask, answers it with a
+   * failure, so the asker learns at once instead of waiting out its timeout.
+   */
+  unhandled<M extends Message>(ctx: ActorContext<M>, type: string, reason: string): void {
+    this.note(ctx.log, type, reason);
+    if (ctx.isAsk)
+      ctx.reply<Failure>({
+        type: "sys.failure",
+        code: "bad-input",
+        message: `${type} not handled: ${reason}`,
+      });
   }
 
   /** How many messages of `type` were ignored for `reason` (for tests). */

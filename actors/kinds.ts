@@ -16,6 +16,7 @@ import { LoaderCommand } from "./loader/protocol.js";
 import { reducerBehavior } from "./reducer/behavior.js";
 import type { ReducerFaults } from "./reducer/machine.js";
 import { ReducerCommand } from "./reducer/protocol.js";
+import { leaseTermCheck } from "./term-guard.js";
 import { trainerBehavior } from "./trainer/behavior.js";
 import { TrainerCommand } from "./trainer/protocol.js";
 
@@ -89,6 +90,7 @@ export function setupNode(node: TrainingNode, options: SetupOptions = {}): void 
           subscribe: (topic, ref) => system.subscribeTopic(topic, ref),
           scheduler,
           metrics: system.metrics,
+          terms: leaseTermCheck(node.stores, job, scheduler),
         },
       );
     },
@@ -96,7 +98,8 @@ export function setupNode(node: TrainingNode, options: SetupOptions = {}): void 
 
   system.registerKind("flock.loader", {
     args: z.strictObject({ job: z.string(), prefetch: z.number().int().min(1).max(64) }),
-    create: (args) => loaderBehavior(args, node.nodeId, system.metrics),
+    create: (args) =>
+      loaderBehavior(args, node.nodeId, system.metrics, leaseTermCheck(node.stores, args.job, scheduler)),
   });
 
   system.registerKind("flock.reducer", {
@@ -114,13 +117,19 @@ export function setupNode(node: TrainingNode, options: SetupOptions = {}): void 
         blobs: () => node.stores.blobs(CHECKPOINTS_BUCKET),
         scheduler,
         metrics: system.metrics,
+        terms: leaseTermCheck(node.stores, args.job, scheduler),
         faults: options.faults?.reducer,
       }),
   });
 
   system.registerKind("flock.evaluator", {
     args: JobArgs,
-    create: (args) => evaluatorBehavior(args, { scheduler, metrics: system.metrics }),
+    create: (args) =>
+      evaluatorBehavior(args, {
+        scheduler,
+        metrics: system.metrics,
+        terms: leaseTermCheck(node.stores, args.job, scheduler),
+      }),
   });
 
   system.registerKind("flock.coordinator", {

@@ -1,8 +1,10 @@
 import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { ActorSystem } from "../runtime/actor/index.js";
 import { Membership } from "../runtime/cluster/index.js";
 import { silentLogger, type Logger } from "../runtime/log.js";
-import { NatsTransport, natsAuthFromEnv, type NatsOptions } from "../runtime/transport/index.js";
+import { JetStreamStores } from "../runtime/store/index.js";
+import { NatsTransport, natsAuthFromEnv, parseCreds, type NatsOptions } from "../runtime/transport/index.js";
 import type { ClusterHandle } from "./api.js";
 
 /** Options of {@link connectCluster}. */
@@ -10,6 +12,11 @@ export interface ConnectOptions extends Partial<NatsOptions> {
   servers: string | string[];
   cluster?: string;
   log?: Logger;
+  /**
+   * The id this client publishes under (the sender token of its subjects). Default: the identity
+   * its credentials file names (`flock auth init` writes `submitter`), else `client-<random>`.
+   */
+  clientId?: string;
 }
 
 /**
@@ -18,8 +25,9 @@ export interface ConnectOptions extends Partial<NatsOptions> {
  */
 export async function connectCluster(opts: ConnectOptions): Promise<ClusterHandle> {
   const log = opts.log ?? silentLogger();
-  const clientId = `client-${randomUUID().slice(0, 8)}`;
-  const transport = await NatsTransport.connect({ ...natsAuthFromEnv(), ...opts, name: clientId });
+  const nats = { ...natsAuthFromEnv(), ...opts };
+  const clientId = opts.clientId ?? credsIdentity(nats.credsFile) ?? `client-${randomUUID().slice(0, 8)}`;
+  const transport = await NatsTransport.connect({ ...nats, name: clientId });
   const client = await ActorSystem.start({
     nodeId: clientId,
     transport,
@@ -40,6 +48,7 @@ export async function connectCluster(opts: ConnectOptions): Promise<ClusterHandl
   const servers = Array.isArray(opts.servers) ? opts.servers.join(",") : opts.servers;
   return {
     client,
+    stores: new JetStreamStores(transport.connection, { cluster: opts.cluster }),
     aliveNodes: () =>
       membership
         .alive()
@@ -52,4 +61,9 @@ export async function connectCluster(opts: ConnectOptions): Promise<ClusterHandl
       await client.stop();
     },
   };
+}
+
+/** The identity a credentials file names, if any (a server with per-node users allows only that one). */
+function credsIdentity(file: string | undefined): string | undefined {
+  return file === undefined ? undefined : parseCreds(readFileSync(file, "utf8")).identity;
 }

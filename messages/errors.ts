@@ -15,7 +15,10 @@ export type BadInputReason =
   | "chunk-malformed"
   | "stale-incarnation"
   | "stale-epoch"
-  | "wrong-cluster";
+  | "wrong-cluster"
+  | "sender-mismatch"
+  /** A bug on the receiving side: delivery threw; caught at the wire so the reader never stops. */
+  | "internal-error";
 
 /** Bytes or a body that could not be turned into a typed message. */
 export class MessageDecodeError extends Error {

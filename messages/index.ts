@@ -1,5 +1,12 @@
 /** The message layer: schemas, envelope, codec and chunking. Imports nothing from runtime/ or actors/. */
-export { Envelope, ENVELOPE_VERSION, checkEnvelope, checkBody, decodeBody } from "./envelope.js";
+export {
+  Envelope,
+  ENVELOPE_VERSION,
+  checkEnvelope,
+  checkBody,
+  decodeBody,
+  describeValue,
+} from "./envelope.js";
 export { createCodec, type Codec } from "./codec.js";
 export { MessageRegistry, type MessageSchema } from "./registry.js";
 export { MessageDecodeError, MessageTooLargeError, type BadInputReason } from "./errors.js";

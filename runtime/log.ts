@@ -6,11 +6,63 @@ export type { Logger } from "pino";
  * Structured logs as JSON lines on stderr (pino: fast, well kept, the Node default for structured
  * logging). `FLOCK_LOG_LEVEL` overrides the level; stdout stays free for command output.
  */
-export function createLogger(bindings: Record<string, unknown> = {}, level?: string): Logger {
+export function createLogger(
+  bindings: Record<string, unknown> = {},
+  level?: string,
+  destination: pino.DestinationStream = pino.destination({ dest: 2, sync: true }),
+): Logger {
   return pino(
-    { level: level ?? process.env.FLOCK_LOG_LEVEL ?? "info", base: { pid: process.pid, ...bindings } },
-    pino.destination({ dest: 2, sync: true }),
+    {
+      level: level ?? process.env.FLOCK_LOG_LEVEL ?? "info",
+      base: { pid: process.pid, ...bindings },
+      // Credentials never reach the log: fields named like them are censored, and URLs with
+      // `user:pass@`, tokens and nkey seeds are masked in messages and in logged errors.
+      redact: { paths: SECRET_FIELDS, censor: "[redacted]" },
+      serializers: { err: redactError },
+      hooks: {
+        logMethod(args, method) {
+          for (let i = 0; i < args.length; i++) {
+            const a = args[i];
+            if (typeof a === "string") args[i] = redact(a);
+          }
+          method.apply(this, args);
+        },
+      },
+    },
+    destination,
   );
+}
+
+const SECRET_FIELDS = [
+  "pass",
+  "password",
+  "token",
+  "nkeySeed",
+  "seed",
+  "*.pass",
+  "*.password",
+  "*.token",
+  "*.nkeySeed",
+];
+
+/**
+ * Masks credentials in text meant for a log or an error message: the user-info of URLs
+ * (`nats://user:pass@host` → `nats://***@host`, a token as user too) and nkey seeds (`S…`).
+ * The one place this is done; use it wherever URLs or options are printed.
+ */
+export function redact(text: string): string {
+  return text
+    .replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, "$1***@")
+    .replace(/\bS[A-Z][A-Z2-7]{54,}\b/g, "S***");
+}
+
+function redactError(err: unknown): unknown {
+  const out = pino.stdSerializers.err(
+    err instanceof Error ? err : new Error(`a non-error was thrown (${typeof err})`),
+  );
+  out.message = redact(out.message);
+  if (out.stack) out.stack = redact(out.stack);
+  return out;
 }
 
 /** A logger that writes nothing, for tests and embedded use. */

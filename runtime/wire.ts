@@ -3,6 +3,7 @@ import {
   MessageTooLargeError,
   Reassembler,
   createCodec,
+  describeValue,
   isChunk,
   splitFrames,
   type BadInputReason,
@@ -92,28 +93,14 @@ export class Wire {
     const off = this.transport.subscribe(
       subject,
       (frame, subj) => {
-        let env: Envelope;
+        // Total: nothing thrown while decoding or delivering may reach the transport, whose reader
+        // (the NATS client's parser) would stop taking in input until the connection is re-established.
         try {
-          let bytes: Uint8Array | undefined = frame;
-          if (isChunk(frame)) {
-            bytes = reassembler.push(frame, subj);
-            if (!bytes) return;
-          }
-          if (bytes.length > this.limits.maxMessageBytes) {
-            throw new MessageDecodeError(
-              "oversized",
-              `message of ${bytes.length} B exceeds the ${this.limits.maxMessageBytes} B limit`,
-              subj,
-            );
-          }
-          env = this.codec.decode(bytes, subj);
-          this.metrics.inc("flock_messages_in_total", {}, 1, "Messages received from the wire");
+          const env = this.decodeFrame(reassembler, frame, subj);
+          if (env) onEnvelope(env, subj);
         } catch (error) {
-          if (error instanceof MessageDecodeError)
-            return this.reportBadInput(error.reason, subj, error.message);
-          throw error;
+          this.internalError(subj, error);
         }
-        onEnvelope(env, subj);
       },
       opts,
     );
@@ -121,6 +108,41 @@ export class Wire {
       off();
       this.reassemblers.delete(reassembler);
     };
+  }
+
+  /** One frame to an envelope: undefined while a chunk set is incomplete or when the frame is refused (reported). */
+  private decodeFrame(reassembler: Reassembler, frame: Uint8Array, subj: string): Envelope | undefined {
+    try {
+      let bytes: Uint8Array | undefined = frame;
+      if (isChunk(frame)) {
+        bytes = reassembler.push(frame, subj);
+        if (!bytes) return undefined;
+      }
+      if (bytes.length > this.limits.maxMessageBytes) {
+        throw new MessageDecodeError(
+          "oversized",
+          `message of ${bytes.length} B exceeds the ${this.limits.maxMessageBytes} B limit`,
+          subj,
+        );
+      }
+      const env = this.codec.decode(bytes, subj);
+      this.metrics.inc("flock_messages_in_total", {}, 1, "Messages received from the wire");
+      return env;
+    } catch (error) {
+      if (!(error instanceof MessageDecodeError)) throw error;
+      this.reportBadInput(error.reason, subj, error.message);
+      return undefined;
+    }
+  }
+
+  /** A throw from decoding or delivery (a bug): counted as `internal-error` and logged, never rethrown. */
+  private internalError(subject: string, error: unknown): void {
+    const message = error instanceof Error ? (error.stack ?? error.message) : describeValue(error);
+    try {
+      this.reportBadInput("internal-error", subject, `delivery threw: ${message.slice(0, 2000)}`);
+    } catch {
+      // The log itself failed: the counter is all there is; the reader must go on.
+    }
   }
 
   /** Counts, logs (rate-limited) and announces one refused inbound message. */

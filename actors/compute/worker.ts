@@ -1,4 +1,4 @@
-import { Worker } from "node:worker_threads";
+import { Worker, type ResourceLimits } from "node:worker_threads";
 import type { EngineInfo, EngineOptions, EvalResult, GradientResult } from "./engine.js";
 import { ComputeWorkerError, WorkerClosedError } from "./errors.js";
 import { reviveError, type WorkerReply, type WorkerRequest } from "./worker-protocol.js";
@@ -22,6 +22,18 @@ export interface SetParamsOptions {
 }
 
 /**
+ * Heap limits of a compute worker thread. Measured (v8 heap used, peak over 20 gradient batches of
+ * 256 samples, in one engine): mnist-mlp 89 MB (cpu) / 85 MB (wasm), mnist-cnn 83 MB, spam-bow
+ * 121 MB. Tensors and datasets live in array buffers, outside this limit. 1 GiB leaves ~8× headroom
+ * for user models (up to the job spec's parameter bound) while a runaway worker dies alone, with
+ * `ERR_WORKER_OUT_OF_MEMORY`, instead of taking the daemon's heap with it.
+ */
+export const WORKER_RESOURCE_LIMITS: Readonly<ResourceLimits> = Object.freeze({
+  maxOldGenerationSizeMb: 1024,
+  stackSizeMb: 8,
+});
+
+/**
  * A {@link ComputeEngine} in its own `worker_threads` thread, so long tensor operations never
  * block the caller's event loop (heartbeats, message handling). Requests run in call order.
  * Result arrays are transferred, not copied. A failure inside the worker rejects the call with a
@@ -38,9 +50,14 @@ export class ComputeWorker implements AsyncDisposable {
   private closed: Error | undefined;
   private engineInfo: EngineInfo | undefined;
 
-  /** Starts the thread (from the compiled `worker-entry.js` next to this file); call `init` next. */
-  constructor() {
-    this.worker = new Worker(new URL("./worker-entry.js", import.meta.url));
+  /**
+   * Starts the thread (from the compiled `worker-entry.js` next to this file); call `init` next.
+   * @param resourceLimits - the thread's heap limits (default {@link WORKER_RESOURCE_LIMITS}).
+   */
+  constructor(resourceLimits: ResourceLimits = WORKER_RESOURCE_LIMITS) {
+    this.worker = new Worker(new URL("./worker-entry.js", import.meta.url), {
+      resourceLimits: { ...resourceLimits },
+    });
     this.worker.on("message", (reply: WorkerReply) => this.onReply(reply));
     this.worker.on("error", (err) =>
       this.fail(new WorkerClosedError("compute worker crashed", { cause: err })),
@@ -54,8 +71,8 @@ export class ComputeWorker implements AsyncDisposable {
   }
 
   /** Starts a worker and initialises its engine; closes the worker again if `init` fails. */
-  static async start(options: EngineOptions): Promise<ComputeWorker> {
-    const worker = new ComputeWorker();
+  static async start(options: EngineOptions, resourceLimits?: ResourceLimits): Promise<ComputeWorker> {
+    const worker = new ComputeWorker(resourceLimits);
     try {
       await worker.init(options);
       return worker;
@@ -68,6 +85,11 @@ export class ComputeWorker implements AsyncDisposable {
   /** The engine's facts after a successful `init`. */
   get info(): EngineInfo | undefined {
     return this.engineInfo;
+  }
+
+  /** The limits the thread runs under (as `worker_threads` reports them). */
+  get resourceLimits(): ResourceLimits {
+    return this.worker.resourceLimits ?? {};
   }
 
   /** The worker thread's id (as `worker_threads` numbers it). */

@@ -1,3 +1,4 @@
+import { memberMismatch, reducerMismatch } from "../senders.js";
 import type { JobEvent } from "../../messages/index.js";
 import {
   type Command,
@@ -51,6 +52,7 @@ export function initialState(): CoordState {
     recentSteps: [],
     recoveryAttempts: 0,
     checkpointAcks: new Map(),
+    quietRecordsDropped: 0,
     ignored: 0,
   };
 }
@@ -122,8 +124,39 @@ export class CoordinatorMachine implements Core {
         return onFinishCheck(this);
       case "membership":
         return onMembership(this, e.event);
-      case "message":
-        return this.message(e.msg);
+      case "message": {
+        const refused = this.foreignSender(e.msg, e.from);
+        if (refused === undefined) return this.message(e.msg);
+        this.s.ignored++;
+        return this.log(
+          "warn",
+          { type: e.msg.type, from: e.from, reason: refused },
+          "coordinator: ignored a message not from its subject",
+        );
+      }
+    }
+  }
+
+  /**
+   * Why a message speaks for someone other than its sender (see senders.ts): a loader lease or a
+   * step report names its member, an acknowledgement its reducer.
+   */
+  private foreignSender(
+    msg: Extract<Event, { type: "message" }>["msg"],
+    from: string | undefined,
+  ): string | undefined {
+    switch (msg.type) {
+      case "coord.lease":
+      case "coord.done":
+        return memberMismatch(msg.member, from, this.cfg.nodeId);
+      case "coord.applied":
+      case "coord.missing":
+      case "coord.checkpointed":
+        return this.s.p
+          ? reducerMismatch(msg.r, from, this.s.p.reducers.addresses, this.cfg.nodeId)
+          : undefined;
+      default:
+        return undefined;
     }
   }
 

@@ -28,6 +28,16 @@ export const RECOVERY_RETRIES = 20;
 /** While finishing: re-ask the final evaluation this often (none yet: wait for the evaluator). */
 export const FINISH_REEVAL_MS = 30_000;
 export const FINISH_NO_EVALUATOR_MS = 200;
+/**
+ * Membership records of the kinds that do not change membership (a straggler left out of a step, a
+ * suspect) kept in the persisted list: the first {@link QUIET_RECORDS_HEAD} and the latest
+ * {@link QUIET_RECORDS_TAIL}. A permanent straggler adds one a step, and the list is written with
+ * every commit: unbounded, the state write would outgrow the KV value limit and fail the job.
+ */
+export const QUIET_RECORDS_HEAD = 50;
+export const QUIET_RECORDS_TAIL = 50;
+/** Distinct backend names the job records from its members' answers. */
+export const MAX_BACKENDS = 16;
 /** A step where no trainer had samples is retried after this. */
 export const EMPTY_STEP_RETRY_MS = 20;
 
@@ -176,7 +186,8 @@ export type Event =
   | { type: "tick" }
   | { type: "timer"; id: TimerId }
   | { type: "membership"; event: MembershipEvent }
-  | { type: "message"; msg: Exclude<CoordinatorCommand, { type: "coord.status" }> }
+  /** `from`: the sender's address (undefined: a local tell that named none, i.e. this node). */
+  | { type: "message"; msg: Exclude<CoordinatorCommand, { type: "coord.status" }>; from?: string }
   | { type: "persisted"; gen: number; seq: number }
   | { type: "persistFailed"; gen: number; seq: number; fenced: boolean; error: string }
   | { type: "spawned"; gen: number; purpose: SpawnPurpose; address: string }
@@ -227,9 +238,12 @@ export interface CoordState {
   standbyRetryAt: number;
   recentSteps: StepSummary[];
   recoveryAttempts: number;
-  checkpointAcks: Map<number, number>;
+  /** The reducers (by index) that wrote their part of a checkpoint, by step. */
+  checkpointAcks: Map<number, Set<number>>;
   /** Messages ignored because they did not fit the state (stale or from another term). */
   ignored: number;
+  /** Straggler/suspect records dropped from the persisted list by its bound. */
+  quietRecordsDropped: number;
 }
 
 /** What the handlers in the concern files use of the machine. */

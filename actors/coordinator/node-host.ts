@@ -62,7 +62,7 @@ export function nodeCoordinator(
 
 /** A lease holder is `nodeId:incarnation`; it is gone when that incarnation is dead, left or superseded. */
 function holderDead(membership: MembershipView, holder: string): boolean {
-  const i = holder.indexOf(":");
+  const i = holder.lastIndexOf(":"); // node ids may hold `:`, incarnations never do
   const info = membership.get(holder.slice(0, i));
   if (!info) return false;
   return info.inc !== holder.slice(i + 1) || info.state === "dead" || info.state === "left";

@@ -61,16 +61,34 @@ export function onEvaluated(m: Core, msg: Msg<"coord.evaluated">): void {
   }
 }
 
-/** A reducer wrote its checkpoint part; once all did, the checkpoint is usable for recovery. */
+/**
+ * A reducer wrote its checkpoint part; once every reducer did, the checkpoint is usable for
+ * recovery. Each reducer index counts once (a duplicate acknowledgement must not stand in for a
+ * reducer that never wrote), and only for a checkpoint this coordinator asked for and still wants.
+ */
 export function onCheckpointed(m: Core, msg: Msg<"coord.checkpointed">): void {
   const { p } = m.s;
   if (msg.term !== m.s.term || !p) return void m.s.ignored++;
-  const got = (m.s.checkpointAcks.get(msg.step) ?? 0) + 1;
+  const reducers = p.reducers.addresses.length;
+  const asked = msg.step > 0 && msg.step <= p.step && msg.step % m.cfg.spec.checkpointEvery === 0;
+  const newer = p.checkpointStep === null || msg.step > p.checkpointStep;
+  if (!validReducer(msg.r, reducers) || !asked || !newer) return void m.s.ignored++;
+  const got = m.s.checkpointAcks.get(msg.step) ?? new Set<number>();
+  if (got.has(msg.r)) return void m.s.ignored++;
+  got.add(msg.r);
   m.s.checkpointAcks.set(msg.step, got);
-  if (got === p.reducers.addresses.length) {
+  // Partial checkpoints of a reducer that never answers: only the latest few can still complete.
+  for (const step of m.s.checkpointAcks.keys())
+    if (m.s.checkpointAcks.size > 4) m.s.checkpointAcks.delete(step);
+  if (got.size === reducers) {
     p.checkpointStep = msg.step;
     m.s.checkpointAcks.clear();
   }
+}
+
+/** Whether `r` names one of the job's `reducers` reducers. */
+export function validReducer(r: number, reducers: number): boolean {
+  return Number.isInteger(r) && r >= 0 && r < reducers;
 }
 
 /** The ledger is finished: score the final version (asked again until it answers). */

@@ -1,6 +1,13 @@
 import type { JobEvent } from "../../messages/index.js";
 import type { JobRecord } from "../../runtime/cluster/jobs.js";
-import { RECORD_THROTTLE_MS, type Core, elapsed, job } from "./model.js";
+import {
+  QUIET_RECORDS_HEAD,
+  QUIET_RECORDS_TAIL,
+  RECORD_THROTTLE_MS,
+  type Core,
+  elapsed,
+  job,
+} from "./model.js";
 import type { MembershipRecord, PersistedJob } from "./state.js";
 import { sendCommitIfDurable } from "./step.js";
 import { onLeaseLost } from "./takeover.js";
@@ -15,9 +22,38 @@ export function record(m: Core, r: Omit<MembershipRecord, "step" | "t" | "at">):
   const p = running(m);
   const rec: MembershipRecord = { ...r, step: p.step, t: elapsed(m), at: m.w.now };
   p.membership.push(rec);
+  boundQuietRecords(m, p.membership);
   if (r.kind !== "death" && r.kind !== "leave" && r.kind !== "failover") emitMembership(m, rec);
   else m.log("warn", { ...rec }, `member ${r.kind}`);
   return rec;
+}
+
+/** Kinds that change nothing of the membership: the result's `membershipChanges` leaves them out. */
+const QUIET: ReadonlySet<MembershipRecord["kind"]> = new Set(["straggler", "suspect"]);
+
+/**
+ * Keeps the first and the latest quiet records (stragglers, suspects), dropping the oldest of the
+ * ones between; records of real changes are all kept, so `membershipChanges` and the recovery
+ * times of the result are exact. Called after each append, so at most one record goes.
+ */
+function boundQuietRecords(m: Core, list: MembershipRecord[]): void {
+  let quiet = 0;
+  let drop = -1;
+  for (let i = 0; i < list.length; i++) {
+    const rec = list[i];
+    if (!rec || !QUIET.has(rec.kind)) continue;
+    if (quiet === QUIET_RECORDS_HEAD) drop = i;
+    quiet++;
+  }
+  if (quiet <= QUIET_RECORDS_HEAD + QUIET_RECORDS_TAIL || drop < 0) return;
+  list.splice(drop, 1);
+  m.s.quietRecordsDropped++;
+  if (m.s.quietRecordsDropped === 1)
+    m.log(
+      "warn",
+      { kept: QUIET_RECORDS_HEAD + QUIET_RECORDS_TAIL },
+      "straggler/suspect records past the bound are dropped (the oldest after the first ones)",
+    );
 }
 
 /** A loss whose recovery time is measured at the next committed step. */

@@ -220,7 +220,7 @@ export function coordinatorBehavior(
             epoch: machine.s.p?.epoch ?? 0,
           });
         default:
-          return run({ type: "message", msg });
+          return run({ type: "message", msg, from: actx.from });
       }
     },
     stopped() {

@@ -4,6 +4,7 @@ import type { CoordinatorCommand, StepDone } from "./protocol.js";
 import {
   COMMIT_DEADLINE_MS,
   EMPTY_STEP_RETRY_MS,
+  MAX_BACKENDS,
   RECENT_STEPS,
   type Core,
   type Phase,
@@ -12,7 +13,7 @@ import {
 import { batchShares } from "./placement.js";
 import { admitJoiners } from "./elastic.js";
 import { abortAndRedo } from "./recovery.js";
-import { finish, requestEvalAndCheckpoint } from "./progress.js";
+import { finish, requestEvalAndCheckpoint, validReducer } from "./progress.js";
 import { announceRecoveries, checkHashes, persist, record, writeRecordThrottled } from "./records.js";
 
 type Committing = Extract<Phase, { name: "committing" }>;
@@ -84,7 +85,8 @@ export function onDone(m: Core, msg: StepDone): void {
     }
   }
   ph.done.set(msg.member, msg);
-  if (msg.backend && !p.backends.includes(msg.backend)) p.backends = [...p.backends, msg.backend].sort();
+  if (msg.backend && !p.backends.includes(msg.backend) && p.backends.length < MAX_BACKENDS)
+    p.backends = [...p.backends, msg.backend].sort();
   if (msg.hash) {
     const version = msg.step - 1;
     const got = m.s.hashes.get(version) ?? new Map<string, string>();
@@ -169,6 +171,8 @@ export function onApplied(m: Core, msg: Extract<CoordinatorCommand, { type: "coo
   const ph = currentCommit(m, msg);
   if (!ph) return void m.s.ignored++;
   const { p } = job(m);
+  // Only a reducer of the job counts, and each once: a forged or repeated `r` cannot complete a commit.
+  if (!validReducer(msg.r, p.reducers.addresses.length) || ph.applied.has(msg.r)) return void m.s.ignored++;
   const expected = ph.contributors.join(",");
   if (msg.summed.join(",") !== expected) {
     p.commitAudit.mismatches.push(

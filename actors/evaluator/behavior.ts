@@ -1,9 +1,10 @@
-import type { Behavior } from "../../runtime/actor/index.js";
+import type { ActorContext, Behavior } from "../../runtime/actor/index.js";
 import { systemScheduler, type Scheduler } from "../../runtime/clock.js";
 import type { Metrics } from "../../runtime/metrics.js";
 import { ComputeWorker } from "../compute/worker.js";
 import type { CoordinatorCommand } from "../coordinator/protocol.js";
 import { IgnoredMessages } from "../ignored.js";
+import { termRefused, type TermCheck } from "../term-guard.js";
 import type { JobSpec } from "../job/spec.js";
 import type { ReducerCommand, SliceCopy } from "../reducer/protocol.js";
 import { agreedVersion } from "../trainer/versions.js";
@@ -21,6 +22,8 @@ export interface EvaluatorHost {
   scheduler?: Scheduler;
   /** Where ignored messages are counted. */
   metrics?: Metrics;
+  /** Checks coordinator terms against the job's lease (see `term-guard.ts`). */
+  terms?: TermCheck;
 }
 
 const ASK_MS = 5_000;
@@ -47,41 +50,58 @@ export function evaluatorBehavior(
     seed: args.spec.seed,
   });
   ready.catch(() => undefined);
+
+  /** Fetches the version the reducers agree on, scores it and reports it; throws when it cannot. */
+  async function evaluate(
+    msg: EvaluatorCommand,
+    replyTo: string,
+    ctx: ActorContext<EvaluatorCommand>,
+  ): Promise<void> {
+    const info = await ready;
+    const { reducers, version, term } = msg;
+    let slices: SliceCopy[] = [];
+    let agreed: ReturnType<typeof agreedVersion>;
+    for (let round = 0; round < SETTLE_ROUNDS; round++) {
+      slices = await Promise.all(
+        reducers.addresses.map((a) =>
+          ctx.ref<ReducerCommand>(a).ask<SliceCopy>({ type: "reducer.fetch" }, { timeoutMs: ASK_MS }),
+        ),
+      );
+      agreed = agreedVersion(slices, version, info.paramCount);
+      if (agreed) break;
+      await scheduler.sleep(SETTLE_PAUSE_MS);
+    }
+    // After the last round, any version all reducers agree on will do (an older one too).
+    agreed ??= agreedVersion(slices, -1, info.paramCount);
+    if (!agreed) throw new Error(`reducers did not settle on one version for evaluation`);
+    await worker.setParams(agreed.params, { transfer: true });
+    const result = await worker.evaluate();
+    ctx.ref<CoordinatorCommand>(replyTo).tell({
+      type: "coord.evaluated",
+      term,
+      version: agreed.version,
+      loss: result.loss,
+      accuracy: result.accuracy,
+      n: result.n,
+    });
+  }
+
   return {
     async receive(_state, msg, ctx) {
       if (msg.type !== "evaluator.eval") {
         const unreachable: never = msg.type;
-        return ignored.note(ctx.log, String(unreachable), "unknown-type");
+        return ignored.unhandled(ctx, String(unreachable), "unknown-type");
       }
       const replyTo = ctx.from;
       if (!replyTo) return ignored.note(ctx.log, msg.type, "no-reply-address");
-      const info = await ready;
-      const { reducers, version, term } = msg;
-      let slices: SliceCopy[] = [];
-      let agreed: ReturnType<typeof agreedVersion>;
-      for (let round = 0; round < SETTLE_ROUNDS; round++) {
-        slices = await Promise.all(
-          reducers.addresses.map((a) =>
-            ctx.ref<ReducerCommand>(a).ask<SliceCopy>({ type: "reducer.fetch" }, { timeoutMs: ASK_MS }),
-          ),
-        );
-        agreed = agreedVersion(slices, version, info.paramCount);
-        if (agreed) break;
-        await scheduler.sleep(SETTLE_PAUSE_MS);
+      if (await termRefused(host.terms, ctx, ignored, msg)) return;
+      try {
+        await evaluate(msg, replyTo, ctx);
+      } catch (error) {
+        // The reducers unreachable, or an address that does not parse: the coordinator asks again
+        // (its finish timer); a throw would cost restarts, and a flood of them the evaluator.
+        ignored.note(ctx.log, msg.type, "evaluation-failed", error instanceof Error ? error.message : "?");
       }
-      // After the last round, any version all reducers agree on will do (an older one too).
-      agreed ??= agreedVersion(slices, -1, info.paramCount);
-      if (!agreed) throw new Error(`reducers did not settle on one version for evaluation`);
-      await worker.setParams(agreed.params, { transfer: true });
-      const result = await worker.evaluate();
-      ctx.ref<CoordinatorCommand>(replyTo).tell({
-        type: "coord.evaluated",
-        term,
-        version: agreed.version,
-        loss: result.loss,
-        accuracy: result.accuracy,
-        n: result.n,
-      });
     },
     stopped() {
       void worker.close();

@@ -1,4 +1,15 @@
 import { z } from "zod";
+import { modelTooLarge } from "./model-bounds.js";
+
+/**
+ * Fewest steps between two checkpoints. A checkpoint writes every reducer's parameter slice and
+ * optimizer state (three times the parameters with Adam) to the object store and waits for each
+ * reducer's acknowledgement; at 1 a job would write that after every step, for recovery that loses
+ * at most a few steps anyway (trainers hold the parameters; the object store keeps the last K).
+ */
+export const MIN_CHECKPOINT_EVERY = 5;
+/** Largest interval of the periodic actions (evaluation, hash check, checkpoint), in steps. */
+const MAX_EVERY = 1_000_000;
 
 /** Optimizer hyper-parameters (applied by the reducers, each on its slice). */
 export const OptimizerSpec = z.discriminatedUnion("name", [
@@ -50,11 +61,16 @@ export const JobSpec = z
       .max(2 ** 31 - 1)
       .default(1),
     /** Evaluate on held-out data every K committed steps (and at the end). */
-    evalEvery: z.number().int().min(1).default(50),
+    evalEvery: z.number().int().min(1).max(MAX_EVERY).default(50),
     /** Trainers report a parameter hash every K steps; the coordinator checks they agree. */
-    hashEvery: z.number().int().min(1).default(10),
+    hashEvery: z.number().int().min(1).max(MAX_EVERY).default(10),
     /** Reducers checkpoint parameters and optimizer state every K steps. */
-    checkpointEvery: z.number().int().min(1).default(25),
+    checkpointEvery: z
+      .number()
+      .int()
+      .min(MIN_CHECKPOINT_EVERY, `at least ${MIN_CHECKPOINT_EVERY} steps between checkpoints`)
+      .max(MAX_EVERY)
+      .default(25),
     /** Samples a data loader leases at a time, as a multiple of its per-step batch. */
     prefetch: z.number().int().min(1).max(64).default(2),
     /** Compute backend preference of the trainers. */
@@ -67,6 +83,11 @@ export const JobSpec = z
   .refine((s) => s.minWorkers <= s.maxWorkers, {
     message: "minWorkers must not exceed maxWorkers",
     path: ["minWorkers"],
+  })
+  // Checked wherever a spec is parsed: in the submitting client and, from the wire, in every daemon.
+  .superRefine((s, ctx) => {
+    const tooLarge = modelTooLarge(s.model);
+    if (tooLarge) ctx.addIssue({ code: "custom", message: tooLarge, path: ["model"] });
   });
 /** A declarative training job. */
 export type JobSpec = z.infer<typeof JobSpec>;

@@ -2,6 +2,7 @@ import type { ActorContext, Behavior } from "../../runtime/actor/index.js";
 import type { Metrics } from "../../runtime/metrics.js";
 import type { CoordinatorCommand, Leased } from "../coordinator/protocol.js";
 import { IgnoredMessages } from "../ignored.js";
+import { termRefused, type TermCheck } from "../term-guard.js";
 import { takeFront, type Range } from "../ledger/intervals.js";
 import type { LoaderCommand } from "./protocol.js";
 import type { z } from "zod";
@@ -38,7 +39,12 @@ const ASK_MS = 5_000;
  * one batch at a time, asking for the next lease before the current one runs out (prefetch), so a
  * trainer rarely waits on the coordinator for data. A newer coordinator term voids every lease held.
  */
-export function loaderBehavior(args: LoaderArgs, member: string, metrics?: Metrics): Behavior<Msg, State> {
+export function loaderBehavior(
+  args: LoaderArgs,
+  member: string,
+  metrics?: Metrics,
+  terms?: TermCheck,
+): Behavior<Msg, State> {
   const ignored = new IgnoredMessages("loader", metrics);
   return {
     init: () => ({ term: 0, leases: [], finished: false, prefetching: false }),
@@ -46,17 +52,24 @@ export function loaderBehavior(args: LoaderArgs, member: string, metrics?: Metri
       const type = msg.type;
       switch (msg.type) {
         case "loader.next":
+          // Forwarded by the trainer: the term is the coordinator's, whose address the message names.
+          if (await termRefused(terms, ctx, ignored, msg, msg.coordinator)) return state;
           return onNext(state, msg, ctx);
         case "loader.leased":
+          // Only ever told by this loader itself (no sender); from the wire it would hand out samples.
+          if (ctx.from !== undefined) {
+            ignored.unhandled(ctx, type, "not-from-self");
+            return state;
+          }
           state.prefetching = false;
           return adopt(state, msg);
         case "loader.batch":
-          ignored.note(ctx.log, type, "reply-type");
+          ignored.unhandled(ctx, type, "reply-type");
           return state;
         default: {
           const unreachable: never = msg;
           void unreachable;
-          ignored.note(ctx.log, type, "unknown-type");
+          ignored.unhandled(ctx, type, "unknown-type");
           return state;
         }
       }

@@ -7,6 +7,8 @@ import type { CoordinatorCommand } from "../coordinator/protocol.js";
 import type { JobSpec } from "../job/spec.js";
 import { jobNames } from "../job/names.js";
 import { IgnoredMessages } from "../ignored.js";
+import { memberMismatch } from "../senders.js";
+import { addressNode, termRefused, type TermCheck } from "../term-guard.js";
 import { decodeCheckpoint, encodeCheckpoint, type ReducerCheckpoint } from "./checkpoint.js";
 import {
   initialReducerState,
@@ -37,6 +39,8 @@ export interface ReducerHost {
   scheduler?: Scheduler;
   /** Where ignored messages are counted. */
   metrics?: Metrics;
+  /** Checks coordinator terms against the job's lease (see `term-guard.ts`). */
+  terms?: TermCheck;
   /** Deliberate faults, for the chaos harness's own tests only (see `tools/chaos/faulty-daemon.ts`). */
   faults?: ReducerFaults;
 }
@@ -44,6 +48,8 @@ export interface ReducerHost {
 /** The reducer's own wake-up, never sent by anyone else (it is not in the wire registry). */
 type Wake = { type: "reducer.wake" };
 type Msg = ReducerCommand | Wake;
+/** The commands whose term is the coordinator's (a grad's term is its trainer's copy, and the machine ignores it). */
+const COORDINATOR_TERMS = new Set(["reducer.commit", "reducer.abort", "reducer.load", "reducer.checkpoint"]);
 
 /**
  * A reducer: one shard of the parameter server. It owns slice r of the parameters and of the
@@ -59,6 +65,7 @@ export function reducerBehavior(args: ReducerArgs, host: ReducerHost): Behavior<
     offset: args.offset,
     length: args.length,
     optimizer: args.spec.optimizer,
+    maxMembers: args.spec.maxWorkers,
     faults: host.faults,
   };
   const scheduler = host.scheduler ?? systemScheduler;
@@ -171,9 +178,20 @@ export function reducerBehavior(args: ReducerArgs, host: ReducerHost): Behavior<
     init: () => initialReducerState(config),
     async receive(state, msg, ctx) {
       const type = msg.type;
+      if (
+        COORDINATOR_TERMS.has(msg.type) &&
+        "term" in msg &&
+        (await termRefused(host.terms, ctx, ignored, msg))
+      )
+        return state;
       switch (msg.type) {
-        case "reducer.grad":
+        case "reducer.grad": {
+          // Only member m's own node may contribute m's slice (else one node could overwrite
+          // another's gradient, or fill the buffers with made-up members).
+          const mismatch = memberMismatch(msg.member, ctx.from, addressNode(ctx.self.address) ?? "");
+          if (mismatch) return ignoreMsg(state, ctx, type, mismatch);
           return run(state, gradEvent(msg), ctx, type);
+        }
         case "reducer.commit":
           if (!ctx.from) return ignoreMsg(state, ctx, type, "no-reply-address");
           return run(state, commitEvent(msg, ctx.from), ctx, type);
@@ -195,11 +213,13 @@ export function reducerBehavior(args: ReducerArgs, host: ReducerHost): Behavior<
         case "reducer.slice":
         case "reducer.loaded":
         case "reducer.aborted":
-          return ignoreMsg(state, ctx, type, "reply-type");
+          ignored.unhandled(ctx, type, "reply-type");
+          return state;
         default: {
           const unreachable: never = msg;
           void unreachable;
-          return ignoreMsg(state, ctx, type, "unknown-type");
+          ignored.unhandled(ctx, type, "unknown-type");
+          return state;
         }
       }
     },

@@ -16,6 +16,7 @@ import {
 } from "../compute/optimizer.js";
 import type { ReducerCheckpoint } from "./checkpoint.js";
 import type { Aborted, Loaded, SliceCopy } from "./protocol.js";
+import { bufferGrad } from "./buffers.js";
 
 type SliceApplied = Extract<CoordinatorCommand, { type: "coord.applied" }>;
 type SlicesMissing = Extract<CoordinatorCommand, { type: "coord.missing" }>;
@@ -41,6 +42,11 @@ export interface ReducerConfig {
   offset: number;
   length: number;
   optimizer: OptimizerSpec;
+  /**
+   * Most distinct members whose slices one step's attempt buffers before its commit names them
+   * (the job's `maxWorkers`; default `DEFAULT_MAX_MEMBERS` of `buffers.ts`).
+   */
+  maxMembers?: number;
   faults?: ReducerFaults;
 }
 
@@ -177,17 +183,11 @@ function onGrad(
   e: Extract<ReducerEvent, { type: "grad" }>,
   now: number,
 ): ReducerEffect[] {
-  if (e.step <= state.version) return [ignore("stale-step", `step ${e.step}, holds ${state.version}`)];
-  if (e.data.length !== config.length)
-    return [ignore("wrong-length", `${e.data.length} values, owns ${config.length}`)];
-  let byAttempt = state.buffers.get(e.step);
-  if (!byAttempt) state.buffers.set(e.step, (byAttempt = new Map()));
-  let byMember = byAttempt.get(e.attempt);
-  if (!byMember) byAttempt.set(e.attempt, (byMember = new Map()));
-  byMember.set(e.member, { n: e.n, data: e.data });
+  const { effects, held } = bufferGrad(config, state, e);
   const w = state.waiting;
-  if (w && w.step === e.step && w.attempt === e.attempt) return tryApply(config, state, now);
-  return [];
+  if (held && w && w.step === e.step && w.attempt === e.attempt)
+    return [...effects, ...tryApply(config, state, now)];
+  return effects;
 }
 
 function onCommit(

@@ -7,6 +7,7 @@ import { paramHash } from "../compute/hash.js";
 import { seededPermutation } from "../compute/prng.js";
 import type { CoordinatorCommand, StepDone } from "../coordinator/protocol.js";
 import { IgnoredMessages } from "../ignored.js";
+import { termRefused, type TermCheck } from "../term-guard.js";
 import type { JobSpec } from "../job/spec.js";
 import { epochSeed, jobNames } from "../job/names.js";
 import type { BatchReady } from "../loader/behavior.js";
@@ -56,6 +57,8 @@ export interface TrainerHost {
   scheduler?: Scheduler;
   /** Where ignored messages are counted. */
   metrics?: Metrics;
+  /** Checks coordinator terms against the job's lease (see `term-guard.ts`). */
+  terms?: TermCheck;
 }
 
 /** The trainer's own timer message, never sent by anyone else (it is not in the wire registry). */
@@ -334,10 +337,12 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
       const type = msg.type;
       switch (msg.type) {
         case "trainer.prepare":
+          if (await termRefused(host.terms, ctx, ignored, msg)) return state;
           return onPrepare(state, msg, ctx);
         case "params.slice":
           return onSlice(state, msg, ctx);
         case "trainer.step":
+          if (await termRefused(host.terms, ctx, ignored, msg)) return state;
           return onStep(state, msg, ctx);
         case "trainer.resume":
           return onResume(state, ctx);
@@ -345,11 +350,13 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
           return onFetch(state, msg, ctx);
         case "trainer.prepared":
         case "trainer.params":
-          return ignore(state, ctx, type, "reply-type");
+          ignored.unhandled(ctx, type, "reply-type");
+          return state;
         default: {
           const unreachable: never = msg;
           void unreachable;
-          return ignore(state, ctx, type, "unknown-type");
+          ignored.unhandled(ctx, type, "unknown-type");
+          return state;
         }
       }
     },

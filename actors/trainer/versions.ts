@@ -8,7 +8,7 @@
  */
 import type { ParamsSlice } from "../../messages/index.js";
 import type { SliceCopy } from "../reducer/protocol.js";
-import { ParamAssembler } from "./params.js";
+import { ParamAssembler, type SliceRefusal } from "./params.js";
 import type { FetchParams, ParamsCopy, Prepare, StartStep } from "./protocol.js";
 
 /** How long after a step is parked a trainer looks whether its version came (the timer). */
@@ -80,10 +80,11 @@ export function startPrepare(s: TrainerVersions, msg: Prepare): PreparePlan {
 export function addSlice(
   s: TrainerVersions,
   slice: ParamsSlice,
-): { completed?: Float32Array; ignored?: "stale-term" | "not-prepared" } {
+): { completed?: Float32Array; ignored?: "stale-term" | "not-prepared" | SliceRefusal } {
   if (slice.term < s.term) return { ignored: "stale-term" };
   if (!s.assembler || !s.params) return { ignored: "not-prepared" };
-  const version = s.assembler.add(slice, s.version);
+  const { completed: version, refused } = s.assembler.add(slice, s.version);
+  if (refused) return { ignored: refused };
   if (version === undefined) return {};
   const next = s.params.slice();
   s.assembler.apply(version, next);

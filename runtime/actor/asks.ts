@@ -32,14 +32,19 @@ export class PendingAsks {
 
   /**
    * Settles the ask a reply answers: a `sys.failure` rejects with its typed error, anything else
-   * resolves. Returns false when no ask waits for it (late, or never asked).
+   * resolves. `from` is the reply's sender: only the node that was asked may answer (an ask id
+   * shows in every envelope its asker sends, so another node could guess it and answer first).
+   * Returns `late` when no ask waits for it (late, or never asked), `foreign` when the sender is
+   * not the asked node (the ask keeps waiting for the real answer).
    */
-  settle(corr: string | undefined, msg: Message): boolean {
-    const pending = corr === undefined ? undefined : this.take(corr);
-    if (!pending) return false;
+  settle(corr: string | undefined, msg: Message, from: string | undefined): "settled" | "late" | "foreign" {
+    const waiting = corr === undefined ? undefined : this.asks.get(corr);
+    if (!waiting) return "late";
+    if (nodeOf(from) !== nodeOf(waiting.address)) return "foreign";
+    const pending = this.take(corr!)!;
     if (msg.type !== "sys.failure") {
       pending.resolve(msg);
-      return true;
+      return "settled";
     }
     const failure = Failure.safeParse(msg);
     pending.reject(
@@ -47,7 +52,7 @@ export class PendingAsks {
         ? failureError(pending.address, failure.data)
         : new RemoteActorError(pending.address, "bad-input", "malformed sys.failure reply"),
     );
-    return true;
+    return "settled";
   }
 
   /** Rejects every ask still waiting (the system stops). */
@@ -62,6 +67,12 @@ export class PendingAsks {
     clearTimeout(pending.timer);
     return pending;
   }
+}
+
+/** The node of an address `node/path` (undefined: none). */
+function nodeOf(address: string | undefined): string | undefined {
+  const slash = address?.indexOf("/") ?? -1;
+  return slash > 0 ? address!.slice(0, slash) : undefined;
 }
 
 /** The typed error for a failure reply. */

@@ -33,6 +33,13 @@ const DRAIN = Object.freeze({ drain: true });
 /** Most messages read in one nact turn, and the time after which a turn yields to the event loop. */
 const MAX_BATCH = 64;
 const MAX_TURN_MS = 2;
+/**
+ * Messages an actor's mailbox holds when its spawn options name no bound. nact's mailboxes have
+ * none, and a peer can send faster than an actor reads: past the bound the newest message is
+ * dead-lettered (`mailbox-full`) and an ask fails at once. 10 000 is far above what a training
+ * actor queues in a step (a reducer: one slice per member and a commit; a trainer: its slices).
+ */
+export const DEFAULT_MAILBOX_LIMIT = 10_000;
 
 /**
  * A local actor: our behaviour running inside one nact actor. nact brings the mailbox, one message
@@ -65,6 +72,7 @@ export class Cell {
     parentRef: NactRef,
     private readonly behavior: Behavior<Message, unknown>,
     policy: SupervisionPolicy,
+    private readonly mailboxLimit = DEFAULT_MAILBOX_LIMIT,
   ) {
     this.address = `${host.nodeId}/${path}`;
     this.self = host.ref(this.address);
@@ -84,8 +92,22 @@ export class Cell {
     host.emit({ kind: "spawned", path });
   }
 
-  /** Queues a message; the caller has checked the cell is alive. */
+  /**
+   * Queues a message; the caller has checked the cell is alive. A full mailbox drops the newest
+   * message (this one) to dead letters, and fails it at once when someone waits for an answer.
+   * Stops and the system service's messages never pass through here, so they are never dropped.
+   */
   dispatch(delivery: Delivery): void {
+    if (this.mailbox.size >= this.mailboxLimit) {
+      this.host.deadLetter(delivery, this.address, "mailbox-full");
+      if (delivery.ask)
+        this.host.failAsk(
+          delivery,
+          "actor-failed",
+          `${this.address}: mailbox full (${this.mailboxLimit} messages)`,
+        );
+      return;
+    }
     this.mailbox.push(delivery);
     if (!this.scheduled) {
       this.scheduled = true;

@@ -12,6 +12,7 @@ import type { Delivery } from "./cell.js";
 import type { CellTable } from "./cell-table.js";
 import type { DeadLetters } from "./dead-letters.js";
 import { ASK_PATH, SYS_PATH, type Fence, type Origin } from "./options.js";
+import { senderMismatch } from "./subjects.js";
 import type { Message } from "./types.js";
 
 /** What the receiving side needs from its actor system. */
@@ -45,6 +46,7 @@ export class Inbound {
 
   /** Takes in one envelope from this node's subject. */
   onEnvelope(env: Envelope, subject: string): void {
+    if (this.spoofed(env, subject)) return;
     const reason = this.fence?.(env);
     if (reason) {
       this.host.wire.reportBadInput(
@@ -77,6 +79,7 @@ export class Inbound {
 
   /** Takes in one envelope published on a topic, for the local actors subscribed to it. */
   onTopic(env: Envelope, subject: string, paths: ReadonlySet<string>): void {
+    if (this.spoofed(env, subject)) return;
     const fenced = this.fence?.(env);
     if (fenced)
       return this.host.wire.reportBadInput(fenced, subject, `fenced off ${env.type} from ${env.from}`);
@@ -102,7 +105,7 @@ export class Inbound {
 
   /** Hands a message for this node to its destination: a pending ask, the system service, or an actor. */
   dispatchLocal(path: string, msg: Message, delivery: Delivery, corr: string | undefined, to: string): void {
-    if (path === ASK_PATH) return this.settleAsk(corr, msg, to);
+    if (path === ASK_PATH) return this.settleAsk(corr, msg, to, delivery.from);
     if (path === SYS_PATH) return this.onSystemMessage(msg, delivery);
     const cell = this.cells.get(path);
     if (!cell || cell.stopped) {
@@ -111,6 +114,18 @@ export class Inbound {
       return;
     }
     cell.dispatch(delivery);
+  }
+
+  /**
+   * Whether an envelope claims to be from another node than the subject's sender token (which
+   * NATS permissions bind to the publishing user); counts and drops it. Checked first, so nothing,
+   * not even a failure reply, goes to an address a forger chose.
+   */
+  private spoofed(env: Envelope, subject: string): boolean {
+    const why = senderMismatch(subject, env.from);
+    if (why === undefined) return false;
+    this.host.wire.reportBadInput("sender-mismatch", subject, `${why} (${String(env.type).slice(0, 100)})`);
+    return true;
   }
 
   /** The path on this node an envelope is addressed to; reports a bad destination and returns undefined. */
@@ -129,8 +144,16 @@ export class Inbound {
     }
   }
 
-  private settleAsk(corr: string | undefined, msg: Message, to: string): void {
-    if (!this.asks.settle(corr, msg))
-      this.host.deadLetters.record({ to, type: msg.type, reason: "late-reply" });
+  private settleAsk(corr: string | undefined, msg: Message, to: string, from: string | undefined): void {
+    const outcome = this.asks.settle(corr, msg, from);
+    if (outcome === "late") this.host.deadLetters.record({ to, type: msg.type, reason: "late-reply" });
+    else if (outcome === "foreign") {
+      this.host.wire.reportBadInput(
+        "sender-mismatch",
+        to,
+        `a ${String(msg.type).slice(0, 100)} answering an ask of another node, from ${String(from).slice(0, 200)}`,
+      );
+      this.host.deadLetters.record({ to, from, type: msg.type, reason: "foreign-reply" });
+    }
   }
 }

@@ -22,8 +22,8 @@ export interface OutboundHost {
   readonly deadLetters: DeadLetters;
   readonly wire: Wire;
   readonly stopped: boolean;
-  nodeSubject(nodeId: string): string;
-  subject(suffix: string): string;
+  nodeSubject(to: string): string;
+  topicSubject(topic: string): string;
 }
 
 /** Hands a message addressed to this node to its local destination (an actor, a pending ask, `$sys`). */
@@ -122,10 +122,20 @@ export class Outbound {
   failAsk(delivery: Origin, code: Failure["code"], message: string): void {
     if (!delivery.from || !delivery.ask) return;
     const failure: Failure = { type: "sys.failure", code, message: message.slice(0, 4000) };
-    this.send(delivery.from, failure, {
-      from: formatAddress(this.host.nodeId, SYS_PATH),
-      corr: delivery.id,
-    });
+    // Called on the delivery path of hostile input: a failure reply that cannot be sent (an
+    // address that does not parse, a closed connection) is a dead letter, never a throw.
+    try {
+      this.send(delivery.from, failure, {
+        from: formatAddress(this.host.nodeId, SYS_PATH),
+        corr: delivery.id,
+      });
+    } catch {
+      this.host.deadLetters.record({
+        to: delivery.from.slice(0, 200),
+        type: failure.type,
+        reason: "unsendable",
+      });
+    }
   }
 
   /** Publishes a message on a topic's subject, for every subscribed actor on every node. */
@@ -140,7 +150,7 @@ export class Outbound {
       inc: this.host.incarnation,
       body: msg,
     };
-    this.host.wire.send(this.host.subject(`topic.${topic}`), env);
+    this.host.wire.send(this.host.topicSubject(topic), env);
   }
 
   private nextId(): string {

@@ -11,6 +11,7 @@ import { Metrics } from "../metrics.js";
 import type { Unsubscribe } from "../transport/index.js";
 import { Wire } from "../wire.js";
 import { formatAddress, isValidSegment, parseAddress } from "./address.js";
+import { isValidNodeId, nodeInbox, nodeSubject, topicPattern, topicSubject } from "./subjects.js";
 import { PendingAsks } from "./asks.js";
 import { Cell, type CellHost, type Delivery } from "./cell.js";
 import { CellTable } from "./cell-table.js";
@@ -65,8 +66,9 @@ export class ActorSystem implements CellHost, AsyncDisposable {
   private isStopped = false;
 
   private constructor(private readonly opts: ActorSystemOptions) {
-    if (!isValidSegment(opts.nodeId))
-      throw new Error(`invalid node id "${opts.nodeId}": use letters, digits, _ $ . : -`);
+    // A node id is one subject token (the sender token NATS permissions bind to a user): no dots.
+    if (!isValidNodeId(opts.nodeId))
+      throw new Error(`invalid node id "${opts.nodeId}": use 1-128 letters, digits, _ $ : -`);
     this.nodeId = opts.nodeId;
     this.cluster = opts.cluster ?? "default";
     if (!/^[A-Za-z0-9_-]+$/.test(this.cluster))
@@ -81,7 +83,7 @@ export class ActorSystem implements CellHost, AsyncDisposable {
     const dispatch = this.inbound.dispatchLocal.bind(this.inbound);
     this.out = new Outbound(this, this.asks, opts.checkLocalSends ?? false, dispatch);
     this.topics = new TopicSubscriptions((topic, paths) =>
-      this.wire.listen(this.subject(`topic.${topic}`), (env, subject) =>
+      this.wire.listen(topicPattern(this.cluster, topic), (env, subject) =>
         this.inbound.onTopic(env, subject, paths),
       ),
     );
@@ -95,7 +97,7 @@ export class ActorSystem implements CellHost, AsyncDisposable {
         return ctx.stopChild;
       },
     });
-    this.unsubscribe = this.wire.listen(this.nodeSubject(this.nodeId), (env, subject) =>
+    this.unsubscribe = this.wire.listen(nodeInbox(this.cluster, this.nodeId), (env, subject) =>
       this.inbound.onEnvelope(env, subject),
     );
   }
@@ -107,9 +109,17 @@ export class ActorSystem implements CellHost, AsyncDisposable {
     return system;
   }
 
-  /** The subject a node receives actor messages on. */
-  nodeSubject(nodeId: string): string {
-    return `flock.${this.cluster}.node.${nodeId}`;
+  /**
+   * The subject actor messages from `from` (default: this node) to node `to` travel on; `to`
+   * listens on all of them and checks each envelope's `from` against the sender token.
+   */
+  nodeSubject(to: string, from: string = this.nodeId): string {
+    return nodeSubject(this.cluster, to, from);
+  }
+
+  /** The subject this node publishes a topic's messages on. */
+  topicSubject(topic: string): string {
+    return topicSubject(this.cluster, topic, this.nodeId);
   }
 
   /** A subject under this cluster's namespace. */
@@ -147,7 +157,7 @@ export class ActorSystem implements CellHost, AsyncDisposable {
     opts: SpawnOptions,
   ): ActorRef<M> {
     this.checkSpawn(path, opts.name);
-    const cell = new Cell(this, path, parentRef, behavior, supervision(opts.supervision));
+    const cell = new Cell(this, path, parentRef, behavior, supervision(opts.supervision), opts.mailboxLimit);
     return this.ref<M>(cell.address);
   }
 

@@ -65,4 +65,6 @@ export interface SpawnOptions {
   /** One address segment: letters, digits, `_ $ . : -`. */
   name: string;
   supervision?: Partial<SupervisionPolicy>;
+  /** Most messages waiting in the mailbox; past it the newest is dead-lettered (default 10 000). */
+  mailboxLimit?: number;
 }

@@ -1,8 +1,8 @@
 import { z } from "zod";
 
 /**
- * What a node publishes on `flock.<cluster>.hb` every heartbeat interval. JSON on the wire (a few
- * hundred bytes; readable with `nats sub 'flock.*.hb'`), checked by a strict schema on receipt.
+ * What a node publishes on `flock.<cluster>.hb.<node>` every heartbeat interval. JSON on the wire (a
+ * few hundred bytes; readable with `nats sub 'flock.*.hb.*'`), checked by a strict schema on receipt.
  */
 export const Heartbeat = z.strictObject({
   t: z.literal("hb"),
@@ -40,16 +40,31 @@ export const DeadNotice = z.strictObject({
 export type DeadNotice = z.infer<typeof DeadNotice>;
 
 const MembershipFrame = z.discriminatedUnion("t", [Heartbeat, DeadNotice]);
-type MembershipFrame = z.infer<typeof MembershipFrame>;
+/** A heartbeat or a dead notice. */
+export type MembershipFrame = z.infer<typeof MembershipFrame>;
 
-/** Subject of heartbeats. */
-export function heartbeatSubject(cluster: string): string {
-  return `flock.${cluster}.hb`;
+/**
+ * Subject of `node`'s heartbeats: the publisher's id is the last token, so a NATS server can allow
+ * each node's user to publish its own only, and receivers check the body's `node` against it.
+ */
+export function heartbeatSubject(cluster: string, node: string): string {
+  return `flock.${cluster}.hb.${node}`;
 }
 
-/** Subject of dead notices. */
-export function deadNoticeSubject(cluster: string): string {
-  return `flock.${cluster}.hb.dead`;
+/** Subject of the dead notices observer `by` sends (the sender token is `by`, checked against the body). */
+export function deadNoticeSubject(cluster: string, by: string): string {
+  return `flock.${cluster}.dead.${by}`;
+}
+
+/** The patterns membership listens on: every node's heartbeats, every observer's dead notices. */
+export function membershipPatterns(cluster: string): { heartbeats: string; deadNotices: string } {
+  return { heartbeats: `flock.${cluster}.hb.*`, deadNotices: `flock.${cluster}.dead.*` };
+}
+
+/** Whether a frame came from the node its subject names (heartbeats: `node`; dead notices: `by`). */
+export function frameFromSender(frame: MembershipFrame, subject: string): boolean {
+  const sender = subject.slice(subject.lastIndexOf(".") + 1);
+  return (frame.t === "hb" ? frame.node : frame.by) === sender;
 }
 
 /** Encodes a heartbeat or a dead notice. */

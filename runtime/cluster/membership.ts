@@ -9,9 +9,12 @@ import {
   deadNoticeSubject,
   decodeFrame,
   encodeFrame,
+  frameFromSender,
   heartbeatSubject,
+  membershipPatterns,
 } from "./heartbeat.js";
 import { MembershipTracker, type TrackerOptions } from "./tracker.js";
+import { VerdictDesk } from "./verdict-desk.js";
 import type { MembershipEvent, MembershipView, NodeInfo } from "./types.js";
 
 /** What this node announces about itself in each heartbeat. */
@@ -28,7 +31,7 @@ export interface LocalInfo {
 /** Options of {@link Membership}. */
 export interface MembershipOptions extends Omit<TrackerOptions, "self" | "log" | "now"> {
   transport: Transport;
-  /** Cluster name (default `default`): subjects are `flock.<cluster>.hb` and `flock.<cluster>.hb.dead`. */
+  /** Cluster name (default `default`): subjects are `flock.<cluster>.hb.<node>` and `flock.<cluster>.dead.<by>`. */
   cluster?: string;
   nodeId: string;
   incarnation: string;
@@ -69,7 +72,8 @@ export class Membership implements MembershipView, AsyncDisposable {
   private lastBeatLagMs = 0;
   private readonly tickTimer: Timer;
   private readonly offs: Unsubscribe[] = [];
-  private readonly deadListeners = new Set<(by: string) => void>();
+  /** When this incarnation ends on others' word (a majority's dead notices, or refuted verdicts). */
+  private readonly verdicts: VerdictDesk;
   private readonly notified = new Map<string, number>();
   private foreign: { inc: string; at: number; beats: number; lastSeq: number } | undefined;
   private readonly log: Logger;
@@ -93,8 +97,11 @@ export class Membership implements MembershipView, AsyncDisposable {
       self: { node: opts.nodeId, inc: opts.incarnation },
       log: this.log,
     });
-    this.offs.push(opts.transport.subscribe(heartbeatSubject(this.cluster), (data) => this.onFrame(data)));
-    this.offs.push(opts.transport.subscribe(deadNoticeSubject(this.cluster), (data) => this.onFrame(data)));
+    const patterns = membershipPatterns(this.cluster);
+    const onFrame = (data: Uint8Array, subject: string): void => this.onFrame(data, subject);
+    this.offs.push(opts.transport.subscribe(patterns.heartbeats, onFrame));
+    // An observer is never told it is dead, and its role may not read dead notices (tools/auth).
+    if (!opts.observerOnly) this.offs.push(opts.transport.subscribe(patterns.deadNotices, onFrame));
     this.offs.push(
       opts.transport.onStatus((s) => {
         if (s.kind === "disconnected" || s.kind === "reconnecting") {
@@ -112,6 +119,14 @@ export class Membership implements MembershipView, AsyncDisposable {
         }
       }),
     );
+    this.verdicts = new VerdictDesk({
+      nodeId: this.nodeId,
+      tracker: this.tracker,
+      clock,
+      metrics: this.metrics,
+      log: this.log,
+      rlog: this.rlog,
+    });
     this.offs.push(this.tracker.subscribe((e) => this.onEvent(e)));
     const tickMs = Math.max(10, Math.min(100, this.tracker.timing.heartbeatMs / 4));
     this.tickTimer = this.clock.every(tickMs, () => this.tracker.tick());
@@ -195,13 +210,17 @@ export class Membership implements MembershipView, AsyncDisposable {
     this.seq = 0;
     this.state = "alive";
     this.foreign = undefined;
+    this.verdicts.reset();
     this.tracker.setSelf(this.nodeId, inc);
   }
 
-  /** Called when an observer says this node's current incarnation was declared dead. */
-  onDeclaredDead(listener: (by: string) => void): Unsubscribe {
-    this.deadListeners.add(listener);
-    return () => this.deadListeners.delete(listener);
+  /**
+   * Called (once per incarnation, with the reason) when this incarnation must end: a majority of
+   * its peers declared it dead, or a lasting minority did, or its own verdicts on a majority were
+   * refuted (see verdicts.ts).
+   */
+  onDeclaredDead(listener: (reason: string) => void): Unsubscribe {
+    return this.verdicts.listen(listener);
   }
 
   /** Stops listening and publishing. */
@@ -258,28 +277,33 @@ export class Membership implements MembershipView, AsyncDisposable {
     // Our own view of ourselves does not depend on the echo coming back.
     this.tracker.observe(hb);
     try {
-      this.opts.transport.publish(heartbeatSubject(this.cluster), encodeFrame(hb));
+      this.opts.transport.publish(heartbeatSubject(this.cluster, this.nodeId), encodeFrame(hb));
       this.metrics.inc("flock_heartbeats_sent_total", {}, 1, "Heartbeats published");
     } catch (err) {
       this.rlog.warn("hb-publish", { err }, "heartbeat publish failed");
     }
   }
 
-  private onFrame(data: Uint8Array): void {
+  private onFrame(data: Uint8Array, subject: string): void {
     if (this.stopped) return;
     const decoded = decodeFrame(data);
-    if ("error" in decoded) {
-      this.metrics.inc("flock_membership_bad_frames_total", {}, 1, "Undecodable or invalid heartbeat frames");
-      this.rlog.warn("hb-bad", {}, decoded.error);
-      return;
-    }
+    if ("error" in decoded) return this.badFrame("invalid", decoded.error);
     const frame = decoded.frame;
+    // The subject's last token is the publisher, which NATS permissions bind to its user: a frame
+    // that speaks for another node is a forgery (or a bug), never evidence about that node.
+    if (!frameFromSender(frame, subject))
+      return this.badFrame(
+        "sender-mismatch",
+        `${frame.t} about ${frame.node} arrived on ${subject.slice(0, 300)}`,
+      );
     if (frame.t === "dead") return this.onDeadNotice(frame);
     if (frame.node === this.nodeId && frame.inc === this.inc) return; // our own echo
     this.metrics.inc("flock_heartbeats_received_total", {}, 1, "Heartbeats received");
     const result = this.tracker.observe(frame);
-    if (result === "stale" && frame.state !== "left" && !this.opts.observerOnly)
+    if (result === "stale" && frame.state !== "left" && !this.opts.observerOnly) {
       this.sendDeadNotice(frame.node, frame.inc);
+      this.verdicts.outlived(frame.node, frame.inc);
+    }
     if (result === "foreign-self" && frame.state !== "left") {
       const f = this.foreign;
       if (f && f.inc === frame.inc) {
@@ -296,15 +320,19 @@ export class Membership implements MembershipView, AsyncDisposable {
     }
   }
 
+  private badFrame(reason: "invalid" | "sender-mismatch", message: string): void {
+    this.metrics.inc(
+      "flock_membership_bad_frames_total",
+      { reason },
+      1,
+      "Heartbeat frames refused: undecodable or invalid, or sent under another node's subject",
+    );
+    this.rlog.warn(`hb-bad:${reason}`, { reason }, message);
+  }
+
   private onDeadNotice(notice: DeadNotice): void {
-    if (notice.node !== this.nodeId || notice.inc !== this.inc) return;
-    for (const l of [...this.deadListeners]) {
-      try {
-        l(notice.by);
-      } catch (error) {
-        setImmediate(() => this.log.error({ err: error }, "declared-dead listener threw"));
-      }
-    }
+    if (notice.node !== this.nodeId || notice.inc !== this.inc || this.opts.observerOnly) return;
+    this.verdicts.accused(notice.by);
   }
 
   private sendDeadNotice(node: string, inc: string): void {
@@ -314,7 +342,7 @@ export class Membership implements MembershipView, AsyncDisposable {
     this.notified.set(key, now);
     if (this.notified.size > 1024) this.notified.delete(this.notified.keys().next().value!);
     const notice: DeadNotice = { t: "dead", v: 1, node, inc, by: this.nodeId };
-    this.opts.transport.publish(deadNoticeSubject(this.cluster), encodeFrame(notice));
+    this.opts.transport.publish(deadNoticeSubject(this.cluster, this.nodeId), encodeFrame(notice));
   }
 
   private onEvent(e: MembershipEvent): void {

@@ -1,5 +1,6 @@
 import type { Fence } from "../actor/index.js";
 import type { Logger } from "../log.js";
+import type { Metrics } from "../metrics.js";
 import type { Unsubscribe } from "../transport/index.js";
 import type { Heartbeat } from "./heartbeat.js";
 import type { MembershipEvent, MembershipView, NodeInfo } from "./types.js";
@@ -42,7 +43,19 @@ export interface TrackerOptions extends Partial<DetectionTiming> {
   /** Wall clock for `lastSeen`/`joinedAt`, display only (default `Date.now`). */
   wallNow?: () => number;
   log?: Logger;
+  /**
+   * Most node ids with a record (default 4096). Heartbeats are wire input: a new node id when the
+   * view is full evicts the oldest dead or fenced record, or is not taken in when every record is live.
+   */
+  maxNodes?: number;
+  /** Most node ids whose ended incarnations are remembered for fencing (default 4096; oldest go first). */
+  maxEndedNodes?: number;
+  /** Where evictions and refusals are counted ({@link TRACKER_EVICTIONS_METRIC}). */
+  metrics?: Metrics;
 }
+
+/** Counter of what the tracker's bounds pushed out (label `map`: `nodes`, `ended`, or `refused`). */
+export const TRACKER_EVICTIONS_METRIC = "flock_membership_evictions_total";
 
 interface Rec {
   info: NodeInfo;
@@ -74,6 +87,8 @@ export class MembershipTracker implements MembershipView {
   private readonly wallNow: () => number;
   private readonly maxCredit: number;
   private readonly forgetAfterMs: number;
+  private readonly maxNodes: number;
+  private readonly maxEndedNodes: number;
   private lastTick: number;
   private paused = false;
   private me: { node: string; inc: string } | undefined;
@@ -84,6 +99,8 @@ export class MembershipTracker implements MembershipView {
     this.wallNow = opts.wallNow ?? Date.now;
     this.maxCredit = opts.maxTickCreditMs ?? this.timing.heartbeatMs;
     this.forgetAfterMs = opts.forgetAfterMs ?? 5 * 60_000;
+    this.maxNodes = opts.maxNodes ?? 4096;
+    this.maxEndedNodes = opts.maxEndedNodes ?? 4096;
     this.lastTick = this.now();
     this.me = opts.self;
   }
@@ -145,6 +162,7 @@ export class MembershipTracker implements MembershipView {
       rec = undefined;
     }
     if (!rec) {
+      if (!this.makeRoom()) return "ok"; // counted; a live node keeps beating, and is taken in once there is room
       const info: NodeInfo = {
         ...fields(hb),
         state: hb.state === "alive" ? "alive" : "left",
@@ -210,6 +228,21 @@ export class MembershipTracker implements MembershipView {
     return this.paused;
   }
 
+  /**
+   * Takes back this node's verdict on incarnation `inc` of `node` (it was wrong: see verdicts.ts):
+   * its heartbeats are taken in again, as a node that joins.
+   */
+  pardon(node: string, inc: string): void {
+    const list = this.ended.get(node);
+    if (list?.includes(inc)) {
+      const rest = list.filter((i) => i !== inc);
+      if (rest.length > 0) this.ended.set(node, rest);
+      else this.ended.delete(node);
+    }
+    const rec = this.recs.get(node);
+    if (rec && rec.info.inc === inc && rec.info.state === "dead") this.recs.delete(node);
+  }
+
   /** This node rejoined as a new incarnation: the previous one ended. */
   setSelf(node: string, inc: string): void {
     const prev = this.me;
@@ -247,7 +280,40 @@ export class MembershipTracker implements MembershipView {
     const list = this.ended.get(node) ?? [];
     if (!list.includes(inc)) list.push(inc);
     if (list.length > MAX_ENDED_PER_NODE) list.shift();
+    // Re-inserted, so the map's order is least recently ended first: that node id is evicted first.
+    this.ended.delete(node);
     this.ended.set(node, list);
+    for (const oldest of this.ended.keys()) {
+      if (this.ended.size <= this.maxEndedNodes) break;
+      this.ended.delete(oldest);
+      this.count("ended");
+    }
+  }
+
+  /**
+   * Whether a new node id may get a record: below the cap, or after evicting the oldest record
+   * that is over (dead, or left and fenced: its incarnation is remembered in `ended` either way).
+   */
+  private makeRoom(): boolean {
+    if (this.recs.size < this.maxNodes) return true;
+    for (const [node, rec] of this.recs) {
+      if (rec.info.state === "dead" || (rec.info.state === "left" && rec.fenced)) {
+        this.recs.delete(node);
+        this.count("nodes");
+        return true;
+      }
+    }
+    this.count("refused");
+    return false;
+  }
+
+  private count(map: "nodes" | "ended" | "refused"): void {
+    this.opts.metrics?.inc(
+      TRACKER_EVICTIONS_METRIC,
+      { map },
+      1,
+      "Membership records pushed out by the view's bounds",
+    );
   }
 
   private transition(rec: Rec, state: NodeInfo["state"]): void {

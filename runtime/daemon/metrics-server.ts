@@ -11,11 +11,12 @@ export interface MetricsServer extends AsyncDisposable {
 /**
  * Serves Prometheus text format on `GET /metrics` (port 0 picks a free one). `metrics()` is read
  * per request, so it may return a different object over time (a node's metrics after a rejoin).
+ * Binds to loopback unless told otherwise: the counters describe the cluster's traffic and faults.
  */
 export async function serveMetrics(
   port: number,
   metrics: () => Metrics,
-  host = "0.0.0.0",
+  host = "127.0.0.1",
 ): Promise<MetricsServer> {
   const server: Server = createServer((req, res) => {
     if (req.method !== "GET" || (req.url ?? "").split("?")[0] !== "/metrics") {

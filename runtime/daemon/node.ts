@@ -134,7 +134,7 @@ class Node implements FlockNode {
       metrics: this.metrics,
       scheduler: this.clock,
     });
-    this.offs.push(this.mem.onDeclaredDead((by) => void this.rejoin(`declared dead by ${by}`)));
+    this.offs.push(this.mem.onDeclaredDead((reason) => void this.rejoin(reason)));
     await this.claim();
     await this.startIncarnation();
     this.st = "running";

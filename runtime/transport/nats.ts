@@ -1,12 +1,12 @@
 import {
   connect,
-  credsAuthenticator,
   nkeyAuthenticator,
   type ConnectionOptions,
   type NatsConnection,
   type Subscription,
 } from "nats";
 import { readFileSync } from "node:fs";
+import { credsFileAuthenticator, parseCreds } from "./creds.js";
 import { BATCH_HEADER_BYTES, decodeBatch, encodeBatch, isBatch } from "./batch.js";
 import type { FrameHandler, Transport, TransportStatus, Unsubscribe } from "./transport.js";
 
@@ -24,7 +24,7 @@ export interface NatsOptions {
   token?: string;
   /** An nkey seed (the `SU...` string) for nkey authentication. */
   nkeySeed?: string;
-  /** Path to a `.creds` file (JWT + nkey). */
+  /** Path to a `.creds` file: JWT + seed (operator mode), or seed only (`flock auth init`'s nkey users). */
   credsFile?: string;
   /** TLS: CA, cert and key file paths; set `{}` to require TLS with system CAs. */
   tls?: { caFile?: string; certFile?: string; keyFile?: string };
@@ -62,7 +62,13 @@ export function natsConnectionOptions(opts: NatsOptions): ConnectionOptions {
   if (opts.pass !== undefined) options.pass = opts.pass;
   if (opts.token !== undefined) options.token = opts.token;
   if (opts.nkeySeed) options.authenticator = nkeyAuthenticator(new TextEncoder().encode(opts.nkeySeed));
-  if (opts.credsFile) options.authenticator = credsAuthenticator(readFileSync(opts.credsFile));
+  if (opts.credsFile) {
+    const bytes = readFileSync(opts.credsFile);
+    options.authenticator = credsFileAuthenticator(bytes);
+    // A user of `flock auth init` may read only its own inbox: replies to others stay private.
+    const inbox = parseCreds(new TextDecoder().decode(bytes)).inboxPrefix;
+    if (inbox !== undefined) options.inboxPrefix = inbox;
+  }
   if (opts.tls)
     options.tls = { caFile: opts.tls.caFile, certFile: opts.tls.certFile, keyFile: opts.tls.keyFile };
   return options;
@@ -175,13 +181,30 @@ export class NatsTransport implements Transport {
         const data = msg.data;
         const subj = fixed ?? msg.subject;
         const frames = isBatch(data) ? decodeBatch(data) : undefined;
-        if (!frames) return handler(data, subj);
-        for (const frame of frames) handler(frame, subj);
+        if (!frames) return this.deliver(handler, data, subj);
+        for (const frame of frames) this.deliver(handler, frame, subj);
       },
     });
     return () => {
       if (!sub.isClosed()) sub.unsubscribe();
     };
+  }
+
+  /**
+   * Hands one frame to a subscriber. A throw must not reach nats.js: its reader loop would stop
+   * parsing input until reconnect while the node's failure detector goes on and declares its peers
+   * dead. The wire above is total already; this is the last guard, reported as a status error.
+   */
+  private deliver(handler: FrameHandler, frame: Uint8Array, subject: string): void {
+    try {
+      handler(frame, subject);
+    } catch (error) {
+      const err = error instanceof Error ? error : new Error(`subscriber on ${subject} threw a non-error`);
+      this.emit({ kind: "error", error: err });
+      setImmediate(() =>
+        process.emitWarning(`NATS subscriber on ${subject} threw: ${err.stack ?? err.message}`),
+      );
+    }
   }
 
   async flush(): Promise<void> {

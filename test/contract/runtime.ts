@@ -200,7 +200,8 @@ export function runtimeContract(
     b.spawn(ponger, { name: "ponger" });
     const raw = await make(t);
     t.after(() => raw.close());
-    const subject = b.nodeSubject("node-b");
+    // Sent as node-x, the `from` of every envelope below (a subject of another sender is refused first).
+    const subject = b.nodeSubject("node-b", "node-x");
     // A truncated chunk set: two frames of a three-frame message; the third never comes.
     const [first, second] = splitFrames(new Uint8Array(3000).fill(7), 1100);
     assert.ok(first && second, "three frames expected");

@@ -14,7 +14,7 @@ import { NodeIdInUseError, readClusterView, type Membership } from "../../runtim
 import { crashNode } from "../../runtime/daemon/faults.js";
 import { identityKey, startNode, type FlockNode, type NodeOptions } from "../../runtime/daemon/index.js";
 import { MemoryStores } from "../../runtime/store/index.js";
-import { InProcBus } from "../../runtime/transport/index.js";
+import { InProcBus, type FrameHandler, type Transport } from "../../runtime/transport/index.js";
 import { virtualTime, type TestTime } from "../helpers/time.js";
 
 const FAST = { heartbeatMs: 100, deadAfterMs: 500 } as const;
@@ -167,6 +167,93 @@ test("a node that was declared dead (silent past the deadline) rejoins as a new 
     5000,
   );
   assert.equal(b.status, "running");
+});
+
+/** A transport that can stop delivering heartbeats to its node (a slow or lossy inbound link). */
+function deafenable(inner: Transport): Transport & { deaf: boolean } {
+  const t = {
+    deaf: false,
+    kind: inner.kind,
+    maxPayload: inner.maxPayload,
+    get closed() {
+      return inner.closed;
+    },
+    publish: (subject: string, data: Uint8Array) => inner.publish(subject, data),
+    subscribe: (subject: string, handler: FrameHandler, opts?: { queue?: string }) =>
+      inner.subscribe(
+        subject,
+        (data, subj) => {
+          if (t.deaf && subj.includes(".hb.")) return;
+          handler(data, subj);
+        },
+        opts,
+      ),
+    flush: () => inner.flush(),
+    onStatus: (l: Parameters<Transport["onStatus"]>[0]) => inner.onStatus(l),
+    close: () => inner.close(),
+    [Symbol.asyncDispose]: () => inner[Symbol.asyncDispose](),
+  };
+  return t;
+}
+
+test("a node that stops hearing its peers cannot re-incarnate them: its verdicts are refuted and it rejoins itself", async (t) => {
+  const w = world();
+  const link = deafenable(w.bus.connect());
+  const a = await node(t, w, "a", { transport: link });
+  const b = await node(t, w, "b");
+  const c = await node(t, w, "c");
+  await w.time.until("all see all", () => [a, b, c].every((n) => n.membership.alive().length === 3), 5000);
+  const incs = { a: a.incarnation, b: b.incarnation, c: c.incarnation };
+  const rejoins: string[] = [];
+  for (const n of [a, b, c]) n.onRejoined((e) => rejoins.push(`${n.nodeId}: ${e.reason}`));
+  link.deaf = true; // a hears no heartbeat; the others still hear a's
+  await w.time.until(
+    "a declares b and c dead",
+    () => stateOf(a, "b") === "dead" && stateOf(a, "c") === "dead",
+    3000,
+  );
+  assert.equal(stateOf(b, "a"), "alive", "b still hears a");
+  link.deaf = false; // a hears b and c again: their incarnations are ended in its view
+  await w.time.until("a rejoins", () => rejoins.length > 0, 5000);
+  assert.deepEqual(
+    [b.incarnation, c.incarnation],
+    [incs.b, incs.c],
+    `b and c kept their incarnations (rejoins: ${rejoins.join("; ")})`,
+  );
+  assert.equal(rejoins.length, 1, rejoins.join("; "));
+  assert.match(rejoins[0]!, /^a: its verdicts were refuted: b, c kept heartbeating/);
+  await w.time.until(
+    "a's new incarnation sees b and c alive again, and they see it",
+    () =>
+      stateOf(a, "b") === "alive" &&
+      stateOf(a, "c") === "alive" &&
+      b.membership.get("a")?.inc === a.incarnation &&
+      stateOf(b, "a") === "alive",
+    5000,
+  );
+  await w.time.pass(3000);
+  assert.deepEqual([b.incarnation, c.incarnation], [incs.b, incs.c], "and nothing more happens");
+  assert.equal(rejoins.length, 1, rejoins.join("; "));
+});
+
+test("a node its peers agree is dead rejoins on their notices (a majority)", async (t) => {
+  const w = world();
+  const a = await node(t, w, "a");
+  const b = await node(t, w, "b");
+  const c = await node(t, w, "c");
+  await w.time.until("all see all", () => [a, b, c].every((n) => n.membership.alive().length === 3), 5000);
+  const inc = c.incarnation;
+  const reason = new Promise<string>((resolve) => c.onRejoined((e) => resolve(e.reason)));
+  const mem = c.membership as Membership;
+  mem.stopHeartbeats(); // as after SIGSTOP
+  await w.time.until(
+    "a and b declare c dead",
+    () => stateOf(a, "c") === "dead" && stateOf(b, "c") === "dead",
+    3000,
+  );
+  mem.startHeartbeats();
+  assert.match(await during(w.time, reason), /^declared dead by a, b$|^declared dead by (a|b)$/);
+  assert.notEqual(c.incarnation, inc);
 });
 
 test("a node that loses its identity lease rejoins as a new incarnation", async (t) => {

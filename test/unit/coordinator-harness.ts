@@ -165,7 +165,11 @@ export class Driver {
   }
 
   lease(node: string, count: number): Leased {
-    this.send({ type: "message", msg: { type: "coord.lease", term: this.m.s.term, member: node, count } });
+    this.send({
+      type: "message",
+      msg: { type: "coord.lease", term: this.m.s.term, member: node, count },
+      from: `${node}/$ask`,
+    });
     return this.one("reply").msg;
   }
 
@@ -195,6 +199,7 @@ export class Driver {
         computeMs: 10,
         ...extra,
       },
+      from: `${node}/${this.m.cfg.job}.trainer`,
     });
   }
 
@@ -208,6 +213,7 @@ export class Driver {
       this.send({
         type: "message",
         msg: { type: "coord.applied", term, step, attempt, r, summed: contributors, n: total },
+        from: c.to,
       });
     });
   }

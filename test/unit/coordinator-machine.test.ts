@@ -161,6 +161,7 @@ test("a straggler is left out at its deadline and its late batch returns to the 
       lossSum: 1,
       computeMs: 1,
     },
+    from: "b/j.trainer",
   });
   assert.deepEqual(
     d.m.s.ledger?.snapshot().pool,
@@ -595,4 +596,57 @@ test("stale and foreign messages are ignored and counted", () => {
   });
   assert.equal(d.m.s.ignored, before + 2);
   assert.equal(d.m.phase, "stepping");
+});
+
+test("a member speaks only for itself: another node's step report, lease or acknowledgement is ignored", () => {
+  const d = new Driver(["a", "b"]);
+  d.place(["a", "b"]);
+  const s = d.m.s;
+  const before = s.ignored;
+  const commits = () => d.out.filter((c) => c.kind === "tell" && c.msg.type === "reducer.commit").length;
+  const report = (member: string, from: string | undefined): void =>
+    void d.send({
+      type: "message",
+      msg: {
+        type: "coord.done",
+        term: s.term,
+        step: (s.p?.step ?? 0) + 1,
+        attempt: s.attempt,
+        member,
+        batch: null,
+        n: 0,
+        lossSum: 0,
+        computeMs: 0,
+      },
+      from,
+    });
+  // Node b reports for a (and a local tell, which comes from this node a, reports for b).
+  report("a", "b/j.trainer");
+  report("b", undefined);
+  d.send({
+    type: "message",
+    msg: { type: "coord.lease", term: s.term, member: "a", count: 4 },
+    from: "b/$ask",
+  });
+  assert.equal(d.take("reply").length, 0, "no lease handed to b in a's name");
+  const reducers = s.p!.reducers.addresses;
+  const foreign = reducers.findIndex((addr) => !addr.startsWith("b/"));
+  assert.ok(foreign >= 0, `a reducer not on b among ${reducers.join(", ")}`);
+  d.send({
+    type: "message",
+    msg: { type: "coord.applied", term: s.term, step: 1, attempt: 0, r: foreign, summed: [], n: 0 },
+    from: "b/x",
+  });
+  d.send({
+    type: "message",
+    msg: { type: "coord.applied", term: s.term, step: 1, attempt: 0, r: reducers.length, summed: [], n: 0 },
+    from: "b/x",
+  });
+  assert.equal(s.ignored, before + 5);
+  assert.equal(commits(), 0, "no commit from forged reports");
+  // The members' own reports still count: the step commits once its record is durable.
+  d.done("a");
+  d.done("b");
+  d.persisted();
+  assert.ok(commits() > 0, "their own reports drive the step to its commit");
 });

@@ -98,7 +98,7 @@ test("fetch before load and a load of the wrong length are refused; the reducer 
 });
 
 test("a commit missing a slice is reported at the deadline on virtual time; a complete one is applied and published", async (t) => {
-  const { scheduler, ref, coordinator, got, published } = await setUp(t);
+  const { scheduler, ref, coordinator, got, published, system } = await setUp(t);
   await ref.ask(load(new Float32Array(LENGTH)), ASK);
   const grad = (member: string): ReducerCommand => ({
     type: "reducer.grad",
@@ -134,10 +134,23 @@ test("a commit missing a slice is reported at the deadline on virtual time; a co
     members: ["node-b"],
     reason: "slices never arrived",
   });
+  // Node b's slice from node a (or from nowhere) is refused: only b speaks for b.
   ref.tell(grad("node-b"));
+  ref.tell(grad("node-b"), "node-c/j.trainer");
   ref.tell({ ...commit, attempt: 0 }, coordinator);
-  await until("coord.applied", () => got.length === 2);
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(got.length, 1, "nothing applied: b's slice is still missing");
+  ref.tell(grad("node-b"), "node-b/j.trainer"); // completes the commit told again above
+  await until("coord.applied", () => got.length >= 2);
   assert.equal(got[1]?.type, "coord.applied");
+  assert.equal(
+    system.metrics.get(IGNORED_MESSAGES_METRIC, {
+      actor: "reducer",
+      type: "reducer.grad",
+      reason: "not-its-member",
+    }),
+    2,
+  );
   assert.equal(published.length, 1);
   // sum 4 over total 4 = 1 per value; sgd lr 0.5: 0 - 0.5.
   assert.deepEqual(Array.from(published[0]!.data), [-0.5, -0.5, -0.5, -0.5]);

@@ -98,7 +98,7 @@ export class LeaseReader {
       try {
         this.kv ??= openLeaseBucket(this.stores, COORDINATOR_LEASE_MS);
         const lease = await readLease(await this.kv, jobNames.leaseKey(job));
-        if (lease) return lease.holder.slice(0, lease.holder.indexOf(":"));
+        if (lease) return lease.holder.slice(0, lease.holder.lastIndexOf(":"));
       } catch {
         this.kv = undefined;
       }

@@ -1,8 +1,8 @@
 import { InvalidArgumentError, Option, type Command } from "commander";
-import { createLogger, type Logger } from "../../runtime/log.js";
+import { createLogger, redact, type Logger } from "../../runtime/log.js";
 import { JetStreamStores } from "../../runtime/store/index.js";
 import { NatsTransport } from "../../runtime/transport/index.js";
-import { isValidSegment } from "../../runtime/actor/index.js";
+import { isValidNodeId } from "../../runtime/actor/subjects.js";
 import { startNode, type FlockNode } from "../../runtime/daemon/node.js";
 import { serveMetrics, type MetricsServer } from "../../runtime/daemon/metrics-server.js";
 import {
@@ -26,6 +26,7 @@ interface DaemonFlags extends NatsAuthFlags {
   heartbeatMs: number;
   deadAfterMs: number;
   metricsPort?: number;
+  metricsHost: string;
   logLevel?: string;
   connectTimeoutMs: number;
 }
@@ -59,8 +60,13 @@ export function registerDaemonCommand(
     .option("--dead-after-ms <ms>", "failure-detection deadline", intIn(50, 600_000), 2000)
     .option(
       "--metrics-port <port>",
-      "serve Prometheus metrics on http://0.0.0.0:<port>/metrics",
+      "serve Prometheus metrics on http://<metrics-host>:<port>/metrics (0: a free port)",
       intIn(0, 65535),
+    )
+    .option(
+      "--metrics-host <address>",
+      "address the metrics endpoint binds to (0.0.0.0: every interface)",
+      "127.0.0.1",
     )
     .addOption(logLevelOption())
     .option(
@@ -91,8 +97,10 @@ export function registerDaemonCommand(
 }
 
 function nodeIdArg(value: string): string {
-  if (!isValidSegment(value))
-    throw new InvalidArgumentError(`node ids use 1-128 letters, digits, _ $ . : -; got "${value}"`);
+  if (!isValidNodeId(value))
+    throw new InvalidArgumentError(
+      `node ids use 1-128 letters, digits, _ $ : - (no dots: the id is one subject token); got "${value}"`,
+    );
   return value;
 }
 
@@ -131,8 +139,9 @@ async function runDaemon(
   }
   let metricsServer: MetricsServer | undefined;
   if (flags.metricsPort !== undefined) {
-    metricsServer = await serveMetrics(flags.metricsPort, () => node.metrics);
-    log.info({ port: metricsServer.port }, `metrics on http://0.0.0.0:${metricsServer.port}/metrics`);
+    metricsServer = await serveMetrics(flags.metricsPort, () => node.metrics, flags.metricsHost);
+    const where = `http://${flags.metricsHost}:${metricsServer.port}/metrics`;
+    log.info({ port: metricsServer.port, host: flags.metricsHost }, `metrics on ${where}`);
   }
   node.onRejoined((e) => log.warn(e, `node ${node.nodeId} now runs as incarnation ${e.incarnation}`));
   process.stdout.write(
@@ -189,7 +198,11 @@ async function connectBounded(flags: DaemonFlags, log: Logger): Promise<NatsTran
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(
       () =>
-        reject(new Error(`cannot reach NATS at ${flags.nats.join(",")} within ${flags.connectTimeoutMs} ms`)),
+        reject(
+          new Error(
+            `cannot reach NATS at ${redact(flags.nats.join(","))} within ${flags.connectTimeoutMs} ms`,
+          ),
+        ),
       flags.connectTimeoutMs,
     );
   });
@@ -198,9 +211,12 @@ async function connectBounded(flags: DaemonFlags, log: Logger): Promise<NatsTran
     log.info({ node: flags.nodeId, server: transport.connection.getServer() }, "connected to NATS");
     return transport;
   } catch (err) {
-    throw new Error(`cannot connect to NATS at ${flags.nats.join(",")}: ${(err as Error).message}`, {
-      cause: err,
-    });
+    throw new Error(
+      `cannot connect to NATS at ${redact(flags.nats.join(","))}: ${redact((err as Error).message)}`,
+      {
+        cause: err,
+      },
+    );
   } finally {
     clearTimeout(timer);
   }

@@ -6,6 +6,7 @@ import { registerTrainCommand } from "./train.js";
 import { registerDemoCommand } from "../demo/command.js";
 import { registerBenchCommand } from "../bench/command.js";
 import { registerChaosCommand } from "../chaos/command.js";
+import { registerAuthCommand } from "../auth/command.js";
 export { readClusterStatus, formatStatus, type ClusterStatus, type StatusNode } from "./status.js";
 export { USAGE_EXIT_CODE } from "./options.js";
 
@@ -27,9 +28,10 @@ export function registerRuntimeCommands(program: Command, deps: RuntimeCommandDe
   registerStatusCommand(program);
 }
 
-/** Registers `flock train`, `flock chaos`, `flock bench` and `flock demo`. */
+/** Registers `flock train`, `flock chaos`, `flock bench`, `flock demo` and `flock auth`. */
 export function registerCommands(program: Command): void {
   registerTrainCommand(program);
+  registerAuthCommand(program);
   registerDemoCommand(program);
   registerBenchCommand(program);
   registerChaosCommand(program);

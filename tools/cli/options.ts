@@ -1,4 +1,5 @@
 import { CommanderError, InvalidArgumentError, Option, type Command } from "commander";
+import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { natsAuthFromEnv, type NatsOptions } from "../../runtime/transport/index.js";
 
@@ -60,9 +61,15 @@ export function natsUrls(value: string): string[] {
 export function addNatsAuthOptions(cmd: Command): Command {
   return cmd
     .option("--user <user>", "NATS user (env NATS_USER)")
-    .option("--pass <password>", "NATS password (env NATS_PASS)")
-    .option("--token <token>", "NATS token (env NATS_TOKEN)")
-    .option("--nkey-seed <seed>", "NATS nkey seed (env NATS_NKEY_SEED)")
+    .option(
+      "--pass <password>",
+      "NATS password (env NATS_PASS; visible in process listings: prefer --pass-file)",
+    )
+    .option("--pass-file <file>", "file holding the NATS password (env NATS_PASS_FILE)")
+    .option("--token <token>", "NATS token (env NATS_TOKEN; prefer --token-file)")
+    .option("--token-file <file>", "file holding the NATS token (env NATS_TOKEN_FILE)")
+    .option("--nkey-seed <seed>", "NATS nkey seed (env NATS_NKEY_SEED; prefer --nkey-seed-file)")
+    .option("--nkey-seed-file <file>", "file holding the NATS nkey seed (env NATS_NKEY_SEED_FILE)")
     .option("--creds <file>", "NATS .creds file (env NATS_CREDS)")
     .option("--tls-ca <file>", "TLS CA file (env NATS_TLS_CA)")
     .option("--tls-cert <file>", "TLS client certificate (env NATS_TLS_CERT)")
@@ -73,21 +80,36 @@ export function addNatsAuthOptions(cmd: Command): Command {
 export interface NatsAuthFlags {
   user?: string;
   pass?: string;
+  passFile?: string;
   token?: string;
+  tokenFile?: string;
   nkeySeed?: string;
+  nkeySeedFile?: string;
   creds?: string;
   tlsCa?: string;
   tlsCert?: string;
   tlsKey?: string;
 }
 
-/** NATS options from the environment, overridden by flags. */
-export function natsOptions(servers: string[], flags: NatsAuthFlags, name: string): NatsOptions {
-  const o: NatsOptions = { ...natsAuthFromEnv(), servers, name };
+/**
+ * NATS options from the environment, overridden by flags. A secret may come from a file
+ * (`--pass-file`, `--token-file`, `--nkey-seed-file`, or the `NATS_*_FILE` variables), so that
+ * none need appear in a process listing; a flag given inline wins over its file.
+ */
+export function natsOptions(
+  servers: string[],
+  flags: NatsAuthFlags,
+  name: string,
+  env: NodeJS.ProcessEnv = process.env,
+): NatsOptions {
+  const o: NatsOptions = { ...natsAuthFromEnv(env), servers, name };
   if (flags.user !== undefined) o.user = flags.user;
-  if (flags.pass !== undefined) o.pass = flags.pass;
-  if (flags.token !== undefined) o.token = flags.token;
-  if (flags.nkeySeed !== undefined) o.nkeySeed = flags.nkeySeed;
+  const pass = flags.pass ?? secretFile(flags.passFile ?? env.NATS_PASS_FILE, "password");
+  if (pass !== undefined) o.pass = pass;
+  const token = flags.token ?? secretFile(flags.tokenFile ?? env.NATS_TOKEN_FILE, "token");
+  if (token !== undefined) o.token = token;
+  const seed = flags.nkeySeed ?? secretFile(flags.nkeySeedFile ?? env.NATS_NKEY_SEED_FILE, "nkey seed");
+  if (seed !== undefined) o.nkeySeed = seed;
   if (flags.creds !== undefined) o.credsFile = flags.creds;
   if (flags.tlsCa || flags.tlsCert || flags.tlsKey)
     o.tls = {
@@ -99,6 +121,23 @@ export function natsOptions(servers: string[], flags: NatsAuthFlags, name: strin
   return o;
 }
 
+/** Reads one secret from a file (trailing newline dropped); undefined when no file is named. */
+export function secretFile(path: string | undefined, what: string): string | undefined {
+  if (!path) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    // The message names the file, never its content.
+    throw new InvalidArgumentError(
+      `cannot read the ${what} file ${path}: ${(err as NodeJS.ErrnoException).code ?? "error"}`,
+    );
+  }
+  const secret = text.replace(/\r?\n$/, "");
+  if (!secret) throw new InvalidArgumentError(`the ${what} file ${path} is empty`);
+  return secret;
+}
+
 /** The `--log-level` flag. */
 export function logLevelOption(): Option {
   return new Option(
@@ -107,11 +146,14 @@ export function logLevelOption(): Option {
   ).choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
 }
 
-/** Default node id: this host's name, reduced to address-segment characters. */
+/**
+ * Default node id: this host's name, reduced to node-id characters (a node id is one NATS subject
+ * token, so the dots of a fully qualified name become `-`).
+ */
 export function defaultNodeId(): string {
   return (
     hostname()
-      .replace(/[^A-Za-z0-9_$.:-]/g, "-")
+      .replace(/[^A-Za-z0-9_$:-]/g, "-")
       .slice(0, 64) || "node"
   );
 }

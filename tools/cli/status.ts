@@ -3,6 +3,7 @@ import { connect } from "nats";
 import { openJobsBucket, readJobRecords, type JobRecord } from "../../runtime/cluster/jobs.js";
 import { readClusterView, type ClusterView } from "../../runtime/cluster/monitor.js";
 import { JetStreamStores, type StoreProvider } from "../../runtime/store/index.js";
+import { redact } from "../../runtime/log.js";
 import { natsConnectionOptions } from "../../runtime/transport/index.js";
 import {
   addNatsAuthOptions,
@@ -136,7 +137,9 @@ async function fetchStatus(flags: StatusFlags & { nats: string[] }): Promise<Clu
     maxReconnectAttempts: 0,
     timeout: flags.timeoutMs,
   }).catch((err: Error) => {
-    throw new Error(`cannot connect to NATS at ${flags.nats.join(",")}: ${err.message}`, { cause: err });
+    throw new Error(`cannot connect to NATS at ${redact(flags.nats.join(","))}: ${redact(err.message)}`, {
+      cause: err,
+    });
   });
   let timer: NodeJS.Timeout | undefined;
   try {
