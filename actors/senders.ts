@@ -40,3 +40,17 @@ export function reducerMismatch(
   if (address === undefined) return "unknown-reducer";
   return senderNode(from, localNode) === addressNode(address) ? undefined : "not-its-reducer";
 }
+
+/**
+ * Why a published parameter slice of reducer `r` may not come from `from` (a topic delivery's
+ * `<node>/$topic`): it must come from the node that reducer lives on (`reducerNodes[r]`, from the
+ * coordinator's last prepare or step), or undefined when it may.
+ */
+export function sliceMismatch(
+  r: number,
+  from: string | undefined,
+  reducerNodes: readonly (string | undefined)[],
+): string | undefined {
+  const node = addressNode(from);
+  return node !== undefined && node === reducerNodes[r] ? undefined : "not-its-reducer";
+}

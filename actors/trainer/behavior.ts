@@ -7,7 +7,8 @@ import { paramHash } from "../compute/hash.js";
 import { seededPermutation } from "../compute/prng.js";
 import type { CoordinatorCommand, StepDone } from "../coordinator/protocol.js";
 import { IgnoredMessages } from "../ignored.js";
-import { termRefused, type TermCheck } from "../term-guard.js";
+import { sliceMismatch } from "../senders.js";
+import { addressNode, termRefused, type TermCheck } from "../term-guard.js";
 import type { JobSpec } from "../job/spec.js";
 import { epochSeed, jobNames } from "../job/names.js";
 import type { BatchReady } from "../loader/behavior.js";
@@ -112,6 +113,7 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
   async function onPrepare(state: State, msg: Prepare, ctx: ActorContext<Msg>): Promise<State> {
     const info = await ready;
     adoptTerm(state, msg.term, ctx.from);
+    reducerNodes = msg.reducers.addresses.map((a) => addressNode(a));
     const plan = startPrepare(state, msg);
     if (plan.kind === "init") {
       hold(state, 0, await worker.initParams(args.spec.seed));
@@ -136,8 +138,19 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
 
   let unsubscribe: (() => void) | undefined;
   let resumeTimer: Timer | undefined;
+  /**
+   * The node of each reducer, from the coordinator's last prepare or step (term-checked): a
+   * `params.slice` for reducer r counts only from r's node, so no other node can publish
+   * parameters every trainer would adopt.
+   */
+  let reducerNodes: readonly (string | undefined)[] = [];
 
   async function onSlice(state: State, msg: ParamsSlice, ctx: ActorContext<Msg>): Promise<State> {
+    const mismatch = sliceMismatch(msg.r, ctx.from, reducerNodes);
+    if (mismatch) {
+      ignored.note(ctx.log, msg.type, mismatch, `slice ${msg.r} from ${ctx.from ?? "?"}`);
+      return state;
+    }
     const { completed, ignored: why } = addSlice(state, msg);
     if (why) ignored.note(ctx.log, msg.type, why);
     if (completed) loadIntoWorker(completed);
@@ -152,6 +165,7 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
   async function onStep(state: State, msg: StartStep, ctx: ActorContext<Msg>): Promise<State> {
     const from = ctx.from;
     if (!from) return ignore(state, ctx, msg.type, "no-reply-address");
+    if (msg.term >= state.term) reducerNodes = msg.reducers.addresses.map((a) => addressNode(a));
     const decision = decideStep(state, msg, from, scheduler.now());
     if (decision.kind === "stale") return ignore(state, ctx, msg.type, "stale-term");
     if (decision.reload) loadIntoWorker(decision.reload);

@@ -216,6 +216,19 @@ async function attack(nc: NatsConnection, byType: Map<string, Captured[]>): Prom
         body: { type: "job.finished", job, result },
       }),
     );
+  // A real parameter slice of a reducer that does not live on `other`, published as `other`'s
+  // (its own subject, its own sender): trainers must not take parameters from a non-reducer.
+  const slice = byType.get("params.slice")?.[0];
+  assert.ok(slice, "captured a params.slice");
+  const addresses = (stepBody["reducers"] as { addresses: string[] }).addresses;
+  const r = addresses.findIndex((a) => node(a) !== other);
+  assert.ok(r >= 0, `a reducer not on ${other} among ${addresses.join(", ")}`);
+  const sliceBody = slice.env.body as Record<string, unknown>;
+  nc.publish(
+    `flock.${CLUSTER}.from.${other}${slice.subject.slice(slice.subject.indexOf(".topic."))}`,
+    packr.pack({ ...slice.env, from: `${other}/$topic`, id: "f3", body: { ...sliceBody, r } }),
+  );
+  sent.push("a params.slice from a node that is not its reducer's");
   // A well-formed job.finished from a member that does not hold the job's lease (as a node's own
   // credentials allow): the submitter must not believe it (its fake accuracy would show).
   const fake: TrainResult = {
@@ -336,6 +349,6 @@ test("malformed envelopes during training change nothing", { timeout: scaleTimeo
   assert.equal(bad["internal-error"], undefined, `nothing threw in delivery: ${JSON.stringify(bad)}`);
   const ignored = sum(texts, IGNORED_MESSAGES_METRIC);
   t.diagnostic(`sent ${sent.length}; bad input ${JSON.stringify(bad)}; ignored ${JSON.stringify(ignored)}`);
-  for (const reason of ["unknown-term", "not-lease-holder", "unknown-type"])
+  for (const reason of ["unknown-term", "not-lease-holder", "unknown-type", "not-its-reducer"])
     assert.ok((ignored[reason] ?? 0) > 0, `ignored ${reason}: ${JSON.stringify(ignored)}`);
 });

@@ -15,19 +15,23 @@ const Seen = z.strictObject({ type: z.literal("seen"), seen: z.array(z.number())
 type Seen = z.infer<typeof Seen>;
 
 /** An actor that blocks on its first message until `release` is called, then records the rest. */
-function gated(): { behavior: Behavior<Cmd, number[]>; release: () => void } {
+function gated(): { behavior: Behavior<Cmd, number[]>; release: () => void; blocked: () => boolean } {
   let release = (): void => undefined;
+  let blocked = false;
   const gate = new Promise<void>((r) => (release = r));
   const behavior: Behavior<Cmd, number[]> = {
     init: () => [],
     async receive(seen, msg, ctx) {
-      if (seen.length === 0 && msg.type === "add") await gate;
+      if (seen.length === 0 && msg.type === "add") {
+        blocked = true;
+        await gate;
+      }
       if (msg.type === "add") return [...seen, msg.n];
       ctx.reply<Seen>({ type: "seen", seen });
       return seen;
     },
   };
-  return { behavior, release };
+  return { behavior, release, blocked: () => blocked };
 }
 
 /** Asks for what the actor saw once its mailbox has drained below its bound again. */
@@ -44,14 +48,10 @@ async function seenWhenDrained(ref: ActorRef<Cmd>): Promise<number[]> {
 
 test("a mailbox holds at most its limit; the newest past it are dead-lettered as mailbox-full", async (t) => {
   const { sys } = await testSystem(t, Cmd, Seen);
-  const { behavior, release } = gated();
+  const { behavior, release, blocked } = gated();
   const ref = sys.spawn(behavior, { name: "slow", mailboxLimit: 10 });
   ref.tell({ type: "add", n: 0 });
-  await waitUntil(
-    () => sys.metrics.get("flock_dead_letters_total", { reason: "mailbox-full" }) === 0,
-    "started",
-  );
-  await new Promise((r) => setTimeout(r, 20)); // the first message is being handled, blocked
+  await waitUntil(blocked, "the first message is being handled, blocked");
   for (let i = 1; i <= 100; i++) ref.tell({ type: "add", n: i });
   await waitUntil(
     () => sys.metrics.get("flock_dead_letters_total", { reason: "mailbox-full" }) === 90,
