@@ -24,6 +24,7 @@ import { BadCredsError, InProcBus, parseCreds, subjectMatches } from "../../runt
 import { formatAccounts, formatUserCreds, planAuth, type AuthPlan } from "../../tools/auth/config.js";
 import { newUserKeys, writeAuthFiles } from "../../tools/auth/command.js";
 import { defaultLeaseTtls, type Permissions } from "../../tools/auth/permissions.js";
+import { heartbeat } from "../helpers/heartbeats.js";
 import { waitFor } from "../helpers/index.js";
 
 const C = "c1";
@@ -205,21 +206,7 @@ test("a heartbeat or dead notice under another node's subject is dropped and cou
   t.after(() => Promise.all([m.stop(), raw.close()]));
   let declaredDead = 0;
   m.onDeclaredDead(() => declaredDead++);
-  const hb = (node: string): Heartbeat => ({
-    t: "hb",
-    v: 1,
-    node,
-    inc: "x1",
-    seq: 0,
-    state: "alive",
-    slots: 1,
-    freeSlots: 1,
-    device: "cpu",
-    load: 0,
-    lagMs: 0,
-    actors: {},
-    sentAt: 0,
-  });
+  const hb = (node: string): Heartbeat => heartbeat(node, "x1");
   raw.publish(heartbeatSubject(C, "mallory"), encodeFrame(hb("victim")));
   raw.publish(
     deadNoticeSubject(C, "mallory"),

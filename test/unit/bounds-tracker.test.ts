@@ -3,23 +3,10 @@ import { test } from "node:test";
 import type { Heartbeat } from "../../runtime/cluster/heartbeat.js";
 import { MembershipTracker, TRACKER_EVICTIONS_METRIC } from "../../runtime/cluster/tracker.js";
 import { Metrics } from "../../runtime/metrics.js";
+import { heartbeat } from "../helpers/heartbeats.js";
 
 function hb(node: string, inc: string, state: Heartbeat["state"] = "alive"): Heartbeat {
-  return {
-    t: "hb",
-    v: 1,
-    node,
-    inc,
-    seq: 0,
-    state,
-    slots: 1,
-    freeSlots: 1,
-    device: "cpu",
-    load: 0,
-    lagMs: 0,
-    actors: {},
-    sentAt: 0,
-  };
+  return heartbeat(node, inc, { state });
 }
 
 test("ended incarnations are remembered for at most maxEndedNodes node ids, oldest evicted first", () => {

@@ -6,24 +6,10 @@ import type { Heartbeat } from "../../runtime/cluster/heartbeat.js";
 import { decodeFrame, encodeFrame } from "../../runtime/cluster/heartbeat.js";
 import { MembershipTracker, isHolderDead } from "../../runtime/cluster/tracker.js";
 import type { MembershipEvent } from "../../runtime/cluster/types.js";
+import { heartbeat } from "../helpers/heartbeats.js";
 
 function hb(node: string, inc: string, over: Partial<Heartbeat> = {}): Heartbeat {
-  return {
-    t: "hb",
-    v: 1,
-    node,
-    inc,
-    seq: 0,
-    state: "alive",
-    slots: 2,
-    freeSlots: 1,
-    device: "cpu",
-    load: 0.5,
-    lagMs: 1,
-    actors: {},
-    sentAt: 0,
-    ...over,
-  };
+  return heartbeat(node, inc, { slots: 2, load: 0.5, lagMs: 1, ...over });
 }
 
 function env(from: string, inc?: string): Envelope {
