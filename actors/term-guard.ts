@@ -6,6 +6,7 @@
  * the decision ({@link decideTerm}) is pure; {@link TermGuard} does the reading.
  * @module
  */
+import { addressNode } from "../runtime/actor/address.js";
 import type { ActorContext } from "../runtime/actor/index.js";
 import { systemScheduler, type Scheduler } from "../runtime/clock.js";
 import { openLeaseBucket, readLease } from "../runtime/cluster/lease.js";
@@ -68,11 +69,7 @@ export function holderNode(holder: string): string {
   return i < 0 ? holder : holder.slice(0, i);
 }
 
-/** The node of an actor address `node/path`, or undefined when there is none. */
-export function addressNode(address: string | undefined): string | undefined {
-  const slash = address?.indexOf("/") ?? -1;
-  return address && slash > 0 ? address.slice(0, slash) : undefined;
-}
+export { addressNode };
 
 /** Checks one term from a sender's address; resolves to a refusal, or undefined when accepted. */
 export type TermCheck = (term: number, sender: string | undefined) => Promise<TermRefusal | undefined>;

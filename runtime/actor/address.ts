@@ -20,6 +20,12 @@ export function parseAddress(address: string): Address {
   return { node: address.slice(0, slash), path: address.slice(slash + 1) };
 }
 
+/** The node of an address `node/path`, or undefined when there is none (never throws). */
+export function addressNode(address: string | undefined): string | undefined {
+  const slash = address?.indexOf("/") ?? -1;
+  return address && slash > 0 ? address.slice(0, slash) : undefined;
+}
+
 /** Joins a node id and a path. */
 export function formatAddress(node: string, path: string): string {
   return `${node}/${path}`;

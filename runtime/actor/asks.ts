@@ -1,4 +1,5 @@
 import { Failure } from "../../messages/index.js";
+import { addressNode } from "./address.js";
 import { ActorExistsError, ActorNotFoundError, AskTimeoutError, RemoteActorError } from "./errors.js";
 import type { Message } from "./types.js";
 
@@ -40,7 +41,7 @@ export class PendingAsks {
   settle(corr: string | undefined, msg: Message, from: string | undefined): "settled" | "late" | "foreign" {
     const waiting = corr === undefined ? undefined : this.asks.get(corr);
     if (!waiting) return "late";
-    if (nodeOf(from) !== nodeOf(waiting.address)) return "foreign";
+    if (addressNode(from) !== addressNode(waiting.address)) return "foreign";
     const pending = this.take(corr!)!;
     if (msg.type !== "sys.failure") {
       pending.resolve(msg);
@@ -67,12 +68,6 @@ export class PendingAsks {
     clearTimeout(pending.timer);
     return pending;
   }
-}
-
-/** The node of an address `node/path` (undefined: none). */
-function nodeOf(address: string | undefined): string | undefined {
-  const slash = address?.indexOf("/") ?? -1;
-  return slash > 0 ? address!.slice(0, slash) : undefined;
 }
 
 /** The typed error for a failure reply. */
