@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import type { JobEvent, TrainResult } from "../messages/index.js";
 import { ActorSystem, type Behavior } from "../runtime/actor/index.js";
 import { openLeaseBucket, readLease } from "../runtime/cluster/lease.js";
-import { openJobsBucket } from "../runtime/cluster/jobs.js";
+import { openJobsBucket, parseJobRecord } from "../runtime/cluster/jobs.js";
 import type { StoreProvider } from "../runtime/store/index.js";
 import { COORDINATOR_LEASE_MS } from "./coordinator/host.js";
 import { addressNode, holderNode } from "./term-guard.js";
@@ -174,8 +174,7 @@ export async function speaksForJob(
         return holderNode(lease.holder) === node;
       } else {
         const entry = await (await openJobsBucket(stores)).get(job);
-        const state =
-          entry && (JSON.parse(new TextDecoder().decode(entry.value)) as { state?: unknown }).state;
+        const state = entry && parseJobRecord(entry.value)?.state;
         if (state === "finished" || state === "failed") return true;
       }
     } catch {

@@ -39,6 +39,16 @@ export async function putJobRecord(kv: KvStore, record: JobRecord): Promise<numb
   return kv.put(record.id, new TextEncoder().encode(JSON.stringify(JobRecord.parse(record))));
 }
 
+/** Decodes one job line, or undefined when it is not one. */
+export function parseJobRecord(value: Uint8Array): JobRecord | undefined {
+  try {
+    const parsed = JobRecord.safeParse(JSON.parse(new TextDecoder().decode(value)));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Reads every job line; malformed entries are skipped and reported in `bad`. */
 export async function readJobRecords(kv: KvStore): Promise<{ jobs: JobRecord[]; bad: string[] }> {
   const jobs: JobRecord[] = [];
@@ -46,13 +56,9 @@ export async function readJobRecords(kv: KvStore): Promise<{ jobs: JobRecord[]; 
   for (const key of await kv.keys()) {
     const entry = await kv.get(key);
     if (!entry) continue;
-    try {
-      const parsed = JobRecord.safeParse(JSON.parse(new TextDecoder().decode(entry.value)));
-      if (parsed.success) jobs.push(parsed.data);
-      else bad.push(key);
-    } catch {
-      bad.push(key);
-    }
+    const record = parseJobRecord(entry.value);
+    if (record) jobs.push(record);
+    else bad.push(key);
   }
   return { jobs: jobs.sort((a, b) => a.id.localeCompare(b.id)), bad };
 }
