@@ -105,6 +105,8 @@ export const TrainResult = z.strictObject({
     exact: z.boolean(),
   }),
   membership: z.array(MembershipRecord),
+  /** Records left out of `membership` by its bound (the first and the latest are kept), by class. */
+  membershipRecordsDropped: z.strictObject({ quiet: z.number().int(), changes: z.number().int() }).optional(),
   evals: z.array(EvalRecord),
 });
 /** The result of a training job. */

@@ -53,6 +53,7 @@ export const PersistedJobSchema = z.object({
   backends: z.array(z.string()),
   evals: z.array(z.object({ step: int, epoch: int, t: z.number(), loss: loose, accuracy: loose })),
   membership: z.array(MembershipRecordSchema),
+  membershipDropped: z.object({ quiet: int, changes: int }).optional(),
   hashChecks: z.object({ checked: int, consistent: z.boolean(), mismatches: z.array(z.string()) }),
   commitAudit: z.object({ checked: int, mismatches: z.array(z.string()) }),
   lastLoss: loose,

@@ -52,7 +52,6 @@ export function initialState(): CoordState {
     recentSteps: [],
     recoveryAttempts: 0,
     checkpointAcks: new Map(),
-    quietRecordsDropped: 0,
     ignored: 0,
   };
 }

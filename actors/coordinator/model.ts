@@ -36,6 +36,13 @@ export const FINISH_NO_EVALUATOR_MS = 200;
  */
 export const QUIET_RECORDS_HEAD = 50;
 export const QUIET_RECORDS_TAIL = 50;
+/**
+ * Records of real membership changes kept the same way: the first {@link CHANGE_RECORDS_HEAD} and
+ * the latest {@link CHANGE_RECORDS_TAIL}. A node that dies and rejoins forever adds two a cycle; the
+ * persisted count of dropped ones keeps the result's `membershipChanges` exact.
+ */
+export const CHANGE_RECORDS_HEAD = 50;
+export const CHANGE_RECORDS_TAIL = 150;
 /** Distinct backend names the job records from its members' answers. */
 export const MAX_BACKENDS = 16;
 /** A step where no trainer had samples is retried after this. */
@@ -242,8 +249,6 @@ export interface CoordState {
   checkpointAcks: Map<number, Set<number>>;
   /** Messages ignored because they did not fit the state (stale or from another term). */
   ignored: number;
-  /** Straggler/suspect records dropped from the persisted list by its bound. */
-  quietRecordsDropped: number;
 }
 
 /** What the handlers in the concern files use of the machine. */

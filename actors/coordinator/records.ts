@@ -1,6 +1,8 @@
 import type { JobEvent } from "../../messages/index.js";
 import type { JobRecord } from "../../runtime/cluster/jobs.js";
 import {
+  CHANGE_RECORDS_HEAD,
+  CHANGE_RECORDS_TAIL,
   QUIET_RECORDS_HEAD,
   QUIET_RECORDS_TAIL,
   RECORD_THROTTLE_MS,
@@ -22,37 +24,43 @@ export function record(m: Core, r: Omit<MembershipRecord, "step" | "t" | "at">):
   const p = running(m);
   const rec: MembershipRecord = { ...r, step: p.step, t: elapsed(m), at: m.w.now };
   p.membership.push(rec);
-  boundQuietRecords(m, p.membership);
+  boundRecords(m, p, rec.kind);
   if (r.kind !== "death" && r.kind !== "leave" && r.kind !== "failover") emitMembership(m, rec);
   else m.log("warn", { ...rec }, `member ${r.kind}`);
   return rec;
 }
 
 /** Kinds that change nothing of the membership: the result's `membershipChanges` leaves them out. */
-const QUIET: ReadonlySet<MembershipRecord["kind"]> = new Set(["straggler", "suspect"]);
+export const QUIET: ReadonlySet<MembershipRecord["kind"]> = new Set(["straggler", "suspect"]);
 
 /**
- * Keeps the first and the latest quiet records (stragglers, suspects), dropping the oldest of the
- * ones between; records of real changes are all kept, so `membershipChanges` and the recovery
- * times of the result are exact. Called after each append, so at most one record goes.
+ * Keeps the first and the latest records of each class (quiet: stragglers, suspects; changes: the
+ * rest), dropping the oldest of the ones between, and counts what it drops in the persisted state
+ * so that `membershipChanges` stays exact. Called after each append, so at most one record goes.
  */
-function boundQuietRecords(m: Core, list: MembershipRecord[]): void {
-  let quiet = 0;
+function boundRecords(m: Core, p: PersistedJob, appended: MembershipRecord["kind"]): void {
+  const quiet = QUIET.has(appended);
+  const [head, tail] = quiet
+    ? [QUIET_RECORDS_HEAD, QUIET_RECORDS_TAIL]
+    : [CHANGE_RECORDS_HEAD, CHANGE_RECORDS_TAIL];
+  let seen = 0;
   let drop = -1;
-  for (let i = 0; i < list.length; i++) {
-    const rec = list[i];
-    if (!rec || !QUIET.has(rec.kind)) continue;
-    if (quiet === QUIET_RECORDS_HEAD) drop = i;
-    quiet++;
+  for (let i = 0; i < p.membership.length; i++) {
+    const rec = p.membership[i];
+    if (!rec || QUIET.has(rec.kind) !== quiet) continue;
+    if (seen === head) drop = i;
+    seen++;
   }
-  if (quiet <= QUIET_RECORDS_HEAD + QUIET_RECORDS_TAIL || drop < 0) return;
-  list.splice(drop, 1);
-  m.s.quietRecordsDropped++;
-  if (m.s.quietRecordsDropped === 1)
+  if (seen <= head + tail || drop < 0) return;
+  p.membership.splice(drop, 1);
+  const dropped = (p.membershipDropped ??= { quiet: 0, changes: 0 });
+  if (quiet) dropped.quiet++;
+  else dropped.changes++;
+  if ((quiet ? dropped.quiet : dropped.changes) === 1)
     m.log(
       "warn",
-      { kept: QUIET_RECORDS_HEAD + QUIET_RECORDS_TAIL },
-      "straggler/suspect records past the bound are dropped (the oldest after the first ones)",
+      { kept: head + tail, quiet },
+      "membership records past the bound are dropped (the oldest after the first ones) and counted",
     );
 }
 

@@ -47,6 +47,8 @@ export interface PersistedJob {
   backends: string[];
   evals: Array<{ step: number; epoch: number; t: number; loss: number; accuracy: number }>;
   membership: MembershipRecord[];
+  /** Records dropped from `membership` by its bound, by class (absent in older records: none). */
+  membershipDropped?: { quiet: number; changes: number };
   hashChecks: { checked: number; consistent: boolean; mismatches: string[] };
   /** Every reducer's applied set compared with the commit set. */
   commitAudit: { checked: number; mismatches: string[] };
@@ -84,7 +86,10 @@ export function buildResult(
     hashChecks: p.hashChecks.checked,
     hashMismatches: p.hashChecks.mismatches,
     commitAudit: p.commitAudit,
-    membershipChanges: p.membership.filter((m) => m.kind !== "straggler" && m.kind !== "suspect").length,
+    membershipChanges:
+      p.membership.filter((m) => m.kind !== "straggler" && m.kind !== "suspect").length +
+      (p.membershipDropped?.changes ?? 0),
+    ...(p.membershipDropped ? { membershipRecordsDropped: p.membershipDropped } : {}),
     wallSeconds: (now - p.startedAt) / 1000,
     members: p.members.map((m) => m.node),
     recoverySeconds: recoveries,

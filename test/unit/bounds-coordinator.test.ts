@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { QUIET_RECORDS_HEAD, QUIET_RECORDS_TAIL } from "../../actors/coordinator/model.js";
+import {
+  CHANGE_RECORDS_HEAD,
+  CHANGE_RECORDS_TAIL,
+  QUIET_RECORDS_HEAD,
+  QUIET_RECORDS_TAIL,
+} from "../../actors/coordinator/model.js";
+import { record } from "../../actors/coordinator/records.js";
+import { decodeJob, encodeJob } from "../../actors/coordinator/codec.js";
 import { buildResult } from "../../actors/coordinator/state.js";
 import { Driver, testSpec } from "./coordinator-harness.js";
 
@@ -89,7 +96,7 @@ test("a permanent straggler's records stay bounded; membershipChanges is unchang
   assert.ok(p);
   const stragglers = p.membership.filter((r) => r.kind === "straggler");
   assert.equal(stragglers.length, QUIET_RECORDS_HEAD + QUIET_RECORDS_TAIL);
-  assert.equal(d.m.s.quietRecordsDropped, steps - stragglers.length);
+  assert.equal(p.membershipDropped?.quiet, steps - stragglers.length);
   // The first ones and the latest ones are kept.
   assert.equal(stragglers[0]?.step, 0);
   assert.equal(stragglers.at(-1)?.step, steps - 1);
@@ -98,4 +105,35 @@ test("a permanent straggler's records stay bounded; membershipChanges is unchang
   assert.ok(ledger);
   const joins = p.membership.filter((r) => r.kind !== "straggler" && r.kind !== "suspect").length;
   assert.equal(buildResult(p, ledger, "running", undefined, d.now).membershipChanges, joins);
+});
+
+test("records of real changes stay bounded too; the persisted drop count keeps membershipChanges exact", () => {
+  const d = new Driver(["a", "b"], testSpec({ epochs: 100 }));
+  d.place(["a", "b"]);
+  const p = d.m.s.p;
+  const ledger = d.m.s.ledger;
+  assert.ok(p && ledger);
+  const before = buildResult(p, ledger, "running", undefined, d.now).membershipChanges;
+  const cycles = CHANGE_RECORDS_HEAD + CHANGE_RECORDS_TAIL;
+  for (let i = 0; i < cycles; i++) {
+    record(d.m, { kind: "death", node: "b", detail: `cycle ${i}` });
+    record(d.m, { kind: "join", node: "b", detail: `cycle ${i}` });
+    record(d.m, { kind: "straggler", node: "a" });
+  }
+  const changes = p.membership.filter((r) => r.kind !== "straggler" && r.kind !== "suspect");
+  assert.equal(changes.length, CHANGE_RECORDS_HEAD + CHANGE_RECORDS_TAIL);
+  assert.equal(
+    p.membership.length,
+    CHANGE_RECORDS_HEAD + CHANGE_RECORDS_TAIL + QUIET_RECORDS_HEAD + QUIET_RECORDS_TAIL,
+  );
+  assert.deepEqual(p.membershipDropped, {
+    changes: before + 2 * cycles - changes.length,
+    quiet: cycles - QUIET_RECORDS_HEAD - QUIET_RECORDS_TAIL,
+  });
+  assert.equal(changes.at(-1)?.detail, `cycle ${cycles - 1}`, "the latest are kept");
+  // The count survives a takeover: it is part of the persisted record.
+  const restored = decodeJob(encodeJob(p));
+  const result = buildResult(restored, ledger, "running", undefined, d.now);
+  assert.equal(result.membershipChanges, before + 2 * cycles);
+  assert.deepEqual(result.membershipRecordsDropped, restored.membershipDropped);
 });
