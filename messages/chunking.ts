@@ -54,8 +54,8 @@ export interface ReassemblerOptions {
   maxOpenSets?: number;
   /**
    * Cap on incomplete sets of one sender (default 64; one sender's sets mostly arrive one after
-   * another). The sender is the subject: until subjects carry the publishing node, every peer
-   * writing to a node's subject shares this cap, hence the room.
+   * another). The sender is what {@link Reassembler.push} is told (the subject's sender token on a
+   * node), else the subject.
    */
   maxSetsPerSender?: number;
   /** Cap on bytes held for one sender, bookkeeping included (default `maxMessageBytes` + 1 MiB). */
@@ -141,11 +141,19 @@ export class Reassembler {
     return this.senders.get(sender)?.charged ?? 0;
   }
 
-  /** Adds one chunk frame; returns the whole message when this frame completes its set. */
-  push(frame: Uint8Array, subject?: string): Uint8Array | undefined {
-    const sender = subject ?? "";
+  /**
+   * Adds one chunk frame; returns the whole message when this frame completes its set. A set is
+   * known by `scope`, subject and id; the caps per sender charge `origin.sender` (default: the
+   * subject), so one reassembler shared by several subscriptions holds one budget per peer.
+   */
+  push(
+    frame: Uint8Array,
+    subject?: string,
+    origin: { sender?: string; scope?: string } = {},
+  ): Uint8Array | undefined {
+    const sender = origin.sender ?? subject ?? "";
     const h = readHeader(frame, subject);
-    const key = `${sender}|${h.id}`;
+    const key = `${origin.scope ?? ""}|${subject ?? ""}|${h.id}`;
     this.checkShape(h, key, subject);
     let set = this.sets.get(key);
     if (!set) set = this.open(key, sender, h, subject);

@@ -25,6 +25,15 @@ export interface WireLimits {
   chunkTimeoutMs: number;
 }
 
+/** How a {@link Wire} reads its subjects. */
+export interface WireOptions {
+  /**
+   * The publishing peer a subject names (a node's subjects carry it), whose budget a chunk set is
+   * charged to; undefined: the subject itself stands for the sender.
+   */
+  senderOf?: (subject: string) => string | undefined;
+}
+
 /** One refused inbound message. */
 export interface BadInput {
   reason: BadInputReason;
@@ -48,7 +57,13 @@ export class Wire {
   private readonly codec: Codec = createCodec();
   private readonly rlog: RateLimitedLog;
   private readonly sweeper: NodeJS.Timeout;
-  private readonly reassemblers = new Set<Reassembler>();
+  /**
+   * One reassembler for every subscription: its caps (open sets, bytes, per sender) hold for the
+   * node as a whole, not once per subject a peer can reach.
+   */
+  private readonly reassembler: Reassembler;
+  private readonly senderOf: (subject: string) => string | undefined;
+  private subscriptions = 0;
   private readonly badInputListeners = new Set<(bad: BadInput) => void>();
 
   constructor(
@@ -56,8 +71,15 @@ export class Wire {
     readonly metrics: Metrics,
     log: Logger,
     limits: Partial<WireLimits> = {},
+    opts: WireOptions = {},
   ) {
     this.limits = { ...DEFAULT_LIMITS, ...limits };
+    this.senderOf = opts.senderOf ?? (() => undefined);
+    this.reassembler = new Reassembler({
+      maxMessageBytes: this.limits.maxMessageBytes,
+      maxBufferedBytes: this.limits.maxBufferedBytes,
+      timeoutMs: this.limits.chunkTimeoutMs,
+    });
     this.rlog = new RateLimitedLog(log);
     this.sweeper = setInterval(
       () => this.sweep(),
@@ -84,19 +106,15 @@ export class Wire {
     onEnvelope: (env: Envelope, subject: string) => void,
     opts?: { queue?: string },
   ): Unsubscribe {
-    const reassembler = new Reassembler({
-      maxMessageBytes: this.limits.maxMessageBytes,
-      maxBufferedBytes: this.limits.maxBufferedBytes,
-      timeoutMs: this.limits.chunkTimeoutMs,
-    });
-    this.reassemblers.add(reassembler);
+    // Sets are kept apart per subscription (two that overlap each reassemble their own copy).
+    const scope = String(++this.subscriptions);
     const off = this.transport.subscribe(
       subject,
       (frame, subj) => {
         // Total: nothing thrown while decoding or delivering may reach the transport, whose reader
         // (the NATS client's parser) would stop taking in input until the connection is re-established.
         try {
-          const env = this.decodeFrame(reassembler, frame, subj);
+          const env = this.decodeFrame(scope, frame, subj);
           if (env) onEnvelope(env, subj);
         } catch (error) {
           this.internalError(subj, error);
@@ -104,18 +122,15 @@ export class Wire {
       },
       opts,
     );
-    return () => {
-      off();
-      this.reassemblers.delete(reassembler);
-    };
+    return off;
   }
 
   /** One frame to an envelope: undefined while a chunk set is incomplete or when the frame is refused (reported). */
-  private decodeFrame(reassembler: Reassembler, frame: Uint8Array, subj: string): Envelope | undefined {
+  private decodeFrame(scope: string, frame: Uint8Array, subj: string): Envelope | undefined {
     try {
       let bytes: Uint8Array | undefined = frame;
       if (isChunk(frame)) {
-        bytes = reassembler.push(frame, subj);
+        bytes = this.reassembler.push(frame, subj, { sender: this.senderOf(subj) ?? subj, scope });
         if (!bytes) return undefined;
       }
       if (bytes.length > this.limits.maxMessageBytes) {
@@ -171,14 +186,12 @@ export class Wire {
   }
 
   private sweep(): void {
-    for (const r of this.reassemblers) {
-      const dropped = r.sweep();
-      if (dropped > 0)
-        this.reportBadInput(
-          "chunk-expired",
-          "*",
-          `${dropped} incomplete chunk set(s) dropped after ${this.limits.chunkTimeoutMs} ms`,
-        );
-    }
+    const dropped = this.reassembler.sweep();
+    if (dropped > 0)
+      this.reportBadInput(
+        "chunk-expired",
+        "*",
+        `${dropped} incomplete chunk set(s) dropped after ${this.limits.chunkTimeoutMs} ms`,
+      );
   }
 }

@@ -11,7 +11,7 @@ import { Metrics } from "../metrics.js";
 import type { Unsubscribe } from "../transport/index.js";
 import { Wire } from "../wire.js";
 import { formatAddress, isValidSegment, parseAddress } from "./address.js";
-import { isValidNodeId, nodeInbox, nodeSubject, topicPattern, topicSubject } from "./subjects.js";
+import { isValidNodeId, nodeInbox, nodeSubject, senderOf, topicPattern, topicSubject } from "./subjects.js";
 import { PendingAsks } from "./asks.js";
 import { Cell, type CellHost, type Delivery } from "./cell.js";
 import { CellTable } from "./cell-table.js";
@@ -77,7 +77,7 @@ export class ActorSystem implements CellHost, AsyncDisposable {
     this.log = opts.log ?? silentLogger();
     this.metrics = opts.metrics ?? new Metrics();
     this.deadLetters = new DeadLetters(this.metrics);
-    this.wire = new Wire(opts.transport, this.metrics, this.log, opts.wireLimits);
+    this.wire = new Wire(opts.transport, this.metrics, this.log, opts.wireLimits, { senderOf });
     const sys = new SystemService(this, this.cells, this.kinds, (path, name) => this.checkSpawn(path, name));
     this.inbound = new Inbound(this, this.cells, this.asks, (msg, delivery) => sys.handle(msg, delivery));
     const dispatch = this.inbound.dispatchLocal.bind(this.inbound);

@@ -13,6 +13,13 @@ import { InProcBus } from "../../runtime/transport/inproc.js";
 import { Metrics } from "../../runtime/metrics.js";
 import { silentLogger } from "../../runtime/log.js";
 import { Wire } from "../../runtime/wire.js";
+import {
+  nodeInbox,
+  nodeSubject,
+  senderOf,
+  topicPattern,
+  topicSubject,
+} from "../../runtime/actor/subjects.js";
 
 const MiB = 1 << 20;
 
@@ -149,6 +156,31 @@ test("the wire counts refused chunk sets as flock_bad_input_total{reason}", asyn
     assert.equal(metrics.get("flock_bad_input_total", { reason: "chunk-overflow" }), 6, "64 sets per sender");
   } finally {
     off();
+    wire.close();
+  }
+});
+
+test("one budget per sending node across every subscription of a wire", async () => {
+  const bus = new InProcBus();
+  const metrics = new Metrics();
+  const wire = new Wire(bus.connect(), metrics, silentLogger(), {}, { senderOf });
+  const raw = bus.connect();
+  const offs = [
+    wire.listen(nodeInbox("t", "b"), () => assert.fail("nothing whole arrives")),
+    wire.listen(topicPattern("t", "job.j.params"), () => assert.fail("nothing whole arrives")),
+  ];
+  try {
+    // 40 open sets from x on each subject: 80 > the 64 a sender may hold open, all subjects together.
+    for (let id = 0; id < 40; id++) {
+      raw.publish(nodeSubject("t", "b", "x"), chunk(id, 0, 4, 4000, 1000));
+      raw.publish(topicSubject("t", "job.j.params", "x"), chunk(id, 0, 4, 4000, 1000));
+    }
+    // Another sender still has its own room.
+    raw.publish(nodeSubject("t", "b", "y"), chunk(1, 0, 4, 4000, 1000));
+    for (let i = 0; i < 4; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(metrics.get("flock_bad_input_total", { reason: "chunk-overflow" }), 80 - 64);
+  } finally {
+    for (const off of offs) off();
     wire.close();
   }
 });
