@@ -31,20 +31,34 @@ export interface LeaseReading {
 /** Why a term was refused; a fixed code (the ignored-messages counter's `reason` label). */
 export type TermRefusal = "no-lease" | "not-lease-holder" | "unknown-term" | "no-sender";
 
-/** What to do with one term: accept it, read the lease again first, or refuse it. */
-export type TermVerdict = { kind: "accept" } | { kind: "reread" } | { kind: "refuse"; reason: TermRefusal };
+/**
+ * What to do with one term: accept it, read the lease again first (now, or after `ms` when the
+ * last reading is too recent to repeat), or refuse it.
+ */
+export type TermVerdict =
+  | { kind: "accept" }
+  | { kind: "reread" }
+  | { kind: "wait"; ms: number }
+  | { kind: "refuse"; reason: TermRefusal };
 
 /** Least time between two reads of the lease that a refused term may cause. */
 export const MIN_REREAD_MS = 200;
+/** Sender nodes whose last refutation the guard remembers (the oldest is forgotten first). */
+const MAX_REFUTED_SENDERS = 256;
 
 /**
  * Decides one term from `senderNode` against the last reading. The term is accepted when the
  * sender's node is the holder's node and the term is at most the lease's current revision. Not
  * "equal to it": the holder renews by compare-and-set every second, so the revision moves on from
  * the term it acquired at (the term) with every renewal, and the reading does not say at which
- * revision the holder acquired. A term above the revision is not known yet: a new holder may have
- * acquired since the reading, so the lease is read again, at most once per `minRereadMs` (a flood
- * of forged terms costs one read per interval); until then it is refused.
+ * revision the holder acquired. A term above the revision (or with no holder read) is not known
+ * yet: a new holder may have acquired since the reading — every acquisition is a newer revision —
+ * so the lease is read again, at most once per `minRereadMs`: a reading too recent to repeat makes
+ * the term wait for the next allowed read rather than be refused (a coordinator that just took
+ * over would otherwise lose its first commands). A sender whose unknown term a reading refuted
+ * less than `minRereadMs` ago (`refutedAt`) is refused without waiting, so a flood of forged terms
+ * from one node costs one wait, not one per message. A term at most the revision from another node
+ * than the holder's cannot be a newer holder's: refused from a fresh reading.
  */
 export function decideTerm(
   reading: LeaseReading | undefined,
@@ -52,10 +66,14 @@ export function decideTerm(
   senderNode: string,
   now: number,
   minRereadMs = MIN_REREAD_MS,
+  refutedAt?: number,
 ): TermVerdict {
   const lease = reading?.lease;
   if (lease && holderNode(lease.holder) === senderNode && term <= lease.revision) return { kind: "accept" };
   if (!reading || now - reading.readAt >= minRereadMs) return { kind: "reread" };
+  const unknown = !lease || term > lease.revision;
+  const refuted = refutedAt !== undefined && now - refutedAt < minRereadMs;
+  if (unknown && !refuted) return { kind: "wait", ms: reading.readAt + minRereadMs - now };
   if (!lease) return { kind: "refuse", reason: "no-lease" };
   return {
     kind: "refuse",
@@ -82,6 +100,8 @@ export type TermCheck = (term: number, sender: string | undefined) => Promise<Te
 export class TermGuard {
   private reading: LeaseReading | undefined;
   private inFlight: Promise<void> | undefined;
+  /** When a reading last refuted each sender node's unknown term (bounded: senders are nodes). */
+  private readonly refuted = new Map<string, number>();
 
   /** `read` reads the lease key (undefined: nobody holds it). */
   constructor(
@@ -94,18 +114,29 @@ export class TermGuard {
   readonly check: TermCheck = async (term, sender) => {
     const node = addressNode(sender);
     if (node === undefined) return "no-sender";
-    let verdict = decideTerm(this.reading, term, node, this.scheduler.now(), this.minRereadMs);
+    const decide = (refutedAt?: number) =>
+      decideTerm(this.reading, term, node, this.scheduler.now(), this.minRereadMs, refutedAt);
+    let verdict = decide(this.refuted.get(node));
+    if (verdict.kind === "wait") {
+      await this.scheduler.sleep(verdict.ms);
+      // Whatever reading is there now was taken after this term arrived: no second wait.
+      verdict = decide(this.scheduler.now());
+    }
     if (verdict.kind === "reread") {
       await this.reread();
-      // Decided on the fresh reading: a second reread is never asked for within the interval.
-      verdict = decideTerm(this.reading, term, node, this.scheduler.now(), this.minRereadMs);
+      verdict = decide(this.scheduler.now());
     }
-    return verdict.kind === "accept"
-      ? undefined
-      : verdict.kind === "refuse"
-        ? verdict.reason
-        : "unknown-term";
+    if (verdict.kind === "accept") return undefined;
+    this.noteRefuted(node);
+    return verdict.kind === "refuse" ? verdict.reason : "unknown-term";
   };
+
+  private noteRefuted(node: string): void {
+    this.refuted.delete(node);
+    this.refuted.set(node, this.scheduler.now());
+    const oldest = this.refuted.keys().next();
+    if (this.refuted.size > MAX_REFUTED_SENDERS && !oldest.done) this.refuted.delete(oldest.value);
+  }
 
   private reread(): Promise<void> {
     this.inFlight ??= this.read().then(

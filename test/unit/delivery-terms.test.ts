@@ -31,14 +31,27 @@ test("decideTerm: accepted from the holder's node up to the lease's revision, re
   const fresh = { lease: LEASE, readAt: 1000 };
   assert.deepEqual(decideTerm(fresh, 5, "node-a", 1000), { kind: "accept" });
   assert.deepEqual(decideTerm(fresh, 7, "node-a", 1000), { kind: "accept" });
-  // Above the revision: maybe a new holder since the reading; read again once the interval passed.
-  assert.deepEqual(decideTerm(fresh, 8, "node-a", 1000), { kind: "refuse", reason: "unknown-term" });
+  // Above the revision: maybe a new holder since the reading; read again once the interval passed,
+  // waiting for it when the reading is too recent — unless this sender was refuted just now.
+  assert.deepEqual(decideTerm(fresh, 8, "node-a", 1000), { kind: "wait", ms: MIN_REREAD_MS });
   assert.deepEqual(decideTerm(fresh, 8, "node-a", 1000 + MIN_REREAD_MS), { kind: "reread" });
-  assert.deepEqual(decideTerm(fresh, 1e15, "node-a", 1000 + 50), { kind: "refuse", reason: "unknown-term" });
-  // Another node never speaks for the holder, whatever the term.
+  assert.deepEqual(decideTerm(fresh, 1e15, "node-a", 1000 + 50), { kind: "wait", ms: MIN_REREAD_MS - 50 });
+  assert.deepEqual(decideTerm(fresh, 1e15, "node-a", 1050, MIN_REREAD_MS, 1000), {
+    kind: "refuse",
+    reason: "unknown-term",
+  });
+  assert.deepEqual(decideTerm(fresh, 8, "node-b", 1050, MIN_REREAD_MS, 1000 - MIN_REREAD_MS), {
+    kind: "wait",
+    ms: MIN_REREAD_MS - 50,
+  });
+  // Another node never speaks for the holder with a term the reading knows.
   assert.deepEqual(decideTerm(fresh, 7, "node-b", 1000), { kind: "refuse", reason: "not-lease-holder" });
   assert.deepEqual(decideTerm(fresh, 7, "node-b", 1000 + MIN_REREAD_MS), { kind: "reread" });
   assert.deepEqual(decideTerm({ lease: undefined, readAt: 1000 }, 1, "node-a", 1001), {
+    kind: "wait",
+    ms: MIN_REREAD_MS - 1,
+  });
+  assert.deepEqual(decideTerm({ lease: undefined, readAt: 1000 }, 1, "node-a", 1001, MIN_REREAD_MS, 1000), {
     kind: "refuse",
     reason: "no-lease",
   });
@@ -62,7 +75,13 @@ test("TermGuard reads the lease at most once per interval, however many forged t
   }, clock);
   assert.equal(await guard.check(7, "node-a/job-j.coordinator"), undefined);
   assert.equal(reads, 1);
-  for (let i = 0; i < 100; i++) assert.equal(await guard.check(1e15 + i, "node-a/$ask"), "unknown-term");
+  // The first unknown term waits for the next allowed read; that read refutes the sender, whose
+  // further unknown terms are refused at once.
+  const first = guard.check(1e15, "node-a/$ask");
+  clock.advance(MIN_REREAD_MS);
+  assert.equal(await first, "unknown-term");
+  assert.equal(reads, 2);
+  for (let i = 1; i < 100; i++) assert.equal(await guard.check(1e15 + i, "node-a/$ask"), "unknown-term");
   assert.equal(await guard.check(7, "node-b/x"), "not-lease-holder");
   assert.equal(await guard.check(7, "nonsense"), "no-sender");
   assert.equal(
@@ -70,16 +89,41 @@ test("TermGuard reads the lease at most once per interval, however many forged t
     undefined,
     "the current term still passes from the cache",
   );
-  assert.equal(reads, 1, "no re-read within the interval");
+  assert.equal(reads, 2, "no re-read within the interval");
   // A new holder on node-b acquires: its term is found on the next allowed re-read.
   lease = { holder: "node-b:inc2", revision: 9 };
   clock.advance(MIN_REREAD_MS);
   assert.equal(await guard.check(9, "node-b/$ask"), undefined);
-  assert.equal(reads, 2);
+  assert.equal(reads, 3);
   assert.equal(await guard.check(9, "node-a/$ask"), "not-lease-holder", "the old holder is refused now");
   // A failed read refuses unknown terms (never trusts them) and is retried after the interval.
   const failing = new TermGuard(() => Promise.reject(new Error("store down")), clock);
   assert.equal(await failing.check(1, "node-a/$ask"), "no-lease");
+});
+
+test("a new holder's first term right after a fresh reading waits for the next read instead of being refused", async () => {
+  const clock = new VirtualScheduler();
+  let lease: LeaseView = { ...LEASE };
+  let reads = 0;
+  const guard = new TermGuard(async () => {
+    reads++;
+    return { ...lease };
+  }, clock);
+  assert.equal(await guard.check(7, "node-a/job-j.coordinator"), undefined);
+  // node-a dies; node-b takes the lease 10 ms after the reading and sends its first command at 50 ms.
+  clock.advance(10);
+  lease = { holder: "node-b:inc2", revision: 8 };
+  clock.advance(40);
+  const check = guard.check(8, "node-b/job-j.coordinator");
+  let settled = false;
+  void check.then(() => (settled = true));
+  clock.advance(MIN_REREAD_MS - 51);
+  await Promise.resolve();
+  assert.equal(settled, false, "it waits for the reading to be old enough to repeat");
+  clock.advance(1);
+  assert.equal(await check, undefined, "accepted on the new reading");
+  assert.equal(reads, 2);
+  assert.equal(await guard.check(7, "node-a/job-j.coordinator"), "not-lease-holder", "the old holder is out");
 });
 
 test("a reducer refuses a forged huge term and goes on with the real coordinator's term", async (t) => {
