@@ -28,8 +28,18 @@ interface State {
   term: number;
   leases: HeldLease[];
   finished: boolean;
-  prefetching: boolean;
+  /** The token of the prefetch in flight (0: none). */
+  prefetching: number;
 }
+
+/** A prefetch's answer, kept until the loader's next message adopts it. */
+interface Landed {
+  token: number;
+  leased: Leased | undefined;
+}
+
+/** Answers kept at most (one prefetch a term is in flight; a term change may leave one more). */
+const MAX_LANDED = 8;
 
 type Msg = LoaderCommand | Leased;
 const ASK_MS = 5_000;
@@ -46,8 +56,13 @@ export function loaderBehavior(
   terms?: TermCheck,
 ): Behavior<Msg, State> {
   const ignored = new IgnoredMessages("loader", metrics);
+  // A prefetch's answer lands here, not only in a message to itself: a tell to self that a full
+  // mailbox drops would lose the lease (its samples never trained: the epoch could not end) and
+  // leave `prefetching` set for good. The tell only wakes the loader up to adopt it sooner.
+  const landed: Landed[] = [];
+  let tokens = 0;
   return {
-    init: () => ({ term: 0, leases: [], finished: false, prefetching: false }),
+    init: () => ({ term: 0, leases: [], finished: false, prefetching: 0 }),
     async receive(state, msg, ctx) {
       const type = msg.type;
       switch (msg.type) {
@@ -61,8 +76,7 @@ export function loaderBehavior(
             ignored.unhandled(ctx, type, "not-from-self");
             return state;
           }
-          state.prefetching = false;
-          return adopt(state, msg);
+          return adoptLanded(state);
         case "loader.batch":
           ignored.unhandled(ctx, type, "reply-type");
           return state;
@@ -81,7 +95,8 @@ export function loaderBehavior(
     msg: Extract<Msg, { type: "loader.next" }>,
     ctx: ActorContext<Msg>,
   ): Promise<State> {
-    if (msg.term > state.term) state = { term: msg.term, leases: [], finished: false, prefetching: false };
+    state = adoptLanded(state);
+    if (msg.term > state.term) state = { term: msg.term, leases: [], finished: false, prefetching: 0 };
     const coordinator = ctx.ref<CoordinatorCommand>(msg.coordinator);
     const request = () =>
       coordinator.ask<Leased>(
@@ -98,12 +113,24 @@ export function loaderBehavior(
     }
     const batch = take(state, msg.n);
     ctx.reply<BatchReady>({ type: "loader.batch", batch });
-    if (held(state) < msg.n && !state.prefetching && msg.n > 0) {
-      state.prefetching = true;
-      request().then(
-        (leased) => ctx.self.tell(leased),
-        () => ctx.self.tell({ type: "loader.leased", term: state.term, lease: null, finished: false }),
-      );
+    if (held(state) < msg.n && state.prefetching === 0 && msg.n > 0) {
+      const token = ++tokens;
+      state.prefetching = token;
+      const land = (leased: Leased | undefined) => {
+        landed.push({ token, leased });
+        if (landed.length > MAX_LANDED) landed.shift();
+        ctx.self.tell({ type: "loader.leased", term: state.term, lease: null, finished: false });
+      };
+      request().then(land, () => land(undefined));
+    }
+    return state;
+  }
+
+  /** Adopts the prefetch answers that have landed (a failed one only ends its prefetch). */
+  function adoptLanded(state: State): State {
+    for (let next = landed.shift(); next; next = landed.shift()) {
+      if (next.token === state.prefetching) state.prefetching = 0;
+      if (next.leased) state = adopt(state, next.leased);
     }
     return state;
   }
