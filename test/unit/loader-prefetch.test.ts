@@ -9,7 +9,6 @@ import { IGNORED_MESSAGES_METRIC } from "../../actors/ignored.js";
 import { TRAINING_MESSAGES } from "../../actors/kinds.js";
 import type { CoordinatorCommand, Leased } from "../../actors/coordinator/protocol.js";
 import { loaderBehavior, type BatchReady } from "../../actors/loader/behavior.js";
-import type { LoaderCommand } from "../../actors/loader/protocol.js";
 import { testSystem } from "../helpers/actors.js";
 import { waitUntil } from "../contract/runtime.js";
 
