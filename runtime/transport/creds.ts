@@ -25,11 +25,15 @@ export interface Creds {
   identity?: string;
   /** The inbox prefix this user may subscribe to (files from `flock auth init` name it), if stated. */
   inboxPrefix?: string;
+  /** The role (`daemon`, `submitter`, `observer`) and cluster the file was issued for, if stated. */
+  role?: string;
+  cluster?: string;
 }
 
 const BLOCK = /-{3,}BEGIN ([^\n-]+)-{3,}\s*\n([\s\S]*?)\n\s*-{3,}END [^\n-]+-{3,}/g;
 const IDENTITY = /^#\s*flock identity:\s*([A-Za-z0-9_$:-]{1,128})\s*$/m;
 const INBOX = /^#\s*flock inbox:\s*(_INBOX[A-Za-z0-9_$:.-]{0,300})\s*$/m;
+const ISSUED = /^#\s*flock cluster "([A-Za-z0-9_-]{1,128})", role ([a-z]{1,32})\s*$/m;
 
 /** Parses a credentials file; throws {@link BadCredsError}, whose message never contains the secret. */
 export function parseCreds(text: string): Creds {
@@ -51,7 +55,33 @@ export function parseCreds(text: string): Creds {
   if (identity !== undefined) out.identity = identity;
   const inbox = INBOX.exec(text)?.[1];
   if (inbox !== undefined) out.inboxPrefix = inbox;
+  const issued = ISSUED.exec(text);
+  if (issued?.[1] !== undefined && issued[2] !== undefined) {
+    out.cluster = issued[1];
+    out.role = issued[2];
+  }
   return out;
+}
+
+/**
+ * The node id a daemon runs as with these credentials, or why it cannot: a file of `flock auth
+ * init` is bound to one node id, role and cluster, and the server would refuse every publish of a
+ * daemon that claims another id (its heartbeats among them: it would never join, and look alive to
+ * nobody). `nodeId` is the `--node-id` given, undefined when the default applies (the file's id).
+ */
+export function daemonIdentity(
+  creds: Creds,
+  nodeId: string | undefined,
+  cluster: string,
+): { nodeId: string | undefined } | { error: string } {
+  if (creds.role !== undefined && creds.role !== "daemon")
+    return { error: `they are of role ${creds.role}, not daemon` };
+  if (creds.cluster !== undefined && creds.cluster !== cluster)
+    return { error: `they were issued for cluster "${creds.cluster}", not "${cluster}" (--cluster)` };
+  if (creds.identity === undefined || nodeId === undefined) return { nodeId: nodeId ?? creds.identity };
+  if (creds.identity !== nodeId)
+    return { error: `they were issued for node "${creds.identity}", not "${nodeId}" (--node-id)` };
+  return { nodeId };
 }
 
 /** The authenticator of a credentials file's contents: JWT + nonce signature, or nkey alone. */

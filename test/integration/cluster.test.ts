@@ -7,6 +7,10 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { writeAuthFiles } from "../../tools/auth/command.js";
 import { fileURLToPath } from "node:url";
 import { freePort, startNatsServer, type NatsServerHandle } from "../../tools/natsd/index.js";
 import { formatLogs, registerCleanup, scaleTimeout, spawnChild, waitFor } from "../helpers/index.js";
@@ -233,12 +237,21 @@ test("a second daemon with the id of a live one is refused with a clear error", 
 });
 
 test("bad flags: a clear error and exit status 2", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "flock-badflags-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeAuthFiles({ cluster: "c1", nodes: ["a"], out: dir });
+  const creds = { dir, a: join(dir, "a.creds"), submitter: join(dir, "submitter.creds") };
   for (const args of [
     ["--nats", "nats://127.0.0.1:1", "--slots", "-1"],
     ["--nats", "nats://127.0.0.1:1", "--device", "tpu"],
     ["--nats", "not a url"],
     ["--nats", "nats://127.0.0.1:1", "--bogus"],
     ["--nats", "nats://127.0.0.1:1", "--heartbeat-ms", "500", "--dead-after-ms", "400"],
+    // Credentials of node a, role daemon, cluster c1: refused for another id, cluster or role.
+    ["--nats", "nats://127.0.0.1:1", "--cluster", "c1", "--creds", creds.a, "--node-id", "b"],
+    ["--nats", "nats://127.0.0.1:1", "--cluster", "c2", "--creds", creds.a],
+    ["--nats", "nats://127.0.0.1:1", "--cluster", "c1", "--creds", creds.submitter],
+    ["--nats", "nats://127.0.0.1:1", "--cluster", "c1", "--creds", join(creds.dir, "missing.creds")],
   ]) {
     const p = registerCleanup(
       t,

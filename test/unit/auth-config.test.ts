@@ -20,7 +20,13 @@ import {
   deadNoticeSubject,
   type Heartbeat,
 } from "../../runtime/cluster/heartbeat.js";
-import { BadCredsError, InProcBus, parseCreds, subjectMatches } from "../../runtime/transport/index.js";
+import {
+  BadCredsError,
+  daemonIdentity,
+  InProcBus,
+  parseCreds,
+  subjectMatches,
+} from "../../runtime/transport/index.js";
 import { formatAccounts, formatUserCreds, planAuth, type AuthPlan } from "../../tools/auth/config.js";
 import { newUserKeys, writeAuthFiles } from "../../tools/auth/command.js";
 import { defaultLeaseTtls, type Permissions } from "../../tools/auth/permissions.js";
@@ -102,7 +108,13 @@ test("the config lists public keys only; each creds file holds its seed, identit
     assert.ok(accounts.includes(`nkey: "${u.publicKey}"`), u.identity);
     assert.ok(!accounts.includes(u.seed), "no seed in the server config");
     const creds = parseCreds(formatUserCreds(plan, u));
-    assert.deepEqual(creds, { seed: u.seed, identity: u.identity, inboxPrefix: `_INBOX_c1_${u.identity}` });
+    assert.deepEqual(creds, {
+      seed: u.seed,
+      identity: u.identity,
+      inboxPrefix: `_INBOX_c1_${u.identity}`,
+      role: u.role,
+      cluster: C,
+    });
   }
   assert.match(accounts, /FLOCK_c1: \{\n\s+jetstream: enabled/);
   assert.throws(() => parseCreds("nothing here"), BadCredsError);
@@ -218,4 +230,21 @@ test("a heartbeat or dead notice under another node's subject is dropped and cou
   assert.equal(declaredDead, 0, "a forged dead notice declares nobody dead");
   assert.equal(m.tracker.hasEnded("me", "i1"), false);
   assert.equal(metrics.byLabel("flock_membership_bad_frames_total", "reason")["sender-mismatch"], 2);
+});
+
+test("a daemon runs only as the node, role and cluster its credentials were issued for", () => {
+  const byId = (id: string) => {
+    const u = plan.users.find((x) => x.identity === id);
+    assert.ok(u, id);
+    return parseCreds(formatUserCreds(plan, u));
+  };
+  const a = byId("a");
+  assert.deepEqual(daemonIdentity(a, "a", C), { nodeId: "a" });
+  assert.deepEqual(daemonIdentity(a, undefined, C), { nodeId: "a" }, "no --node-id: the file's id");
+  assert.match(JSON.stringify(daemonIdentity(a, "b", C)), /issued for node \\"a\\", not \\"b\\"/);
+  assert.match(JSON.stringify(daemonIdentity(a, "a", "other")), /issued for cluster/);
+  assert.match(JSON.stringify(daemonIdentity(byId("submitter"), undefined, C)), /role submitter, not daemon/);
+  // A file that states nothing (a JWT .creds of operator mode) binds nothing here; the server decides.
+  assert.deepEqual(daemonIdentity({ seed: a.seed }, "b", C), { nodeId: "b" });
+  assert.deepEqual(daemonIdentity({ seed: a.seed }, undefined, C), { nodeId: undefined });
 });

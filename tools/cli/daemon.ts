@@ -1,7 +1,8 @@
 import { InvalidArgumentError, Option, type Command } from "commander";
+import { readFileSync } from "node:fs";
 import { createLogger, redact, type Logger } from "../../runtime/log.js";
 import { JetStreamStores } from "../../runtime/store/index.js";
-import { NatsTransport } from "../../runtime/transport/index.js";
+import { daemonIdentity, NatsTransport, parseCreds, type Creds } from "../../runtime/transport/index.js";
 import { isValidNodeId } from "../../runtime/actor/subjects.js";
 import { startNode, type FlockNode } from "../../runtime/daemon/node.js";
 import { serveMetrics, type MetricsServer } from "../../runtime/daemon/metrics-server.js";
@@ -88,12 +89,40 @@ export function registerDaemonCommand(
         usage(`NATS_URL: ${(err as Error).message}`);
       }
     }
+    const credsFile = flags.creds ?? process.env.NATS_CREDS;
+    if (credsFile) {
+      const explicit = cmd.getOptionValueSource("nodeId") !== "default";
+      const bound = credsNodeId(credsFile, explicit ? flags.nodeId : undefined, flags.cluster);
+      if ("error" in bound) usage(bound.error);
+      else if (bound.nodeId !== undefined) flags.nodeId = bound.nodeId;
+    }
     if (flags.deadAfterMs <= flags.heartbeatMs)
       usage(
         `--dead-after-ms (${flags.deadAfterMs}) must be greater than --heartbeat-ms (${flags.heartbeatMs})`,
       );
     await runDaemon(flags, setupNode);
   });
+}
+
+/** The node id the credentials file allows (see {@link daemonIdentity}), or a usage error naming the file. */
+function credsNodeId(
+  file: string,
+  nodeId: string | undefined,
+  cluster: string,
+): { nodeId: string | undefined } | { error: string } {
+  let creds: Creds;
+  try {
+    creds = parseCreds(readFileSync(file, "utf8"));
+  } catch (error) {
+    return { error: `credentials file ${file}: ${(error as Error).message}` };
+  }
+  const bound = daemonIdentity(creds, nodeId, cluster);
+  if ("error" in bound) return { error: `credentials file ${file} cannot run this daemon: ${bound.error}` };
+  if (bound.nodeId !== undefined && !isValidNodeId(bound.nodeId))
+    return {
+      error: `credentials file ${file} names node id "${bound.nodeId}", which is not a valid node id`,
+    };
+  return bound;
 }
 
 function nodeIdArg(value: string): string {
