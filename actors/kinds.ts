@@ -160,10 +160,13 @@ function orphanHost(node: TrainingNode, scheduler: Scheduler): OrphanWatcherHost
     leaseKv: () => openLeaseBucket(node.stores, COORDINATOR_LEASE_MS),
     hasCoordinator: (job) => system.has(jobNames.coordinator(job)),
     spawnCoordinator: async (job, spec) => {
+      const name = jobNames.coordinator(job);
+      // Checked before the behaviour is built, as the system service does for a remote spawn.
+      if (system.has(name)) return Promise.resolve();
       try {
         // The same actor a remote `flock.coordinator` spawn creates, with the same supervision.
         system.spawn(nodeCoordinator(node, job, spec, scheduler), {
-          name: jobNames.coordinator(job),
+          name,
           supervision: { strategy: "stop" },
         });
       } catch (error) {

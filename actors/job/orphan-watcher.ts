@@ -23,6 +23,7 @@ import {
   startWatch,
   type OrphanPolicy,
   type OrphanWatch,
+  type Scan,
   type ScannedJob,
   type ViewedNode,
 } from "./orphans.js";
@@ -139,7 +140,7 @@ export class OrphanWatcher {
       .finally(() => (this.running = undefined));
   }
 
-  private scanOf(reading: Reading): Parameters<typeof decideAdoptions>[1] {
+  private scanOf(reading: Reading): Scan {
     const local = new Set(reading.jobs.filter((j) => this.host.hasCoordinator(j.job)).map((j) => j.job));
     return {
       nodeId: this.host.nodeId,
