@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { TRAINING_SHARED_MESSAGES } from "../messages/index.js";
 import { openLeaseBucket } from "../runtime/cluster/lease.js";
+import { ActorExistsError } from "../runtime/actor/index.js";
 import { retry } from "../runtime/retry.js";
 import type { FlockNode } from "../runtime/daemon/types.js";
 import { systemScheduler, type Scheduler } from "../runtime/clock.js";
@@ -9,8 +10,9 @@ import { nodeCoordinator } from "./coordinator/node-host.js";
 import { CoordinatorCommand, CoordinatorStatus, Leased } from "./coordinator/protocol.js";
 import { evaluatorBehavior } from "./evaluator/behavior.js";
 import { EvaluatorCommand } from "./evaluator/protocol.js";
+import { orphanWatcherBehavior, type OrphanWatcherHost } from "./job/orphan-watcher.js";
 import { JobSpec } from "./job/spec.js";
-import { CHECKPOINTS_BUCKET, JOB_STATE_BUCKET } from "./job/names.js";
+import { CHECKPOINTS_BUCKET, JOB_STATE_BUCKET, jobNames } from "./job/names.js";
 import { loaderBehavior } from "./loader/behavior.js";
 import { LoaderCommand } from "./loader/protocol.js";
 import { reducerBehavior } from "./reducer/behavior.js";
@@ -55,7 +57,10 @@ export interface SetupOptions {
 
 /**
  * Registers the actor kinds every flock node hosts: coordinator, trainer, data loader, reducer and
- * evaluator. Remote nodes spawn them by name with checked arguments; no code travels.
+ * evaluator. Remote nodes spawn them by name with checked arguments; no code travels. Also starts
+ * this incarnation's orphan watcher (`actors/job/orphan-watcher.ts`), which adopts running jobs
+ * that no live coordinator holds: setup runs again after every rejoin, so a re-incarnated node
+ * looks for orphans too.
  */
 export function setupNode(node: TrainingNode, options: SetupOptions = {}): void {
   const system = node.system;
@@ -138,4 +143,38 @@ export function setupNode(node: TrainingNode, options: SetupOptions = {}): void 
     supervision: { strategy: "stop" },
     create: ({ job, spec }) => nodeCoordinator(node, job, spec, scheduler),
   });
+
+  system.spawn(orphanWatcherBehavior(orphanHost(node, scheduler), { scheduler }), {
+    name: "orphan-watcher",
+    supervision: { strategy: "stop" },
+  });
+}
+
+/** The orphan watcher's view of this incarnation: its system, the job buckets, local coordinator spawns. */
+function orphanHost(node: TrainingNode, scheduler: Scheduler): OrphanWatcherHost {
+  const system = node.system; // this incarnation's: the watcher stops with it
+  return {
+    nodeId: node.nodeId,
+    membership: node.membership,
+    stateKv: () => node.stores.kv(JOB_STATE_BUCKET),
+    leaseKv: () => openLeaseBucket(node.stores, COORDINATOR_LEASE_MS),
+    hasCoordinator: (job) => system.has(jobNames.coordinator(job)),
+    spawnCoordinator: async (job, spec) => {
+      const name = jobNames.coordinator(job);
+      // Checked before the behaviour is built, as the system service does for a remote spawn.
+      if (system.has(name)) return Promise.resolve();
+      try {
+        // The same actor a remote `flock.coordinator` spawn creates, with the same supervision.
+        system.spawn(nodeCoordinator(node, job, spec, scheduler), {
+          name,
+          supervision: { strategy: "stop" },
+        });
+      } catch (error) {
+        if (!(error instanceof ActorExistsError)) throw error;
+      }
+      return Promise.resolve();
+    },
+    metrics: system.metrics,
+    log: system.log,
+  };
 }
