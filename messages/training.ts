@@ -108,6 +108,11 @@ export const TrainResult = z.strictObject({
   /** Records left out of `membership` by its bound (the first and the latest are kept), by class. */
   membershipRecordsDropped: z.strictObject({ quiet: z.number().int(), changes: z.number().int() }).optional(),
   evals: z.array(EvalRecord),
+  /**
+   * Committed steps redone after restores from a checkpoint: the sum over restores of (last
+   * committed step − checkpoint step). 0 when the job never restored (optional: older results).
+   */
+  stepsLost: z.number().int().min(0).optional(),
 });
 /** The result of a training job. */
 export type TrainResult = z.infer<typeof TrainResult>;

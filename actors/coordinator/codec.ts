@@ -11,7 +11,8 @@ const range = z.tuple([int, int]);
 /** A number that may be NaN (the loss before the first step). */
 const loose = z.union([z.number(), z.nan()]);
 
-const LedgerStateSchema = z.object({
+/** The schema of a persisted shard ledger. */
+export const LedgerStateSchema = z.object({
   size: int,
   epochs: int,
   epoch: int,
@@ -49,6 +50,9 @@ export const PersistedJobSchema = z.object({
   paramCount: int,
   ledger: LedgerStateSchema,
   checkpointStep: int.nullable(),
+  // Both absent in records written before checkpoints could be restored.
+  checkpoints: z.array(int.min(1)).max(100).optional(),
+  stepsLost: int.min(0).optional(),
   startedAt: z.number(),
   backends: z.array(z.string()),
   evals: z.array(z.object({ step: int, epoch: int, t: z.number(), loss: loose, accuracy: loose })),

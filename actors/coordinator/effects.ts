@@ -143,7 +143,7 @@ export class CoordinatorEffects {
         firstSuccess(c.trainers, (t) =>
           this.loadReducer(addresses[r] ?? "", r, c.bounds, t, c.term, c.version, c.checkpointStep),
         ).catch((error: Error) => {
-          throw new Error(
+          throw new NoParametersError(
             `no live trainer could give reducer ${r} the parameters of step ${c.version} (last: ${error.message})`,
           );
         }),
@@ -171,10 +171,37 @@ export class CoordinatorEffects {
       );
   }
 
+  /**
+   * A restore: stops what is left of the abandoned timeline, then spawns every reducer anew and
+   * has each load its part of the checkpoint of `step` (it checks the part's size and sha256).
+   */
+  async restoreReducers(c: Cmd<"restoreReducers">): Promise<string[]> {
+    await this.stopAll(c.stop);
+    const addresses = await Promise.all(c.spawns.map((s) => this.spawnReducer(s, c.bounds)));
+    await Promise.all(
+      c.parts.map((part) => {
+        const msg: ReducerCommand = {
+          type: "reducer.restore",
+          term: c.term,
+          step: c.step,
+          bytes: part.bytes,
+          sha256: part.sha256,
+        };
+        return this.reducer(addresses[part.r] ?? "", msg, 30_000);
+      }),
+    );
+    return addresses;
+  }
+
   /** Stops actors, each within 2 s; failures are ignored (the node may be gone). */
   async stopAll(addresses: string[]): Promise<void> {
     await Promise.allSettled(addresses.map((a) => this.host.stopRemote(a, { timeoutMs: 2_000 })));
   }
+}
+
+/** No trainer tried could give a rebuilt reducer the parameters (none holds them any more). */
+export class NoParametersError extends Error {
+  override name = "NoParametersError";
 }
 
 /** The first of `items` for which `f` succeeds; throws the last error when none does. */

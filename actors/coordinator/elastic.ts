@@ -103,6 +103,7 @@ export function maybeJoin(m: Core, node: string): void {
     inc,
     version: p.step,
     reducers: p.reducers,
+    restores: m.s.restores,
   });
 }
 
@@ -117,8 +118,18 @@ export function admitCandidates(m: Core): void {
     maybeJoin(m, node);
 }
 
-/** A joiner is prepared: ready for the next step (at once when paused). */
-export function onJoinerPrepared(m: Core, node: string, member: Member, prepared: Prepared): void {
+/**
+ * A joiner is prepared: ready for the next step (at once when paused). One admitted before a
+ * restore holds a version of the abandoned timeline: dropped (its node is admitted again).
+ */
+export function onJoinerPrepared(
+  m: Core,
+  node: string,
+  member: Member,
+  prepared: Prepared,
+  restores: number,
+): void {
+  if (restores !== m.s.restores) return void m.s.ignored++;
   m.s.joining.delete(node);
   if (!m.w.alive.some((n) => n.node === node)) return;
   const { p } = job(m);

@@ -1,6 +1,6 @@
 import type { ActorRef, AskOptions, Message } from "../../runtime/actor/index.js";
 import type { MembershipView } from "../../runtime/cluster/types.js";
-import type { KvStore } from "../../runtime/store/types.js";
+import type { BlobStore, KvStore } from "../../runtime/store/types.js";
 import type { JobRecord } from "../../runtime/cluster/jobs.js";
 
 export type { JobRecord };
@@ -19,6 +19,8 @@ export interface CoordinatorHost {
   /** The KV bucket of coordinator state. */
   stateKv(): Promise<KvStore>;
   writeJobRecord(record: JobRecord): Promise<void>;
+  /** The object store of checkpoints (manifests are written, read and pruned there). */
+  blobs(): Promise<BlobStore>;
   publish<M extends Message>(topic: string, msg: M): void;
   spawnRemote(node: string, kind: string, name: string, args: unknown, o: AskOptions): Promise<ActorRef>;
   stopRemote(address: string, o: AskOptions): Promise<void>;

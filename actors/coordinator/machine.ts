@@ -17,7 +17,9 @@ import {
   reconcileMembers,
 } from "./elastic.js";
 import { onMembersPlaced, onReducersReady, tryPlace } from "./placement.js";
-import { failJob, onCheckpointed, onEvaluated, onFinishCheck, onLeaseRequest } from "./progress.js";
+import { failJob, onEvaluated, onFinishCheck, onLeaseRequest } from "./progress.js";
+import { onCheckpointed, onManifestFailed, onManifestWritten } from "./checkpoints.js";
+import { onCheckpointRead, onReducersRestored, restoreFailed } from "./restore.js";
 import { onPersistFailed, onPersisted, writeRecordThrottled } from "./records.js";
 import { onReducersAborted, onReducersRebuilt, onRecoveryFailed, onRecoveryRetry } from "./recovery.js";
 import { onApplied, onDone, onMissing, startStep, stepDeadlines } from "./step.js";
@@ -52,6 +54,8 @@ export function initialState(): CoordState {
     recentSteps: [],
     recoveryAttempts: 0,
     checkpointAcks: new Map(),
+    restores: 0,
+    restoreToken: 0,
     ignored: 0,
   };
 }
@@ -210,7 +214,7 @@ export class CoordinatorMachine implements Core {
       case "placementFailed":
         return this.fail(`placement failed: ${e.error}`);
       case "joinerPrepared":
-        return onJoinerPrepared(this, e.node, e.member, e.prepared);
+        return onJoinerPrepared(this, e.node, e.member, e.prepared, e.restores);
       case "joinerFailed":
         return onJoinerFailed(this, e.node, e.error);
       case "reducersAborted":
@@ -218,7 +222,18 @@ export class CoordinatorMachine implements Core {
       case "reducersRebuilt":
         return onReducersRebuilt(this, e.addresses, e.replaced, e.reducerGen);
       case "recoveryFailed":
-        return onRecoveryFailed(this, e.error);
+        return onRecoveryFailed(this, e.error, e.noParams);
+      case "manifestWritten":
+        return onManifestWritten(this, e.restores, e.step);
+      case "manifestFailed":
+        return onManifestFailed(this, e.step, e.error);
+      case "checkpointRead":
+        return onCheckpointRead(this, e.token, e.manifest, e.refused);
+      case "checkpointUnreadable":
+      case "restoreFailed":
+        return restoreFailed(this, e.token, e.error);
+      case "reducersRestored":
+        return onReducersRestored(this, e.token, e.addresses);
       case "closed":
         return this.emit({ kind: "stop" });
       case "closeFailed":

@@ -8,6 +8,7 @@ import type { EvaluatorCommand } from "../evaluator/protocol.js";
 import type { ReducerCommand } from "../reducer/protocol.js";
 import type { Prepared, ReducerMap, TrainerCommand } from "../trainer/protocol.js";
 import type { CoordinatorCommand, Leased, StepDone } from "./protocol.js";
+import type { CheckpointManifest, ManifestPart, ManifestState } from "./manifest.js";
 import type { Member, MembershipRecord, PersistedJob } from "./state.js";
 
 /** Default ask deadline of the coordinator's requests. */
@@ -153,6 +154,8 @@ export type Command =
       inc: string;
       version: number;
       reducers: ReducerMap;
+      /** Restores done when it was issued: a joiner prepared before a restore holds another timeline. */
+      restores: number;
     }
   | {
       kind: "abortReducers";
@@ -178,6 +181,24 @@ export type Command =
       releaseNodes: string[];
     }
   | { kind: "stopActors"; addresses: string[] }
+  /** Write a checkpoint's manifest (after all its parts); `restores` as in admitJoiner. */
+  | { kind: "writeManifest"; gen: number; restores: number; manifest: CheckpointManifest }
+  /** Delete checkpoint blobs retention no longer keeps (failures are logged, retried at the next one). */
+  | { kind: "pruneCheckpoints"; keep: number[] }
+  /** Read the newest complete checkpoint of a step ≤ `maxStep` whose manifest and parts check out. */
+  | { kind: "readCheckpoint"; gen: number; token: number; maxStep: number }
+  /** Stop `stop`, then spawn every reducer anew and load each from its part of the checkpoint of `step`. */
+  | {
+      kind: "restoreReducers";
+      gen: number;
+      term: number;
+      token: number;
+      step: number;
+      spawns: ReducerSpawn[];
+      bounds: number[];
+      parts: ManifestPart[];
+      stop: string[];
+    }
   | { kind: "close"; gen: number; job?: PersistedJob; record?: JobRecord; stop: string[] }
   | { kind: "stop" };
 
@@ -202,11 +223,26 @@ export type Event =
   | { type: "membersPlaced"; gen: number; members: Member[]; prepared: Prepared[] }
   | { type: "reducersReady"; gen: number; reducers: ReducerMap }
   | { type: "placementFailed"; gen: number; error: string }
-  | { type: "joinerPrepared"; gen: number; node: string; member: Member; prepared: Prepared }
+  | {
+      type: "joinerPrepared";
+      gen: number;
+      node: string;
+      member: Member;
+      prepared: Prepared;
+      restores: number;
+    }
   | { type: "joinerFailed"; gen: number; node: string; error: string }
   | { type: "reducersAborted"; gen: number; ok: boolean[]; recovery?: RecoveryContext }
   | { type: "reducersRebuilt"; gen: number; addresses: string[]; replaced: number; reducerGen: number }
-  | { type: "recoveryFailed"; gen: number; error: string }
+  /** `noParams`: no trainer tried could give the parameters (a checkpoint may have them). */
+  | { type: "recoveryFailed"; gen: number; error: string; noParams?: boolean }
+  | { type: "manifestWritten"; gen: number; restores: number; step: number }
+  | { type: "manifestFailed"; gen: number; restores: number; step: number; error: string }
+  /** `refused`: why newer checkpoints were passed over (a manifest or part that failed its check). */
+  | { type: "checkpointRead"; gen: number; token: number; manifest: CheckpointManifest; refused: string[] }
+  | { type: "checkpointUnreadable"; gen: number; token: number; error: string }
+  | { type: "reducersRestored"; gen: number; token: number; addresses: string[] }
+  | { type: "restoreFailed"; gen: number; token: number; error: string }
   | { type: "closed"; gen: number }
   | { type: "closeFailed"; gen: number; error: string };
 
@@ -245,10 +281,21 @@ export interface CoordState {
   standbyRetryAt: number;
   recentSteps: StepSummary[];
   recoveryAttempts: number;
-  /** The reducers (by index) that wrote their part of a checkpoint, by step. */
-  checkpointAcks: Map<number, Set<number>>;
+  /** Checkpoints asked for and not complete yet, by step: the state at the step and the parts written. */
+  checkpointAcks: Map<number, PendingCheckpoint>;
+  /** Restores from a checkpoint done by this coordinator (outcomes of work from before one are dropped). */
+  restores: number;
+  /** The restore in flight: its token, and the manifest once read. */
+  restoring?: { token: number; manifest?: CheckpointManifest };
+  restoreToken: number;
   /** Messages ignored because they did not fit the state (stale or from another term). */
   ignored: number;
+}
+
+/** A checkpoint asked for at its commit: the job state then, and the parts acknowledged so far. */
+export interface PendingCheckpoint {
+  state: ManifestState;
+  parts: Map<number, { bytes: number; sha256: string }>;
 }
 
 /** What the handlers in the concern files use of the machine. */

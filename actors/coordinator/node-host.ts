@@ -3,7 +3,7 @@ import { LeaseCandidate, openLeaseBucket } from "../../runtime/cluster/lease.js"
 import { openJobsBucket, putJobRecord } from "../../runtime/cluster/jobs.js";
 import type { Lease, MembershipView } from "../../runtime/cluster/types.js";
 import { retry } from "../../runtime/retry.js";
-import { JOB_STATE_BUCKET } from "../job/names.js";
+import { CHECKPOINTS_BUCKET, JOB_STATE_BUCKET } from "../job/names.js";
 import type { JobSpec } from "../job/spec.js";
 import type { TrainingNode } from "../kinds.js";
 import { COORDINATOR_LEASE_MS, type CoordinatorHost } from "./host.js";
@@ -44,6 +44,7 @@ export function nodeCoordinatorHost(node: TrainingNode, job: string): Coordinato
     },
     stateKv: () => node.stores.kv(JOB_STATE_BUCKET),
     writeJobRecord: async (record) => void (await putJobRecord(await openJobsBucket(node.stores), record)),
+    blobs: () => node.stores.blobs(CHECKPOINTS_BUCKET),
     publish: (topic, msg) => node.system.publish(topic, msg),
     spawnRemote: (n, kind, name, args, o) => node.system.spawnRemote(n, kind, name, args, o),
     stopRemote: (address, o) => node.system.stopRemote(address, o),

@@ -4,6 +4,7 @@ import { FINISH_NO_EVALUATOR_MS, FINISH_REEVAL_MS, type Core, elapsed, job } fro
 import { jobRecord } from "./records.js";
 import { buildResult } from "./state.js";
 import { spawnEvaluator } from "./takeover.js";
+import { requestCheckpoint } from "./checkpoints.js";
 
 type Msg<T extends CoordinatorCommand["type"]> = Extract<CoordinatorCommand, { type: T }>;
 
@@ -37,9 +38,7 @@ export function requestEvalAndCheckpoint(m: Core, step: number): void {
       });
     else spawnEvaluator(m); // its node died: a new one scores the next evaluation
   }
-  if (step % m.cfg.spec.checkpointEvery === 0)
-    for (const to of p.reducers.addresses)
-      m.emit({ kind: "tell", to, msg: { type: "reducer.checkpoint", term: m.s.term, step } });
+  if (step % m.cfg.spec.checkpointEvery === 0) requestCheckpoint(m, step);
 }
 
 /** The evaluator scored a version: record and announce it; the final one completes the job. */
@@ -58,31 +57,6 @@ export function onEvaluated(m: Core, msg: Msg<"coord.evaluated">): void {
   if (m.s.phase.name === "finishing" && msg.version === p.step) {
     m.s.finalEval = { loss: msg.loss, accuracy: msg.accuracy };
     complete(m);
-  }
-}
-
-/**
- * A reducer wrote its checkpoint part; once every reducer did, the checkpoint is usable for
- * recovery. Each reducer index counts once (a duplicate acknowledgement must not stand in for a
- * reducer that never wrote), and only for a checkpoint this coordinator asked for and still wants.
- */
-export function onCheckpointed(m: Core, msg: Msg<"coord.checkpointed">): void {
-  const { p } = m.s;
-  if (msg.term !== m.s.term || !p) return void m.s.ignored++;
-  const reducers = p.reducers.addresses.length;
-  const asked = msg.step > 0 && msg.step <= p.step && msg.step % m.cfg.spec.checkpointEvery === 0;
-  const newer = p.checkpointStep === null || msg.step > p.checkpointStep;
-  if (!validReducer(msg.r, reducers) || !asked || !newer) return void m.s.ignored++;
-  const got = m.s.checkpointAcks.get(msg.step) ?? new Set<number>();
-  if (got.has(msg.r)) return void m.s.ignored++;
-  got.add(msg.r);
-  m.s.checkpointAcks.set(msg.step, got);
-  // Partial checkpoints of a reducer that never answers: only the latest few can still complete.
-  for (const step of m.s.checkpointAcks.keys())
-    if (m.s.checkpointAcks.size > 4) m.s.checkpointAcks.delete(step);
-  if (got.size === reducers) {
-    p.checkpointStep = msg.step;
-    m.s.checkpointAcks.clear();
   }
 }
 

@@ -61,6 +61,13 @@ export const Checkpointed = z.strictObject({
   term,
   step: z.number().int(),
   r: z.number().int(),
+  /** Size and sha256 of the part as written: the manifest names them, a restore checks them. */
+  bytes: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 40),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
 });
 /** Asks for the job's status. */
 export const GetStatus = z.strictObject({ type: z.literal("coord.status") });

@@ -10,6 +10,7 @@ import {
 } from "./model.js";
 import { reducerName } from "./placement.js";
 import type { PersistedJob } from "./state.js";
+import { restorable, startRestore } from "./restore.js";
 import { startStep } from "./step.js";
 
 /**
@@ -50,6 +51,7 @@ export function recoverReducers(m: Core, reason: string, releaseOrphans = false)
   const step = p.step + 1;
   const alive = m.w.alive.map((n) => n.node);
   m.s.phase = { name: "recovering", reason, releaseOrphans, step, alive };
+  m.s.restoring = undefined; // a restore in flight is superseded: its outcomes are dropped
   // Survivors roll back the step in flight if they applied it; a reducer whose node is dead,
   // or that does not answer (it stopped after a failure), is lost and rebuilt.
   m.emit({
@@ -100,6 +102,8 @@ export function onReducersAborted(m: Core, ok: boolean[], recovery: RecoveryCont
   try {
     plan = planRebuild(p, recovery.alive, lost, gen);
   } catch (error) {
+    // Nobody holds the parameters any more: the latest complete checkpoint has them.
+    if (restorable(p) && m.w.alive.length > 0) return startRestore(m, (error as Error).message);
     return onRecoveryFailed(m, (error as Error).message);
   }
   m.emit({
@@ -130,9 +134,22 @@ export function onReducersRebuilt(m: Core, addresses: string[], replaced: number
   startStep(m);
 }
 
-/** A recovery failed: nodes may still be dying or joining, so look again shortly, a bounded number of times. */
-export function onRecoveryFailed(m: Core, error: string): void {
+/**
+ * A recovery failed: nodes may still be dying or joining, so look again shortly, a bounded number
+ * of times. When it failed because no trainer could give the parameters (`noParams`) and the job
+ * has a complete checkpoint, it restores from that instead: at once when no member is alive (the
+ * trainers tried were only guesses on other nodes), else after two failed tries in a row.
+ */
+export function onRecoveryFailed(m: Core, error: string, noParams = false): void {
   const ph = m.s.phase;
+  const p = m.s.p;
+  if (noParams && p && ph.name === "recovering" && restorable(p)) {
+    const memberAlive = p.members.some((x) => ph.alive.includes(x.node));
+    if (!memberAlive || m.s.recoveryAttempts >= 2) {
+      m.s.recoveryAttempts++;
+      return startRestore(m, error);
+    }
+  }
   const reason = ph.name === "recovering" ? ph.reason : "";
   m.log("warn", { err: error }, `coordinator: reducer recovery (${reason}) failed; going on without it`);
   if (++m.s.recoveryAttempts > RECOVERY_RETRIES)

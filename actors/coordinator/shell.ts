@@ -5,7 +5,8 @@ import type { NodeInfo } from "../../runtime/cluster/index.js";
 import { jobNames } from "../job/names.js";
 import type { JobSpec } from "../job/spec.js";
 import { decodeJob, encodeJob } from "./codec.js";
-import { CoordinatorEffects } from "./effects.js";
+import { CheckpointStore } from "./checkpoint-io.js";
+import { CoordinatorEffects, NoParametersError } from "./effects.js";
 import { FencedRecord, RecordFencedError } from "./fenced-record.js";
 import type { CoordinatorHost } from "./host.js";
 import { CoordinatorMachine } from "./machine.js";
@@ -47,6 +48,11 @@ export function coordinatorBehavior(
     return ctx;
   };
   const effects = new CoordinatorEffects(job, spec, host, context);
+  const checkpoints = new CheckpointStore(
+    job,
+    () => host.blobs(),
+    () => context().log,
+  );
   const cleanup: Array<() => void> = [];
   const self = (event: Event): void => context().self.tell({ type: "coord.internal", event });
 
@@ -159,7 +165,14 @@ export function coordinatorBehavior(
       case "admitJoiner":
         return after(
           effects.admitJoiner(c),
-          ({ member, prepared }) => ({ type: "joinerPrepared", gen, node: c.node, member, prepared }),
+          ({ member, prepared }) => ({
+            type: "joinerPrepared",
+            gen,
+            node: c.node,
+            member,
+            prepared,
+            restores: c.restores,
+          }),
           (e) => ({ type: "joinerFailed", gen, node: c.node, error: e.message }),
         );
       case "abortReducers":
@@ -178,7 +191,42 @@ export function coordinatorBehavior(
             replaced: c.spawns.length,
             reducerGen: c.reducerGen,
           }),
-          (e) => ({ type: "recoveryFailed", gen, error: e.message }),
+          (e) => ({
+            type: "recoveryFailed",
+            gen,
+            error: e.message,
+            noParams: e instanceof NoParametersError,
+          }),
+        );
+      case "writeManifest":
+        return after(
+          checkpoints.writeManifest(c.manifest),
+          () => ({ type: "manifestWritten", gen, restores: c.restores, step: c.manifest.step }),
+          (e) => ({
+            type: "manifestFailed",
+            gen,
+            restores: c.restores,
+            step: c.manifest.step,
+            error: e.message,
+          }),
+        );
+      case "pruneCheckpoints":
+        return void checkpoints
+          .prune(c.keep)
+          .catch((err: unknown) =>
+            context().log.warn({ job, err }, "checkpoint retention failed; retried later"),
+          );
+      case "readCheckpoint":
+        return after(
+          checkpoints.readLatest(c.maxStep),
+          ({ manifest, refused }) => ({ type: "checkpointRead", gen, token: c.token, manifest, refused }),
+          (e) => ({ type: "checkpointUnreadable", gen, token: c.token, error: e.message }),
+        );
+      case "restoreReducers":
+        return after(
+          effects.restoreReducers(c),
+          (addresses) => ({ type: "reducersRestored", gen, token: c.token, addresses }),
+          (e) => ({ type: "restoreFailed", gen, token: c.token, error: e.message }),
         );
       case "stopActors":
         return void effects.stopAll(c.addresses);

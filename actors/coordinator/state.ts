@@ -42,7 +42,12 @@ export interface PersistedJob {
   reducerGen: number;
   paramCount: number;
   ledger: LedgerState;
+  /** The newest complete checkpoint (its manifest written), or null. */
   checkpointStep: number | null;
+  /** Steps of the complete checkpoints retained, ascending, at most `keepCheckpoints` (absent in older records). */
+  checkpoints?: number[];
+  /** Committed steps redone after restores from a checkpoint (absent: none). */
+  stepsLost?: number;
   startedAt: number;
   backends: string[];
   evals: Array<{ step: number; epoch: number; t: number; loss: number; accuracy: number }>;
@@ -96,6 +101,7 @@ export function buildResult(
     ledgerAudit: ledger.audit(),
     membership: p.membership,
     evals: p.evals,
+    stepsLost: p.stepsLost ?? 0,
   };
 }
 

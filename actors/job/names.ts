@@ -9,6 +9,10 @@ export const jobNames = {
   eventsTopic: (job: string) => `job.${job}.events`,
   leaseKey: (job: string) => `job.${job}`,
   checkpoint: (job: string, step: number, r: number) => `ckpt.${job}.${step}.r${r}`,
+  /** The manifest of a checkpoint: written after all its parts, so its presence means complete. */
+  checkpointManifest: (job: string, step: number) => `ckpt.${job}.${step}.manifest`,
+  /** The prefix of every checkpoint blob of a job (job ids hold no dots, so no other job's). */
+  checkpointPrefix: (job: string) => `ckpt.${job}.`,
 };
 
 /** Seed of an epoch's sample order, derived from the job seed. */

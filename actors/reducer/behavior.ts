@@ -9,7 +9,13 @@ import { jobNames } from "../job/names.js";
 import { IgnoredMessages } from "../ignored.js";
 import { memberMismatch } from "../senders.js";
 import { addressNode, termRefused, type TermCheck } from "../term-guard.js";
-import { decodeCheckpoint, encodeCheckpoint, type ReducerCheckpoint } from "./checkpoint.js";
+import {
+  decodeCheckpoint,
+  encodeCheckpoint,
+  readPart,
+  sha256Hex,
+  type ReducerCheckpoint,
+} from "./checkpoint.js";
 import {
   initialReducerState,
   loadMisfit,
@@ -49,7 +55,13 @@ export interface ReducerHost {
 type Wake = { type: "reducer.wake" };
 type Msg = ReducerCommand | Wake;
 /** The commands whose term is the coordinator's (a grad's term is its trainer's copy, and the machine ignores it). */
-const COORDINATOR_TERMS = new Set(["reducer.commit", "reducer.abort", "reducer.load", "reducer.checkpoint"]);
+const COORDINATOR_TERMS = new Set([
+  "reducer.commit",
+  "reducer.abort",
+  "reducer.load",
+  "reducer.restore",
+  "reducer.checkpoint",
+]);
 
 /**
  * A reducer: one shard of the parameter server. It owns slice r of the parameters and of the
@@ -149,7 +161,41 @@ export function reducerBehavior(args: ReducerArgs, host: ReducerHost): Behavior<
       );
       return;
     }
-    if (effect.replyTo) ctx.ref<CoordinatorCommand>(effect.replyTo).tell(effect.done);
+    // Size and digest of the bytes stored: the manifest names them, and a restore checks them.
+    if (effect.replyTo)
+      ctx
+        .ref<CoordinatorCommand>(effect.replyTo)
+        .tell({ ...effect.done, bytes: blob.length, sha256: sha256Hex(blob) });
+  }
+
+  /**
+   * A restore: reads this reducer's own part of the checkpoint of `msg.step`, checks it against
+   * the manifest's size and digest and against its slice, then loads parameters and optimizer
+   * state from it. A part that is missing or fails a check is refused (the coordinator falls back).
+   */
+  async function onRestore(
+    state: ReducerState,
+    msg: Extract<Msg, { type: "reducer.restore" }>,
+    ctx: ActorContext<Msg>,
+  ): Promise<ReducerState> {
+    const name = jobNames.checkpoint(args.job, msg.step, args.r);
+    let part: ReducerCheckpoint;
+    try {
+      const blob = await (await host.blobs()).get(name);
+      if (!blob) throw new Error(`checkpoint part ${name} is missing`);
+      part = readPart(blob, name, { ...msg, offset: args.offset, length: args.length });
+    } catch (error) {
+      refuse(ctx, msg.type, error instanceof Error ? error.message : String(error));
+      return state;
+    }
+    const event: ReducerEvent = {
+      type: "load",
+      term: msg.term,
+      version: msg.step,
+      data: part.params,
+      checkpoint: part,
+    };
+    return run(state, event, ctx, msg.type);
   }
 
   /** Reads the optimizer state of a checkpoint (I/O), then lets the machine load atomically. */
@@ -201,6 +247,8 @@ export function reducerBehavior(args: ReducerArgs, host: ReducerHost): Behavior<
           return run(state, { type: "abort", term: msg.term, step: msg.step }, ctx, type);
         case "reducer.load":
           return onLoad(state, msg, ctx);
+        case "reducer.restore":
+          return onRestore(state, msg, ctx);
         case "reducer.fetch":
           return run(state, { type: "fetch" }, ctx, type);
         case "reducer.checkpoint":

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { Packr } from "msgpackr";
 import { z } from "zod";
 
@@ -53,4 +54,49 @@ export function decodeCheckpoint(blob: Uint8Array, blobName: string): ReducerChe
   if (!parsed.success)
     throw new CheckpointDecodeError(blobName, z.prettifyError(parsed.error), { cause: parsed.error });
   return parsed.data;
+}
+
+/** A stored part whose size or digest is not what its manifest says (corrupt, or overwritten since). */
+export class CheckpointIntegrityError extends Error {
+  override name = "CheckpointIntegrityError";
+  constructor(
+    readonly blobName: string,
+    detail: string,
+  ) {
+    super(`checkpoint part ${blobName} is refused: ${detail}`);
+  }
+}
+
+/** The lower-case hex sha256 of a blob (what manifests name their parts by). */
+export function sha256Hex(blob: Uint8Array): string {
+  return createHash("sha256").update(blob).digest("hex");
+}
+
+/** What a manifest says of one part, and the slice the reading reducer owns. */
+export interface ExpectedPart {
+  bytes: number;
+  sha256: string;
+  step: number;
+  offset: number;
+  length: number;
+}
+
+/**
+ * Checks a part against its manifest entry (size, digest), decodes it, and checks it is the
+ * slice asked for at the step asked for. Throws {@link CheckpointIntegrityError} or
+ * {@link CheckpointDecodeError}; a part that passes is bit-identical to the one written.
+ */
+export function readPart(blob: Uint8Array, blobName: string, expect: ExpectedPart): ReducerCheckpoint {
+  if (blob.length !== expect.bytes)
+    throw new CheckpointIntegrityError(blobName, `${blob.length} bytes, the manifest says ${expect.bytes}`);
+  const digest = sha256Hex(blob);
+  if (digest !== expect.sha256)
+    throw new CheckpointIntegrityError(blobName, `sha256 ${digest}, the manifest says ${expect.sha256}`);
+  const part = decodeCheckpoint(blob, blobName);
+  if (part.version !== expect.step || part.offset !== expect.offset || part.params.length !== expect.length)
+    throw new CheckpointIntegrityError(
+      blobName,
+      `holds version ${part.version} at ${part.offset} (+${part.params.length}), expected ${expect.step} at ${expect.offset} (+${expect.length})`,
+    );
+  return part;
 }

@@ -20,7 +20,8 @@ import { bufferGrad } from "./buffers.js";
 
 type SliceApplied = Extract<CoordinatorCommand, { type: "coord.applied" }>;
 type SlicesMissing = Extract<CoordinatorCommand, { type: "coord.missing" }>;
-type Checkpointed = Extract<CoordinatorCommand, { type: "coord.checkpointed" }>;
+/** The acknowledgement of a part; the shell adds its size and digest once it is encoded. */
+type Checkpointed = Omit<Extract<CoordinatorCommand, { type: "coord.checkpointed" }>, "bytes" | "sha256">;
 /** A parameter slice the reducer owns (never a view of a shared buffer: it is published as is). */
 type Slice = Float32Array<ArrayBuffer>;
 

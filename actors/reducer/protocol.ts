@@ -52,6 +52,23 @@ export const WriteCheckpoint = z.strictObject({
   term,
   step: z.number().int(),
 });
+/**
+ * Load parameters and optimizer state from this reducer's part of the checkpoint of `step` (a
+ * restore: no trainer holds the parameters any more). The reducer reads its own part
+ * (`jobNames.checkpoint(job, step, r)`) and refuses it unless its size and sha256 are the
+ * manifest's `bytes` and `sha256` and it holds its slice at `step`.
+ */
+export const RestoreSlice = z.strictObject({
+  type: z.literal("reducer.restore"),
+  term,
+  step: z.number().int().min(1),
+  bytes: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 40),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
 /** Acknowledges a load. */
 export const Loaded = z.strictObject({
   type: z.literal("reducer.loaded"),
@@ -66,12 +83,14 @@ export const ReducerCommand = z.discriminatedUnion("type", [
   AbortStep,
   Aborted,
   LoadSlice,
+  RestoreSlice,
   FetchSlice,
   SliceCopy,
   WriteCheckpoint,
   Loaded,
 ]);
 export type ReducerCommand = z.infer<typeof ReducerCommand>;
+export type RestoreSlice = z.infer<typeof RestoreSlice>;
 export type SliceCopy = z.infer<typeof SliceCopy>;
 export type Aborted = z.infer<typeof Aborted>;
 export type Loaded = z.infer<typeof Loaded>;

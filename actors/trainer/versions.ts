@@ -70,6 +70,14 @@ export function startPrepare(s: TrainerVersions, msg: Prepare): PreparePlan {
   if (msg.version === 0 && s.version !== 0) return { kind: "init" };
   // A joiner: take the newest version every reducer agrees on; later ones arrive as slices.
   if (msg.version > 0 && s.version < msg.version) return { kind: "fetch", atLeast: msg.version };
+  if (msg.version > 0 && s.version > msg.version) {
+    // The job is older than what this trainer holds: it was restored from a checkpoint (or the
+    // step held was rolled back). Its versions belong to the abandoned timeline: forget them and
+    // take the reducers' version, so the replica becomes bit-identical to theirs.
+    s.prev = undefined;
+    s.pendingStep = undefined;
+    return { kind: "fetch", atLeast: msg.version };
+  }
   return { kind: "hold" };
 }
 

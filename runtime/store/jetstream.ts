@@ -14,6 +14,13 @@ export interface JetStreamStoresOptions {
   replicas?: number | "auto";
   /** Deadline of each JetStream request in ms (default 3000). */
   timeoutMs?: number;
+  /**
+   * Most bytes each object store (blob bucket) may hold (the stream's `max_bytes`; default
+   * unlimited). A put that would exceed it fails: a checkpoint write fails and the previous
+   * checkpoint stays the latest, rather than the store growing without bound. Fixed by whoever
+   * creates the bucket first.
+   */
+  blobMaxBytes?: number;
 }
 
 /** JetStream API error codes this provider tells apart. */
@@ -88,9 +95,12 @@ export class JetStreamStores implements StoreProvider {
     checkBucketName(bucket);
     let p = this.objectStores.get(bucket);
     if (!p) {
-      p = this.withReplicas((replicas) => this.js.views.os(this.bucketName(bucket), { replicas })).then(
-        (os) => new JetStreamBlobs(os),
-      );
+      p = this.withReplicas((replicas) =>
+        this.js.views.os(this.bucketName(bucket), {
+          replicas,
+          ...(this.opts.blobMaxBytes ? { max_bytes: this.opts.blobMaxBytes } : {}),
+        }),
+      ).then((os) => new JetStreamBlobs(os));
       this.objectStores.set(bucket, p);
       p.catch(() => this.objectStores.delete(bucket));
     }
@@ -209,7 +219,17 @@ class JetStreamBlobs implements BlobStore {
 
   async delete(name: string): Promise<void> {
     checkBlobName(name);
+    // The object store's delete throws on a name it does not hold; the contract makes that a no-op.
+    const info = await this.os.info(name);
+    if (!info || info.deleted) return;
     await this.os.delete(name);
+  }
+
+  async list(prefix = ""): Promise<string[]> {
+    const infos = await this.os.list();
+    return [
+      ...new Set(infos.filter((i) => !i.deleted && i.name.startsWith(prefix)).map((i) => i.name)),
+    ].sort();
   }
 }
 

@@ -146,6 +146,10 @@ class MemoryBlobs implements BlobStore {
     return this.blobs.get(name)?.slice();
   }
 
+  async list(prefix = ""): Promise<string[]> {
+    return [...this.blobs.keys()].filter((name) => name.startsWith(prefix)).sort();
+  }
+
   async delete(name: string): Promise<void> {
     this.blobs.delete(name);
   }

@@ -44,7 +44,10 @@ export interface KvStore {
 export interface BlobStore {
   put(name: string, data: Uint8Array): Promise<void>;
   get(name: string): Promise<Uint8Array | undefined>;
+  /** Deletes; deleting a blob that is not there is not an error. */
   delete(name: string): Promise<void>;
+  /** Names of the blobs present whose name starts with `prefix` (all without one), sorted. */
+  list(prefix?: string): Promise<string[]>;
 }
 
 /** Opens buckets by name. */

@@ -145,5 +145,27 @@ export function storeContract(name: string, fixture: () => Fixture): void {
       await blobs.put("ckpt/1", enc("again"));
       assert.equal(dec(await blobs.get("ckpt/1")), "again");
     });
+
+    test("blobs: list by prefix, without deleted ones; deleting a missing blob is no error", async () => {
+      const blobs = await fixture().stores.blobs(bucket("list"));
+      assert.deepEqual(await blobs.list(), []);
+      for (const name of ["ckpt.j1.10.r0", "ckpt.j1.10.manifest", "ckpt.j1.5.r0", "ckpt.j12.5.r0", "other"])
+        await blobs.put(name, enc(name));
+      await blobs.put("ckpt.j1.5.r0", enc("overwritten"));
+      await blobs.delete("other");
+      await blobs.delete("never-there");
+      assert.deepEqual(await blobs.list("ckpt.j1."), [
+        "ckpt.j1.10.manifest",
+        "ckpt.j1.10.r0",
+        "ckpt.j1.5.r0",
+      ]);
+      assert.deepEqual(await blobs.list(), [
+        "ckpt.j1.10.manifest",
+        "ckpt.j1.10.r0",
+        "ckpt.j1.5.r0",
+        "ckpt.j12.5.r0",
+      ]);
+      assert.deepEqual(await blobs.list("zzz"), []);
+    });
   });
 }

@@ -63,7 +63,7 @@ test("coord.checkpointed counts each reducer once, only for a checkpoint asked f
   const ack = (step: number, r: number): void => {
     d.send({
       type: "message",
-      msg: { type: "coord.checkpointed", term: d.m.s.term, step, r },
+      msg: { type: "coord.checkpointed", term: d.m.s.term, step, r, bytes: 10, sha256: "0".repeat(64) },
       from: d.m.s.p?.reducers.addresses[r],
     });
   };
@@ -76,6 +76,9 @@ test("coord.checkpointed counts each reducer once, only for a checkpoint asked f
   assert.equal(d.m.s.p?.checkpointStep, null, "one reducer wrote; the duplicate stands in for nobody");
   assert.equal(d.m.s.ignored - before, 4);
   ack(5, 1);
+  assert.equal(d.m.s.p?.checkpointStep, null, "complete only once its manifest is written");
+  const w = d.one("writeManifest");
+  d.send({ type: "manifestWritten", gen: w.gen, restores: w.restores, step: w.manifest.step });
   assert.equal(d.m.s.p?.checkpointStep, 5);
   ack(5, 1);
   assert.equal(d.m.s.ignored - before, 5, "a late duplicate for a checkpoint already complete");

@@ -274,6 +274,7 @@ test("a joiner is admitted at a step boundary", () => {
     node: "c",
     member: member("c"),
     prepared: prepared("h", "wasm"),
+    restores: 0,
   });
   d.done("a");
   d.done("b");
@@ -298,7 +299,14 @@ test("below minWorkers the job pauses; a node joining resumes it", () => {
   assert.equal(stepsTold(d).length, 0);
   d.alive.push(nodeInfo("d"));
   d.send({ type: "membership", event: { kind: "joined", node: nodeInfo("d"), epoch: 3 } });
-  d.send({ type: "joinerPrepared", gen: d.gen, node: "d", member: member("d"), prepared: prepared() });
+  d.send({
+    type: "joinerPrepared",
+    gen: d.gen,
+    node: "d",
+    member: member("d"),
+    prepared: prepared(),
+    restores: 0,
+  });
   assert.equal(d.m.phase, "stepping");
   assert.deepEqual(
     stepsTold(d).map((s) => s.to),
@@ -458,7 +466,14 @@ test("a lost lease stops acting at once and drops results of earlier work", () =
   assert.equal(d.gen, oldGen + 1);
   d.take("tell");
   d.done("b", 0);
-  d.send({ type: "joinerPrepared", gen: adm.gen, node: "d", member: member("d"), prepared: prepared() });
+  d.send({
+    type: "joinerPrepared",
+    gen: adm.gen,
+    node: "d",
+    member: member("d"),
+    prepared: prepared(),
+    restores: 0,
+  });
   assert.equal(d.m.s.readyJoiners.length, 0, "an admission of the lost term is dropped");
   d.send({ type: "membership", event: { kind: "dead", node: nodeInfo("c"), epoch: 4 } });
   d.tick(10_000);

@@ -48,6 +48,7 @@ function fakeHost(): Fake {
     resign: async () => void counts.resigned++,
     stateKv: () => stores.kv("jobstate"),
     writeJobRecord: async () => undefined,
+    blobs: () => stores.blobs("checkpoints"),
     publish: (_topic, msg) => void published.push(msg),
     spawnRemote: () => Promise.reject(new Error("no spawns in this test")),
     stopRemote: async () => undefined,

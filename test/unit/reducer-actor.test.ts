@@ -18,6 +18,7 @@ import { reducerBehavior } from "../../actors/reducer/behavior.js";
 import { MISSING_AFTER_MS } from "../../actors/reducer/machine.js";
 import type { Loaded, ReducerCommand, SliceCopy } from "../../actors/reducer/protocol.js";
 import { jobNames } from "../../actors/job/names.js";
+import { decodeCheckpoint, encodeCheckpoint, sha256Hex } from "../../actors/reducer/checkpoint.js";
 
 const LENGTH = 4;
 const ASK = { timeoutMs: 2_000 };
@@ -161,7 +162,16 @@ test("a checkpoint is written through the codec and restores the optimizer of a 
   await ref.ask(load(new Float32Array(LENGTH)), ASK);
   ref.tell({ type: "reducer.checkpoint", term: 1, step: 0 }, coordinator);
   await until("coord.checkpointed", () => got.length === 1);
-  assert.deepEqual(got[0], { type: "coord.checkpointed", term: 1, step: 0, r: 0 });
+  const stored = await (await stores.blobs("ckpt")).get(jobNames.checkpoint("j", 0, 0));
+  assert.ok(stored);
+  assert.deepEqual(got[0], {
+    type: "coord.checkpointed",
+    term: 1,
+    step: 0,
+    r: 0,
+    bytes: stored.length,
+    sha256: sha256Hex(stored),
+  });
   const loaded = await ref.ask<Loaded>(load(new Float32Array(LENGTH), 0), ASK);
   assert.equal(loaded.optimizerRestored, true);
   // A corrupt blob is refused with the codec's error, and the reducer keeps answering.
@@ -171,4 +181,40 @@ test("a checkpoint is written through the codec and restores the optimizer of a 
   await assert.rejects(ref.ask(load(new Float32Array(LENGTH), 9), ASK), /is not a reducer checkpoint/);
   const copy = await ref.ask<Message>({ type: "reducer.fetch" }, ASK);
   assert.equal(copy.type, "reducer.slice");
+});
+
+test("a restore loads parameters and optimizer state from the reducer's own part, only if size and sha256 match", async (t) => {
+  const { ref, coordinator, got, stores } = await setUp(t);
+  const blobs = await stores.blobs("ckpt");
+  await ref.ask(load(Float32Array.from([1, 1, 1, 1])), ASK);
+  ref.tell({ type: "reducer.checkpoint", term: 1, step: 0 }, coordinator);
+  await until("coord.checkpointed", () => got.length === 1);
+  // The part of step 3, as a reducer of the lost timeline wrote it.
+  const written = decodeCheckpoint((await blobs.get(jobNames.checkpoint("j", 0, 0)))!, "step 0");
+  const part = encodeCheckpoint({ ...written, version: 3, params: Float32Array.from([5, 6, 7, 8]) });
+  await blobs.put(jobNames.checkpoint("j", 3, 0), part);
+  const restore = (over: Partial<{ step: number; bytes: number; sha256: string }> = {}): ReducerCommand => ({
+    type: "reducer.restore",
+    term: 1,
+    step: 3,
+    bytes: part.length,
+    sha256: sha256Hex(part),
+    ...over,
+  });
+  await assert.rejects(ref.ask(restore({ sha256: "0".repeat(64) }), ASK), /sha256/);
+  await assert.rejects(ref.ask(restore({ bytes: part.length + 1 }), ASK), /bytes, the manifest says/);
+  await assert.rejects(ref.ask(restore({ step: 4 }), ASK), /missing/);
+  // Another slice's part (it holds version 0, not the step asked) is refused too.
+  const other = (await blobs.get(jobNames.checkpoint("j", 0, 0)))!;
+  await blobs.put(jobNames.checkpoint("j", 5, 0), other);
+  await assert.rejects(
+    ref.ask(restore({ step: 5, bytes: other.length, sha256: sha256Hex(other) }), ASK),
+    /holds version 0/,
+  );
+  let copy = await ref.ask<SliceCopy>({ type: "reducer.fetch" }, ASK);
+  assert.deepEqual([copy.version, ...copy.data], [0, 1, 1, 1, 1], "a refused restore changes nothing");
+  const loaded = await ref.ask<Loaded>(restore(), ASK);
+  assert.deepEqual(loaded, { type: "reducer.loaded", version: 3, optimizerRestored: true });
+  copy = await ref.ask<SliceCopy>({ type: "reducer.fetch" }, ASK);
+  assert.deepEqual([copy.version, ...copy.data], [3, 5, 6, 7, 8], "bit-identical to the checkpoint");
 });

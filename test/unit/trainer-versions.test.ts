@@ -57,7 +57,7 @@ function step(n: number, term = 1, attempt = 0): StartStep {
   };
 }
 
-test("prepare: version 0 initialises, a joiner fetches, a trainer holding the version keeps it", () => {
+test("prepare: version 0 initialises, a joiner fetches, a trainer holding the version keeps it, one ahead drops its versions", () => {
   const fresh = initialVersions();
   assert.deepEqual(
     startPrepare(fresh, { type: "trainer.prepare", term: 1, version: 0, reducers: REDUCERS }),
@@ -75,11 +75,27 @@ test("prepare: version 0 initialises, a joiner fetches, a trainer holding the ve
   );
   const holder = prepared(7);
   assert.deepEqual(
-    startPrepare(holder, { type: "trainer.prepare", term: 2, version: 5, reducers: REDUCERS }),
+    startPrepare(holder, { type: "trainer.prepare", term: 2, version: 7, reducers: REDUCERS }),
     {
       kind: "hold",
     },
   );
+  // The job was restored from the checkpoint of step 5: versions 6 and 7 belong to the abandoned timeline.
+  const ahead = prepared(7);
+  ahead.prev = { version: 6, params: new Float32Array(5) };
+  assert.deepEqual(
+    startPrepare(ahead, { type: "trainer.prepare", term: 2, version: 5, reducers: REDUCERS }),
+    {
+      kind: "fetch",
+      atLeast: 5,
+    },
+  );
+  assert.equal(ahead.prev, undefined, "the abandoned versions are forgotten");
+  const restored = new Float32Array([9, 9, 9, 9, 9]);
+  holdVersion(ahead, 5, restored);
+  assert.equal(ahead.version, 5);
+  assert.equal(ahead.params, restored);
+  assert.equal(ahead.prev, undefined, "no version of the abandoned timeline to roll back to");
 });
 
 test("a version completes when every reducer's slice has arrived, in any order", () => {
