@@ -11,6 +11,8 @@ import { CoordinatorCommand, CoordinatorStatus, Leased } from "./coordinator/pro
 import { evaluatorBehavior } from "./evaluator/behavior.js";
 import { EvaluatorCommand } from "./evaluator/protocol.js";
 import { orphanWatcherBehavior, type OrphanWatcherHost } from "./job/orphan-watcher.js";
+import { openJobsBucket } from "../runtime/cluster/jobs.js";
+import { janitorBehavior, type JanitorHost } from "./job/janitor.js";
 import { JobSpec } from "./job/spec.js";
 import { CHECKPOINTS_BUCKET, JOB_STATE_BUCKET, jobNames } from "./job/names.js";
 import { loaderBehavior } from "./loader/behavior.js";
@@ -53,6 +55,8 @@ export interface SetupOptions {
    * (`tools/chaos/faulty-daemon.ts`); the production daemon (`bin/flock.ts`) cannot.
    */
   faults?: { reducer?: ReducerFaults };
+  /** How long ended jobs' records and checkpoints are kept (default 7 days; see `job/janitor.ts`). */
+  jobRetentionMs?: number;
 }
 
 /**
@@ -148,6 +152,24 @@ export function setupNode(node: TrainingNode, options: SetupOptions = {}): void 
     name: "orphan-watcher",
     supervision: { strategy: "stop" },
   });
+  system.spawn(janitorBehavior(janitorHost(node), { scheduler, retentionMs: options.jobRetentionMs }), {
+    name: "job-janitor",
+    supervision: { strategy: "stop" },
+  });
+}
+
+/** The janitor's view of this incarnation: the job buckets, the checkpoint store, the live nodes. */
+function janitorHost(node: TrainingNode): JanitorHost {
+  return {
+    nodeId: node.nodeId,
+    aliveNodes: () => node.membership.alive().map((n) => n.node),
+    stateKv: () => node.stores.kv(JOB_STATE_BUCKET),
+    jobsKv: () => openJobsBucket(node.stores),
+    leaseKv: () => openLeaseBucket(node.stores, COORDINATOR_LEASE_MS),
+    blobs: () => node.stores.blobs(CHECKPOINTS_BUCKET),
+    metrics: node.system.metrics,
+    log: node.system.log,
+  };
 }
 
 /** The orphan watcher's view of this incarnation: its system, the job buckets, local coordinator spawns. */

@@ -64,6 +64,7 @@ export const PersistedJobSchema = z.object({
   lastStepEvent: JobEvent.optional(),
   result: TrainResult.optional(),
   error: z.string().optional(),
+  endedAt: z.number().optional(),
 });
 
 /** A stored job state that does not decode: the record is corrupt or of another format. */

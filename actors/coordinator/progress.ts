@@ -92,6 +92,7 @@ export function complete(m: Core): void {
   const { p, ledger } = job(m);
   m.s.phase = { name: "done" };
   p.state = "finished";
+  p.endedAt = m.w.now;
   const result = buildResult(p, ledger, "completed", m.s.finalEval, m.w.now);
   p.result = result;
   p.ledger = ledger.snapshot();
@@ -108,6 +109,7 @@ export function failJob(m: Core, error: string): void {
   if (p) {
     p.state = "failed";
     p.error = error;
+    p.endedAt = m.w.now;
   }
   m.publish({ type: "job.failed", job: m.cfg.job, error });
   close(m);

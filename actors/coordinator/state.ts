@@ -64,6 +64,8 @@ export interface PersistedJob {
   result?: TrainResult;
   /** Why the job failed, when it did. */
   error?: string;
+  /** Wall-clock ms the job finished or failed (absent while it runs, and in older records). */
+  endedAt?: number;
 }
 
 /** The job result of the design's contract, plus evidence the harness and reports use. */
