@@ -124,7 +124,10 @@ export class FollowState {
     }
   }
 
-  /** The follow's end when nothing showed the job exists within the bound (checked on every tick too). */
+  /**
+   * The follow's end when nothing showed the job exists within the bound. Decided only on a read
+   * that answered (absent, no lease): a store that cannot be reached says nothing about the job.
+   */
   unknownAt(now: number): FollowEnd | undefined {
     if (this.seen || now - this.startedAt < this.t.appearWithinMs) return undefined;
     return {
@@ -174,7 +177,7 @@ export function followLoop(deps: FollowLoopDeps): FollowLoop {
   const tick = (): void => {
     if (over) return;
     const now = scheduler.now();
-    if (!state.wantsRead(now)) return finish(state.unknownAt(now));
+    if (!state.wantsRead(now)) return;
     state.readStarted();
     void deps.read().then(
       (read) => {
