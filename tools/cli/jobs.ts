@@ -122,17 +122,15 @@ export async function connectBounded(
 ): Promise<ClusterHandle> {
   const where = redact(flags.nats.join(","));
   let timer: NodeJS.Timeout | undefined;
+  const late = new Error(`cannot reach NATS at ${where} within ${flags.timeoutMs} ms (is the cluster up?)`);
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(new Error(`cannot reach NATS at ${where} within ${flags.timeoutMs} ms (is the cluster up?)`)),
-      flags.timeoutMs,
-    );
+    timer = setTimeout(() => reject(late), flags.timeoutMs);
   });
   try {
     const opts = natsOptions(flags.nats, flags, "flock-job");
     return await Promise.race([connectCluster({ ...opts, cluster: flags.cluster, log }), deadline]);
   } catch (err) {
+    if (err === late) throw err;
     throw new Error(`cannot connect to NATS at ${where}: ${redact((err as Error).message)}`, { cause: err });
   } finally {
     clearTimeout(timer);
