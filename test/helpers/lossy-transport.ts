@@ -14,6 +14,7 @@ export type DropRule = (subject: string, frame: Uint8Array) => boolean;
 export class LossyTransport implements Transport {
   /** Frames lost so far. */
   dropped = 0;
+  private readonly listeners = new Set<(status: TransportStatus) => void>();
 
   constructor(
     private readonly inner: Transport,
@@ -46,7 +47,16 @@ export class LossyTransport implements Transport {
     return this.inner.flush();
   }
   onStatus(listener: (status: TransportStatus) => void): Unsubscribe {
-    return this.inner.onStatus(listener);
+    this.listeners.add(listener);
+    const off = this.inner.onStatus(listener);
+    return () => {
+      this.listeners.delete(listener);
+      off();
+    };
+  }
+  /** Tells the status listeners of a connection change that did not happen (a reconnect, say). */
+  announce(status: TransportStatus): void {
+    for (const l of this.listeners) l(status);
   }
   close(): Promise<void> {
     return this.inner.close();
