@@ -5,8 +5,12 @@
 export { train, type TrainOptions } from "./actors/train.js";
 export {
   runJob,
+  submitJob,
+  followJob,
+  cancelJob,
   resolveJobSpec,
   JobFailedError,
+  UnknownJobError,
   type TrainResult,
   type ClusterHandle,
 } from "./actors/api.js";

@@ -152,6 +152,8 @@ export class CoordinatorMachine implements Core {
       case "coord.lease":
       case "coord.done":
         return memberMismatch(msg.member, from, this.cfg.nodeId);
+      case "coord.cancel":
+        return memberMismatch(msg.by, from, this.cfg.nodeId);
       case "coord.applied":
       case "coord.missing":
       case "coord.checkpointed":
@@ -177,6 +179,9 @@ export class CoordinatorMachine implements Core {
         return onEvaluated(this, msg);
       case "coord.checkpointed":
         return onCheckpointed(this, msg);
+      case "coord.cancel":
+        // Only the lease holder ends the job; a standby (campaigning) counts it and waits.
+        return this.phase === "campaigning" ? void this.s.ignored++ : this.fail(`cancelled by ${msg.by}`);
       default:
         // Input from the wire is hostile: a message this machine does not handle is counted, never thrown on.
         this.s.ignored++;

@@ -69,6 +69,14 @@ export const Checkpointed = z.strictObject({
     .max(2 ** 40),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
 });
+/**
+ * A client cancels the job: it ends as failed with "cancelled by <by>". `by` names the sender's
+ * node (checked like a member's report), so the error says who cancelled.
+ */
+export const CancelJob = z.strictObject({
+  type: z.literal("coord.cancel"),
+  by: z.string().min(1).max(128),
+});
 /** Asks for the job's status. */
 export const GetStatus = z.strictObject({ type: z.literal("coord.status") });
 /** Reply to {@link GetStatus}. */
@@ -101,6 +109,7 @@ export const CoordinatorCommand = z.discriminatedUnion("type", [
   SlicesMissing,
   Evaluated,
   Checkpointed,
+  CancelJob,
   GetStatus,
 ]);
 export type CoordinatorCommand = z.infer<typeof CoordinatorCommand>;

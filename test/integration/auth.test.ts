@@ -10,13 +10,13 @@ import { join, relative } from "node:path";
 import { after, before, test, type TestContext } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect, ErrorCode, NatsError, type NatsConnection } from "nats";
-import { resolveJobSpec, runJob } from "../../actors/api.js";
+import { followJob, readJobState, resolveJobSpec, runJob } from "../../actors/api.js";
 import { CHECKPOINTS_BUCKET, jobNames } from "../../actors/job/names.js";
 import { connectCluster } from "../../actors/remote.js";
 import { JetStreamStores } from "../../runtime/store/index.js";
 import { natsConnectionOptions } from "../../runtime/transport/index.js";
 import { writeAuthFiles } from "../../tools/auth/command.js";
-import type { ClusterStatus } from "../../tools/cli/index.js";
+import type { ClusterStatus, JobsListing } from "../../tools/cli/index.js";
 import { startNatsServer, type NatsServerHandle } from "../../tools/natsd/index.js";
 import { scaleTimeout, spawnChild, type ChildHandle } from "../helpers/index.js";
 import { FLOCK } from "./cluster-kit.js";
@@ -148,8 +148,35 @@ test(
       JSON.stringify(status.jobs),
     );
     assert.equal(status.warnings, undefined, JSON.stringify(status.warnings));
+    // The submitter follows a job through its durable state record (what a client that lost the
+    // job's end reads), and `flock jobs` works with the observer's creds.
+    const read = await readJobState(cluster.stores, spec.id!);
+    assert.equal(read.kind, "finished", JSON.stringify(read));
+    const again = await followJob(cluster, spec.id!);
+    assert.equal(again.job, spec.id);
+    assert.equal(again.steps, result.steps);
+    const jobs = await jobsAs("observer");
+    assert.ok(
+      jobs.jobs.some((j) => j.id === spec.id && j.state === "finished"),
+      JSON.stringify(jobs),
+    );
+    // ... and cannot write it.
+    const s = await connectAs(t, "submitter");
+    for (const subject of [`$KV.flock_sec_jobstate.${spec.id}`, "$JS.API.STREAM.PURGE.KV_flock_sec_jobstate"])
+      assert.ok(await tryPublish(s, subject), `the submitter may not publish on ${subject}`);
   },
 );
+
+async function jobsAs(who: string): Promise<JobsListing> {
+  const child = spawnChild(
+    process.execPath,
+    [FLOCK, "jobs", "--nats", server.url, "--cluster", CLUSTER, "--json", "--creds", creds(who)],
+    { name: "flock jobs" },
+  );
+  const exit = await child.exited;
+  assert.equal(exit.code, 0, child.output());
+  return JSON.parse(child.stdout().trim().split("\n").pop() ?? "") as JobsListing;
+}
 
 test("a daemon's creds write and read back a checkpoint blob, without a permissions violation", async (t) => {
   // Reducer recovery reads checkpoints: nats.js looks the object store's stream up (STREAM.NAMES)

@@ -96,16 +96,19 @@ function statusReads(cluster: string): string[] {
 
 /**
  * The submitter's permissions (`flock train`, the API): asks nodes (`sys.spawn` of a coordinator,
- * `sys.stop` of its follower) as `submitter`, follows job events and heartbeats, reads job records
- * and the coordinators' lease (a job's end is believed only from its lease holder's node).
+ * `sys.stop` of its follower, `coord.cancel` of a job) as `submitter`, follows job events and
+ * heartbeats, reads job records, the jobs' state records (the durable end of a job) and the
+ * coordinators' lease (a job's end is believed only from its lease holder's node).
  * It cannot heartbeat, publish a topic, or speak as any node.
  */
 export function submitterPermissions(cluster: string, id = "submitter"): Permissions {
   const c = `flock.${cluster}`;
-  // The coordinators' lease, read to check that a job's end comes from its coordinator's node.
+  // The coordinators' lease, read to check that a job's end comes from its coordinator's node;
+  // the jobs' state records, read to follow a job whose end event was lost (`flock job wait`).
   const leases = streamReads(`KV_${bucket(cluster, `leases-${COORDINATOR_LEASE_MS}`)}`);
+  const states = streamReads(`KV_${bucket(cluster, JOB_STATE_BUCKET)}`);
   return {
-    publish: [`${c}.node.*.${id}`, ...statusReads(cluster), ...leases],
+    publish: [`${c}.node.*.${id}`, ...statusReads(cluster), ...leases, ...states],
     subscribe: [
       `${c}.node.${id}.*`,
       `${c}.from.*.topic.job.*.events`,

@@ -3,12 +3,14 @@ import type { FlockNode } from "../../runtime/daemon/node.js";
 import { registerDaemonCommand } from "./daemon.js";
 import { registerStatusCommand } from "./status.js";
 import { registerTrainCommand } from "./train.js";
+import { registerJobsCommands } from "./jobs.js";
 import { registerDemoCommand } from "../demo/command.js";
 import { registerBenchCommand } from "../bench/command.js";
 import { registerChaosCommand } from "../chaos/command.js";
 import { registerAuthCommand } from "../auth/command.js";
 export { readClusterStatus, formatStatus, type ClusterStatus, type StatusNode } from "./status.js";
 export { USAGE_EXIT_CODE } from "./options.js";
+export { formatJobs, type JobsListing } from "./jobs.js";
 
 /** What the composition root hands the runtime's commands. */
 export interface RuntimeCommandDeps {
@@ -28,9 +30,10 @@ export function registerRuntimeCommands(program: Command, deps: RuntimeCommandDe
   registerStatusCommand(program);
 }
 
-/** Registers `flock train`, `flock chaos`, `flock bench`, `flock demo` and `flock auth`. */
+/** Registers `flock train`, `flock jobs`, `flock job`, `flock chaos`, `flock bench`, `flock demo` and `flock auth`. */
 export function registerCommands(program: Command): void {
   registerTrainCommand(program);
+  registerJobsCommands(program);
   registerAuthCommand(program);
   registerDemoCommand(program);
   registerBenchCommand(program);

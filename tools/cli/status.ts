@@ -14,6 +14,7 @@ import {
   usageErrorsExit2,
   type NatsAuthFlags,
 } from "./options.js";
+import { table } from "./table.js";
 
 interface StatusFlags extends NatsAuthFlags {
   nats?: string[];
@@ -202,17 +203,6 @@ export function formatStatus(s: ClusterStatus): string {
   );
   for (const w of s.warnings ?? []) lines.push(`warning: ${w}`);
   return `${lines.join("\n")}\n`;
-}
-
-function table(header: string[], rows: string[][], empty: string): string[] {
-  if (rows.length === 0) return [header.join("  "), empty];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const fmt = (r: string[]): string =>
-    r
-      .map((c, i) => c.padEnd(widths[i]!))
-      .join("  ")
-      .trimEnd();
-  return [fmt(header), ...rows.map(fmt)];
 }
 
 function seconds(ms: number): string {

@@ -7,6 +7,9 @@ import { EmbeddedCluster } from "../../actors/embedded.js";
 import { exampleNames } from "../../actors/job/examples.js";
 import { createProgress, writeTrainingReport } from "../report/index.js";
 import { JobTimeline } from "./follow.js";
+import { printResult, resultExitCode } from "./outcome.js";
+import { connectBounded, waitForJob } from "./jobs.js";
+import { natsUrls } from "./options.js";
 
 /** Parses a positive integer flag, with an error that names the flag. */
 export function positiveInt(flag: string) {
@@ -27,6 +30,7 @@ interface TrainFlags {
   epochs?: number;
   seed?: number;
   json?: boolean;
+  resume?: string;
   report: boolean;
   reportDir: string;
   logLevel: string;
@@ -34,12 +38,12 @@ interface TrainFlags {
 
 /** Registers `flock train`. */
 export function registerTrainCommand(program: Command): void {
-  program
+  const cmd = program
     .command("train")
     .description(
       `train an example (${exampleNames().join(", ")}) or a job file (.json) on the embedded default or a cluster`,
     )
-    .argument("<example|job-file>", "example name or path to a JSON job spec")
+    .argument("[example|job-file]", "example name or path to a JSON job spec (not with --resume)")
     .option(
       "--nats <url>",
       "NATS server URL(s), comma-separated; without it the job runs on the embedded default",
@@ -50,6 +54,10 @@ export function registerTrainCommand(program: Command): void {
     .option("--max-workers <n>", "grow up to this many workers as nodes join", positiveInt("--max-workers"))
     .option("--epochs <n>", "epochs to train", positiveInt("--epochs"))
     .option("--seed <n>", "job seed", (v) => positiveInt("--seed")(String(Number(v) + 1)) - 1)
+    .option(
+      "--resume <id>",
+      "follow job <id>, already submitted to the cluster (--nats), to its end instead of submitting one (as `flock job wait`)",
+    )
     .option("--json", "print the result as one JSON object on the last line")
     .option("--no-report", "do not write the HTML training report")
     .option("--report-dir <dir>", "where reports go", "reports")
@@ -58,14 +66,41 @@ export function registerTrainCommand(program: Command): void {
         .choices(["silent", "error", "warn", "info", "debug"])
         .default("warn"),
     )
-    .action(async (source: string, flags: TrainFlags) => {
+    .action(async (source: string | undefined, flags: TrainFlags) => {
+      const usage = (message: string): never =>
+        cmd.error(`error: ${message}`, { exitCode: 2, code: "commander.usage" });
+      if (flags.resume !== undefined) {
+        if (source !== undefined)
+          usage(`give either an example or job file, or --resume ${flags.resume}, not both`);
+        if (!flags.nats) usage("--resume follows a job on a cluster: give --nats <url>");
+        process.exitCode = resultExitCode(await resume(flags.resume, flags));
+        return;
+      }
+      if (source === undefined) usage("missing required argument 'example|job-file' (or --resume <id>)");
       if (flags.workers !== undefined && (flags.minWorkers !== undefined || flags.maxWorkers !== undefined)) {
         throw new InvalidArgumentError("use either --workers or --min-workers/--max-workers, not both");
       }
-      const result = await train(source, flags);
-      process.exitCode = result.status === "completed" ? 0 : 1;
+      const result = await train(source!, flags);
+      process.exitCode = resultExitCode(result);
     });
 }
+
+/** `flock train --resume <id>`: what `flock job wait <id>` does, with this command's flags. */
+async function resume(job: string, flags: TrainFlags): Promise<TrainResult> {
+  const log = createLogger({ cmd: "train" }, flags.logLevel);
+  const cluster = await connectBounded(
+    { nats: natsUrls(flags.nats ?? ""), cluster: flags.cluster, timeoutMs: RESUME_CONNECT_TIMEOUT_MS },
+    log,
+  );
+  try {
+    return await waitForJob(cluster, job, { json: flags.json === true, log });
+  } finally {
+    await cluster.close();
+  }
+}
+
+/** How long `--resume` tries to reach NATS before it says so. */
+const RESUME_CONNECT_TIMEOUT_MS = 10_000;
 
 async function train(source: string, flags: TrainFlags): Promise<TrainResult> {
   const log = createLogger({ cmd: "train" }, flags.logLevel);
@@ -115,12 +150,7 @@ async function train(source: string, flags: TrainFlags): Promise<TrainResult> {
       );
       report = files.htmlPath;
     }
-    progress.done([
-      `status ${result.status}: accuracy ${result.accuracy.toFixed(4)}, loss ${result.loss.toFixed(4)}, ${result.steps} steps, ${result.epochs} epochs in ${result.wallSeconds.toFixed(1)} s`,
-      `backend ${result.backend}; replicas consistent: ${result.replicasConsistent}; membership changes: ${result.membershipChanges}; samples per epoch: ${result.samplesPerEpoch.join(", ")}`,
-      ...(report ? [`report: ${report}`] : []),
-    ]);
-    if (flags.json) process.stdout.write(JSON.stringify({ ...result, report }) + "\n");
+    printResult(progress, result, flags.json === true, report);
     return result;
   } finally {
     await cluster.close();
