@@ -13,7 +13,9 @@ const program = new Command()
   .showHelpAfterError()
   .exitOverride();
 
-registerRuntimeCommands(program, { setupNode });
+registerRuntimeCommands(program, {
+  setupNode: (node, { jobRetentionMs }) => setupNode(node, { jobRetentionMs }),
+});
 registerCommands(program);
 
 try {

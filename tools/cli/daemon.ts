@@ -30,6 +30,14 @@ interface DaemonFlags extends NatsAuthFlags {
   metricsHost: string;
   logLevel?: string;
   connectTimeoutMs: number;
+  jobRetentionHours: number;
+  checkpointStoreMaxMb?: number;
+}
+
+/** What the daemon tells the node's setup (the training kinds) from its flags. */
+export interface DaemonSetupOptions {
+  /** How long ended jobs' records and checkpoints are kept. */
+  jobRetentionMs: number;
 }
 
 /** How long a draining daemon may take before it exits anyway. */
@@ -38,7 +46,7 @@ const EXIT_DEADLINE_MS = 8000;
 /** Registers `flock daemon`. */
 export function registerDaemonCommand(
   program: Command,
-  setupNode: (node: FlockNode) => void | Promise<void>,
+  setupNode: (node: FlockNode, opts: DaemonSetupOptions) => void | Promise<void>,
 ): void {
   const cmd = program
     .command("daemon")
@@ -75,6 +83,18 @@ export function registerDaemonCommand(
       "give up if NATS cannot be reached for this long at start",
       intIn(100, 600_000),
       30_000,
+    )
+    .option(
+      "--job-retention-hours <h>",
+      "keep an ended job's record and checkpoints this long, then delete them",
+      intIn(1, 100_000),
+      168,
+    )
+    .option(
+      "--checkpoint-store-max-mb <mb>",
+      "size limit of the checkpoint object store, fixed by whoever creates it first (default: unlimited); " +
+        "when full, new checkpoints fail and the older ones stay",
+      intIn(1, 100_000_000),
     );
   addNatsAuthOptions(cmd);
   usageErrorsExit2(cmd);
@@ -135,7 +155,7 @@ function nodeIdArg(value: string): string {
 
 async function runDaemon(
   flags: DaemonFlags,
-  setupNode: (node: FlockNode) => void | Promise<void>,
+  setupNode: (node: FlockNode, opts: DaemonSetupOptions) => void | Promise<void>,
 ): Promise<void> {
   // The node binds `node` itself (its child logger); bind only the cluster here.
   const log = createLogger({ cluster: flags.cluster }, flags.logLevel);
@@ -146,7 +166,10 @@ async function runDaemon(
     else if (s.kind !== "connected")
       log.info({ status: s.kind, server: "server" in s ? s.server : undefined }, `nats: ${s.kind}`);
   });
-  const stores = new JetStreamStores(transport.connection, { cluster: flags.cluster });
+  const stores = new JetStreamStores(transport.connection, {
+    cluster: flags.cluster,
+    ...(flags.checkpointStoreMaxMb ? { blobMaxBytes: flags.checkpointStoreMaxMb * 1024 * 1024 } : {}),
+  });
   let node: FlockNode;
   try {
     node = await startNode({
@@ -159,7 +182,7 @@ async function runDaemon(
       heartbeatMs: flags.heartbeatMs,
       deadAfterMs: flags.deadAfterMs,
       log,
-      setup: setupNode,
+      setup: (n) => setupNode(n, { jobRetentionMs: flags.jobRetentionHours * 3600 * 1000 }),
     });
   } catch (err) {
     log.error({ err }, "daemon could not start");

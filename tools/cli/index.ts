@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { FlockNode } from "../../runtime/daemon/node.js";
-import { registerDaemonCommand } from "./daemon.js";
+import { registerDaemonCommand, type DaemonSetupOptions } from "./daemon.js";
 import { registerStatusCommand } from "./status.js";
 import { registerTrainCommand } from "./train.js";
 import { registerJobsCommands } from "./jobs.js";
@@ -18,7 +18,7 @@ export interface RuntimeCommandDeps {
    * Registers the actor kinds a daemon hosts (the training actors); the runtime never imports actors/.
    * Called with each new actor system of the node: at start and after every rejoin.
    */
-  setupNode: (node: FlockNode) => void | Promise<void>;
+  setupNode: (node: FlockNode, opts: DaemonSetupOptions) => void | Promise<void>;
 }
 
 /**
