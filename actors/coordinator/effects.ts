@@ -1,4 +1,9 @@
-import { ActorExistsError, type ActorContext, type Message } from "../../runtime/actor/index.js";
+import {
+  ActorExistsError,
+  AskTimeoutError,
+  type ActorContext,
+  type Message,
+} from "../../runtime/actor/index.js";
 import { jobNames } from "../job/names.js";
 import type { JobSpec } from "../job/spec.js";
 import type { ReducerCommand } from "../reducer/protocol.js";
@@ -137,14 +142,18 @@ export class CoordinatorEffects {
   /** Rebuilds lost reducers from the first live trainer that has the parameters, then releases orphans. */
   async rebuildReducers(c: Cmd<"rebuildReducers">): Promise<string[]> {
     const addresses = [...c.addresses];
+    let timedOut = false; // some trainer did not answer (busy, or its node dying), rather than refuse
     await Promise.all(c.spawns.map(async (s) => (addresses[s.r] = await this.spawnReducer(s, c.bounds))));
     await Promise.all(
       c.spawns.map(({ r }) =>
-        firstSuccess(c.trainers, (t) =>
-          this.loadReducer(addresses[r] ?? "", r, c.bounds, t, c.term, c.version, c.checkpointStep),
+        firstSuccess(
+          c.trainers,
+          (t) => this.loadReducer(addresses[r] ?? "", r, c.bounds, t, c.term, c.version, c.checkpointStep),
+          (error) => error instanceof AskTimeoutError && (timedOut = true),
         ).catch((error: Error) => {
           throw new NoParametersError(
             `no live trainer could give reducer ${r} the parameters of step ${c.version} (last: ${error.message})`,
+            timedOut,
           );
         }),
       ),
@@ -199,18 +208,32 @@ export class CoordinatorEffects {
   }
 }
 
-/** No trainer tried could give a rebuilt reducer the parameters (none holds them any more). */
+/**
+ * No trainer tried could give a rebuilt reducer the parameters (none holds them any more).
+ * `timedOut`: some trainer did not answer in time rather than refuse — it may still hold them.
+ */
 export class NoParametersError extends Error {
   override name = "NoParametersError";
+  constructor(
+    message: string,
+    readonly timedOut = false,
+  ) {
+    super(message);
+  }
 }
 
-/** The first of `items` for which `f` succeeds; throws the last error when none does. */
-export async function firstSuccess<T, R>(items: readonly T[], f: (item: T) => Promise<R>): Promise<R> {
+/** The first of `items` for which `f` succeeds; throws the last error when none does (each seen by `onError`). */
+export async function firstSuccess<T, R>(
+  items: readonly T[],
+  f: (item: T) => Promise<R>,
+  onError?: (error: unknown) => void,
+): Promise<R> {
   let last: unknown = new Error("nothing to try");
   for (const item of items) {
     try {
       return await f(item);
     } catch (error) {
+      onError?.(error);
       last = error;
     }
   }

@@ -82,7 +82,9 @@ export function removeMember(m: Core, node: string, kind: "death" | "leave", det
 /** Whether `node` may be admitted now: a free slot, room under maxWorkers, not a member or joining already. */
 export function mayAdmit(m: Core, node: string): boolean {
   const { phase, p, readyJoiners, joining } = m.s;
-  if (!p || phase.name === "placing" || phase.name === "finishing") return false;
+  // Not while recovering either: a joiner prepares from the reducers being rebuilt (or restored).
+  if (!p || phase.name === "placing" || phase.name === "finishing" || phase.name === "recovering")
+    return false;
   const taken = p.members.length + readyJoiners.length + joining.size;
   if (taken >= m.cfg.spec.maxWorkers || joining.has(node) || p.members.some((x) => x.node === node))
     return false;
@@ -138,8 +140,15 @@ export function onJoinerPrepared(
   if (m.s.phase.name === "paused") startStep(m);
 }
 
-/** A joiner failed to prepare (e.g. a reducer it synced from died): clean up; the next tick tries again. */
-export function onJoinerFailed(m: Core, node: string, error: string): void {
+/**
+ * A joiner failed to prepare (e.g. a reducer it synced from died): clean up; the next tick tries
+ * again. A failure of an admission from before a restore, or of a node that is a member or ready
+ * again since, stops nothing: its trainer may be the one a later admission placed.
+ */
+export function onJoinerFailed(m: Core, node: string, error: string, restores: number): void {
+  const { p } = job(m);
+  const placedSince = p.members.some((x) => x.node === node) || m.s.readyJoiners.some((x) => x.node === node);
+  if (restores !== m.s.restores || placedSince) return void m.s.ignored++;
   m.log("warn", { node, err: error }, `coordinator: admitting ${node} failed; going on without it`);
   m.s.joining.delete(node);
   m.emit({

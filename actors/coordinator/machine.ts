@@ -53,6 +53,7 @@ export function initialState(): CoordState {
     standbyRetryAt: 0,
     recentSteps: [],
     recoveryAttempts: 0,
+    refusedRebuilds: 0,
     checkpointAcks: new Map(),
     restores: 0,
     restoreToken: 0,
@@ -221,13 +222,13 @@ export class CoordinatorMachine implements Core {
       case "joinerPrepared":
         return onJoinerPrepared(this, e.node, e.member, e.prepared, e.restores);
       case "joinerFailed":
-        return onJoinerFailed(this, e.node, e.error);
+        return onJoinerFailed(this, e.node, e.error, e.restores);
       case "reducersAborted":
         return onReducersAborted(this, e.ok, e.recovery);
       case "reducersRebuilt":
         return onReducersRebuilt(this, e.addresses, e.replaced, e.reducerGen);
       case "recoveryFailed":
-        return onRecoveryFailed(this, e.error, e.noParams);
+        return onRecoveryFailed(this, e.error, e.noParams, e.timedOut);
       case "manifestWritten":
         return onManifestWritten(this, e.restores, e.step);
       case "manifestFailed":

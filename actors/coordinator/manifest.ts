@@ -67,7 +67,7 @@ export const CheckpointManifest = z
   .strictObject({
     format: z.literal(1),
     job: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
-    step: int.min(1),
+    step: int.min(0),
     /** The coordinator term that wrote it. */
     term: nat,
     writtenAt: z.number(),

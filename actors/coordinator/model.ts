@@ -231,11 +231,11 @@ export type Event =
       prepared: Prepared;
       restores: number;
     }
-  | { type: "joinerFailed"; gen: number; node: string; error: string }
+  | { type: "joinerFailed"; gen: number; node: string; error: string; restores: number }
   | { type: "reducersAborted"; gen: number; ok: boolean[]; recovery?: RecoveryContext }
   | { type: "reducersRebuilt"; gen: number; addresses: string[]; replaced: number; reducerGen: number }
   /** `noParams`: no trainer tried could give the parameters (a checkpoint may have them). */
-  | { type: "recoveryFailed"; gen: number; error: string; noParams?: boolean }
+  | { type: "recoveryFailed"; gen: number; error: string; noParams?: boolean; timedOut?: boolean }
   | { type: "manifestWritten"; gen: number; restores: number; step: number }
   | { type: "manifestFailed"; gen: number; restores: number; step: number; error: string }
   /** `refused`: why newer checkpoints were passed over (a manifest or part that failed its check). */
@@ -281,6 +281,8 @@ export interface CoordState {
   standbyRetryAt: number;
   recentSteps: StepSummary[];
   recoveryAttempts: number;
+  /** Rebuilds in a row that found no parameters with every trainer refusing (none timed out). */
+  refusedRebuilds: number;
   /** Checkpoints asked for and not complete yet, by step: the state at the step and the parts written. */
   checkpointAcks: Map<number, PendingCheckpoint>;
   /** Restores from a checkpoint done by this coordinator (outcomes of work from before one are dropped). */

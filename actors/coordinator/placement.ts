@@ -8,6 +8,7 @@ import type { Member, PersistedJob } from "./state.js";
 import { startStep } from "./step.js";
 import { ensureStandby, spawnEvaluator } from "./takeover.js";
 import { persist, record } from "./records.js";
+import { requestCheckpoint } from "./checkpoints.js";
 
 // ---- pure decisions ----
 
@@ -161,6 +162,9 @@ export function onReducersReady(m: Core, reducers: ReducerMap): void {
   );
   p.ledger = m.s.ledger.snapshot();
   persist(m);
+  // Step 0 is checkpointed too: losing every node before the first periodic checkpoint then
+  // restarts the job from its start (stepsLost < checkpointEvery) instead of failing it.
+  requestCheckpoint(m, 0);
   spawnEvaluator(m);
   m.log(
     "info",

@@ -44,7 +44,8 @@ export function requestEvalAndCheckpoint(m: Core, step: number): void {
 /** The evaluator scored a version: record and announce it; the final one completes the job. */
 export function onEvaluated(m: Core, msg: Msg<"coord.evaluated">): void {
   const { p, ledger } = m.s;
-  if (msg.term !== m.s.term || !p || !ledger) return void m.s.ignored++;
+  // A version ahead of the job's step scored the timeline a restore abandoned (same term).
+  if (msg.term !== m.s.term || !p || !ledger || msg.version > p.step) return void m.s.ignored++;
   const entry = {
     step: msg.version,
     epoch: ledger.epoch,

@@ -131,6 +131,7 @@ export function onReducersRebuilt(m: Core, addresses: string[], replaced: number
   m.s.attempt++;
   m.log("info", { replaced, step: p.step + 1 }, "reducers ready; redoing the step in flight");
   m.s.recoveryAttempts = 0;
+  m.s.refusedRebuilds = 0;
   startStep(m);
 }
 
@@ -138,14 +139,19 @@ export function onReducersRebuilt(m: Core, addresses: string[], replaced: number
  * A recovery failed: nodes may still be dying or joining, so look again shortly, a bounded number
  * of times. When it failed because no trainer could give the parameters (`noParams`) and the job
  * has a complete checkpoint, it restores from that instead: at once when no member is alive (the
- * trainers tried were only guesses on other nodes), else after two failed tries in a row.
+ * trainers tried were only guesses on other nodes), else on the third try in a row in which every
+ * trainer refused — never on timeouts alone while a member lives: a busy trainer still holds the
+ * committed steps a restore would throw away.
  */
-export function onRecoveryFailed(m: Core, error: string, noParams = false): void {
+export function onRecoveryFailed(m: Core, error: string, noParams = false, timedOut = false): void {
   const ph = m.s.phase;
   const p = m.s.p;
   if (noParams && p && ph.name === "recovering" && restorable(p)) {
     const memberAlive = p.members.some((x) => ph.alive.includes(x.node));
-    if (!memberAlive || m.s.recoveryAttempts >= 2) {
+    if (memberAlive && timedOut) m.s.refusedRebuilds = 0;
+    else m.s.refusedRebuilds++;
+    if (!memberAlive || m.s.refusedRebuilds > 2) {
+      m.s.refusedRebuilds = 0;
       m.s.recoveryAttempts++;
       return startRestore(m, error);
     }

@@ -107,7 +107,8 @@ export function onReducersRestored(m: Core, token: number, addresses: string[]):
   const { p } = job(m);
   const from = p.step;
   const step = manifest.step;
-  const ledger = ShardLedger.restore(manifest.state.ledger);
+  // Lease ids go on from the live ledger's: the abandoned timeline's must not come back.
+  const ledger = ShardLedger.restore(manifest.state.ledger, m.s.ledger?.leaseSeq ?? 0);
   ledger.revokeAll(); // leases of the lost steps (and the step in flight) go back to the pool
   m.s.ledger = ledger;
   p.step = step;

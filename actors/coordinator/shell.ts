@@ -173,7 +173,7 @@ export function coordinatorBehavior(
             prepared,
             restores: c.restores,
           }),
-          (e) => ({ type: "joinerFailed", gen, node: c.node, error: e.message }),
+          (e) => ({ type: "joinerFailed", gen, node: c.node, error: e.message, restores: c.restores }),
         );
       case "abortReducers":
         return after(
@@ -196,6 +196,7 @@ export function coordinatorBehavior(
             gen,
             error: e.message,
             noParams: e instanceof NoParametersError,
+            timedOut: e instanceof NoParametersError && e.timedOut,
           }),
         );
       case "writeManifest":

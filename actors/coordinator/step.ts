@@ -67,13 +67,13 @@ export function onDone(m: Core, msg: StepDone): void {
   const member = p?.members.find((x) => x.node === msg.member);
   if (!current || !member || !p || !ledger || ph.name !== "stepping") {
     // A straggler's late answer, or one from an aborted attempt: its batch did not count.
-    if (msg.batch && ledger) ledger.returnBatch(msg.batch);
+    if (msg.batch && ledger) ledger.returnBatch(msg.batch, msg.member);
     m.s.ignored++;
     return;
   }
   if (msg.batch) {
     try {
-      ledger.check(msg.batch);
+      ledger.check(msg.batch, msg.member);
     } catch (error) {
       // A batch of a revoked lease (its loader had it in flight): its positions are back in the pool.
       m.log("warn", { member: msg.member, err: error }, "batch outside any live lease; left out of the step");

@@ -126,6 +126,7 @@ export class JobJanitor {
     const window = keys.length <= max ? keys : [...keys, ...keys].slice(this.cursor, this.cursor + max);
     this.cursor = keys.length <= max ? 0 : (this.cursor + max) % keys.length;
     const ended: EndedJob[] = [];
+    const revisions = new Map<string, number>();
     for (const job of window) {
       const entry = await state.get(job);
       if (!entry) continue;
@@ -133,32 +134,41 @@ export class JobJanitor {
         const saved = decodeJob(entry.value);
         const at = saved.job === job ? endedAt(saved) : undefined;
         if (at !== undefined) ended.push({ job, endedAt: at });
+        revisions.set(job, entry.revision);
       } catch (err) {
         if (!(err instanceof JobStateDecodeError)) throw err; // a malformed record: the watcher counts it
       }
     }
     const now = this.clock.now();
     const expired = expiredJobs(ended, this.host.nodeId, this.host.aliveNodes(), now, this.retentionMs);
-    for (const job of expired) await this.delete(job);
-    return expired;
+    const deleted: string[] = [];
+    for (const job of expired) if (await this.delete(job, revisions.get(job) ?? -1)) deleted.push(job);
+    return deleted;
   }
 
   private get retentionMs(): number {
     return this.opts.retentionMs ?? DEFAULT_JOB_RETENTION_MS;
   }
 
-  /** Checkpoints first, the state record last: a pass cut short leaves the record to try again. */
-  private async delete(job: string): Promise<void> {
+  /**
+   * Checkpoints first, the state record last (compare-and-delete on the revision read): a pass
+   * cut short leaves the record to try again. A record rewritten since it was read (a new job
+   * under a reused id) is left alone, and so is everything of its job.
+   */
+  private async delete(job: string, revision: number): Promise<boolean> {
+    const state = await this.host.stateKv();
+    if ((await state.get(job))?.revision !== revision) return false;
     const blobs = await this.host.blobs();
     for (const name of await blobs.list(jobNames.checkpointPrefix(job))) await blobs.delete(name);
     await (await this.host.jobsKv()).delete(job);
     await (await this.host.leaseKv()).delete(jobNames.leaseKey(job));
-    await (await this.host.stateKv()).delete(job);
+    await state.delete(job, revision);
     this.host.metrics.inc(EXPIRED_METRIC, {}, 1, "Ended jobs whose record and checkpoints were deleted");
     this.host.log.info(
       { job, retentionMs: this.retentionMs },
       "deleted an ended job's record and checkpoints (retention)",
     );
+    return true;
   }
 }
 

@@ -71,8 +71,12 @@ export const JobSpec = z
       .min(MIN_CHECKPOINT_EVERY, `at least ${MIN_CHECKPOINT_EVERY} steps between checkpoints`)
       .max(MAX_EVERY)
       .default(25),
-    /** Complete checkpoints kept per job; older ones (and incomplete ones before the newest) are deleted. */
-    keepCheckpoints: z.number().int().min(1).max(100).default(3),
+    /**
+     * Complete checkpoints kept per job; older ones (and incomplete ones before the newest) are
+     * deleted. At least 2: a step redone after a takeover rewrites the parts of the newest
+     * checkpoint, and a restore reading it must still have the one before to fall back to.
+     */
+    keepCheckpoints: z.number().int().min(2).max(100).default(3),
     /** Samples a data loader leases at a time, as a multiple of its per-step batch. */
     prefetch: z.number().int().min(1).max(64).default(2),
     /** Compute backend preference of the trainers. */

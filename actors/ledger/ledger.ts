@@ -67,10 +67,15 @@ export class ShardLedger {
     });
   }
 
-  /** Restores a persisted ledger. */
-  static restore(state: LedgerState): ShardLedger {
+  /**
+   * Restores a persisted ledger. `minSeq`: lease ids go on from at least there — a rollback to an
+   * older ledger must not hand out ids the abandoned timeline used (a late report of one would
+   * match another loader's lease of the same id).
+   */
+  static restore(state: LedgerState, minSeq = 0): ShardLedger {
     return new ShardLedger({
       ...state,
+      seq: Math.max(state.seq, minSeq),
       counts: new Uint8Array(state.counts),
       pool: state.pool.map((r) => [r[0], r[1]]),
       leases: state.leases.map((l) => ({ ...l, ranges: l.ranges.map((r) => [r[0], r[1]] as Range) })),
@@ -85,6 +90,11 @@ export class ShardLedger {
 
   get epoch(): number {
     return this.s.epoch;
+  }
+
+  /** The sequence number the next lease id takes. */
+  get leaseSeq(): number {
+    return this.s.seq;
   }
 
   get epochs(): number {
@@ -129,10 +139,15 @@ export class ShardLedger {
     return structuredClone(lease);
   }
 
-  /** Checks a batch lies inside a live lease of the current epoch (before its gradient counts). */
-  check(batch: BatchRef): void {
+  /**
+   * Checks a batch lies inside a live lease of the current epoch (before its gradient counts);
+   * with `holder`, a lease of that holder.
+   */
+  check(batch: BatchRef, holder?: string): void {
     const lease = this.s.leases.find((l) => l.id === batch.lease);
     if (!lease) throw new LedgerError(`batch of lease ${batch.lease}: no such live lease`);
+    if (holder !== undefined && lease.holder !== holder)
+      throw new LedgerError(`batch of lease ${batch.lease}: the lease is ${lease.holder}'s, not ${holder}'s`);
     if (lease.epoch !== batch.epoch)
       throw new LedgerError(
         `batch of lease ${batch.lease}: epoch ${batch.epoch}, lease is of epoch ${lease.epoch}`,
@@ -154,10 +169,10 @@ export class ShardLedger {
     this.maybeFinishEpoch();
   }
 
-  /** Returns a batch's positions to the pool (its gradient was left out of the step). */
-  returnBatch(batch: BatchRef): void {
+  /** Returns a batch's positions to the pool (its gradient was left out of the step); with `holder`, only from its lease. */
+  returnBatch(batch: BatchRef, holder?: string): void {
     const lease = this.s.leases.find((l) => l.id === batch.lease);
-    if (!lease || lease.epoch !== this.s.epoch) return;
+    if (!lease || lease.epoch !== this.s.epoch || (holder !== undefined && lease.holder !== holder)) return;
     const { rest, removed } = subtractRange(lease.ranges, [batch.start, batch.end]);
     if (removed === 0) return;
     lease.ranges = rest;

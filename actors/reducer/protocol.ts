@@ -61,7 +61,7 @@ export const WriteCheckpoint = z.strictObject({
 export const RestoreSlice = z.strictObject({
   type: z.literal("reducer.restore"),
   term,
-  step: z.number().int().min(1),
+  step: z.number().int().min(0),
   bytes: z
     .number()
     .int()

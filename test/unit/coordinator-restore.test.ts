@@ -161,6 +161,13 @@ test("no live trainer: the job rolls back to the checkpoint, rebuilds every redu
   assert.equal(d.m.phase, "paused", "no member left: it waits for minWorkers");
   d.send({ type: "manifestWritten", gen: d.gen, restores: 0, step: 10 });
   assert.equal(p.checkpointStep, 5);
+  // A late evaluation of step 7, of the abandoned timeline (same term): it must not stand for the redone step 7.
+  const evals = p.evals.length;
+  d.send({
+    type: "message",
+    msg: { type: "coord.evaluated", term: d.m.s.term, version: 7, loss: 9, accuracy: 0.1, n: 10 },
+  });
+  assert.equal(p.evals.length, evals, "an evaluation ahead of the job's step is ignored");
 
   // a and b come back (new incarnations) and are admitted at the restored version.
   d.alive.push(nodeInfo("a", "2"), nodeInfo("b", "2"));
@@ -258,7 +265,33 @@ test("a checkpoint that does not fit the job, or an unreadable one, is refused: 
   assert.notEqual(d.m.phase, "done");
 });
 
-test("without a checkpoint, a recovery with no trainer fails as before", () => {
+test("every node lost before the first periodic checkpoint: the job restarts from the checkpoint of step 0", () => {
+  const d = new Driver(["a", "b", "c"], SPEC);
+  d.place(["a", "b"]);
+  const start = checkpoint(d); // asked for at placement
+  assert.equal(start.step, 0);
+  assert.equal(d.m.s.p?.checkpointStep, 0);
+  for (let i = 0; i < 3; i++) commitStep(d);
+  assert.ok((d.m.s.ledger?.committedThisEpoch ?? 0) > 0);
+  d.kill("a");
+  d.kill("b");
+  const ab = d.take("abortReducers").at(-1);
+  d.send({ type: "reducersAborted", gen: d.gen, ok: [false, false], recovery: ab?.recovery });
+  d.take("rebuildReducers");
+  d.send({ type: "recoveryFailed", gen: d.gen, error: "no params", noParams: true });
+  const read = d.one("readCheckpoint");
+  assert.equal(read.maxStep, 3);
+  d.send({ type: "checkpointRead", gen: d.gen, token: read.token, manifest: start, refused: [] });
+  const rr = d.one("restoreReducers");
+  assert.equal(rr.step, 0);
+  d.send({ type: "reducersRestored", gen: d.gen, token: rr.token, addresses: ["c/r0", "c/r1"] });
+  const p = d.m.s.p;
+  assert.equal(p?.step, 0);
+  assert.equal(p?.stepsLost, 3);
+  assert.equal(d.m.s.ledger?.committedThisEpoch, 0, "the ledger is back at the start: nothing committed");
+});
+
+test("without a complete checkpoint (not even step 0's), a recovery with no trainer fails as before", () => {
   const d = new Driver(["a", "b", "c"], SPEC);
   d.place(["a", "b"]);
   commitStep(d);
@@ -270,4 +303,33 @@ test("without a checkpoint, a recovery with no trainer fails as before", () => {
   d.send({ type: "recoveryFailed", gen: d.gen, error: "no params", noParams: true });
   assert.equal(d.take("readCheckpoint").length, 0);
   assert.equal(d.one("timer").id, "recovery-retry");
+});
+
+test("while a member lives, trainers that time out never trigger a restore; three refusals in a row do", () => {
+  const { d } = jobAtStep7();
+  // b's reducer node dies; a lives but its trainer is slow to answer the fetch.
+  d.kill("b");
+  const ab = d.take("abortReducers").at(-1);
+  d.send({ type: "reducersAborted", gen: d.gen, ok: [true, false], recovery: ab?.recovery });
+  const retry = () => {
+    d.one("timer");
+    d.send({ type: "timer", id: "recovery-retry" });
+    const again = d.take("abortReducers").at(-1);
+    d.send({ type: "reducersAborted", gen: d.gen, ok: [true, false], recovery: again?.recovery });
+  };
+  for (let i = 0; i < 5; i++) {
+    d.take("rebuildReducers");
+    d.send({ type: "recoveryFailed", gen: d.gen, error: "ask timed out", noParams: true, timedOut: true });
+    assert.equal(d.take("readCheckpoint").length, 0, `timeout ${i + 1}: no restore while a member lives`);
+    retry();
+  }
+  for (let i = 0; i < 3; i++) {
+    d.take("rebuildReducers");
+    d.send({ type: "recoveryFailed", gen: d.gen, error: "refused", noParams: true });
+    if (i < 2) {
+      assert.equal(d.take("readCheckpoint").length, 0, `refusal ${i + 1}`);
+      retry();
+    }
+  }
+  assert.equal(d.take("readCheckpoint").length, 1, "the third refusal in a row restores");
 });

@@ -115,3 +115,31 @@ test("a snapshot restores to the same state", () => {
   copy.revoke("a");
   assert.deepEqual(ledger.outstanding(), { a: 5 }, "the original is untouched");
 });
+
+test("a rolled-back ledger never reuses a lease id, and a batch counts only from its lease's holder", () => {
+  const live = ShardLedger.create(100, 1);
+  const saved = live.snapshot();
+  const a = live.lease("a", 10);
+  const b = live.lease("b", 10);
+  assert.ok(a && b);
+  // Roll back to the snapshot, as a restore does, going on from the live ledger's ids.
+  const restored = ShardLedger.restore(saved, live.leaseSeq);
+  const again = restored.lease("b", 20);
+  assert.ok(again);
+  assert.ok(![a.id, b.id].includes(again.id), `${again.id} is new`);
+  // A late report of the abandoned timeline's lease a finds nothing to return.
+  const stale: BatchRef = { lease: a.id, epoch: 0, start: a.ranges[0]![0], end: a.ranges[0]![1] };
+  restored.returnBatch(stale, "a");
+  // Another holder cannot return or count b's batch.
+  const bBatch: BatchRef = {
+    lease: again.id,
+    epoch: 0,
+    start: again.ranges[0]![0],
+    end: again.ranges[0]![0] + 5,
+  };
+  restored.returnBatch(bBatch, "a");
+  assert.throws(() => restored.check(bBatch, "a"), LedgerError);
+  restored.check(bBatch, "b");
+  restored.commit([bBatch]);
+  assert.equal(restored.committedThisEpoch, 5);
+});
