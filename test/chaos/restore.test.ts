@@ -199,3 +199,20 @@ test("the ledger's event total counts the redone steps, not the abandoned ones",
   const v = checkInvariants(observations(o));
   assert.equal(v.shardLedgerExact.ok, true, v.shardLedgerExact.detail);
 });
+
+test("a restore that rolled nothing back is not taken for a later one's rollback", () => {
+  const o = restoredJob(true);
+  const v = observations(o);
+  // An earlier restore on its own checkpoint step (the job died right after committing step 10).
+  v.result!.membership = [
+    {
+      kind: "failover",
+      detail: "restored from the checkpoint of step 10; steps 11..10 are redone",
+      at: 1500,
+    },
+    ...v.result!.membership!,
+  ];
+  const r = checkInvariants(v);
+  assert.equal(r.stepsMonotonic.ok, true, r.stepsMonotonic.detail);
+  assert.equal(r.stepsLost.ok, true, r.stepsLost.detail);
+});

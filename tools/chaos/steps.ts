@@ -56,7 +56,10 @@ function walkSteps(steps: readonly ObservedStep[], restores: readonly Restore[])
   let rolledBack = 0;
   for (const s of steps) {
     if (s.step <= prev) {
-      const i = unused.findIndex((r) => r.to < s.step);
+      // The restore to the step before this one; else (its first redone events lost) the first earlier one.
+      // A restore that rolled nothing back (the job died on its checkpoint step) is never matched so.
+      const exact = unused.findIndex((r) => r.to === s.step - 1);
+      const i = exact >= 0 ? exact : unused.findIndex((r) => r.to < s.step && r.from > r.to);
       const r = i < 0 ? undefined : unused.splice(i, 1)[0];
       if (!r)
         problems.push(
