@@ -2,7 +2,8 @@
  * The system under test, all on 127.0.0.1: a three-server JetStream NATS cluster, and `nodes`
  * flock daemons, each reaching NATS through its own controllable TCP proxy (so one node's link can
  * be cut or slowed alone). The harness's observer connects straight to server 0, which broker
- * faults never kill, so its view of the job's events does not depend on the faults it injects.
+ * faults never kill, so its view of the job's events does not depend on the faults it injects;
+ * only a `jetstream-outage` stops it too (every server), and it reconnects when they restart.
  * @module
  */
 import { freePorts, startNatsCluster, type NatsClusterHandle } from "../natsd/index.js";

@@ -127,7 +127,7 @@ export function summary(r: ChaosReport): string[] {
   const lines = [`faults (seed ${r.seed}):`];
   for (const f of r.faults) {
     lines.push(
-      `  ${f.time.toFixed(1).padStart(6)} s  ${f.kind.padEnd(11)} ${f.target.padEnd(10)} recovery ${f.recoverySeconds === null ? "—" : `${f.recoverySeconds.toFixed(2)} s`}${f.rejoined === false ? " (did not rejoin in 30 s)" : ""}`,
+      `  ${f.time.toFixed(1).padStart(6)} s  ${f.kind.padEnd(16)} ${f.target.padEnd(16)} recovery ${f.recoverySeconds === null ? "—" : `${f.recoverySeconds.toFixed(2)} s`}${f.rejoined === false ? " (did not rejoin in 30 s)" : ""}`,
     );
   }
   lines.push("invariants:");
@@ -135,7 +135,7 @@ export function summary(r: ChaosReport): string[] {
     lines.push(`  ${v.ok ? "ok  " : "FAIL"} ${name}: ${v.detail}`);
   const acc = (x: number | null): string => (x === null ? "—" : x.toFixed(4));
   lines.push(
-    `accuracy ${acc(r.accuracy)} (baseline ${acc(r.baselineAccuracy)}, tolerance ±${r.tolerance}); recovery p50 ${r.recoveryP50 ?? "—"} s, max ${r.recoveryMax ?? "—"} s; ${r.wallSeconds.toFixed(1)} s in all`,
+    `accuracy ${acc(r.accuracy)} (baseline ${acc(r.baselineAccuracy)}, tolerance ±${r.tolerance}); recovery p50 ${r.recoveryP50 ?? "—"} s, max ${r.recoveryMax ?? "—"} s; steps lost ${r.stepsLost ?? "—"} in ${r.restores} restore(s); ${r.wallSeconds.toFixed(1)} s in all`,
   );
   lines.push(
     r.passed ? "PASSED" : `FAILED (seed ${r.seed}): ${r.replay}${r.logDir ? `\nlogs: ${r.logDir}` : ""}`,

@@ -3,6 +3,9 @@
  * returns `{ok, detail}`; a failed one says what broke in words a person can act on.
  * @module
  */
+import { restoresOf, stepsLostVerdict, stepsMonotonic } from "./steps.js";
+
+export { parseRestore, restoresOf, stepsMonotonic, type Restore } from "./steps.js";
 
 /** The verdict on one invariant. */
 export interface InvariantResult {
@@ -24,6 +27,18 @@ export interface ObservedResult {
     epochs: Array<{ epoch: number; committed: number; duplicates: number; missing: number }>;
     exact: boolean;
   };
+  /** Committed steps redone after restores from a checkpoint (absent: none). */
+  stepsLost?: number;
+  /** The job's membership records (restores among them: failover records, see {@link parseRestore}). */
+  membership?: readonly ObservedRecord[];
+}
+
+/** A membership record, from the result or from a `job.membership` event. */
+export interface ObservedRecord {
+  kind: string;
+  detail?: string;
+  /** Wall-clock ms of the record (the same in the result and in its event). */
+  at: number;
 }
 
 /** One committed step as its `job.step` event told it. */
@@ -85,6 +100,12 @@ export interface Observations {
   counters: NodeCounters[];
   plannedFaults: number;
   injectedFaults: number;
+  /** Membership events as observed (restore records whose result entry a bound dropped are still here). */
+  membership?: readonly ObservedRecord[];
+  /** The job's checkpoint interval (steps). */
+  checkpointEvery?: number;
+  /** Faults injected after which nothing holds the parameters (`total`, `jetstream-outage`). */
+  durabilityFaults?: number;
 }
 
 /** Names of the invariants, in report order. */
@@ -94,6 +115,7 @@ export const INVARIANTS = [
   "commitAudit",
   "replicasConsistent",
   "stepsMonotonic",
+  "stepsLost",
   "accuracy",
   "processes",
   "counters",
@@ -109,7 +131,8 @@ export function checkInvariants(o: Observations): Record<InvariantName, Invarian
     shardLedgerExact: shardLedgerExact(o),
     commitAudit: commitAudit(o),
     replicasConsistent: replicasConsistent(o),
-    stepsMonotonic: stepsMonotonic(o.steps, o.result?.steps),
+    stepsMonotonic: stepsMonotonic(o.steps, o.result?.steps, restoresOf(o)),
+    stepsLost: stepsLostVerdict(o),
     accuracy: accuracy(o),
     processes: processes(o),
     counters: counters(o.counters),
@@ -147,8 +170,9 @@ function shardLedgerExact(o: Observations): InvariantResult {
     problems.push(`samplesPerEpoch has ${r.samplesPerEpoch.length} entries for ${o.epochs} epoch(s)`);
   for (const { n, i } of wrong)
     problems.push(`epoch ${i + 1} counted ${n} samples, the dataset has ${o.datasetSize}`);
+  // The last commit of each step counts: a restore redoes the steps after its checkpoint.
   const seen = new Map<number, number>();
-  for (const s of o.steps) if (!seen.has(s.step)) seen.set(s.step, s.samples);
+  for (const s of o.steps) seen.set(s.step, s.samples);
   const eventTotal = [...seen.values()].reduce((a, b) => a + b, 0);
   if (seen.size === r.steps && eventTotal !== o.epochs * o.datasetSize) {
     problems.push(
@@ -186,32 +210,6 @@ function replicasConsistent(o: Observations): InvariantResult {
   const checks = Math.max(o.hashes.length, o.result?.hashChecks ?? 0);
   if (checks === 0) return fail("no parameter hash check happened");
   return pass(`replicas bit-identical at all ${checks} hash checks`);
-}
-
-/** Steps from the events: strictly increasing by one from 1, none twice, ending at the result's step count. */
-export function stepsMonotonic(
-  steps: readonly ObservedStep[],
-  finalStep: number | undefined,
-): InvariantResult {
-  const problems: string[] = [];
-  const seen = new Set<number>();
-  let prev = 0;
-  for (const s of steps) {
-    if (seen.has(s.step)) problems.push(`step ${s.step} committed twice`);
-    else if (s.step !== prev + 1)
-      problems.push(
-        s.step <= prev
-          ? `step ${s.step} after step ${prev}`
-          : `steps ${prev + 1}–${s.step - 1} never reported (after ${prev}, got ${s.step})`,
-      );
-    seen.add(s.step);
-    prev = Math.max(prev, s.step);
-    if (problems.length >= 5) break;
-  }
-  if (problems.length === 0 && finalStep !== undefined && prev !== finalStep)
-    problems.push(`the last step event is ${prev}, the result says ${finalStep} steps`);
-  if (problems.length > 0) return fail(`committed steps: ${problems.join("; ")}`);
-  return pass(`${steps.length} committed steps, each once, in order`);
 }
 
 function accuracy(o: Observations): InvariantResult {

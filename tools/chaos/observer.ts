@@ -11,13 +11,28 @@ import type { KvStore } from "../../runtime/store/types.js";
 import { jobNames } from "../../actors/job/names.js";
 import { JOBS_BUCKET } from "../../runtime/cluster/jobs.js";
 import { COORDINATOR_LEASE_MS } from "../../actors/kinds.js";
+import { JOB_STATE_BUCKET } from "../../actors/job/names.js";
+import { decodeJob } from "../../actors/coordinator/codec.js";
+import type { PersistedJob } from "../../actors/coordinator/state.js";
 import type { ObservedHash, ObservedStep } from "./invariants.js";
+import { parseRestore } from "./steps.js";
+
+/** Where the observed step events went back to an earlier step (a restore from a checkpoint). */
+export interface ObservedRollback {
+  /** The step rolled back to (the checkpoint's); the next step event is `to + 1`. */
+  to: number;
+  /** Highest step observed before it. */
+  from: number;
+  /** Whether a restore record announced it (else the step events alone showed it). */
+  announced: boolean;
+}
 
 /** A job's events as they arrive, and the latest state they imply. */
 export class JobObserver {
   readonly steps: ObservedStep[] = [];
   readonly hashes: ObservedHash[] = [];
   readonly membership: Array<{ kind: string; node: string; step: number; at: number; detail?: string }> = [];
+  readonly rollbacks: ObservedRollback[] = [];
   /** Highest committed step seen, members at that commit, and when it committed (wall ms). */
   step = 0;
   members = 0;
@@ -29,6 +44,11 @@ export class JobObserver {
   add(e: JobEvent): void {
     switch (e.type) {
       case "job.step":
+        // A step again that is no replay: the job went back (a restore whose record was not
+        // announced), or a step was committed twice — the invariants tell which from the
+        // result's restore records. Either way the steps after it count anew.
+        if (!e.replay && e.step <= this.step)
+          this.rollBack(Math.min(e.step, ...(e.earlier ?? []).map((x) => x.step)) - 1, false);
         // Steps whose own events were lost come first (from this event's `earlier`); a replay of
         // a step already seen counts nothing.
         for (const s of stepsToCount(e, this.seen)) {
@@ -43,7 +63,10 @@ export class JobObserver {
       case "job.hash":
         this.hashes.push({ version: e.version, consistent: e.consistent, hashes: e.hashes });
         break;
-      case "job.membership":
+      case "job.membership": {
+        // Announced at the first commit after the restore, before that step's own event.
+        const restore = e.event.kind === "failover" ? parseRestore(e.event.detail) : undefined;
+        if (restore) this.rollBack(restore.to, true);
         this.membership.push({
           kind: e.event.kind,
           node: e.event.node,
@@ -52,12 +75,29 @@ export class JobObserver {
           detail: e.event.detail,
         });
         break;
+      }
       case "job.eval":
         this.lastAccuracy = e.accuracy;
         break;
       default:
         break;
     }
+  }
+
+  /**
+   * The job went back to step `to`: steps after it are committed anew (a new timeline), so they
+   * count again, and a replay or an `earlier` entry of the new timeline is not taken for one of
+   * the abandoned timeline. A restore record after the step events already showed it counts once.
+   */
+  private rollBack(to: number, announced: boolean): void {
+    const last = this.rollbacks.at(-1);
+    if (announced && last && !last.announced && last.to === to) {
+      last.announced = true;
+      return;
+    }
+    this.rollbacks.push({ to, from: this.step, announced });
+    for (const s of [...this.seen]) if (s > to) this.seen.delete(s);
+    this.step = Math.min(this.step, to);
   }
 
   /**
@@ -105,6 +145,16 @@ export class LeaseReader {
       await new Promise((r) => setTimeout(r, 300));
     }
     return undefined;
+  }
+
+  /** The job's durable state record (the coordinator's, after every committed step); undefined when unreadable. */
+  async jobState(job: string): Promise<PersistedJob | undefined> {
+    try {
+      const entry = await (await this.stores.kv(JOB_STATE_BUCKET)).get(job);
+      return entry ? decodeJob(entry.value) : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** The job's line in the jobs bucket (what `flock status` shows: phase, step, members), as JSON text. */

@@ -8,9 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { resolveJobSpec } from "../../actors/api.js";
 import { loadDataset } from "../../actors/compute/datasets.js";
-import { checkInvariants, type InvariantName, type InvariantResult } from "./invariants.js";
+import { checkInvariants, restoresOf, type InvariantName, type InvariantResult } from "./invariants.js";
 import { runScenario, type ScenarioOutcome } from "./scenario.js";
-import { FAULT_KINDS, planFaults, type FaultKind } from "./schedule.js";
+import { DURABILITY_FAULT_KINDS, FAULT_KINDS, planFaults, type FaultKind } from "./schedule.js";
 import type { InjectableBug } from "./bugs.js";
 
 /** Options of {@link runChaos}. */
@@ -59,6 +59,10 @@ export interface ChaosReport {
   baselineAccuracy: number | null;
   recoveryP50: number | null;
   recoveryMax: number | null;
+  /** Committed steps redone after restores from a checkpoint (the result's; null: no result). */
+  stepsLost: number | null;
+  /** Restores from a checkpoint the job went through. */
+  restores: number;
   passed: boolean;
   nodes: number;
   epochs: number;
@@ -120,10 +124,12 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   });
   if (nodes < 2) throw new RangeError("--nodes must be at least 2: a coordinator fault needs a standby node");
 
-  const dataset = await loadDataset(resolveJobSpec("mnist").dataset);
+  const spec = resolveJobSpec("mnist");
+  const dataset = await loadDataset(spec.dataset);
   const totalSteps = epochs * Math.ceil(dataset.trainSize / 64);
   const count = Math.max(kinds.length, Math.round(durationSec / SECONDS_PER_FAULT));
-  const plan = planFaults({ seed: opts.seed, kinds, count, totalSteps });
+  const checkpointEvery = spec.checkpointEvery;
+  const plan = planFaults({ seed: opts.seed, kinds, count, totalSteps, checkpointEvery });
   progress(
     `chaos seed ${opts.seed}: ${nodes} nodes, ${epochs} epoch(s) of mnist, ${plan.length} faults (${plan.map((f) => `${f.kind}@${f.atStep}`).join(", ")}); logs in ${logDir}`,
   );
@@ -164,6 +170,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     counters: chaos.counters,
     plannedFaults: plan.length,
     injectedFaults: chaos.faults.length,
+    membership: chaos.observer.membership,
+    checkpointEvery,
+    durabilityFaults: chaos.faults.filter((f) => DURABILITY_FAULT_KINDS.includes(f.kind)).length,
   });
   const faults: ReportedFault[] = chaos.faults.map((f) => ({
     kind: f.kind,
@@ -186,6 +195,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     baselineAccuracy: baselineAccuracy ?? null,
     recoveryP50: recoveries.length > 0 ? recoveries[Math.floor((recoveries.length - 1) / 2)]! : null,
     recoveryMax: recoveries.at(-1) ?? null,
+    stepsLost: chaos.result ? (chaos.result.stepsLost ?? 0) : null,
+    restores: restoresOf({ result: chaos.result, membership: chaos.observer.membership }).length,
     passed,
     nodes,
     epochs,

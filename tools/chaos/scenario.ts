@@ -16,8 +16,16 @@ import { JobObserver, LeaseReader } from "./observer.js";
 import type { PlannedFault } from "./schedule.js";
 import type { InjectableBug } from "./bugs.js";
 
-/** A job with no committed step for this long is stuck (recoveries take ~2–8 s). */
+/**
+ * A job with no committed step for this long after the last fault was healed is stuck
+ * (recoveries take ~2–8 s; a restore from a checkpoint after a durability fault ~10–30 s).
+ */
 const STALL_MS = 60_000;
+/**
+ * How long the client may go without a result once the job's durable state says it finished:
+ * the end event is published once, at most once, and may be lost.
+ */
+const CLIENT_END_MS = 60_000;
 /** How long the driver waits for the job to be back to all nodes after a fault. */
 const REJOIN_MS = 30_000;
 /** flock cluster name of the system under test. */
@@ -129,12 +137,15 @@ async function followJob(s: Required<System>, o: ScenarioOptions, out: ScenarioO
   const view: JobView = {
     coordinatorNode: () => s.leases.holderNode(spec.id!),
     step: () => out.observer.step,
+    checkpointStep: async () => (await s.leases.jobState(spec.id!))?.checkpointStep,
   };
   const driver = driveFaults(s.cluster, o, view, out, ended.signal);
-  const timeoutMs = 120_000 + o.epochs * 40_000 + o.plan.length * 30_000;
+  const held = o.plan.reduce((a, f) => a + f.holdMs, 0);
+  const timeoutMs = 120_000 + o.epochs * 40_000 + o.plan.length * 30_000 + held;
   const verdict = await Promise.race([
     job.then(() => "done"),
-    watchdog(out.observer, out.submittedAt, timeoutMs, ended.signal),
+    watchdog(out, timeoutMs, ended.signal),
+    clientHang(s.leases, spec.id!, ended.signal),
   ]);
   if (verdict !== "done") out.error = `${verdict}; ${await jobDiagnosis(s.leases, spec)}`;
   ended.abort();
@@ -189,22 +200,38 @@ async function driveFaults(
 }
 
 /**
- * Resolves with why the job is deemed stuck: no step committed for {@link STALL_MS} (placement
- * included), or `timeoutMs` since submission. Never resolves once `signal` aborts.
+ * Resolves with why the job is deemed stuck: no step committed for {@link STALL_MS} since the
+ * last commit or the last heal (placement included; never while a fault is held), or `timeoutMs`
+ * since submission. Never resolves once `signal` aborts.
  */
-async function watchdog(
-  observer: JobObserver,
-  since: number,
-  timeoutMs: number,
-  signal: AbortSignal,
-): Promise<string> {
-  for (let i = 0; i < 1_000_000 && !signal.aborted; i++) {
+async function watchdog(out: ScenarioOutcome, timeoutMs: number, signal: AbortSignal): Promise<string> {
+  const observer = out.observer;
+  for (let i = 0; i < 10_000_000 && !signal.aborted; i++) {
     const now = Date.now();
-    if (now - Math.max(since, observer.lastCommitAt) > STALL_MS)
+    const holding = out.faults.some((f) => f.healedAt === undefined);
+    const healed = Math.max(0, ...out.faults.map((f) => f.healedAt ?? 0));
+    if (!holding && now - Math.max(out.submittedAt, observer.lastCommitAt, healed) > STALL_MS)
       return `job stalled: no step committed for ${STALL_MS / 1000} s (last committed step ${observer.step})`;
-    if (now - since > timeoutMs)
+    if (now - out.submittedAt > timeoutMs)
       return `job did not finish within ${timeoutMs / 1000} s (last committed step ${observer.step})`;
     await sleep(250);
+  }
+  return new Promise(() => undefined);
+}
+
+/**
+ * Resolves when the job's durable state record has said it ended for {@link CLIENT_END_MS}, and
+ * the client (runJob, which follows the job's events) still has no result: the end event was
+ * lost and the client does not read the record. Polls every 2 s; never resolves once `signal` aborts.
+ */
+async function clientHang(leases: LeaseReader, job: string, signal: AbortSignal): Promise<string> {
+  let endedAt: number | undefined;
+  for (let i = 0; i < 1_000_000 && !signal.aborted; i++) {
+    await sleep(2000);
+    const state = signal.aborted ? undefined : await leases.jobState(job);
+    if (state && state.state !== "running") endedAt ??= Date.now();
+    if (state && endedAt !== undefined && Date.now() - endedAt > CLIENT_END_MS)
+      return `the client hangs: the job's durable state says ${state.state} at step ${state.step}, and runJob (actors/api.ts) returned nothing in the ${CLIENT_END_MS / 1000} s since (its job.finished event was lost)`;
   }
   return new Promise(() => undefined);
 }

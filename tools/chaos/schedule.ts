@@ -14,9 +14,31 @@ export const FAULT_KINDS = [
   "broker",
   "coordinator",
   "coordinator-pause",
+  "total",
+  "jetstream-outage",
 ] as const;
 /** One kind of fault. */
 export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/**
+ * Faults after which no process holds the parameters, so the job restores from its latest
+ * complete checkpoint and redoes the steps after it: every daemon SIGKILLed at once (`total`), or
+ * every nats-server stopped for longer than the daemons' identity TTL (`jetstream-outage`: every
+ * daemon re-incarnates and its actors die). The only faults allowed to cost committed steps.
+ */
+export const DURABILITY_FAULT_KINDS: readonly FaultKind[] = ["total", "jetstream-outage"];
+
+/** The faults some process outlives (one node, one link, one server): no committed step may be lost. */
+export const NODE_FAULT_KINDS: readonly FaultKind[] = FAULT_KINDS.filter(
+  (k) => !DURABILITY_FAULT_KINDS.includes(k),
+);
+
+/**
+ * TTL of a daemon's identity lease: `runtime/daemon/node.ts` `claim()` uses max(15 s, 3 × the
+ * failure deadline) unless told otherwise, and the chaos daemons are not told otherwise. A
+ * JetStream outage longer than this costs every daemon its identity (it re-incarnates).
+ */
+export const IDENTITY_TTL_MS = 15_000;
 
 /** One fault of the plan. Targets are picked at injection time from `targetDraw` (see faults.ts). */
 export interface PlannedFault {
@@ -40,6 +62,11 @@ export interface PlanOptions {
   count: number;
   /** Committed steps of the whole job. */
   totalSteps: number;
+  /**
+   * The job's checkpoint interval (steps). A durability fault is planned no earlier than a few
+   * steps past the first checkpoint: before it there is nothing to restore from.
+   */
+  checkpointEvery?: number;
 }
 
 /** Hold time ranges by kind (ms): long enough to cross the 2 s failure deadline most of the time. */
@@ -51,7 +78,13 @@ const HOLD_MS: Record<FaultKind, [number, number]> = {
   broker: [1500, 3000], // nats-server down time
   coordinator: [500, 2000], // the lease holder's node down time
   "coordinator-pause": [3500, 5000], // the lease holder SIGSTOPped past the lease TTL (3 s), then SIGCONT
+  total: [3000, 6000], // every daemon down at once, then all restarted
+  // every nats-server down past the identity TTL (plus the renewal interval and slack), then restarted with its store
+  "jetstream-outage": [IDENTITY_TTL_MS + 2000, IDENTITY_TTL_MS + 6000],
 };
+
+/** Steps past the first checkpoint before a durability fault may fire (its manifest is written after the step commits). */
+const AFTER_FIRST_CHECKPOINT = 5;
 
 /** Share of the job's steps over which faults are spread; the rest lets the last recovery finish. */
 const SPREAD = 0.75;
@@ -60,7 +93,8 @@ const SPREAD = 0.75;
  * Plans `count` faults: each kind of `kinds` once in a seeded order, then seeded draws from
  * `kinds` (the coordinator fault included: the job's coordinator keeps a standby on another live
  * node, placed anew after every takeover). Faults are spread evenly over the first 75% of the
- * steps with seeded jitter.
+ * steps with seeded jitter; a durability fault is moved past the first checkpoint (and the ones
+ * after it with it, so that steps still increase).
  */
 export function planFaults(opts: PlanOptions): PlannedFault[] {
   const kinds = [...new Set(opts.kinds)];
@@ -72,9 +106,15 @@ export function planFaults(opts: PlanOptions): PlannedFault[] {
   const first = Math.max(5, Math.round(opts.totalSteps * 0.04));
   const span = Math.max(order.length, Math.floor(opts.totalSteps * SPREAD) - first);
   const gap = span / order.length;
-  return order.map((kind, index) =>
-    plan(rng, kind, index, Math.round(first + index * gap + rng.between(0, gap * 0.4))),
-  );
+  const earliest = (opts.checkpointEvery ?? 25) + AFTER_FIRST_CHECKPOINT;
+  let last = 0;
+  return order.map((kind, index) => {
+    let atStep = Math.round(first + index * gap + rng.between(0, gap * 0.4));
+    if (DURABILITY_FAULT_KINDS.includes(kind)) atStep = Math.max(atStep, earliest);
+    atStep = Math.max(atStep, last + 1);
+    last = atStep;
+    return plan(rng, kind, index, atStep);
+  });
 }
 
 function plan(rng: Rng, kind: FaultKind, index: number, atStep: number): PlannedFault {
