@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import type { TrainResult } from "../messages/index.js";
 import type { ActorSystem } from "../runtime/actor/index.js";
 import type { StoreProvider } from "../runtime/store/index.js";
@@ -12,6 +13,7 @@ import { jobNames } from "./job/names.js";
 import { InvalidJobSpecError, parseJobSpec, type JobSpec, type JobSpecInput } from "./job/spec.js";
 import { TRAINING_MESSAGES } from "./kinds.js";
 import { checkJobFits } from "./job/check.js";
+import { resolveDataPaths } from "./compute/dataset-spec.js";
 
 /** The result of a training job (the design's contract, plus evidence): its schema lives with the job events. */
 export type { TrainResult };
@@ -75,6 +77,12 @@ export function resolveJobSpec(
       } catch (error) {
         throw new InvalidJobSpecError(`job file ${source} is not valid JSON: ${(error as Error).message}`);
       }
+      // A dataset file named by a plain path in a job file is relative to the job file.
+      if (typeof input === "object" && input !== null)
+        input = {
+          ...input,
+          dataset: resolveDataPaths(input.dataset, dirname(resolve(source))) as JobSpecInput["dataset"],
+        };
     } else
       throw new InvalidJobSpecError(
         `"${source}" is neither an example (${exampleNames().join(", ")}) nor a .json job file`,
