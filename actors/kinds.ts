@@ -138,6 +138,7 @@ export function setupNode(node: TrainingNode, options: SetupOptions = {}): void 
         scheduler,
         metrics: system.metrics,
         terms: leaseTermCheck(node.stores, args.job, scheduler),
+        blobs: () => node.stores.blobs(CHECKPOINTS_BUCKET),
       }),
   });
 
