@@ -83,10 +83,11 @@ export function loadFileDataset(spec: FileDatasetSpec, seed: number): FileDatase
   const inputs = inputColumns(spec, trainTable);
   const testTable = typeof spec.test === "string" ? readTable(spec.test, spec.format) : undefined;
   if (testTable) inputs.forEach((name) => requireColumn(spec, testTable, name));
-  const { trainRecs, testRecs, testSource } = split(spec, trainTable, testTable, seed);
   const fields = { label: spec.label, features: inputs.filter((c) => c !== spec.text), text: spec.text };
-  const trainRows = trainRecs.map((r) => parseRecord(trainTable.file, r, fields));
-  const testRows = testRecs.map((r) => parseRecord(testTable?.file ?? trainTable.file, r, fields));
+  // Every record is checked before the split, so a bad one is found whichever split it falls in.
+  const parsed = trainTable.records.map((r) => parseRecord(trainTable.file, r, fields));
+  const parsedTest = testTable?.records.map((r) => parseRecord(testTable.file, r, fields));
+  const { trainRows, testRows, testSource } = split(spec, trainTable, parsed, testTable, parsedTest, seed);
   const classes = classList(trainTable.file, trainRows);
   const index = new Map(classes.map((c, i) => [String(c), i]));
   const numeric = typeof classes[0] === "number";
@@ -170,17 +171,18 @@ function requireColumn(spec: FileDatasetSpec, table: RawTable, name: string): vo
 function split(
   spec: FileDatasetSpec,
   trainTable: RawTable,
+  all: Parsed[],
   testTable: RawTable | undefined,
+  parsedTest: Parsed[] | undefined,
   seed: number,
-): { trainRecs: RawRecord[]; testRecs: RawRecord[]; testSource: Omit<SplitSource, "records"> } {
-  const all = trainTable.records;
+): { trainRows: Parsed[]; testRows: Parsed[]; testSource: Omit<SplitSource, "records"> } {
   if (all.length === 0) throw new BadDataError(trainTable.file, "the training split is empty (no records)");
-  if (testTable) {
-    if (testTable.records.length === 0)
+  if (testTable && parsedTest) {
+    if (parsedTest.length === 0)
       throw new BadDataError(testTable.file, "the test split is empty (no records)");
     return {
-      trainRecs: all,
-      testRecs: testTable.records,
+      trainRows: all,
+      testRows: parsedTest,
       testSource: { source: testTable.file, sha256: testTable.sha256 },
     };
   }
@@ -195,8 +197,8 @@ function split(
   const isTest = new Uint8Array(all.length);
   for (let i = 0; i < k; i++) isTest[perm[i]!] = 1; // perm holds 0..n-1
   return {
-    trainRecs: all.filter((_, i) => isTest[i] === 0),
-    testRecs: all.filter((_, i) => isTest[i] === 1),
+    trainRows: all.filter((_, i) => isTest[i] === 0),
+    testRows: all.filter((_, i) => isTest[i] === 1),
     testSource: { source: trainTable.file, sha256: trainTable.sha256, fraction, seed },
   };
 }

@@ -86,10 +86,22 @@ export const FileDatasetSpec = z
 /** A dataset read from the user's files. */
 export type FileDatasetSpec = z.infer<typeof FileDatasetSpec>;
 
+const DatasetName = z.string().min(1).max(128);
+
+/**
+ * A job's dataset: a built-in name or a {@link FileDatasetSpec}. Picked by the input's type
+ * rather than by a union, whose error would only say "Invalid input": a user's wrong field gets
+ * its own message and path.
+ */
+export const DatasetSpec = z.unknown().transform((value, ctx): string | FileDatasetSpec => {
+  const parsed = typeof value === "string" ? DatasetName.safeParse(value) : FileDatasetSpec.safeParse(value);
+  if (parsed.success) return parsed.data;
+  for (const issue of parsed.error.issues)
+    ctx.addIssue({ code: "custom", message: issue.message, path: issue.path, input: value });
+  return z.NEVER;
+});
 /** A job's dataset: a built-in name or a {@link FileDatasetSpec}. */
-export const DatasetSpec = z.union([z.string().min(1).max(128), FileDatasetSpec]);
-/** A job's dataset: a built-in name or a {@link FileDatasetSpec}. */
-export type DatasetSpec = z.infer<typeof DatasetSpec>;
+export type DatasetSpec = z.output<typeof DatasetSpec>;
 
 /** A short name for reports: the built-in name, or the source file's base name. */
 export function datasetName(spec: DatasetSpec): string {
