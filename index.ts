@@ -2,18 +2,22 @@
  * flock's public API: training jobs, and the actor runtime they are built on.
  * Everything else is internal (siblings and tests import it by path).
  */
-export { train, type TrainOptions } from "./actors/train.js";
+export { train, type TrainOptions, type TrainOutcome } from "./actors/train.js";
 export {
   runJob,
   submitJob,
   followJob,
   cancelJob,
   resolveJobSpec,
+  saveJobModel,
   JobFailedError,
   UnknownJobError,
   type TrainResult,
   type ClusterHandle,
+  type ExportedModel,
+  type FlockModelInfo,
 } from "./actors/api.js";
+export { BadDataError } from "./actors/compute/errors.js";
 export { connectCluster, type ConnectOptions } from "./actors/remote.js";
 export { EmbeddedCluster } from "./actors/embedded.js";
 export { JobSpec, InvalidJobSpecError, parseJobSpec, type JobSpecInput } from "./actors/job/spec.js";

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import type { TrainResult } from "../messages/index.js";
 import type { ActorSystem } from "../runtime/actor/index.js";
 import type { StoreProvider } from "../runtime/store/index.js";
@@ -12,6 +13,11 @@ import { jobNames } from "./job/names.js";
 import { InvalidJobSpecError, parseJobSpec, type JobSpec, type JobSpecInput } from "./job/spec.js";
 import { TRAINING_MESSAGES } from "./kinds.js";
 import { checkJobFits } from "./job/check.js";
+import { resolveDataPaths } from "./compute/dataset-spec.js";
+import { exportModel, fetchStoredModel, type ExportedModel } from "./job/model-export.js";
+import { StoredModelError } from "./job/model-store.js";
+
+export type { ExportedModel, FlockModelInfo } from "./job/model-export.js";
 
 /** The result of a training job (the design's contract, plus evidence): its schema lives with the job events. */
 export type { TrainResult };
@@ -75,6 +81,12 @@ export function resolveJobSpec(
       } catch (error) {
         throw new InvalidJobSpecError(`job file ${source} is not valid JSON: ${(error as Error).message}`);
       }
+      // A dataset file named by a plain path in a job file is relative to the job file.
+      if (typeof input === "object" && input !== null)
+        input = {
+          ...input,
+          dataset: resolveDataPaths(input.dataset, dirname(resolve(source))) as JobSpecInput["dataset"],
+        };
     } else
       throw new InvalidJobSpecError(
         `"${source}" is neither an example (${exampleNames().join(", ")}) nor a .json job file`,
@@ -136,6 +148,28 @@ export async function runJob(
   } finally {
     await follow.stop();
   }
+}
+
+/**
+ * Writes a completed job's final model to `dir` (`model.json` + `weights.bin`, the tfjs
+ * LayersModel format, and `flock.json`): the model its evaluator scored last, kept in the
+ * cluster's object store under the job's id. Throws when the job did not complete or the stored
+ * model is not the final step's (`StoredModelError`).
+ */
+export async function saveJobModel(
+  cluster: ClusterHandle,
+  spec: JobSpec,
+  result: TrainResult,
+  dir: string,
+): Promise<ExportedModel> {
+  if (result.status !== "completed")
+    throw new JobFailedError(`job ${spec.id}: ${result.status}, so there is no final model to write`);
+  const stored = await fetchStoredModel(cluster.stores, spec.id!);
+  if (stored.step !== result.steps)
+    throw new StoredModelError(
+      `job ${spec.id}: the stored model is of step ${stored.step}, the job ended at ${result.steps}`,
+    );
+  return exportModel(spec, stored, dir);
 }
 
 async function waitForNodes(cluster: ClusterHandle, n: number, timeoutMs: number): Promise<string[]> {

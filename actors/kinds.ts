@@ -14,6 +14,7 @@ import { orphanWatcherBehavior, type OrphanWatcherHost } from "./job/orphan-watc
 import { openJobsBucket } from "../runtime/cluster/jobs.js";
 import { janitorBehavior, type JanitorHost } from "./job/janitor.js";
 import { JobSpec } from "./job/spec.js";
+import { checkDataFile } from "./compute/dataset-read.js";
 import { CHECKPOINTS_BUCKET, JOB_STATE_BUCKET, jobNames } from "./job/names.js";
 import { loaderBehavior } from "./loader/behavior.js";
 import { LoaderCommand } from "./loader/protocol.js";
@@ -138,6 +139,7 @@ export function setupNode(node: TrainingNode, options: SetupOptions = {}): void 
         scheduler,
         metrics: system.metrics,
         terms: leaseTermCheck(node.stores, args.job, scheduler),
+        blobs: () => node.stores.blobs(CHECKPOINTS_BUCKET),
       }),
   });
 
@@ -145,7 +147,15 @@ export function setupNode(node: TrainingNode, options: SetupOptions = {}): void 
     args: JobArgs,
     // A coordinator that crashes stops and resigns: its standby takes over from the persisted state.
     supervision: { strategy: "stop" },
-    create: ({ job, spec }) => nodeCoordinator(node, job, spec, scheduler),
+    create: ({ job, spec }) => {
+      // A dataset file this node cannot read refuses the spawn with the file's own error (the
+      // submitter checked the records already; this is one stat per file, not a parse).
+      if (typeof spec.dataset !== "string") {
+        checkDataFile(spec.dataset.source);
+        if (typeof spec.dataset.test === "string") checkDataFile(spec.dataset.test);
+      }
+      return nodeCoordinator(node, job, spec, scheduler);
+    },
   });
 
   system.spawn(orphanWatcherBehavior(orphanHost(node, scheduler), { scheduler }), {

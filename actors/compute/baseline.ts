@@ -1,3 +1,4 @@
+import type { DatasetSpec } from "./dataset-spec.js";
 import type { BackendName, BackendPreference } from "./backend.js";
 import { ComputeEngine } from "./engine.js";
 import { paramHash } from "./hash.js";
@@ -8,7 +9,7 @@ import { seededPermutation } from "./prng.js";
 /** Options of {@link plainTrainLoop}: give `steps` or `epochs` (steps win when both are set). */
 export interface PlainTrainOptions {
   model: ModelSpec;
-  dataset: string;
+  dataset: DatasetSpec;
   /** Default `auto`. */
   backend?: BackendPreference;
   batchSize: number;

@@ -2,6 +2,8 @@ import { UnknownDatasetError } from "./errors.js";
 import type { Dataset } from "./dataset-core.js";
 import { loadMnist } from "./dataset-mnist.js";
 import { loadSpamAssassin } from "./dataset-spam.js";
+import { loadFileDataset } from "./dataset-file.js";
+import type { DatasetSpec } from "./dataset-spec.js";
 
 export type { Batch, Dataset } from "./dataset-core.js";
 
@@ -20,10 +22,20 @@ export function knownDatasets(): string[] {
 }
 
 /**
- * Loads a dataset by name, once per process (or worker thread): later calls share the first
- * load. Throws {@link UnknownDatasetError} listing the known names.
+ * Loads a dataset: a built-in by name, once per process (or worker thread): later calls share
+ * the first load; throws {@link UnknownDatasetError} listing the known names. A dataset from
+ * files is read afresh each time (files change between jobs; one worker loads it once per job),
+ * with `seed` (the job's) choosing a `{ fraction }` test split; it rejects with `BadDataError`.
  */
-export function loadDataset(name: string): Promise<Dataset> {
+export function loadDataset(spec: DatasetSpec, seed = 0): Promise<Dataset> {
+  if (typeof spec !== "string") {
+    try {
+      return Promise.resolve(loadFileDataset(spec, seed));
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+  const name = spec;
   const loader = Object.hasOwn(registry, name) ? registry[name] : undefined;
   if (loader === undefined) return Promise.reject(new UnknownDatasetError(name, knownDatasets()));
   let pending = cache.get(name);

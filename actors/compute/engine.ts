@@ -10,6 +10,7 @@ import {
 } from "./backend.js";
 import type { Dataset } from "./dataset-core.js";
 import { loadDataset } from "./datasets.js";
+import type { DatasetSpec } from "./dataset-spec.js";
 import { ParamLengthError } from "./errors.js";
 import { applyModel, buildModel, modelRequirement, type BuiltModel, type ModelSpec } from "./models.js";
 import { initialParams } from "./init.js";
@@ -18,11 +19,11 @@ import { initialParams } from "./init.js";
 export interface EngineOptions {
   /** A built-in model name or a layers config (see `ModelSpec`). */
   model: ModelSpec;
-  /** A dataset name (see `knownDatasets`). */
-  dataset: string;
+  /** A dataset name (see `knownDatasets`) or a dataset from files. */
+  dataset: DatasetSpec;
   /** Default `auto`. */
   backend?: BackendPreference;
-  /** Seed of the initial parameters; default 0. */
+  /** Seed of the initial parameters (and of a file dataset's `{ fraction }` split); default 0. */
   seed?: number;
 }
 
@@ -85,7 +86,7 @@ export class ComputeEngine {
   /** Loads the dataset, selects the backend, builds the model and sets `initParams(seed)`. */
   static async create(options: EngineOptions): Promise<ComputeEngine> {
     const requires = modelRequirement(options.model);
-    const dataset = await loadDataset(options.dataset);
+    const dataset = await loadDataset(options.dataset, options.seed ?? 0);
     const backend = await selectBackend(options.backend ?? "auto", { requires });
     const built = await buildModel(options.model, dataset);
     // A LayerVariable's read() hands out its underlying tf.Variable (not a copy).

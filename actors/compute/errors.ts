@@ -101,3 +101,23 @@ export class WorkerClosedError extends Error {
     super(message, options);
   }
 }
+
+/**
+ * A dataset file that cannot be used: unreadable, too large, or holding a record that does not
+ * fit the spec. The message names the file and, where they apply, the line and the field.
+ */
+export class BadDataError extends Error {
+  override name = "BadDataError";
+  constructor(
+    readonly file: string,
+    readonly problem: string,
+    readonly line?: number,
+    readonly field?: string,
+    options?: { cause?: unknown },
+  ) {
+    const where = [line === undefined ? "" : `line ${line}`, field === undefined ? "" : `field "${field}"`]
+      .filter(Boolean)
+      .join(", ");
+    super(`${file}${where ? `: ${where}` : ""}: ${problem}`, options);
+  }
+}

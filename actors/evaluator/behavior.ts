@@ -9,6 +9,8 @@ import type { JobSpec } from "../job/spec.js";
 import type { ReducerCommand, SliceCopy } from "../reducer/protocol.js";
 import { agreedVersion } from "../trainer/versions.js";
 import type { EvaluatorCommand } from "./protocol.js";
+import type { BlobStore } from "../../runtime/store/types.js";
+import { encodeStoredModel, modelBlobName } from "../job/model-store.js";
 
 /** What an evaluator is spawned with. */
 export interface EvaluatorArgs {
@@ -24,6 +26,8 @@ export interface EvaluatorHost {
   metrics?: Metrics;
   /** Checks coordinator terms against the job's lease (see `term-guard.ts`). */
   terms?: TermCheck;
+  /** The object store where the latest scored model is kept (`job/model-store.ts`); none: not kept. */
+  blobs?: () => Promise<BlobStore>;
 }
 
 const ASK_MS = 5_000;
@@ -74,8 +78,12 @@ export function evaluatorBehavior(
     // After the last round, any version all reducers agree on will do (an older one too).
     agreed ??= agreedVersion(slices, -1, info.paramCount);
     if (!agreed) throw new Error(`reducers did not settle on one version for evaluation`);
-    await worker.setParams(agreed.params, { transfer: true });
+    const params = agreed.params;
+    await worker.setParams(params.slice(), { transfer: true });
     const result = await worker.evaluate();
+    // Stored before the score is reported: the final score completes the job, and the model
+    // exported after it must be the one that was scored.
+    await keepModel(agreed.version, result, params, ctx);
     ctx.ref<CoordinatorCommand>(replyTo).tell({
       type: "coord.evaluated",
       term,
@@ -84,6 +92,28 @@ export function evaluatorBehavior(
       accuracy: result.accuracy,
       n: result.n,
     });
+  }
+
+  /** Writes the scored version to the object store; a failure is logged, the score still goes out. */
+  async function keepModel(
+    step: number,
+    result: { loss: number; accuracy: number },
+    params: Float32Array,
+    ctx: ActorContext<EvaluatorCommand>,
+  ): Promise<void> {
+    if (!host.blobs) return;
+    try {
+      const blob = encodeStoredModel({
+        job: args.job,
+        step,
+        loss: result.loss,
+        accuracy: result.accuracy,
+        params,
+      });
+      await (await host.blobs()).put(modelBlobName(args.job), blob);
+    } catch (error) {
+      ctx.log.warn({ err: error, job: args.job, step }, "evaluator: could not keep the scored model");
+    }
   }
 
   return {

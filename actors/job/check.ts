@@ -4,11 +4,13 @@ import { UnknownDatasetError } from "../compute/errors.js";
 import type { JobSpec } from "./spec.js";
 
 /**
- * Fails fast, before anything is placed, when the dataset does not exist or the model's tensors do
- * not fit the data: builds the model once against the dataset on the pure-JS backend.
+ * Fails fast, before anything is placed, when the dataset does not exist, a dataset file holds bad
+ * data (`BadDataError`, naming the file, line and field) or the model's tensors do not fit the
+ * data: loads the dataset and builds the model once against it on the pure-JS backend.
  */
 export async function checkJobFits(spec: JobSpec): Promise<void> {
-  if (!knownDatasets().includes(spec.dataset)) throw new UnknownDatasetError(spec.dataset, knownDatasets());
+  if (typeof spec.dataset === "string" && !knownDatasets().includes(spec.dataset))
+    throw new UnknownDatasetError(spec.dataset, knownDatasets());
   const engine = await ComputeEngine.create({
     model: spec.model,
     dataset: spec.dataset,

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DatasetSpec } from "../compute/dataset-spec.js";
 import { modelTooLarge } from "./model-bounds.js";
 
 /**
@@ -28,8 +29,8 @@ export const OptimizerSpec = z.discriminatedUnion("name", [
 ]);
 
 /**
- * A declarative training job: a model (registered name or tfjs layers config), a dataset by
- * registered name and hyper-parameters. No code travels; this is all a node needs to take part.
+ * A declarative training job: a model (registered name or tfjs layers config), a dataset (a
+ * registered name or the user's files) and hyper-parameters. No code travels; this is all a node needs to take part.
  */
 export const JobSpec = z
   .strictObject({
@@ -41,7 +42,8 @@ export const JobSpec = z
     /** Example name or a label for reports. */
     name: z.string().min(1).max(128).default("job"),
     model: z.union([z.string().min(1).max(128), z.record(z.string(), z.unknown())]),
-    dataset: z.string().min(1).max(128),
+    /** A built-in dataset name, or a CSV / JSONL dataset from `file://` URLs (see `FileDatasetSpec`). */
+    dataset: DatasetSpec,
     epochs: z.number().int().min(1).max(1000),
     /** Samples per committed step, over all workers together; constant while the job resizes. */
     globalBatch: z

@@ -2,7 +2,13 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { join, resolve } from "node:path";
 import { createLogger } from "../../runtime/log.js";
 import { connectCluster } from "../../actors/remote.js";
-import { resolveJobSpec, runJob, type ClusterHandle, type TrainResult } from "../../actors/api.js";
+import {
+  resolveJobSpec,
+  runJob,
+  saveJobModel,
+  type ClusterHandle,
+  type TrainResult,
+} from "../../actors/api.js";
 import { EmbeddedCluster } from "../../actors/embedded.js";
 import { exampleNames } from "../../actors/job/examples.js";
 import { createProgress, writeTrainingReport } from "../report/index.js";
@@ -34,6 +40,7 @@ interface TrainFlags {
   report: boolean;
   reportDir: string;
   logLevel: string;
+  out?: string;
 }
 
 /** Registers `flock train`. */
@@ -59,6 +66,10 @@ export function registerTrainCommand(program: Command): void {
       "follow job <id>, already submitted to the cluster (--nats), to its end instead of submitting one (as `flock job wait`)",
     )
     .option("--json", "print the result as one JSON object on the last line")
+    .option(
+      "--out <dir>",
+      "write the final model there: model.json + weights.bin (tfjs LayersModel) and flock.json",
+    )
     .option("--no-report", "do not write the HTML training report")
     .option("--report-dir <dir>", "where reports go", "reports")
     .addOption(
@@ -150,7 +161,15 @@ async function train(source: string, flags: TrainFlags): Promise<TrainResult> {
       );
       report = files.htmlPath;
     }
-    printResult(progress, result, flags.json === true, report);
+    let model: string | undefined;
+    if (flags.out !== undefined && result.status === "completed") {
+      model = resolve(flags.out);
+      await saveJobModel(cluster, spec, result, model);
+      out.write(`flock: model written to ${model} (model.json, weights.bin, flock.json)\n`);
+    }
+    // The JSON line also says where the model went (printResult spreads what it is given).
+    const shown: TrainResult = model === undefined ? result : Object.assign({ model }, result);
+    printResult(progress, shown, flags.json === true, report);
     return result;
   } finally {
     await cluster.close();

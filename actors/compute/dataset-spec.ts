@@ -1,0 +1,127 @@
+import { isAbsolute, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { z } from "zod";
+
+/**
+ * Bounds on a dataset read from the user's files. Every node that trains or evaluates parses the
+ * whole file in a worker thread whose heap is limited (1 GiB, see `worker.ts`), so a file past
+ * these is refused with a clear error rather than an out-of-memory crash halfway.
+ */
+export const DATA_LIMITS = {
+  /** Largest file read, in bytes (train and test file each). */
+  fileBytes: 32 * 1024 * 1024,
+  /** Most records (rows or lines) in one file. */
+  records: 200_000,
+  /** Most numeric feature columns. */
+  features: 2048,
+  /** Most distinct classes. */
+  classes: 1000,
+  /** Largest text vocabulary. */
+  vocabSize: 20_000,
+  /** Most dense feature values held (records × numeric features): 256 MB of float32. */
+  denseValues: 64 * 1024 * 1024,
+} as const;
+
+/** Vocabulary size of a `text` field when the spec does not say. */
+export const DEFAULT_VOCAB_SIZE = 1000;
+/** Test fraction when the spec names no test split. */
+export const DEFAULT_TEST_FRACTION = 0.2;
+
+/** Why a string is not an absolute `file://` URL, or undefined when it is one. */
+export function fileUrlProblem(url: string): string | undefined {
+  if (!url.startsWith("file://")) return `"${url}" is not a file:// URL`;
+  try {
+    const path = fileURLToPath(url);
+    return isAbsolute(path) ? undefined : `"${url}" does not name an absolute path`;
+  } catch (error) {
+    return `"${url}" is not a valid file:// URL (${(error as Error).message})`;
+  }
+}
+
+const FileUrl = z
+  .string()
+  .max(4096)
+  .superRefine((url, ctx) => {
+    const problem = fileUrlProblem(url);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  });
+const Field = z.string().min(1).max(256);
+
+/**
+ * A dataset read from the user's files: a CSV (with a header row) or JSONL (one JSON object per
+ * line) file, a label column, numeric feature columns (default: every column but the label and
+ * the text) and optionally one text column, turned into a tf-idf bag of words. Inputs are laid
+ * out as `[standardised features..., vocabSize tf-idf columns]`, so the model's input size is
+ * `features.length + vocabSize` whatever the data holds.
+ */
+export const FileDatasetSpec = z
+  .strictObject({
+    source: FileUrl,
+    format: z.enum(["csv", "jsonl"]),
+    label: Field,
+    features: z.array(Field).max(DATA_LIMITS.features).optional(),
+    text: Field.optional(),
+    /** Columns of the text vocabulary (the most frequent tokens of the training split). */
+    vocabSize: z.number().int().min(1).max(DATA_LIMITS.vocabSize).optional(),
+    /** A test file in the same format, or the fraction of `source` held out (split from the job seed). */
+    test: z.union([FileUrl, z.strictObject({ fraction: z.number().gt(0).lt(1) })]).optional(),
+  })
+  .superRefine((s, ctx) => {
+    const used = [...(s.features ?? []), ...(s.text === undefined ? [] : [s.text])];
+    if (used.includes(s.label))
+      ctx.addIssue({
+        code: "custom",
+        message: `the label "${s.label}" cannot also be an input`,
+        path: ["label"],
+      });
+    if (s.text !== undefined && s.features?.includes(s.text))
+      ctx.addIssue({
+        code: "custom",
+        message: `"${s.text}" cannot be both text and a feature`,
+        path: ["text"],
+      });
+    if (new Set(s.features).size !== (s.features?.length ?? 0))
+      ctx.addIssue({ code: "custom", message: "features are listed more than once", path: ["features"] });
+  });
+/** A dataset read from the user's files. */
+export type FileDatasetSpec = z.infer<typeof FileDatasetSpec>;
+
+const DatasetName = z.string().min(1).max(128);
+
+/**
+ * A job's dataset: a built-in name or a {@link FileDatasetSpec}. Picked by the input's type
+ * rather than by a union, whose error would only say "Invalid input": a user's wrong field gets
+ * its own message and path.
+ */
+export const DatasetSpec = z.unknown().transform((value, ctx): string | FileDatasetSpec => {
+  const parsed = typeof value === "string" ? DatasetName.safeParse(value) : FileDatasetSpec.safeParse(value);
+  if (parsed.success) return parsed.data;
+  for (const issue of parsed.error.issues)
+    ctx.addIssue({ code: "custom", message: issue.message, path: issue.path, input: value });
+  return z.NEVER;
+});
+/** A job's dataset: a built-in name or a {@link FileDatasetSpec}. */
+export type DatasetSpec = z.output<typeof DatasetSpec>;
+
+/** A short name for reports: the built-in name, or the source file's base name. */
+export function datasetName(spec: DatasetSpec): string {
+  if (typeof spec === "string") return spec;
+  return decodeURIComponent(spec.source.slice(spec.source.lastIndexOf("/") + 1)) || spec.source;
+}
+
+/**
+ * A job file's dataset with plain paths turned into `file://` URLs: a `source` or `test` that has
+ * no URL scheme is a path, relative to `baseDir` (the job file's folder) unless absolute. Only
+ * job files get this; the spec on the wire always carries absolute URLs. Other values pass as is.
+ */
+export function resolveDataPaths(dataset: unknown, baseDir: string): unknown {
+  if (typeof dataset !== "object" || dataset === null || Array.isArray(dataset)) return dataset;
+  const asUrl = (v: unknown): unknown =>
+    typeof v === "string" && v !== "" && !/^[a-z][a-z0-9+.-]*:/i.test(v)
+      ? pathToFileURL(resolve(baseDir, v)).href
+      : v;
+  const out: Record<string, unknown> = { ...(dataset as Record<string, unknown>) };
+  if ("source" in out) out.source = asUrl(out.source);
+  if ("test" in out) out.test = asUrl(out.test);
+  return out;
+}
