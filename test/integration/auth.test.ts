@@ -4,13 +4,13 @@
  * node publishing as another, a submitter heartbeating.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { after, before, test, type TestContext } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect, ErrorCode, NatsError, type NatsConnection } from "nats";
-import { followJob, readJobState, resolveJobSpec, runJob } from "../../actors/api.js";
+import { followJob, readJobState, resolveJobSpec, runJob, saveJobModel } from "../../actors/api.js";
 import { CHECKPOINTS_BUCKET, jobNames } from "../../actors/job/names.js";
 import { connectCluster } from "../../actors/remote.js";
 import { JetStreamStores } from "../../runtime/store/index.js";
@@ -138,6 +138,16 @@ test(
     const result = await runJob(cluster, spec);
     assert.equal(result.status, "completed");
     assert.ok(result.accuracy > 0.8, `accuracy ${result.accuracy}`);
+    // The submitter exports the job's model from the object store (it may read it, not write it).
+    const out = mkdtempSync(join(tmpdir(), "flock-auth-model-"));
+    t.after(() => rmSync(out, { recursive: true, force: true }));
+    const model = await saveJobModel(cluster, spec, result, out);
+    assert.ok(existsSync(join(out, "model.json")), JSON.stringify(model));
+    const sub0 = await connectAs(t, "submitter");
+    assert.ok(
+      await tryPublish(sub0, `$O.flock_sec_checkpoints.C.x`),
+      "the submitter may not write the object store",
+    );
     const status = await statusAs("observer");
     assert.deepEqual(
       status.nodes.map((n) => n.id),

@@ -97,8 +97,9 @@ function statusReads(cluster: string): string[] {
 /**
  * The submitter's permissions (`flock train`, the API): asks nodes (`sys.spawn` of a coordinator,
  * `sys.stop` of its follower, `coord.cancel` of a job) as `submitter`, follows job events and
- * heartbeats, reads job records, the jobs' state records (the durable end of a job) and the
- * coordinators' lease (a job's end is believed only from its lease holder's node).
+ * heartbeats, reads job records, the jobs' state records (the durable end of a job), the
+ * coordinators' lease (a job's end is believed only from its lease holder's node) and the object
+ * store (a finished job's model, to export it).
  * It cannot heartbeat, publish a topic, or speak as any node.
  */
 export function submitterPermissions(cluster: string, id = "submitter"): Permissions {
@@ -107,8 +108,11 @@ export function submitterPermissions(cluster: string, id = "submitter"): Permiss
   // the jobs' state records, read to follow a job whose end event was lost (`flock job wait`).
   const leases = streamReads(`KV_${bucket(cluster, `leases-${COORDINATOR_LEASE_MS}`)}`);
   const states = streamReads(`KV_${bucket(cluster, JOB_STATE_BUCKET)}`);
+  // The object store, read to export a finished job's model (`flock train --out`); STREAM.NAMES:
+  // nats.js looks the store's stream up by subject on get. No write, no purge.
+  const objects = ["$JS.API.STREAM.NAMES", ...streamReads(`OBJ_${bucket(cluster, CHECKPOINTS_BUCKET)}`)];
   return {
-    publish: [`${c}.node.*.${id}`, ...statusReads(cluster), ...leases, ...states],
+    publish: [`${c}.node.*.${id}`, ...statusReads(cluster), ...leases, ...states, ...objects],
     subscribe: [
       `${c}.node.${id}.*`,
       `${c}.from.*.topic.job.*.events`,
