@@ -57,6 +57,8 @@ export function redact(text: string): string {
 }
 
 function redactError(err: unknown): unknown {
+  // Many call sites log an error's message (a string) as `err`: keep it, without a stack.
+  if (typeof err === "string") return { type: "string", message: redact(err) };
   const out = pino.stdSerializers.err(
     err instanceof Error ? err : new Error(`a non-error was thrown (${typeof err})`),
   );

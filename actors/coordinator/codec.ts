@@ -51,7 +51,7 @@ export const PersistedJobSchema = z.object({
   ledger: LedgerStateSchema,
   checkpointStep: int.nullable(),
   // Both absent in records written before checkpoints could be restored.
-  checkpoints: z.array(int.min(1)).max(100).optional(),
+  checkpoints: z.array(int.min(0)).max(100).optional(),
   stepsLost: int.min(0).optional(),
   startedAt: z.number(),
   backends: z.array(z.string()),

@@ -271,6 +271,8 @@ test("every node lost before the first periodic checkpoint: the job restarts fro
   const start = checkpoint(d); // asked for at placement
   assert.equal(start.step, 0);
   assert.equal(d.m.s.p?.checkpointStep, 0);
+  // The record names it, and a successor can decode that record.
+  assert.deepEqual(decodeJob(encodeJob(d.m.s.p!)).checkpoints, [0]);
   for (let i = 0; i < 3; i++) commitStep(d);
   assert.ok((d.m.s.ledger?.committedThisEpoch ?? 0) > 0);
   d.kill("a");
