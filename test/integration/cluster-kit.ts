@@ -49,7 +49,7 @@ export async function startDaemon(
   startedDaemons.push(daemon);
   const m = await proc.waitForLine(
     new RegExp(`^flock daemon ${id} ready \\(incarnation (\\S+), cluster ${cluster}\\)$`),
-    15_000,
+    scaleTimeout(20_000),
   );
   daemon.inc = m[1]!;
   return daemon;

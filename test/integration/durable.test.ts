@@ -20,7 +20,7 @@ import { JOB_STATE_BUCKET } from "../../actors/job/names.js";
 import { JetStreamStores } from "../../runtime/store/index.js";
 import { startNatsServer, type NatsServerHandle } from "../../tools/natsd/index.js";
 import { registerCleanup, scaleTimeout, spawnChild, waitFor, type ChildHandle } from "../helpers/index.js";
-import { FLOCK } from "./cluster-kit.js";
+import { FLOCK, startDaemon } from "./cluster-kit.js";
 
 const MNIST_TRAIN = 8000;
 const CHECKPOINT_EVERY = 10;
@@ -63,16 +63,7 @@ after(async () => {
 
 /** Starts `flock daemon`; stopped (SIGTERM, then SIGKILL) after the test whatever happens. */
 async function daemon(t: TestContext, id: string, cluster: string): Promise<ChildHandle> {
-  const d = registerCleanup(
-    t,
-    spawnChild(
-      process.execPath,
-      [FLOCK, "daemon", "--nats", server.url, "--node-id", id, "--cluster", cluster, "--log-level", "warn"],
-      { name: `daemon ${id}` },
-    ),
-  );
-  await d.waitForLine(/ready/, scaleTimeout(30_000));
-  return d;
+  return (await startDaemon(t, [server.url], cluster, id, ["--log-level", "warn"])).proc;
 }
 
 /** Starts `flock train job.json --json` and returns it with its job id. */

@@ -335,3 +335,56 @@ test("while a member lives, trainers that time out never trigger a restore; thre
   }
   assert.equal(d.take("readCheckpoint").length, 1, "the third refusal in a row restores");
 });
+
+test("no admission while recovering; a stale joinerFailed stops nothing", () => {
+  const d = new Driver(["a", "b", "c"], SPEC, "c"); // the coordinator on c, which hosts no member
+  d.place(["a", "b"]);
+  for (let i = 0; i < 5; i++) commitStep(d);
+  const manifest = checkpoint(d);
+  commitStep(d);
+  commitStep(d);
+  d.kill("a");
+  d.kill("b");
+  const ab = d.take("abortReducers").at(-1)!;
+  d.send({ type: "reducersAborted", gen: d.gen, ok: [false, false], recovery: ab.recovery });
+  d.take("rebuildReducers");
+  // a comes back while the coordinator is recovering: not admitted yet (its prepare would sync
+  // from reducers that are being replaced).
+  d.alive.push(nodeInfo("a", "2"));
+  d.send({ type: "membership", event: { kind: "joined", node: nodeInfo("a", "2"), epoch: 3 } });
+  assert.deepEqual(d.take("admitJoiner"), [], "no admission while recovering");
+  d.send({ type: "recoveryFailed", gen: d.gen, error: "no trainer", noParams: true });
+  const read = d.one("readCheckpoint");
+  d.send({ type: "checkpointRead", gen: d.gen, token: read.token, manifest, refused: [] });
+  const rr = d.one("restoreReducers");
+  d.send({ type: "reducersRestored", gen: d.gen, token: rr.token, addresses: ["c/r0g1", "c/r1g1"] });
+  d.persisted();
+  d.tick();
+  const again = d.take("admitJoiner");
+  assert.deepEqual(
+    again.filter((x) => x.node === "a").map((x) => [x.node, x.version, x.restores]),
+    [["a", manifest.step, 1]],
+    "admitted at the restored version",
+  );
+  d.send({
+    type: "joinerPrepared",
+    gen: d.gen,
+    node: "a",
+    member: member("a"),
+    prepared: prepared(),
+    restores: 1,
+  });
+  d.tick();
+  assert.deepEqual(
+    d.m.s.p?.members.map((x) => x.node),
+    ["a"],
+  );
+  d.take("stopActors");
+  // A failure of an admission from before the restore (its prepare timed out long after).
+  const ignored = d.m.s.ignored;
+  d.send({ type: "joinerFailed", gen: d.gen, node: "a", error: "ask timed out", restores: 0 });
+  // And one of this timeline for a node that is a member again by now.
+  d.send({ type: "joinerFailed", gen: d.gen, node: "a", error: "ask timed out", restores: 1 });
+  assert.deepEqual(d.take("stopActors"), [], "the member's trainer is not stopped");
+  assert.equal(d.m.s.ignored - ignored, 2);
+});

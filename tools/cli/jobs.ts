@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { connect } from "nats";
 import {
   cancelJob,
   followJob,
@@ -11,8 +10,6 @@ import {
 import { connectCluster } from "../../actors/remote.js";
 import { openJobsBucket, readJobRecords, type JobRecord } from "../../runtime/cluster/jobs.js";
 import { createLogger, redact, type Logger } from "../../runtime/log.js";
-import { JetStreamStores } from "../../runtime/store/index.js";
-import { natsConnectionOptions } from "../../runtime/transport/index.js";
 import { createProgress } from "../report/index.js";
 import { JobTimeline } from "./follow.js";
 import {
@@ -26,6 +23,7 @@ import {
   type NatsAuthFlags,
 } from "./options.js";
 import { printResult, resultExitCode } from "./outcome.js";
+import { readStores } from "./stores-read.js";
 import { table } from "./table.js";
 
 interface ClusterFlags extends NatsAuthFlags {
@@ -200,40 +198,12 @@ async function cancelAndReport(
 
 /** Reads the cluster's job records with a plain NATS connection (no actor system: `flock status`'s way). */
 async function listJobs(flags: ClusterFlags & { nats: string[] }): Promise<JobsListing> {
-  const base = natsConnectionOptions(natsOptions(flags.nats, flags, "flock-jobs"));
-  const nc = await connect({
-    ...base,
-    waitOnFirstConnect: false,
-    maxReconnectAttempts: 0,
-    timeout: flags.timeoutMs,
-  }).catch((err: Error) => {
-    throw new Error(`cannot connect to NATS at ${redact(flags.nats.join(","))}: ${redact(err.message)}`, {
-      cause: err,
-    });
-  });
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const stores = new JetStreamStores(nc, {
-      cluster: flags.cluster,
-      timeoutMs: Math.min(flags.timeoutMs, 3000),
-    });
-    const read = openJobsBucket(stores).then(readJobRecords);
-    const { jobs, bad } = await Promise.race([
-      read,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`no answer from JetStream within ${flags.timeoutMs} ms`)),
-          flags.timeoutMs,
-        );
-      }),
-    ]);
-    const listing: JobsListing = { cluster: flags.cluster, jobs };
-    if (bad.length > 0) listing.warnings = [`malformed job records skipped: ${bad.join(", ")}`];
-    return listing;
-  } finally {
-    clearTimeout(timer);
-    await nc.close().catch(() => undefined);
-  }
+  const { jobs, bad } = await readStores(flags, "flock-jobs", (stores) =>
+    openJobsBucket(stores).then(readJobRecords),
+  );
+  const listing: JobsListing = { cluster: flags.cluster, jobs };
+  if (bad.length > 0) listing.warnings = [`malformed job records skipped: ${bad.join(", ")}`];
+  return listing;
 }
 
 /** The human-readable job table: id, state, step, epoch, members, and how long ago it was updated. */

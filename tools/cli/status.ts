@@ -1,19 +1,16 @@
 import type { Command } from "commander";
-import { connect } from "nats";
 import { openJobsBucket, readJobRecords, type JobRecord } from "../../runtime/cluster/jobs.js";
 import { readClusterView, type ClusterView } from "../../runtime/cluster/monitor.js";
-import { JetStreamStores, type StoreProvider } from "../../runtime/store/index.js";
-import { redact } from "../../runtime/log.js";
-import { natsConnectionOptions } from "../../runtime/transport/index.js";
+import type { StoreProvider } from "../../runtime/store/index.js";
 import {
   addNatsAuthOptions,
   clusterName,
   intIn,
-  natsOptions,
   natsUrls,
   usageErrorsExit2,
   type NatsAuthFlags,
 } from "./options.js";
+import { readStores } from "./stores-read.js";
 import { table } from "./table.js";
 
 interface StatusFlags extends NatsAuthFlags {
@@ -131,36 +128,7 @@ export function registerStatusCommand(program: Command): void {
 }
 
 async function fetchStatus(flags: StatusFlags & { nats: string[] }): Promise<ClusterStatus> {
-  const base = natsConnectionOptions(natsOptions(flags.nats, flags, "flock-status"));
-  const nc = await connect({
-    ...base,
-    waitOnFirstConnect: false,
-    maxReconnectAttempts: 0,
-    timeout: flags.timeoutMs,
-  }).catch((err: Error) => {
-    throw new Error(`cannot connect to NATS at ${redact(flags.nats.join(","))}: ${redact(err.message)}`, {
-      cause: err,
-    });
-  });
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const stores = new JetStreamStores(nc, {
-      cluster: flags.cluster,
-      timeoutMs: Math.min(flags.timeoutMs, 3000),
-    });
-    return await Promise.race([
-      readClusterStatus(stores, flags.cluster),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`no answer from JetStream within ${flags.timeoutMs} ms`)),
-          flags.timeoutMs,
-        );
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-    await nc.close().catch(() => undefined);
-  }
+  return readStores(flags, "flock-status", (stores) => readClusterStatus(stores, flags.cluster));
 }
 
 /** The human-readable report. */
