@@ -1,6 +1,16 @@
 import { z } from "zod";
 import { BatchRef } from "../../messages/index.js";
 
+/** A checkpoint part's size and sha256 (lower-case hex), as acknowledged, listed and checked. */
+export const PartDigest = z.strictObject({
+  bytes: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 40),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
+
 const term = z.number().int().min(0);
 
 /** A loader asks for positions to prefetch. */
@@ -62,12 +72,7 @@ export const Checkpointed = z.strictObject({
   step: z.number().int(),
   r: z.number().int(),
   /** Size and sha256 of the part as written: the manifest names them, a restore checks them. */
-  bytes: z
-    .number()
-    .int()
-    .min(0)
-    .max(2 ** 40),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  ...PartDigest.shape,
 });
 /**
  * A client cancels the job: it ends as failed with "cancelled by <by>". `by` names the sender's

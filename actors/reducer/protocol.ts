@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { PartDigest } from "../coordinator/protocol.js";
 
 const term = z.number().int().min(0);
 /** Any Float32Array, also a view of a larger buffer (a trainer sends subarrays of its gradient). */
@@ -62,12 +63,7 @@ export const RestoreSlice = z.strictObject({
   type: z.literal("reducer.restore"),
   term,
   step: z.number().int().min(0),
-  bytes: z
-    .number()
-    .int()
-    .min(0)
-    .max(2 ** 40),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  ...PartDigest.shape,
 });
 /** Acknowledges a load. */
 export const Loaded = z.strictObject({
