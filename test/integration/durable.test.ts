@@ -100,7 +100,8 @@ function stateReader(cluster: string, job: string): () => Promise<PersistedJob |
 
 /** The last line of the client's stdout, parsed; fails with the outputs when it did not end in time. */
 async function resultOf(proc: ChildHandle, limitMs: number, logs: () => string): Promise<TrainResult> {
-  const exit = await Promise.race([proc.exited, sleep(limitMs, "timeout" as const)]);
+  // Unref'd: a pending timer kept the test process alive for minutes after the job ended.
+  const exit = await Promise.race([proc.exited, sleep(limitMs, "timeout" as const, { ref: false })]);
   if (exit === "timeout")
     assert.fail(`flock train did not finish within ${limitMs} ms\n${proc.output()}\n${logs()}`);
   const last = proc.stdout().trim().split("\n").pop() ?? "";
