@@ -227,7 +227,10 @@ test("a second daemon with the id of a live one is refused with a clear error", 
     ),
   );
   const started = Date.now();
-  const exit = await Promise.race([second.exited, sleep(scaleTimeout(10_000), "timeout" as const, { ref: false })]);
+  const exit = await Promise.race([
+    second.exited,
+    sleep(scaleTimeout(10_000), "timeout" as const, { ref: false }),
+  ]);
   assert.notEqual(exit, "timeout", "the second daemon exits");
   assert.equal((exit as { code: number }).code, 1);
   assert.ok(Date.now() - started < scaleTimeout(6000));
