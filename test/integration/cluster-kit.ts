@@ -55,6 +55,29 @@ export async function startDaemon(
   return daemon;
 }
 
+/**
+ * Starts `flock train SOURCE --nats URL --cluster C ...extra --json --no-report` (stopped after
+ * the test whatever happens) and returns it with the job id it announces.
+ */
+export async function startTrain(
+  t: HasAfter,
+  url: string,
+  cluster: string,
+  source: string,
+  extra: string[] = [],
+): Promise<{ proc: ChildHandle; job: string }> {
+  const proc = registerCleanup(
+    t,
+    spawnChild(
+      process.execPath,
+      [FLOCK, "train", source, "--nats", url, "--cluster", cluster, ...extra, "--json", "--no-report"],
+      { name: "flock train" },
+    ),
+  );
+  const m = await proc.waitForLine(/\(job (\S+)\)/, scaleTimeout(20_000));
+  return { proc, job: m[1]! };
+}
+
 /** Runs `flock status --json` once and parses its output. */
 export async function statusCli(urls: readonly string[], cluster: string): Promise<ClusterStatus> {
   const child = spawnChild(

@@ -19,8 +19,8 @@ import type { TrainResult } from "../../actors/api.js";
 import { JOB_STATE_BUCKET } from "../../actors/job/names.js";
 import { JetStreamStores } from "../../runtime/store/index.js";
 import { startNatsServer, type NatsServerHandle } from "../../tools/natsd/index.js";
-import { registerCleanup, scaleTimeout, spawnChild, waitFor, type ChildHandle } from "../helpers/index.js";
-import { FLOCK, startDaemon } from "./cluster-kit.js";
+import { scaleTimeout, waitFor, type ChildHandle } from "../helpers/index.js";
+import { startDaemon, startTrain } from "./cluster-kit.js";
 
 const MNIST_TRAIN = 8000;
 const CHECKPOINT_EVERY = 10;
@@ -67,27 +67,8 @@ async function daemon(t: TestContext, id: string, cluster: string): Promise<Chil
 }
 
 /** Starts `flock train job.json --json` and returns it with its job id. */
-async function train(t: TestContext, cluster: string): Promise<{ proc: ChildHandle; job: string }> {
-  const proc = registerCleanup(
-    t,
-    spawnChild(
-      process.execPath,
-      [
-        FLOCK,
-        "train",
-        join(dir, "job.json"),
-        "--nats",
-        server.url,
-        "--cluster",
-        cluster,
-        "--json",
-        "--no-report",
-      ],
-      { name: "flock train" },
-    ),
-  );
-  const m = await proc.waitForLine(/\(job (\S+)\)/, scaleTimeout(20_000));
-  return { proc, job: m[1]! };
+function train(t: TestContext, cluster: string): Promise<{ proc: ChildHandle; job: string }> {
+  return startTrain(t, server.url, cluster, join(dir, "job.json"));
 }
 
 function stateReader(cluster: string, job: string): () => Promise<PersistedJob | undefined> {

@@ -17,8 +17,8 @@ import { openLeaseBucket, readLease } from "../../runtime/cluster/lease.js";
 import { JetStreamStores } from "../../runtime/store/index.js";
 import { readClusterStatus } from "../../tools/cli/index.js";
 import { startNatsServer, type NatsServerHandle } from "../../tools/natsd/index.js";
-import { registerCleanup, scaleTimeout, spawnChild, waitFor, type ChildHandle } from "../helpers/index.js";
-import { FLOCK, startDaemon } from "./cluster-kit.js";
+import { scaleTimeout, waitFor, type ChildHandle } from "../helpers/index.js";
+import { startDaemon, startTrain } from "./cluster-kit.js";
 
 const MNIST_TRAIN = 8000;
 let server: NatsServerHandle;
@@ -39,35 +39,9 @@ async function daemon(t: TestContext, id: string, cluster: string): Promise<Chil
 }
 
 /** Starts `flock train mnist --json` on the cluster and returns it with its job id. */
-async function train(t: TestContext, cluster: string): Promise<{ proc: ChildHandle; job: string }> {
-  const proc = registerCleanup(
-    t,
-    spawnChild(
-      process.execPath,
-      [
-        FLOCK,
-        "train",
-        "mnist",
-        "--nats",
-        server.url,
-        "--cluster",
-        cluster,
-        "--min-workers",
-        "1",
-        "--max-workers",
-        "3",
-        "--epochs",
-        "1",
-        "--seed",
-        "7",
-        "--json",
-        "--no-report",
-      ],
-      { name: "flock train" },
-    ),
-  );
-  const m = await proc.waitForLine(/\(job (\S+)\)/, scaleTimeout(20_000));
-  return { proc, job: m[1]! };
+function train(t: TestContext, cluster: string): Promise<{ proc: ChildHandle; job: string }> {
+  const workers = ["--min-workers", "1", "--max-workers", "3"];
+  return startTrain(t, server.url, cluster, "mnist", [...workers, "--epochs", "1", "--seed", "7"]);
 }
 
 /** Reads a job's state record and its coordinator lease holder. */
