@@ -60,6 +60,11 @@ export interface OrphanWatcherOptions {
   scheduler?: Scheduler;
   /** Pause between scans (default 2000 ms). */
   scanEveryMs?: number;
+  /**
+   * Longest pause after failed scans (default 30 s): each failure in a row doubles the pause, so a
+   * store that is down or recovering is not asked for its keys (a consumer each) every interval.
+   */
+  maxBackoffMs?: number;
   policy?: OrphanPolicy;
 }
 
@@ -80,6 +85,9 @@ export class OrphanWatcher {
   private running: Promise<void> | undefined;
   private stopped = false;
   private cursor = 0;
+  /** Failed scans in a row, and the time before which none is tried. */
+  private failures = 0;
+  private resumeAt = 0;
   /** Jobs whose record was terminal, with when it was read (bounded like the rule's memory). */
   private readonly terminal = new Map<string, { state: "finished" | "failed"; at: number }>();
   private readonly clock: Scheduler;
@@ -133,10 +141,24 @@ export class OrphanWatcher {
   }
 
   private tick(): void {
-    if (this.stopped || this.running) return;
+    if (this.stopped || this.running || this.clock.now() < this.resumeAt) return;
     this.running = this.scanOnce()
-      .then(() => undefined)
-      .catch((err: Error) => this.host.log.debug({ err }, "orphan scan failed; the next one retries"))
+      .then(() => {
+        this.failures = 0;
+      })
+      .catch((err: Error) => {
+        this.failures++;
+        const every = this.opts.scanEveryMs ?? 2_000;
+        const pause = Math.min(
+          this.opts.maxBackoffMs ?? 30_000,
+          every * 2 ** Math.min(this.failures - 1, 16),
+        );
+        this.resumeAt = this.clock.now() + pause;
+        this.host.log.debug(
+          { err, failures: this.failures, pauseMs: pause },
+          "orphan scan failed; retrying later",
+        );
+      })
       .finally(() => (this.running = undefined));
   }
 

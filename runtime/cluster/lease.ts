@@ -118,7 +118,9 @@ export interface LeaseCandidateOptions extends LeaseOptions {
   retryEveryMs?: number;
   /**
    * Whether the current holder is known to be gone (e.g. its node incarnation was declared dead);
-   * then the candidate takes over by compare-and-set at once instead of waiting for the TTL.
+   * then the candidate takes over by compare-and-set instead of waiting for the TTL, once the
+   * holder's revision has stood still for 1.5 renew intervals. A view can be wrong (it flaps while
+   * the store is slow); a holder that still renews is never taken over, whatever the view says.
    */
   isHolderDead?: (holder: string) => boolean;
 }
@@ -136,6 +138,8 @@ export class LeaseCandidate implements AsyncDisposable {
   private readonly lostListeners = new Set<(reason: string) => void>();
   private readonly log: Logger;
   private readonly clock: Scheduler;
+  /** The other holder's revision as last read, and since when it has stood still. */
+  private sighting: { holder: string; revision: number; since: number } | undefined;
 
   constructor(
     private readonly kv: KvStore,
@@ -210,7 +214,7 @@ export class LeaseCandidate implements AsyncDisposable {
     } catch (err) {
       this.log.debug({ err, key: this.key }, "lease attempt failed");
     }
-    if (!lease) return this.schedule(retry);
+    if (!lease) return this.schedule(this.soonerWhenDead(retry));
     if (this.stopped) return void (await lease.release());
     this.current = lease;
     lease.onLost((reason) => {
@@ -223,12 +227,44 @@ export class LeaseCandidate implements AsyncDisposable {
 
   private async acquireOrTakeOver(): Promise<Lease | undefined> {
     const lease = await acquireLease(this.kv, this.key, this.holder, this.opts);
-    if (lease || !this.opts.isHolderDead) return lease;
+    if (lease || !this.opts.isHolderDead) {
+      this.sighting = undefined;
+      return lease;
+    }
     const rec = await readLease(this.kv, this.key);
-    if (!rec || rec.holder === this.holder || !this.opts.isHolderDead(rec.holder)) return undefined;
+    if (!rec || rec.holder === this.holder) {
+      this.sighting = undefined;
+      return undefined;
+    }
+    const now = this.clock.now();
+    const s = this.sighting;
+    if (!s || s.holder !== rec.holder || s.revision !== rec.revision) {
+      this.sighting = { holder: rec.holder, revision: rec.revision, since: now };
+      return undefined;
+    }
+    if (!this.opts.isHolderDead(rec.holder) || now - s.since < this.stillFor()) return undefined;
     const taken = await takeOverLease(this.kv, this.key, this.holder, rec.revision, this.opts);
-    if (taken) this.log.info({ key: this.key, from: rec.holder }, "lease taken over from a dead holder");
+    if (taken) {
+      this.sighting = undefined;
+      this.log.info(
+        { key: this.key, from: rec.holder, stillMs: now - s.since },
+        "lease taken over from a dead holder",
+      );
+    }
     return taken;
+  }
+
+  /** While a holder seen dead stands still, the next look is due when its window closes. */
+  private soonerWhenDead(retry: number): number {
+    const s = this.sighting;
+    if (!s || !this.opts.isHolderDead?.(s.holder)) return retry;
+    const left = s.since + this.stillFor() - this.clock.now();
+    return Math.max(10, Math.min(retry, left + 5));
+  }
+
+  /** How long a holder's revision must stand still before a dead verdict may act on it. */
+  private stillFor(): number {
+    return 1.5 * (this.opts.renewEveryMs ?? this.opts.ttlMs / 3);
   }
 
   private emit<T>(listeners: Set<(v: T) => void>, value: T): void {

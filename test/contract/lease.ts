@@ -207,7 +207,7 @@ export function leaseContract(name: string, world: () => LeaseWorld, ttlMs: numb
       assert.equal(acquiredByB.length, 1);
     });
 
-    test("a candidate takes over at once from a holder known to be dead", async (t) => {
+    test("a candidate takes over from a holder known to be dead once it stops renewing, before the TTL", async (t) => {
       const { stores, time } = world();
       const long = ttlMs * 10;
       const real = await openLeaseBucket(stores, long);
@@ -224,8 +224,34 @@ export function leaseContract(name: string, world: () => LeaseWorld, ttlMs: numb
         isHolderDead: (h) => h === "node-a@1",
       });
       t.after(() => b.stop());
-      await time.until("b to take over", () => b.held, ttlMs * 5);
-      assert.ok(time.scheduler.now() - started < ttlMs * 5, "without waiting for the TTL");
+      await time.until("b to take over", () => b.held, long);
+      const took = time.scheduler.now() - started;
+      assert.ok(took < long * 0.8, `without waiting for the TTL (took ${took} ms)`);
+      // 1.5 renew intervals (long / 3) of a standing revision: a live holder would have renewed.
+      assert.ok(took >= long / 2 - 1, `not before the revision stood still (took ${took} ms)`);
+    });
+
+    test("a holder that keeps renewing is never taken over, though the view calls it dead", async (t) => {
+      const { stores, time } = world();
+      const o = { ttlMs, scheduler: time.scheduler };
+      const kv = await openLeaseBucket(stores, ttlMs);
+      const k = key();
+      const a = new LeaseCandidate(kv, k, "node-a@1", { ...o, isHolderDead: () => true });
+      t.after(() => a.stop());
+      await time.until("a to hold", () => a.held, ttlMs * 2);
+      const b = new LeaseCandidate(kv, k, "node-b@1", {
+        ...o,
+        retryEveryMs: ttlMs / 20,
+        isHolderDead: () => true,
+      });
+      t.after(() => b.stop());
+      const lostByA: string[] = [];
+      a.onLost((r) => lostByA.push(r));
+      await time.pass(ttlMs * 3);
+      assert.ok(a.held && !b.held, "the renewing holder keeps its lease");
+      assert.deepEqual(lostByA, []);
+      await a.stop();
+      await time.until("b to hold once a released", () => b.held, ttlMs * 2);
     });
 
     test("a lease ttl must match its bucket's", async () => {

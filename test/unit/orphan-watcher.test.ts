@@ -32,6 +32,7 @@ interface Rig {
   spawned: Array<{ job: string; spec: JobSpec }>;
   nodes: NodeInfo[];
   local: Set<string>;
+  host: OrphanWatcherHost;
   watcher: OrphanWatcher;
 }
 
@@ -65,7 +66,7 @@ function rig(nodeId = "a"): Rig {
     log: silentLogger(),
   };
   const watcher = new OrphanWatcher(host, { scheduler: clock, scanEveryMs: 1_000 });
-  return { clock, stores, metrics, spawned, nodes, local, watcher };
+  return { clock, stores, metrics, spawned, nodes, local, host, watcher };
 }
 
 async function putJob(
@@ -153,4 +154,27 @@ test("stopped, it scans no more", async () => {
   await r.clock.runFor(20_000, 500);
   assert.deepEqual(r.spawned, []);
   assert.equal(r.clock.pending, 0, "no timer left behind");
+});
+
+test("failed scans back off, doubling up to the cap; the first good scan resets the pace", async () => {
+  const r = rig();
+  let reads = 0;
+  let down = true;
+  const real = await r.stores.kv(JOB_STATE_BUCKET);
+  const host: OrphanWatcherHost = { ...r.host };
+  host.stateKv = () => {
+    reads++;
+    return down ? Promise.reject(new Error("store down")) : Promise.resolve(real);
+  };
+  const w = new OrphanWatcher(host, { scheduler: r.clock, scanEveryMs: 1_000, maxBackoffMs: 8_000 });
+  w.start();
+  // Failing scans at 0, then pauses of 1, 2, 4, 8, 8 s: at 0, 1, 3, 7, 15, 23 s.
+  await r.clock.runFor(24_000, 100);
+  assert.equal(reads, 6, "one scan per backoff step, not one per second");
+  down = false;
+  await r.clock.runFor(8_000, 100);
+  const resumed = reads;
+  await r.clock.runFor(5_000, 100);
+  assert.equal(reads - resumed, 5, "after a good scan, one per interval again");
+  w.stop();
 });
