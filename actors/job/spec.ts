@@ -87,6 +87,18 @@ export const JobSpec = z
     stepDeadlineMs: z.number().int().min(100).max(600_000).default(10_000),
     /** Longest the job waits for `minWorkers` before it is placed (ms). */
     placementTimeoutMs: z.number().int().min(1000).max(3_600_000).default(60_000),
+    /**
+     * How far gradients may lag the parameters. `staleness: 0` (default) is synchronous: step s
+     * is computed on the parameters of step s−1. `staleness: 1` computes step s on those of step
+     * s−2, so the coordinator starts it while step s−1 commits (PipeDream's one-step weight
+     * staleness); commits still apply in order, so replicas stay bit-identical.
+     */
+    sync: z.strictObject({ staleness: z.number().int().min(0).max(1).default(0) }).default({ staleness: 0 }),
+    /**
+     * Encoding of gradient slices on the wire: `fp16` or `int8` (per-block scale) with error
+     * feedback kept on the trainer, so what a step leaves out is sent with the next.
+     */
+    compression: z.enum(["none", "fp16", "int8"]).default("none"),
   })
   .refine((s) => s.minWorkers <= s.maxWorkers, {
     message: "minWorkers must not exceed maxWorkers",
