@@ -74,6 +74,7 @@ export function removeMember(m: Core, node: string, kind: "death" | "leave", det
   m.s.readyJoiners = m.s.readyJoiners.filter((x) => x.node !== node);
   const ph = m.s.phase;
   if (ph.name === "stepping" || ph.name === "committing") ph.done.delete(node);
+  if (ph.name === "committing") ph.ahead?.done.delete(node);
   ledger.revoke(node);
   p.epoch++;
   pendRecovery(m, record(m, { kind, node, detail }));

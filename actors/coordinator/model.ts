@@ -73,7 +73,8 @@ export type Phase =
       members?: Member[];
       prepared?: Prepared[];
     }
-  | { name: "stepping"; startedAt: number; done: Map<string, StepDone> }
+  /** `ahead`: started while the step before it committed (bounded staleness). */
+  | { name: "stepping"; startedAt: number; done: Map<string, StepDone>; ahead?: boolean }
   | {
       name: "committing";
       stepStartedAt: number;
@@ -87,6 +88,8 @@ export type Phase =
       /** The state write the commit waits for (reducers run at most one step ahead of it). */
       awaitSeq: number;
       sent: boolean;
+      /** The next step, started before this one is applied (bounded staleness), and its answers so far. */
+      ahead?: { startedAt: number; done: Map<string, StepDone> };
     }
   | {
       name: "recovering";

@@ -28,6 +28,8 @@ export function nodeCoordinatorHost(node: TrainingNode, job: string): Coordinato
           candidate = new LeaseCandidate(kv, key, `${node.nodeId}:${node.incarnation}`, {
             ttlMs: COORDINATOR_LEASE_MS,
             isHolderDead: (holder) => holderDead(node.membership, holder),
+            // Takeovers and losses of a job's lease are worth a line each (they were silent).
+            log: node.system.log.child({ job, lease: key }),
           });
           candidate.onAcquired((lease: Lease) => onAcquired(lease.revision));
           candidate.onLost(onLost);

@@ -11,7 +11,7 @@ import {
 import { reducerName } from "./placement.js";
 import type { PersistedJob } from "./state.js";
 import { restorable, startRestore } from "./restore.js";
-import { startStep } from "./step.js";
+import { inFlightDones, startStep } from "./step.js";
 
 /**
  * Where to rebuild lost reducers and which trainers to fetch their parameters from: a live
@@ -46,8 +46,7 @@ export function planRebuild(
 export function recoverReducers(m: Core, reason: string, releaseOrphans = false): void {
   const { p, ledger } = job(m);
   const ph = m.s.phase;
-  if (ph.name === "stepping" || ph.name === "committing")
-    for (const d of ph.done.values()) if (d.batch) ledger.returnBatch(d.batch);
+  for (const d of inFlightDones(ph)) if (d.batch) ledger.returnBatch(d.batch);
   const step = p.step + 1;
   const alive = m.w.alive.map((n) => n.node);
   m.s.phase = { name: "recovering", reason, releaseOrphans, step, alive };
@@ -69,8 +68,7 @@ export function abortAndRedo(m: Core, reason: string): void {
   const { p, ledger } = job(m);
   m.log("warn", { step: p.step + 1, attempt: m.s.attempt, reason }, "step aborted; redoing it");
   const ph = m.s.phase;
-  if (ph.name === "stepping" || ph.name === "committing")
-    for (const d of ph.done.values()) if (d.batch) ledger.returnBatch(d.batch);
+  for (const d of inFlightDones(ph)) if (d.batch) ledger.returnBatch(d.batch);
   const step = p.step + 1;
   m.s.phase = {
     name: "recovering",

@@ -17,6 +17,23 @@ import { finish, requestEvalAndCheckpoint, validReducer } from "./progress.js";
 import { announceRecoveries, checkHashes, persist, record, writeRecordThrottled } from "./records.js";
 
 type Committing = Extract<Phase, { name: "committing" }>;
+type Ahead = NonNullable<Committing["ahead"]>;
+
+/**
+ * The version step `step` is computed on: the one before it when synchronous, `staleness` more
+ * before with bounded staleness (never before 0). Fixed by the step alone, whatever the timing,
+ * so a run is reproducible and every trainer computes on the same parameters.
+ */
+export function stepVersion(m: Core, step: number): number {
+  return Math.max(0, step - 1 - m.cfg.spec.sync.staleness);
+}
+
+/** Every member's answer to the step in flight and to the step started ahead of its commit. */
+export function inFlightDones(ph: Phase): StepDone[] {
+  if (ph.name === "stepping") return [...ph.done.values()];
+  if (ph.name === "committing") return [...ph.done.values(), ...(ph.ahead?.done.values() ?? [])];
+  return [];
+}
 
 /** Starts the next step (or redoes the one in flight): joiners first, then finish or pause, then tell the trainers. */
 export function startStep(m: Core): void {
@@ -36,8 +53,14 @@ export function startStep(m: Core): void {
     return;
   }
   m.s.phase = { name: "stepping", startedAt: m.w.now, done: new Map() };
-  const step = p.step + 1;
+  tellStep(m, p.step + 1);
+}
+
+/** Tells every member to compute `step` (on {@link stepVersion}) at the current attempt. */
+function tellStep(m: Core, step: number): void {
+  const { p } = job(m);
   const reportHash = (step - 1) % m.cfg.spec.hashEvery === 0;
+  const stale = m.cfg.spec.sync.staleness > 0 ? { on: stepVersion(m, step) } : {};
   for (const { member, size } of batchShares(p.members, m.cfg.spec.globalBatch))
     m.emit({
       kind: "tell",
@@ -51,21 +74,54 @@ export function startStep(m: Core): void {
         loader: member.loader,
         reducers: p.reducers,
         reportHash,
+        ...stale,
       },
     });
+}
+
+/**
+ * With staleness, the next step starts while this one commits: it is computed on the version
+ * before the one being committed, so nothing waits for the commit. Not when joiners are ready (they
+ * are admitted at a step boundary where nothing runs ahead) or the job could not go on anyway.
+ */
+function startAhead(m: Core, ph: Committing): void {
+  const { p } = job(m);
+  if (m.cfg.spec.sync.staleness < 1 || m.s.readyJoiners.length > 0) return;
+  if (p.members.length < m.cfg.spec.minWorkers) return;
+  ph.ahead = { startedAt: m.w.now, done: new Map() };
+  tellStep(m, p.step + 2);
+}
+
+/**
+ * After a commit, the step started ahead becomes the step in flight (it may be complete already).
+ * A boundary where joiners wait, the job pauses or the ledger is done drops it and starts afresh.
+ */
+function promoteAhead(m: Core, ahead: Ahead): void {
+  const { p, ledger } = job(m);
+  if (ledger.finished || m.s.readyJoiners.length > 0 || p.members.length < m.cfg.spec.minWorkers) {
+    for (const d of ahead.done.values()) if (d.batch) ledger.returnBatch(d.batch);
+    // A new attempt: answers of the dropped one are told apart, and the reducers drop their slices.
+    m.s.attempt++;
+    return startStep(m);
+  }
+  m.s.phase = { name: "stepping", startedAt: ahead.startedAt, done: ahead.done, ahead: true };
+  if (p.members.every((x) => ahead.done.has(x.node))) commit(m);
 }
 
 /** A trainer finished its part of the step (or answered late, for an older attempt). */
 export function onDone(m: Core, msg: StepDone): void {
   const ph = m.s.phase;
   const { p, ledger } = m.s;
-  const current =
-    ph.name === "stepping" &&
-    msg.term === m.s.term &&
-    msg.step === (p?.step ?? 0) + 1 &&
-    msg.attempt === m.s.attempt;
+  const live = msg.term === m.s.term && msg.attempt === m.s.attempt;
+  const next = (p?.step ?? 0) + 1;
+  const target =
+    live && ph.name === "stepping" && msg.step === next
+      ? ph.done
+      : live && ph.name === "committing" && msg.step === next + 1
+        ? ph.ahead?.done
+        : undefined;
   const member = p?.members.find((x) => x.node === msg.member);
-  if (!current || !member || !p || !ledger || ph.name !== "stepping") {
+  if (!target || !member || !p || !ledger) {
     // A straggler's late answer, or one from an aborted attempt: its batch did not count.
     if (msg.batch && ledger) ledger.returnBatch(msg.batch, msg.member);
     m.s.ignored++;
@@ -84,16 +140,16 @@ export function onDone(m: Core, msg: StepDone): void {
       msg = { ...msg, batch: null };
     }
   }
-  ph.done.set(msg.member, msg);
+  target.set(msg.member, msg);
   if (msg.backend && !p.backends.includes(msg.backend) && p.backends.length < MAX_BACKENDS)
     p.backends = [...p.backends, msg.backend].sort();
   if (msg.hash) {
-    const version = msg.step - 1;
+    const version = stepVersion(m, msg.step);
     const got = m.s.hashes.get(version) ?? new Map<string, string>();
     got.set(msg.member, msg.hash);
     m.s.hashes.set(version, got);
   }
-  if (p.members.every((x) => ph.done.has(x.node))) commit(m);
+  if (ph.name === "stepping" && p.members.every((x) => ph.done.has(x.node))) commit(m);
 }
 
 /** Every member answered (or was left out): fix the commit set, and commit once the last state write is durable. */
@@ -104,6 +160,11 @@ export function commit(m: Core): void {
   const entries = [...ph.done.values()].filter((d) => p.members.some((x) => x.node === d.member));
   const contributing = entries.flatMap((d) => (d.n > 0 && d.batch ? [{ d, batch: d.batch }] : []));
   const total = contributing.reduce((a, { d }) => a + d.n, 0);
+  if (total === 0 && ph.ahead) {
+    // Started ahead while the step before took the epoch's last samples: start it again, now.
+    m.s.attempt++;
+    return startStep(m);
+  }
   if (total === 0) {
     // Nobody had samples, yet the epoch is not done: whatever is still leased is held by loaders
     // that lost it (restarted, or left) — a loader holding positions always hands out a batch.
@@ -128,6 +189,7 @@ export function commit(m: Core): void {
     sent: false,
   };
   sendCommitIfDurable(m);
+  if (m.s.phase.name === "committing") startAhead(m, m.s.phase);
 }
 
 /** Sends the commit to the reducers once the write it waits for landed; fails the job if that write failed. */
@@ -209,7 +271,7 @@ function committed(m: Core, ph: Committing): void {
   m.s.lastCommitAt = now;
   m.s.ewmaStepMs = m.s.ewmaStepMs === 0 ? dt : 0.9 * m.s.ewmaStepMs + 0.1 * dt;
   announceRecoveries(m);
-  checkHashes(m, step - 1);
+  checkHashes(m, stepVersion(m, step));
   const event: JobEvent = {
     type: "job.step",
     job: m.cfg.job,
@@ -230,7 +292,8 @@ function committed(m: Core, ph: Committing): void {
   persist(m, event);
   requestEvalAndCheckpoint(m, step);
   writeRecordThrottled(m);
-  startStep(m);
+  if (ph.ahead) promoteAhead(m, ph.ahead);
+  else startStep(m);
 }
 
 /** Deadlines of the step in flight (each tick): leave stragglers out, restart a silent step, abort a slow commit. */

@@ -30,6 +30,8 @@ import {
   decideStep,
   holdVersion,
   initialVersions,
+  neededVersion,
+  paramsOf,
   RESUME_AFTER_MS,
   resumeDue,
   serveFetch,
@@ -96,18 +98,30 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
     return p;
   };
 
+  /** The version last handed to the worker (-1: none, or not known to be one the trainer holds). */
+  let loaded = -1;
+
   /**
    * Hands parameters to the worker without waiting for its acknowledgement: the worker handles
    * requests in order, so the next gradient call sees them, and the step's critical path does not
    * pay a round trip to the thread. A failure shows up in that next call.
    */
-  function loadIntoWorker(params: Float32Array): void {
+  function loadIntoWorker(version: number, params: Float32Array): void {
+    loaded = version;
     worker.setParams(params.slice(), { transfer: true }).catch(() => undefined);
+  }
+
+  /** Makes sure the worker computes on `version` (a stale step, or a rollback, may need another than the newest). */
+  function ensureLoaded(state: State, version: number): Float32Array {
+    const params = paramsOf(state, version);
+    if (!params) throw new Error(`trainer does not hold version ${version}`);
+    if (loaded !== version) loadIntoWorker(version, params);
+    return params;
   }
 
   function hold(state: State, version: number, params: Float32Array): void {
     holdVersion(state, version, params);
-    loadIntoWorker(params);
+    loadIntoWorker(version, params);
   }
 
   async function onPrepare(state: State, msg: Prepare, ctx: ActorContext<Msg>): Promise<State> {
@@ -153,7 +167,8 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
     }
     const { completed, ignored: why } = addSlice(state, msg);
     if (why) ignored.note(ctx.log, msg.type, why);
-    if (completed) loadIntoWorker(completed);
+    // Eagerly, off the next step's critical path: the next step is usually computed on the newest version.
+    if (completed) loadIntoWorker(state.version, completed);
     return maybeRunPending(state, ctx);
   }
 
@@ -167,9 +182,12 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
     if (!from) return ignore(state, ctx, msg.type, "no-reply-address");
     if (msg.term >= state.term) reducerNodes = msg.reducers.addresses.map((a) => addressNode(a));
     const decision = decideStep(state, msg, from, scheduler.now());
-    if (decision.kind === "stale") return ignore(state, ctx, msg.type, "stale-term");
-    if (decision.reload) loadIntoWorker(decision.reload);
     switch (decision.kind) {
+      case "stale":
+        return ignore(state, ctx, msg.type, "stale-term");
+      case "misfit":
+        ignored.note(ctx.log, msg.type, "version-misfit", decision.detail);
+        return state;
       case "run":
         return runStep(state, msg, from, ctx);
       case "wait":
@@ -214,7 +232,7 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
     if (!pending) return state;
     const info = await ready;
     try {
-      const atLeast = pending.msg.step - 1;
+      const atLeast = neededVersion(pending.msg);
       const { version, params } = await fetchFromReducers(
         ctx,
         pending.msg.reducers,
@@ -223,7 +241,7 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
       );
       const problem = takeFetched(state, pending, version, params);
       if (problem) throw new Error(problem);
-      loadIntoWorker(params);
+      loadIntoWorker(version, params);
     } catch (error) {
       ctx.log.warn(
         { job: args.job, err: error },
@@ -311,7 +329,8 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
       );
     const batch = reply.batch;
     gotBatch(batch);
-    const hash = msg.reportHash && state.params ? paramHash(state.params) : undefined;
+    const params = ensureLoaded(state, neededVersion(msg));
+    const hash = msg.reportHash ? paramHash(params) : undefined;
     if (!batch || batch.end <= batch.start) {
       reportDone(ctx, from, msg, { hash, backend: info.backend });
       return state;
@@ -345,7 +364,7 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
   return {
     init(ctx) {
       unsubscribe = host.subscribe(jobNames.paramsTopic(args.job), ctx.self);
-      return initialVersions();
+      return initialVersions(2 + args.spec.sync.staleness);
     },
     async receive(state, msg, ctx) {
       const type = msg.type;

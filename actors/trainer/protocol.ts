@@ -26,11 +26,15 @@ export const Prepared = z.strictObject({
   paramCount: z.number().int(),
   trainSize: z.number().int(),
 });
-/** Compute step `step` on `batchSize` samples with the parameters of version `step - 1`. */
+/**
+ * Compute step `step` on `batchSize` samples with the parameters of version `on` (`step - 1`
+ * when absent: synchronous; `step - 2` with one step of staleness).
+ */
 export const StartStep = z.strictObject({
   type: z.literal("trainer.step"),
   term,
   step: z.number().int().min(1),
+  on: z.number().int().min(0).optional(),
   /** Bumped each time the same step is redone (after an abort). */
   attempt: z.number().int().min(0),
   batchSize: z.number().int().min(0),

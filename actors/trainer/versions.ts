@@ -1,6 +1,7 @@
 /**
  * A trainer's parameter versions as pure functions over an explicit state: which version it
- * holds (and the one before, so a redone step can roll back), assembling the reducers' published
+ * holds (and the ones before, so a redone step can roll back and a stale step can be computed on
+ * an older one), assembling the reducers' published
  * slices, when a step can start, and what `trainer.fetch` may be served. No I/O, no timers, no
  * clock reads (`now` is an argument): the actor in `behavior.ts` loads parameters into its worker,
  * asks reducers and sends gradients.
@@ -23,28 +24,50 @@ export interface PendingStep {
   since: number;
 }
 
+/** A version held besides the newest. */
+export interface HeldVersion {
+  version: number;
+  params: Float32Array;
+}
+
 /** What a trainer knows about parameter versions. `params` is set exactly when `version >= 0`. */
 export interface TrainerVersions {
   term: number;
   coordinator: string | undefined;
+  /** The newest version held, and its parameters. */
   version: number;
   params: Float32Array | undefined;
-  prev: { version: number; params: Float32Array } | undefined;
+  /** Older versions, newest first: at most `keep - 1` (a redo rolls back to one; a stale step computes on one). */
+  older: HeldVersion[];
+  /** Versions held in all: 2 when synchronous (the newest and the one before), 2 + staleness. */
+  keep: number;
   assembler: ParamAssembler | undefined;
   pendingStep: PendingStep | undefined;
 }
 
-/** A trainer before its first prepare. */
-export function initialVersions(): TrainerVersions {
+/** A trainer before its first prepare, keeping `keep` versions (2 + the job's staleness). */
+export function initialVersions(keep = 2): TrainerVersions {
   return {
     term: 0,
     coordinator: undefined,
     version: -1,
     params: undefined,
-    prev: undefined,
+    older: [],
+    keep: Math.max(2, keep),
     assembler: undefined,
     pendingStep: undefined,
   };
+}
+
+/** The version a step is computed on: `on`, or the one before the step. */
+export function neededVersion(msg: StartStep): number {
+  return msg.on ?? msg.step - 1;
+}
+
+/** The parameters of `version` when held (the newest or an older one). */
+export function paramsOf(s: TrainerVersions, version: number): Float32Array | undefined {
+  if (s.params && s.version === version) return s.params;
+  return s.older.find((o) => o.version === version)?.params;
 }
 
 /** Adopts a newer coordinator term (and its address); an older or equal one changes nothing. */
@@ -54,9 +77,10 @@ export function adoptTerm(s: TrainerVersions, term: number, from: string | undef
   s.coordinator = from;
 }
 
-/** Holds `params` as `version`, keeping the version before it when this one is newer. */
+/** Holds `params` as `version`, keeping the versions before it (up to `keep` in all) when this one is newer. */
 export function holdVersion(s: TrainerVersions, version: number, params: Float32Array): void {
-  if (s.params && s.version < version) s.prev = { version: s.version, params: s.params };
+  if (s.params && s.version < version) s.older = [{ version: s.version, params: s.params }, ...s.older];
+  s.older = s.older.filter((o) => o.version < version).slice(0, s.keep - 1);
   s.params = params;
   s.version = version;
 }
@@ -74,7 +98,7 @@ export function startPrepare(s: TrainerVersions, msg: Prepare): PreparePlan {
     // The job is older than what this trainer holds: it was restored from a checkpoint (or the
     // step held was rolled back). Its versions belong to the abandoned timeline: forget them and
     // take the reducers' version, so the replica becomes bit-identical to theirs.
-    s.prev = undefined;
+    s.older = [];
     s.pendingStep = undefined;
     return { kind: "fetch", atLeast: msg.version };
   }
@@ -100,41 +124,51 @@ export function addSlice(
   return { completed: next };
 }
 
-/** What to do with a `trainer.step`. `reload`: parameters rolled back, to be loaded into the worker. */
+/** What to do with a `trainer.step`. */
 export type StepDecision =
   | { kind: "stale" }
-  | { kind: "run"; reload?: Float32Array }
+  /** Bad input: the version asked is neither the one before the step nor one the trainer may keep. */
+  | { kind: "misfit"; detail: string }
+  | { kind: "run" }
   /** Park it until its version comes; look again after {@link RESUME_AFTER_MS}. */
-  | { kind: "wait"; reload?: Float32Array }
-  /** The trainer holds a newer version than the step needs (and cannot roll back): contribute nothing. */
-  | { kind: "ahead"; reload?: Float32Array };
+  | { kind: "wait" }
+  /** The trainer holds only newer versions than the step needs: contribute nothing. */
+  | { kind: "ahead" };
 
-/** Decides about a step asked by `from` at time `now`. */
+/**
+ * Decides about a step asked by `from` at time `now`. Versions at or past the step belong to an
+ * aborted attempt of it (the reducers rolled them back): they are dropped first.
+ */
 export function decideStep(s: TrainerVersions, msg: StartStep, from: string, now: number): StepDecision {
   if (msg.term < s.term) return { kind: "stale" };
+  const need = neededVersion(msg);
+  // keep = 2 + staleness: a step is computed on one of the `staleness + 1` versions before it.
+  if (need > msg.step - 1 || need < msg.step - s.keep + 1)
+    return { kind: "misfit", detail: `step ${msg.step} on version ${need}, keeps ${s.keep} versions` };
   adoptTerm(s, msg.term, from);
-  let reload: Float32Array | undefined;
-  if (s.version >= msg.step && s.prev && s.prev.version === msg.step - 1) {
-    // The step is being redone: the version it produced was rolled back on the reducers.
-    s.params = s.prev.params;
-    s.version = s.prev.version;
-    s.prev = undefined;
-    s.assembler?.dropAbove(s.version);
-    reload = s.params;
-  }
-  const withReload = reload ? { reload } : {};
-  if (s.version === msg.step - 1) return { kind: "run", ...withReload };
-  if (s.version < msg.step - 1) {
+  if (s.version >= msg.step) rollBackBelow(s, msg.step);
+  if (paramsOf(s, need)) return { kind: "run" };
+  if (s.version < need) {
     s.pendingStep = { msg, from, since: now };
-    return { kind: "wait", ...withReload };
+    return { kind: "wait" };
   }
-  return { kind: "ahead", ...withReload };
+  return { kind: "ahead" };
+}
+
+/** Drops the versions ≥ `step` when an older one is held to fall back to (and partial newer ones). */
+function rollBackBelow(s: TrainerVersions, step: number): void {
+  const back = s.older.find((o) => o.version < step);
+  if (!back) return;
+  s.params = back.params;
+  s.version = back.version;
+  s.older = s.older.filter((o) => o.version < back.version);
+  s.assembler?.dropAbove(s.version);
 }
 
 /** The parked step, taken out, when the version it needs is now held. */
 export function takeRunnable(s: TrainerVersions): PendingStep | undefined {
   const pending = s.pendingStep;
-  if (!pending || s.version !== pending.msg.step - 1) return undefined;
+  if (!pending || !paramsOf(s, neededVersion(pending.msg))) return undefined;
   s.pendingStep = undefined;
   return pending;
 }
@@ -156,20 +190,22 @@ export function takeFetched(
   version: number,
   params: Float32Array,
 ): string | undefined {
-  if (version !== pending.msg.step - 1) {
+  const need = neededVersion(pending.msg);
+  if (version !== need) {
     s.pendingStep = undefined;
-    return `reducers hold version ${version}, the step needs ${pending.msg.step - 1}`;
+    return `reducers hold version ${version}, the step needs ${need}`;
   }
   holdVersion(s, version, params);
   return undefined;
 }
 
-/** Serves `trainer.fetch` from the version held or the one before it; a string says why it cannot. */
+/** Serves `trainer.fetch` from any version held; a string says why it cannot. */
 export function serveFetch(s: TrainerVersions, msg: FetchParams): ParamsCopy | string {
-  const prev = s.prev;
-  const source =
-    s.version === msg.version ? s.params : prev?.version === msg.version ? prev.params : undefined;
-  if (!source) return `trainer holds versions ${s.version}/${s.prev?.version ?? "-"}, not ${msg.version}`;
+  const source = paramsOf(s, msg.version);
+  if (!source) {
+    const held = [s.version, ...s.older.map((o) => o.version)].filter((v) => v >= 0);
+    return `trainer holds versions ${held.join("/") || "-"}, not ${msg.version}`;
+  }
   return {
     type: "trainer.params",
     version: msg.version,

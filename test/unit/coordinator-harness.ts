@@ -181,23 +181,24 @@ export class Driver {
     return { lease: l.id, epoch: l.epoch, start, end: Math.min(end, start + n) };
   }
 
-  /** `node` reports the step in flight done with a batch of `n` samples. */
-  done(node: string, n = 4, extra: { hash?: string } = {}): void {
+  /** `node` reports the step in flight (or `step`) done with a batch of `n` samples. */
+  done(node: string, n = 4, extra: { hash?: string; step?: number } = {}): void {
     const s = this.m.s;
     const batch = n > 0 ? this.batch(node, n) : null;
+    const { step = (s.p?.step ?? 0) + 1, ...rest } = extra;
     this.send({
       type: "message",
       msg: {
         type: "coord.done",
         term: s.term,
-        step: (s.p?.step ?? 0) + 1,
+        step,
         attempt: s.attempt,
         member: node,
         batch,
         n,
         lossSum: n * 0.5,
         computeMs: 10,
-        ...extra,
+        ...rest,
       },
       from: `${node}/${this.m.cfg.job}.trainer`,
     });
