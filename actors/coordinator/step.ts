@@ -264,7 +264,8 @@ function committed(m: Core, ph: Committing): void {
   const samples = ph.batches.reduce((a, b) => a + (b.end - b.start), 0);
   ledger.commit(ph.batches);
   p.step = step;
-  m.s.attempt = 0;
+  // Attempts only grow within a term (never reset at a commit): a step started ahead at attempt a
+  // keeps answering at a, and (step, attempt) never names two different runs of a step.
   p.ledger = ledger.snapshot();
   p.lastLoss = ph.lossSum / Math.max(1, samples);
   const dt = m.s.lastCommitAt ? now - m.s.lastCommitAt : now - ph.stepStartedAt;

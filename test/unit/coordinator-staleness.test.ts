@@ -190,3 +190,42 @@ test("synchronous jobs never start a step ahead and send no `on`", () => {
   d.done("b");
   assert.deepEqual(steps(d), []);
 });
+
+test("after a redo, the step started ahead at the new attempt is answered and committed", () => {
+  const d = staleDriver(["a", "b", "c"]);
+  steps(d);
+  d.done("a");
+  d.done("b");
+  d.done("c");
+  steps(d);
+  d.kill("c");
+  d.one("abortReducers");
+  d.take("tell");
+  d.send({ type: "reducersAborted", gen: d.gen, ok: [true, true] });
+  assert.deepEqual(
+    steps(d).map((s) => [s.step, s.attempt]),
+    [
+      [1, 1],
+      [1, 1],
+    ],
+  );
+  d.done("a");
+  d.done("b");
+  d.persisted();
+  assert.deepEqual(
+    steps(d).map((s) => [s.step, s.attempt]),
+    [
+      [2, 1],
+      [2, 1],
+    ],
+  );
+  apply(d);
+  d.persisted();
+  // Step 1 is applied before step 2's answers come: they still count (the attempt did not reset).
+  d.done("a", 4, { step: 2 });
+  d.done("b", 4, { step: 2 });
+  assert.equal(d.m.phase, "committing");
+  apply(d);
+  assert.equal(d.m.s.p?.step, 2);
+  assert.equal(d.m.s.ignored, 0);
+});
