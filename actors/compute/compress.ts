@@ -24,10 +24,17 @@ export const FP16_MAX = 65504;
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
+/** Whether this platform stores typed arrays little-endian (the wire order): then views are used. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /** The binary16 bits of `x` (rounded to nearest even, overflow clamped, NaN and ±∞ kept). */
 export function toHalfBits(x: number): number {
   f32[0] = x;
-  const bits = u32[0]!;
+  return halfOfBits(u32[0]!);
+}
+
+/** {@link toHalfBits} of the float32 with bits `bits`. */
+function halfOfBits(bits: number): number {
   const sign = (bits >>> 16) & 0x8000;
   const exp = (bits >>> 23) & 0xff;
   const mant = bits & 0x7fffff;
@@ -90,10 +97,28 @@ export function encode(encoding: Encoding, x: Float32Array, decoded?: Float32Arr
 }
 
 function encodeFp16(x: Float32Array, decoded?: Float32Array): Uint8Array {
-  const out = new Uint8Array(2 * x.length);
+  const n = x.length;
+  const out = new Uint8Array(2 * n);
   const t = halves();
-  for (let i = 0; i < x.length; i++) {
-    const h = toHalfBits(x[i]!);
+  // The float32 bits, read in place (a Float32Array's offset is always a multiple of 4).
+  const bits = new Uint32Array(x.buffer, x.byteOffset, n);
+  if (LITTLE_ENDIAN) {
+    const h16 = new Uint16Array(out.buffer);
+    for (let i = 0; i < n; i++) {
+      const v = bits[i]!;
+      const a = v & 0x7fffffff;
+      // The common case inline, 2⁻¹⁴ ≤ |x| < 65520 (a binary16 normal after rounding): rebias the
+      // exponent, add just under half an ulp plus the odd bit (ties to even), drop 13 bits.
+      h16[i] =
+        a >= 0x38800000 && a < 0x477ff000
+          ? ((a - 0x38000000 + 0xfff + ((a >>> 13) & 1)) >>> 13) | ((v >>> 16) & 0x8000)
+          : halfOfBits(v);
+    }
+    if (decoded) for (let i = 0; i < n; i++) decoded[i] = t[h16[i]!]!;
+    return out;
+  }
+  for (let i = 0; i < n; i++) {
+    const h = halfOfBits(bits[i]!);
     out[2 * i] = h & 0xff;
     out[2 * i + 1] = h >>> 8;
     if (decoded) decoded[i] = t[h]!;
@@ -118,10 +143,11 @@ function encodeInt8(x: Float32Array, decoded?: Float32Array): Uint8Array {
     }
     const scale = Math.fround(max / 127);
     scales.setFloat32(4 * b, scale, true);
+    const inverse = scale > 0 ? 1 / scale : 0;
     for (let i = from; i < to; i++) {
       const v = x[i]!;
       // NaN becomes 0, ±∞ the block's extreme; symmetric rounding so ±x encode to ±q.
-      const k = scale > 0 && v === v ? Math.min(127, Math.round(Math.abs(v) / scale)) : 0;
+      const k = v === v ? Math.min(127, Math.round(Math.abs(v) * inverse)) : 0;
       const s = v < 0 ? -k : k;
       q[i] = s;
       if (decoded) decoded[i] = Math.fround(s * scale);
@@ -150,6 +176,11 @@ export function decode(
 function decodeFp16(bytes: Uint8Array, length: number, into?: Float32Array): Float32Array {
   const out = into ?? new Float32Array(length);
   const t = halves();
+  if (LITTLE_ENDIAN && bytes.byteOffset % 2 === 0) {
+    const h16 = new Uint16Array(bytes.buffer, bytes.byteOffset, length);
+    for (let i = 0; i < length; i++) out[i] = t[h16[i]!]!;
+    return out;
+  }
   for (let i = 0; i < length; i++) out[i] = t[bytes[2 * i]! | (bytes[2 * i + 1]! << 8)]!;
   return out;
 }
@@ -162,15 +193,13 @@ function decodeInt8(bytes: Uint8Array, length: number, into?: Float32Array): Flo
     const s = view.getFloat32(4 * b, true);
     if (!(s >= 0 && s !== Infinity)) return undefined;
   }
+  const q = new Int8Array(bytes.buffer, bytes.byteOffset + 4 * blocks, length);
+  for (let i = 0; i < length; i++) if (q[i] === -128) return undefined;
   const out = into ?? new Float32Array(length);
   for (let b = 0; b < blocks; b++) {
     const scale = view.getFloat32(4 * b, true);
     const to = Math.min(length, (b + 1) * INT8_BLOCK);
-    for (let i = b * INT8_BLOCK; i < to; i++) {
-      const k = view.getInt8(4 * blocks + i);
-      if (k === -128) return undefined;
-      out[i] = Math.fround(k * scale);
-    }
+    for (let i = b * INT8_BLOCK; i < to; i++) out[i] = Math.fround(q[i]! * scale);
   }
   return out;
 }
@@ -203,10 +232,10 @@ export class ErrorFeedback {
       throw new RangeError(`gradient of ${g.length} values, residual of ${r.length}`);
     const sum = new Float32Array(g.length);
     for (let i = 0; i < sum.length; i++) sum[i] = g[i]! + r[i]!;
-    const decoded = new Float32Array(g.length);
-    const bytes = encode(this.encoding, sum, decoded);
+    // What the reducers will decode goes into r, then r becomes what it left out.
+    const bytes = encode(this.encoding, sum, r);
     for (let i = 0; i < r.length; i++) {
-      const left = sum[i]! - decoded[i]!;
+      const left = sum[i]! - r[i]!;
       // A non-finite gradient must not poison every later step through the residual.
       r[i] = Number.isFinite(left) ? left : 0;
     }
