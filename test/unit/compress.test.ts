@@ -62,6 +62,20 @@ test("fp16: known values, subnormals, ties to even, overflow clamp, ±∞ and Na
   assert.equal(fromHalfBits(0x7bff), FP16_MAX);
 });
 
+test("fp16: the vector encoder agrees with the scalar conversion on 200 000 random float32 bit patterns", () => {
+  let s = 12345;
+  const bits = Uint32Array.from({ length: 200_000 }, () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0));
+  const x = new Float32Array(bits.buffer);
+  const bytes = encode("fp16", x);
+  const decoded = new Float32Array(x.length);
+  encode("fp16", x, decoded);
+  for (let i = 0; i < x.length; i++) {
+    const h = bytes[2 * i]! | (bytes[2 * i + 1]! << 8);
+    assert.equal(h, toHalfBits(x[i]!), `bits ${bits[i]!.toString(16)}`);
+    assert.ok(Object.is(decoded[i], fromHalfBits(h)) || Number.isNaN(decoded[i]));
+  }
+});
+
 test("fp16: relative error at most 2⁻¹¹ on normal values; payload is half the fp32 bytes", () => {
   const x = noise(10_000, 1, 100);
   const y = roundTrip("fp16", x);
