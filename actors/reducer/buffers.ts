@@ -5,6 +5,7 @@
  * for at most `maxMembers` members per attempt before it. Everything else is dropped and counted.
  * @module
  */
+import { decode } from "../compute/compress.js";
 import type { Contribution, ReducerConfig, ReducerEffect, ReducerEvent, ReducerState } from "./machine.js";
 
 /** Members a step's attempt buffers when the config names no bound (JobSpec's largest `maxWorkers`). */
@@ -29,6 +30,12 @@ export function bufferGrad(
 ): { held: boolean; effects: ReducerEffect[] } {
   const refused = refusal(config, state, e);
   if (refused) return { held: false, effects: [refused] };
+  // Decoded once the slice passed the bounds (its length is this reducer's), before it can
+  // supersede anything: a malformed payload is dropped as if never sent.
+  const packed = e.data instanceof Float32Array ? undefined : e.data;
+  const data = packed ? decode(packed.encoding, packed.bytes, config.length) : e.data;
+  if (!(data instanceof Float32Array))
+    return { held: false, effects: [ignore("bad-payload", `${packed?.encoding} slice of ${e.member}`)] };
   let byAttempt = state.buffers.get(e.step);
   if (!byAttempt) state.buffers.set(e.step, (byAttempt = new Map()));
   const w = state.waiting;
@@ -41,7 +48,7 @@ export function bufferGrad(
     const detail = `step ${e.step} attempt ${e.attempt} already holds ${byMember.size} members`;
     return { held: false, effects: [...dropped, ignore("too-many-members", detail)] };
   }
-  byMember.set(e.member, { n: e.n, data: e.data });
+  byMember.set(e.member, { n: e.n, data });
   return { held: true, effects: dropped };
 }
 

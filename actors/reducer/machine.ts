@@ -15,7 +15,7 @@ import {
   type OptimizerState,
 } from "../compute/optimizer.js";
 import type { ReducerCheckpoint } from "./checkpoint.js";
-import type { Aborted, Loaded, SliceCopy } from "./protocol.js";
+import type { Aborted, GradData, Loaded, SliceCopy } from "./protocol.js";
 import { bufferGrad } from "./buffers.js";
 
 type SliceApplied = Extract<CoordinatorCommand, { type: "coord.applied" }>;
@@ -92,7 +92,8 @@ export interface ReducerState {
 
 /** What the machine is told. */
 export type ReducerEvent =
-  | { type: "grad"; step: number; attempt: number; member: string; n: number; data: Float32Array }
+  /** `data` is float32 or packed (fp16/int8); the buffers decode a packed slice once it is held. */
+  | { type: "grad"; step: number; attempt: number; member: string; n: number; data: GradData }
   | {
       type: "commit";
       term: number;

@@ -1,9 +1,31 @@
 import { z } from "zod";
+import { encodedBytes } from "../compute/compress.js";
 import { PartDigest } from "../coordinator/protocol.js";
+import { MAX_MODEL_PARAMETERS } from "../job/model-bounds.js";
 
 const term = z.number().int().min(0);
 /** Any Float32Array, also a view of a larger buffer (a trainer sends subarrays of its gradient). */
 const float32 = z.custom<Float32Array>((v) => v instanceof Float32Array, "expected a Float32Array");
+
+/**
+ * A gradient slice in a lossy encoding (`compression` fp16 or int8, see `compute/compress.ts`):
+ * `length` values in `bytes`. The size must be what the encoding takes for `length` values, so a
+ * payload can never make the reducer allocate more than the length it checks against its slice.
+ */
+export const PackedGrad = z
+  .strictObject({
+    encoding: z.enum(["fp16", "int8"]),
+    length: z.number().int().min(0).max(MAX_MODEL_PARAMETERS),
+    bytes: z.custom<Uint8Array>((v) => v instanceof Uint8Array, "expected a Uint8Array"),
+  })
+  .refine((p) => p.bytes.length === encodedBytes(p.encoding, p.length), {
+    message: "bytes do not hold `length` values in `encoding`",
+    path: ["bytes"],
+  });
+export type PackedGrad = z.infer<typeof PackedGrad>;
+/** A gradient slice on the wire: float32 (`compression: "none"`) or packed. */
+export const GradData = z.union([float32, PackedGrad]);
+export type GradData = z.infer<typeof GradData>;
 
 /** A trainer's gradient slice for a step: the sum over its batch (n samples). */
 export const GradSlice = z.strictObject({
@@ -13,7 +35,7 @@ export const GradSlice = z.strictObject({
   attempt: z.number().int().min(0),
   member: z.string(),
   n: z.number().int().min(0),
-  data: float32,
+  data: GradData,
 });
 /** Commit a step with exactly these contributors (sorted), `total` samples in all. */
 export const CommitStep = z.strictObject({

@@ -14,6 +14,7 @@ import { epochSeed, jobNames } from "../job/names.js";
 import type { BatchReady } from "../loader/behavior.js";
 import type { LoaderCommand } from "../loader/protocol.js";
 import type { ReducerCommand, SliceCopy } from "../reducer/protocol.js";
+import { GradEncoder } from "./grad-codec.js";
 import type {
   FetchParams,
   ParamsCopy,
@@ -87,6 +88,8 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
     seed: args.spec.seed,
   });
   ready.then((info) => host.reportBackend(info.backend)).catch(() => undefined);
+  /** Slices of each gradient for the reducers, packed with error feedback when the spec compresses. */
+  const grads = new GradEncoder(args.spec.compression, host.metrics);
   const perms = new Map<number, Int32Array>();
   const permutation = (epoch: number, size: number) => {
     let p = perms.get(epoch);
@@ -338,8 +341,7 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
     const perm = permutation(batch.epoch, info.trainSize);
     const indices = Array.from(perm.subarray(batch.start, batch.end));
     const g = await worker.gradients(indices);
-    const b = msg.reducers.bounds;
-    msg.reducers.addresses.forEach((address, r) => {
+    for (const { address, data } of grads.encode(msg.step, g.grad, msg.reducers)) {
       ctx.ref<ReducerCommand>(address).tell({
         type: "reducer.grad",
         term: msg.term,
@@ -347,9 +349,9 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
         attempt: msg.attempt,
         member: host.nodeId,
         n: g.n,
-        data: g.grad.subarray(b[r], b[r + 1]),
+        data,
       });
-    });
+    }
     reportDone(ctx, from, msg, {
       batch,
       n: g.n,

@@ -8,6 +8,9 @@ import { TRAINING_MESSAGES } from "../../actors/kinds.js";
 import { reducerBehavior } from "../../actors/reducer/behavior.js";
 import type { ReducerCommand } from "../../actors/reducer/protocol.js";
 import { createOptimizer } from "../../actors/compute/optimizer.js";
+import type { JobSpec } from "../../actors/job/spec.js";
+import { GradEncoder } from "../../actors/trainer/grad-codec.js";
+import { createCodec } from "../../messages/codec.js";
 import { median } from "./stats.js";
 
 /** Sizes of the reduce measurement. */
@@ -31,6 +34,17 @@ export interface ReduceResult {
    * timed alone on this thread: work the raw side does not do.
    */
   reducerArithmeticMs: number;
+  /**
+   * Bytes of the gradient slices that cross the server per step (the messages a trainer sends to
+   * reducers on other nodes, envelopes included), float32 and with `compression: "fp16"`.
+   */
+  gradWireBytes: { none: number; fp16: number };
+  /** `gradWireBytes.fp16 / gradWireBytes.none`. */
+  fp16WireRatio: number;
+  /** Median time of the same step with fp16 gradients (the trainers' encoding included). */
+  fp16StepMs: number;
+  /** `fp16StepMs / flockStepMs`: below 1 when the smaller slices save more than encoding costs. */
+  fp16StepRatio: number;
 }
 
 const STEP_TIMEOUT_MS = 20_000;
@@ -42,6 +56,8 @@ const STEP_TIMEOUT_MS = 20_000;
  * the real reducer behaviour (sum in member order, optimizer, publish on the job's params topic)
  * through the runtime's tell and publish; the raw side moves the same bytes over the same server
  * with bare NATS publishes. Each member is a node with its own connection, all in this process.
+ * The flock step is also run with fp16 gradient slices (each member encoding through its own
+ * error-feedback encoder, as a trainer does), interleaved with the float32 one.
  */
 export async function measureReduce(url: string, cluster: string, plan: ReducePlan): Promise<ReduceResult> {
   const n = plan.members;
@@ -66,23 +82,37 @@ export async function measureReduce(url: string, cluster: string, plan: ReducePl
     await Promise.all(transports.map((t) => t.flush()));
     const rawMs: number[] = [];
     const flockMs: number[] = [];
+    const fp16Ms: number[] = [];
+    // Each side keeps its own encoders: the fp16 ones carry their error feedback from step to step.
+    const encoders = {
+      none: grads.map(() => new GradEncoder("none")),
+      fp16: grads.map(() => new GradEncoder("fp16")),
+    };
     for (let s = 0; s < plan.steps + 2; s++) {
       const r = await raw.step(s);
-      const f = await flock.step(s + 1, grads);
+      const f = await flock.step(2 * s + 1, grads, encoders.none);
+      const h = await flock.step(2 * s + 2, grads, encoders.fp16);
       if (s >= 2) {
         rawMs.push(r);
         flockMs.push(f);
+        fp16Ms.push(h);
       }
     }
     raw.close();
     const rawStepMs = median(rawMs);
     const flockStepMs = median(flockMs);
+    const fp16StepMs = median(fp16Ms);
+    const gradWireBytes = { none: flock.wireBytes(grads, "none"), fp16: flock.wireBytes(grads, "fp16") };
     return {
       rawStepMs,
       flockStepMs,
       reduceWireRatio: rawStepMs / flockStepMs,
       bytesPerStep: 2 * n * length * 4,
       reducerArithmeticMs: reducerArithmetic(grads, bounds),
+      gradWireBytes,
+      fp16WireRatio: gradWireBytes.fp16 / gradWireBytes.none,
+      fp16StepMs,
+      fp16StepRatio: fp16StepMs / flockStepMs,
     };
   } finally {
     for (const s of systems) await s.stop().catch(() => undefined);
@@ -91,7 +121,10 @@ export async function measureReduce(url: string, cluster: string, plan: ReducePl
 }
 
 interface Side {
-  step(s: number, grads: Float32Array<ArrayBuffer>[]): Promise<number>;
+  /** One step with member i's gradient sent through `encoders[i]`; its time in ms. */
+  step(s: number, grads: Float32Array[], encoders: GradEncoder[]): Promise<number>;
+  /** Bytes of the envelopes of one step's slices to reducers on other nodes, in `compression`. */
+  wireBytes(grads: Float32Array[], compression: JobSpec["compression"]): number;
 }
 
 async function setUpFlock(systems: ActorSystem[], bounds: number[]): Promise<Side> {
@@ -142,8 +175,41 @@ async function setUpFlock(systems: ActorSystem[], bounds: number[]): Promise<Sid
       ),
     ),
   );
+  const map = { addresses: reducers.map((ref) => ref.address), bounds };
+  /** Member i's slices for `step`, as the trainer sends them. */
+  const slices = (i: number, step: number, g: Float32Array, encoder: GradEncoder) =>
+    encoder.encode(step, g, map).map(({ address, data }) => ({
+      address,
+      msg: {
+        type: "reducer.grad" as const,
+        term: 1,
+        step,
+        attempt: 0,
+        member: systems[i]!.nodeId,
+        n: 16,
+        data,
+      },
+    }));
   return {
-    step(step, grads) {
+    wireBytes(grads, compression) {
+      const codec = createCodec();
+      let bytes = 0;
+      grads.forEach((g, i) => {
+        const from = `${systems[i]!.nodeId}/trainer`;
+        for (const [r, { address, msg }] of slices(i, 1, g, new GradEncoder(compression)).entries())
+          if (r !== i)
+            bytes += codec.encode({
+              v: 1,
+              type: msg.type,
+              id: `${i}-${r}`,
+              from,
+              to: address,
+              body: msg,
+            }).length;
+      });
+      return bytes;
+    },
+    step(step, grads, encoders) {
       return new Promise((resolve, reject) => {
         const done = new Set<number>();
         const started = performance.now();
@@ -159,20 +225,9 @@ async function setUpFlock(systems: ActorSystem[], bounds: number[]): Promise<Sid
             resolve(performance.now() - started);
           }
         };
-        for (let i = 0; i < n; i++) {
-          const g = grads[i]!;
-          for (let r = 0; r < n; r++) {
-            systems[i]!.ref<ReducerCommand>(reducers[r]!.address).tell({
-              type: "reducer.grad",
-              term: 1,
-              step,
-              attempt: 0,
-              member: systems[i]!.nodeId,
-              n: 16,
-              data: g.subarray(bounds[r], bounds[r + 1]),
-            });
-          }
-        }
+        for (let i = 0; i < n; i++)
+          for (const { address, msg } of slices(i, step, grads[i]!, encoders[i]!))
+            systems[i]!.ref<ReducerCommand>(address).tell(msg);
         for (const ref of reducers)
           ref.tell(
             {

@@ -79,6 +79,12 @@ export function explain(r: BenchReport, key: FigureKey): string {
   }
 }
 
+/** The sentence of `fp16WireRatio` (a figure of the reduce result, not of {@link FIGURES}). */
+function explainFp16(d: ReduceResult): string {
+  const n = (x: number) => sig(x).toLocaleString("en-US");
+  return `the gradient slices one reduce step sends to reducers on other nodes took ${n(d.gradWireBytes.fp16)} bytes with \`compression: "fp16"\` against ${n(d.gradWireBytes.none)} as float32 (envelopes included); the step took ${n(d.fp16StepMs)} ms against ${n(d.flockStepMs)} ms (ratio ${n(d.fp16StepRatio)}, the trainers' encoding with error feedback included).`;
+}
+
 function verdict(value: number, aim: number | undefined, higher: boolean): string {
   if (aim === undefined) return "";
   return (higher ? value >= aim : value <= aim) ? "met" : "missed";
@@ -93,6 +99,12 @@ export function formatTable(r: BenchReport): string {
     verdict(r[f.key], f.aim, f.higher),
   ]);
   rows.push(["backend", r.backend, "", ""], ["cores", String(r.cores), "", ""]);
+  rows.push([
+    "fp16WireRatio",
+    String(sig(r.reduce.fp16WireRatio)),
+    "≤ 0.55",
+    verdict(r.reduce.fp16WireRatio, 0.55, false),
+  ]);
   const head = ["figure", "value", "aim", ""];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) =>
@@ -119,8 +131,10 @@ export function formatMarkdown(r: BenchReport): string {
     ),
     `| backend | ${r.backend} | | |`,
     `| cores | ${r.cores} | | |`,
+    `| fp16WireRatio | ${sig(r.reduce.fp16WireRatio)} | ≤ 0.55 | ${verdict(r.reduce.fp16WireRatio, 0.55, false)} |`,
     "",
     ...FIGURES.map((f) => `- **${f.key}**: ${explain(r, f.key)}`),
+    `- **fp16WireRatio**: ${explainFp16(r.reduce)}`,
   ];
   return lines.join("\n");
 }
