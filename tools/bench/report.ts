@@ -165,11 +165,9 @@ function verdict(value: number, aim: number | undefined, higher: boolean): strin
   return (higher ? value >= aim : value <= aim) ? "met" : "missed";
 }
 
-/** Each job's final test accuracy, in one cell. */
-function accuracyLine(r: BenchReport): string {
-  return Object.entries(r.accuracy)
-    .map(([k, v]) => `${k} ${sig(v)}`)
-    .join(", ");
+/** Each job's final test accuracy as a (name, value) row: `accuracy.fp16`, … */
+function accuracyRows(r: BenchReport): Array<[string, string]> {
+  return Object.entries(r.accuracy).map(([k, v]) => [`accuracy.${k}`, String(sig(v))]);
 }
 
 /** The figures as a fixed-width table for a terminal. */
@@ -181,7 +179,7 @@ export function formatTable(r: BenchReport): string {
     verdict(r[f.key], f.aim, f.higher),
   ]);
   rows.push(
-    ["accuracy", accuracyLine(r), "", ""],
+    ...accuracyRows(r).map(([k, v]) => [k, v, "", ""]),
     ["backend", r.backend, "", ""],
     ["cores", String(r.cores), "", ""],
   );
@@ -209,7 +207,7 @@ export function formatMarkdown(r: BenchReport): string {
       (f) =>
         `| ${f.key} | ${sig(r[f.key])} | ${f.aim === undefined ? "" : `${f.higher ? "≥" : "≤"} ${f.aim}`} | ${verdict(r[f.key], f.aim, f.higher)} |`,
     ),
-    `| accuracy | ${accuracyLine(r)} | | |`,
+    ...accuracyRows(r).map(([k, v]) => `| ${k} | ${v} | | |`),
     `| backend | ${r.backend} | | |`,
     `| cores | ${r.cores} | | |`,
     "",
