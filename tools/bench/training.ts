@@ -97,7 +97,8 @@ export async function measureTraining(
     await Promise.all(NODES.slice(0, 2).map((id) => daemons.start(id)));
     client = await connectCluster({ servers: url, cluster });
     await waitAlive(client, NODES.slice(0, 2));
-    const jobs = await measureScaling(client, plan, say);
+    const { epochs, rounds, heavyEpochs } = plan;
+    const jobs = await measureScaling(client, { epochs, rounds, heavyEpochs }, say);
 
     say("daemon c");
     await daemons.start("c");
