@@ -3,6 +3,18 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { scaleTimeout, spawnChild } from "../helpers/index.js";
 
+/** Jobs whose final test accuracy the report carries (each mode's too). */
+const ACCURACIES = [
+  "oneWorker",
+  "twoWorkers",
+  "twoWorkersStrong",
+  "staleness",
+  "fp16",
+  "int8",
+  "heavyOneWorker",
+  "heavyTwoWorkers",
+] as const;
+
 const flock = fileURLToPath(new URL("../../bin/flock.js", import.meta.url));
 
 /** Every figure `flock bench` reports; the test checks presence and finiteness, never speed. */
@@ -12,6 +24,15 @@ const FIGURES = [
   "reduceWireRatio",
   "trainerOverheadRatio",
   "scaling2",
+  "scaling2Strong",
+  "rawScaling2",
+  "scalingEfficiency",
+  "scaling2Heavy",
+  "rawScaling2Heavy",
+  "scalingEfficiencyHeavy",
+  "stalenessSpeedup",
+  "fp16Speedup",
+  "int8Speedup",
   "recoveryMedianS",
   "failoverS",
   "peakRssMB",
@@ -20,7 +41,7 @@ const FIGURES = [
 
 test(
   "flock bench --quick --json reports every figure with a finite value",
-  { timeout: scaleTimeout(240_000) },
+  { timeout: scaleTimeout(480_000) },
   async (t) => {
     const bench = spawnChild(process.execPath, [flock, "bench", "--quick", "--json"], { name: "bench" });
     t.after(() => bench.stop());
@@ -36,6 +57,12 @@ test(
       assert.ok(key in report, `missing ${key}`);
       assert.equal(typeof report[key], "number", `${key} is ${typeof report[key]}`);
       assert.ok(Number.isFinite(report[key]), `${key} = ${String(report[key])}`);
+    }
+    assert.equal(typeof report.accuracy, "object", "accuracy reported");
+    const accuracy = report.accuracy as Record<string, unknown>;
+    for (const key of ACCURACIES) {
+      const value = accuracy[key];
+      assert.ok(typeof value === "number" && value >= 0 && value <= 1, `accuracy.${key} = ${String(value)}`);
     }
     assert.equal(typeof report.backend, "string");
     assert.ok((report.backend as string).length > 0, "backend named");

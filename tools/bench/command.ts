@@ -19,7 +19,7 @@ export function registerBenchCommand(program: Command): void {
     .command("bench")
     .description("Measure flock against raw NATS and plain tfjs (starts its own nats-server and daemons)")
     .option("--json", "print one JSON object as the last line of stdout")
-    .option("--quick", "a smaller run, under a minute")
+    .option("--quick", "a smaller run (a few minutes): every figure measured once, one epoch per job")
     .option(
       "--md <file>",
       "write the results block of this markdown file (default for a full run: BENCHMARKS.md)",

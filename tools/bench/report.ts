@@ -1,7 +1,8 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import type { MessagingResult } from "./messaging.js";
 import type { ReduceResult } from "./reduce.js";
-import { sig } from "./stats.js";
+import { MODES, type ModeFigureKey } from "./scaling.js";
+import { median, sig } from "./stats.js";
 import type { TrainingResult } from "./training.js";
 
 /** The machine a run measured. */
@@ -23,6 +24,17 @@ export interface BenchReport {
   reduceWireRatio: number;
   trainerOverheadRatio: number;
   scaling2: number;
+  scaling2Strong: number;
+  rawScaling2: number;
+  scalingEfficiency: number;
+  scaling2Heavy: number;
+  rawScaling2Heavy: number;
+  scalingEfficiencyHeavy: number;
+  stalenessSpeedup: number;
+  fp16Speedup: number;
+  int8Speedup: number;
+  /** Final test accuracy of each job, so a speedup that costs accuracy shows. */
+  accuracy: Record<string, number>;
   recoveryMedianS: number;
   failoverS: number;
   peakRssMB: number;
@@ -43,12 +55,31 @@ export const FIGURES = [
   { key: "reduceWireRatio", aim: 0.7, higher: true },
   { key: "trainerOverheadRatio", aim: 0.9, higher: true },
   { key: "scaling2", aim: undefined, higher: true },
+  { key: "scaling2Strong", aim: undefined, higher: true },
+  { key: "rawScaling2", aim: undefined, higher: true },
+  { key: "scalingEfficiency", aim: 0.9, higher: true },
+  { key: "scaling2Heavy", aim: undefined, higher: true },
+  { key: "rawScaling2Heavy", aim: undefined, higher: true },
+  { key: "scalingEfficiencyHeavy", aim: undefined, higher: true },
+  { key: "stalenessSpeedup", aim: undefined, higher: true },
+  { key: "fp16Speedup", aim: undefined, higher: true },
+  { key: "int8Speedup", aim: undefined, higher: true },
   { key: "recoveryMedianS", aim: 2.5, higher: false },
   { key: "failoverS", aim: 5, higher: false },
   { key: "peakRssMB", aim: undefined, higher: false },
 ] as const;
 
 type FigureKey = (typeof FIGURES)[number]["key"];
+type ScalingKey = Extract<
+  FigureKey,
+  | "scaling2"
+  | "scaling2Strong"
+  | "rawScaling2"
+  | "scalingEfficiency"
+  | "scaling2Heavy"
+  | "rawScaling2Heavy"
+  | "scalingEfficiencyHeavy"
+>;
 
 /** One sentence per figure: what was measured, and the numbers behind it. */
 export function explain(r: BenchReport, key: FigureKey): string {
@@ -65,7 +96,17 @@ export function explain(r: BenchReport, key: FigureKey): string {
     case "trainerOverheadRatio":
       return `a one-worker flock job trained MNIST at ${n(t.oneWorkerSamplesPerSec)} samples/s (steady state, daemon process) against ${n(t.plainSamplesPerSec)} for the plain tfjs loop (same model, batch, data, backend ${t.backend}): a step every ${n(t.oneWorkerStepMs.medianMs)} ms (median; mean ${n(t.oneWorkerStepMs.meanMs)} ms) against ${n(t.plainStepMs)} ms.`;
     case "scaling2":
-      return `two workers, each in its own daemon process, trained at ${n(t.twoWorkerSamplesPerSec)} samples/s against ${n(t.oneWorkerSamplesPerSec)} for one, on ${r.cores} cores shared with nats-server and the coordinator.`;
+    case "scaling2Strong":
+    case "rawScaling2":
+    case "scalingEfficiency":
+    case "scaling2Heavy":
+    case "rawScaling2Heavy":
+    case "scalingEfficiencyHeavy":
+      return explainScaling(r, key);
+    case "stalenessSpeedup":
+    case "fp16Speedup":
+    case "int8Speedup":
+      return explainMode(r, key);
     case "recoveryMedianS":
       return `SIGKILL of a trainer's daemon to the next committed step: ${t.recoverySeconds.map((s) => `${n(s)} s`).join(", ")} (default failure deadline 2 s).`;
     case "failoverS":
@@ -85,9 +126,54 @@ function explainFp16(d: ReduceResult): string {
   return `the gradient slices one reduce step sends to reducers on other nodes took ${n(d.gradWireBytes.fp16)} bytes with \`compression: "fp16"\` against ${n(d.gradWireBytes.none)} as float32 (envelopes included); the step took ${n(d.fp16StepMs)} ms against ${n(d.flockStepMs)} ms (ratio ${n(d.fp16StepRatio)}, the trainers' encoding with error feedback included).`;
 }
 
+/** Samples/s of a list of runs, with "(median of N)" when there were several. */
+function runs(rates: readonly number[]): string {
+  const n = (x: number) => sig(x).toLocaleString("en-US");
+  return rates.length === 1 ? n(rates[0]!) : `${n(median(rates))} (median of ${rates.map(n).join(", ")})`;
+}
+
+function explainScaling(r: BenchReport, key: ScalingKey): string {
+  const t = r.training;
+  const j = t.jobs;
+  const n = (x: number) => sig(x).toLocaleString("en-US");
+  const rates = (xs: ReadonlyArray<{ samplesPerSec: number }>) => runs(xs.map((x) => x.samplesPerSec));
+  const rawLine = (raw: typeof t.raw) =>
+    `two plain tfjs loops (\`plainTrainLoop\`, batch ${j.batch} each) in two worker threads of one process reached ${runs(raw.twoThreadSamplesPerSec)} samples/s together against ${runs(raw.oneThreadSamplesPerSec)} for one loop in one thread (interleaved rounds; one loop's step ${n(raw.oneThreadStepMs)} ms)`;
+  const heavy = `the heavy model (784 → 512 relu → 512 relu → 10, 669,706 parameters, ${j.plan.heavyEpochs} epoch(s), evaluated at the end only)`;
+  switch (key) {
+    case "scaling2":
+      return `weak scaling: two workers, each in its own daemon process and each with the one-worker job's batch of ${j.batch} (global batch ${2 * j.batch}), trained MNIST at ${rates(j.weak)} samples/s against ${n(t.oneWorkerSamplesPerSec)} for one, on ${r.cores} cores shared with nats-server and the coordinator (${j.plan.epochs} epoch(s) each).`;
+    case "scaling2Strong":
+      return `strong scaling: two workers sharing the one-worker job's global batch of ${j.batch} (${j.batch / 2} each) trained at ${rates(j.strong)} samples/s against ${n(t.oneWorkerSamplesPerSec)} for one.`;
+    case "rawScaling2":
+      return `${rawLine(t.raw)}: the most two workers can gain on this machine.`;
+    case "scalingEfficiency":
+      return `scaling2 ÷ rawScaling2 = ${n(t.scaling2)} ÷ ${n(t.rawScaling2)}: the share of plain tfjs's two-thread gain that two flock workers keep.`;
+    case "scaling2Heavy":
+      return `weak scaling on ${heavy}: two workers (batch ${j.batch} each) trained at ${n(j.heavyTwoWorkers.samplesPerSec)} samples/s against ${n(j.heavyOneWorker.samplesPerSec)} for one, whose step took ${n(j.heavyOneWorkerStepMs.medianMs)} ms (median; the plain loop's ${n(t.rawHeavy.oneThreadStepMs)} ms).`;
+    case "rawScaling2Heavy":
+      return `on the heavy model, ${rawLine(t.rawHeavy)}.`;
+    case "scalingEfficiencyHeavy":
+      return `scaling2Heavy ÷ rawScaling2Heavy = ${n(t.scaling2Heavy)} ÷ ${n(t.rawScaling2Heavy)}.`;
+  }
+}
+
+function explainMode(r: BenchReport, key: ModeFigureKey): string {
+  const t = r.training;
+  const mode = MODES.find((m) => m.figure === key)!;
+  const n = (x: number) => sig(x).toLocaleString("en-US");
+  const rates = (xs: ReadonlyArray<{ samplesPerSec: number }>) => runs(xs.map((x) => x.samplesPerSec));
+  return `the two-worker weak job with \`${JSON.stringify(mode.overrides)}\` trained at ${rates(t.jobs.modes[mode.name])} samples/s against ${rates(t.jobs.weak)} in the default synchronous mode (runs interleaved); test accuracy ${n(t.modes[mode.name].accuracy)} against ${n(t.accuracy.twoWorkers ?? Number.NaN)} after ${t.jobs.plan.epochs} epoch(s).`;
+}
+
 function verdict(value: number, aim: number | undefined, higher: boolean): string {
   if (aim === undefined) return "";
   return (higher ? value >= aim : value <= aim) ? "met" : "missed";
+}
+
+/** Each job's final test accuracy as a (name, value) row: `accuracy.fp16`, … */
+function accuracyRows(r: BenchReport): Array<[string, string]> {
+  return Object.entries(r.accuracy).map(([k, v]) => [`accuracy.${k}`, String(sig(v))]);
 }
 
 /** The figures as a fixed-width table for a terminal. */
@@ -98,7 +184,11 @@ export function formatTable(r: BenchReport): string {
     f.aim === undefined ? "" : `${f.higher ? "≥" : "≤"} ${f.aim}`,
     verdict(r[f.key], f.aim, f.higher),
   ]);
-  rows.push(["backend", r.backend, "", ""], ["cores", String(r.cores), "", ""]);
+  rows.push(
+    ...accuracyRows(r).map(([k, v]) => [k, v, "", ""]),
+    ["backend", r.backend, "", ""],
+    ["cores", String(r.cores), "", ""],
+  );
   rows.push([
     "fp16WireRatio",
     String(sig(r.reduce.fp16WireRatio)),
@@ -129,6 +219,7 @@ export function formatMarkdown(r: BenchReport): string {
       (f) =>
         `| ${f.key} | ${sig(r[f.key])} | ${f.aim === undefined ? "" : `${f.higher ? "≥" : "≤"} ${f.aim}`} | ${verdict(r[f.key], f.aim, f.higher)} |`,
     ),
+    ...accuracyRows(r).map(([k, v]) => `| ${k} | ${v} | | |`),
     `| backend | ${r.backend} | | |`,
     `| cores | ${r.cores} | | |`,
     `| fp16WireRatio | ${sig(r.reduce.fp16WireRatio)} | ≤ 0.55 | ${verdict(r.reduce.fp16WireRatio, 0.55, false)} |`,

@@ -4,7 +4,8 @@ import { startNatsServer } from "../natsd/index.js";
 import { measureMessaging, type MessagingPlan } from "./messaging.js";
 import { measureReduce, type ReducePlan } from "./reduce.js";
 import type { BenchReport, MachineInfo } from "./report.js";
-import { measureTraining, type TrainingPlan } from "./training.js";
+import type { ModeFigureKey } from "./scaling.js";
+import { measureTraining, type TrainingPlan, type TrainingResult } from "./training.js";
 
 /** Sizes of a whole run. */
 export interface BenchPlan {
@@ -17,14 +18,35 @@ export interface BenchPlan {
 export const FULL_PLAN: BenchPlan = {
   messaging: { tellMessages: 300_000, tellRounds: 5, window: 10_000, askRoundTrips: 2000, askRounds: 5 },
   reduce: { members: 4, gradientBytes: 4_000_000, steps: 15 },
-  training: { plainSteps: 250, epochs: 2, kills: 3, resilienceEpochs: 5 },
+  training: {
+    plainSteps: 250,
+    epochs: 2,
+    rounds: 2,
+    heavyEpochs: 1,
+    raw: { rounds: 3, steps: 150, warmupSteps: 25 },
+    rawHeavy: { rounds: 3, steps: 30, warmupSteps: 5 },
+    kills: 3,
+    resilienceEpochs: 5,
+  },
 };
 
-/** `--quick`: under a minute, every figure measured once (one trainer kill, not three), noisier. */
+/**
+ * `--quick`: a few minutes, every figure measured once (one trainer kill, not three; each mode
+ * once, one epoch), noisier.
+ */
 export const QUICK_PLAN: BenchPlan = {
   messaging: { tellMessages: 60_000, tellRounds: 3, window: 10_000, askRoundTrips: 300, askRounds: 3 },
   reduce: { members: 4, gradientBytes: 4_000_000, steps: 3 },
-  training: { plainSteps: 60, epochs: 1, kills: 1, resilienceEpochs: 3 },
+  training: {
+    plainSteps: 60,
+    epochs: 1,
+    rounds: 1,
+    heavyEpochs: 1,
+    raw: { rounds: 2, steps: 60, warmupSteps: 25 },
+    rawHeavy: { rounds: 2, steps: 15, warmupSteps: 5 },
+    kills: 1,
+    resilienceEpochs: 3,
+  },
 };
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
@@ -38,6 +60,15 @@ function machine(): MachineInfo {
     platform: `${process.platform} ${process.arch}`,
     loadAvg: [Number(loadavg()[0]!.toFixed(2)), Number.NaN],
     date: new Date().toISOString(),
+  };
+}
+
+/** Each mode's speedup under its figure's name (`stalenessSpeedup`, …). */
+function modeFigures(t: TrainingResult): Record<ModeFigureKey, number> {
+  return {
+    stalenessSpeedup: t.modes.staleness.speedup,
+    fp16Speedup: t.modes.fp16.speedup,
+    int8Speedup: t.modes.int8.speedup,
   };
 }
 
@@ -74,6 +105,14 @@ export async function runBench(
       reduceWireRatio: reduce.reduceWireRatio,
       trainerOverheadRatio: training.trainerOverheadRatio,
       scaling2: training.scaling2,
+      scaling2Strong: training.scaling2Strong,
+      rawScaling2: training.rawScaling2,
+      scalingEfficiency: training.scalingEfficiency,
+      scaling2Heavy: training.scaling2Heavy,
+      rawScaling2Heavy: training.rawScaling2Heavy,
+      scalingEfficiencyHeavy: training.scalingEfficiencyHeavy,
+      ...modeFigures(training),
+      accuracy: training.accuracy,
       recoveryMedianS: training.recoveryMedianS,
       failoverS: training.failoverS,
       peakRssMB: training.peakRssMB,

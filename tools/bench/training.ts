@@ -1,21 +1,36 @@
-import { resolveJobSpec, runJob, type ClusterHandle, type TrainResult } from "../../actors/api.js";
+import type { ClusterHandle } from "../../actors/api.js";
 import { plainTrainLoop } from "../../actors/compute/baseline.js";
-import type { JobSpecInput } from "../../actors/job/spec.js";
 import { connectCluster } from "../../actors/remote.js";
 import { Daemons } from "./daemons.js";
-import { JobEvents, stepTimes, steadySamplesPerSec } from "./events.js";
+import { measureRawScaling, type RawScalingPlan, type RawScalingResult } from "./raw-scaling.js";
 import { resilienceJob } from "./resilience.js";
+import { measureScaling, medianFigure, MODES, type ModeName, type ScalingResult } from "./scaling.js";
 import { median } from "./stats.js";
+import { loopOptions } from "./workloads.js";
 
 /** Sizes of the training measurements. */
 export interface TrainingPlan {
   /** Steps of the plain-tfjs reference loop (after a short warm-up). */
   plainSteps: number;
-  /** Epochs of the one- and two-worker jobs. */
+  /** Epochs of the MNIST one- and two-worker jobs (every mode too). */
   epochs: number;
+  /** Rounds of the two-worker jobs (weak, strong, each mode), interleaved. */
+  rounds: number;
+  /** Epochs of the heavy model's jobs. */
+  heavyEpochs: number;
+  /** Two plain loops in two threads against one, for the MNIST model and for the heavy one. */
+  raw: RawScalingPlan;
+  rawHeavy: RawScalingPlan;
   /** SIGKILLs of a trainer's daemon in the resilience job (before the coordinator's), and its epochs. */
   kills: number;
   resilienceEpochs: number;
+}
+
+/** A mode's samples/s against the default synchronous mode on the same two-worker weak job. */
+export interface ModeFigure {
+  samplesPerSec: number;
+  speedup: number;
+  accuracy: number;
 }
 
 /** What the training measurements found. */
@@ -23,9 +38,22 @@ export interface TrainingResult {
   backend: string;
   plainSamplesPerSec: number;
   oneWorkerSamplesPerSec: number;
+  /** Two workers, weak scaling (median over the rounds). */
   twoWorkerSamplesPerSec: number;
+  twoWorkerStrongSamplesPerSec: number;
   trainerOverheadRatio: number;
   scaling2: number;
+  scaling2Strong: number;
+  rawScaling2: number;
+  scalingEfficiency: number;
+  scaling2Heavy: number;
+  rawScaling2Heavy: number;
+  scalingEfficiencyHeavy: number;
+  modes: Record<ModeName, ModeFigure>;
+  raw: RawScalingResult;
+  rawHeavy: RawScalingResult;
+  /** Every job's samples/s and accuracy, per round. */
+  jobs: ScalingResult;
   recoverySeconds: number[];
   recoveryMedianS: number;
   failoverS: number;
@@ -34,16 +62,17 @@ export interface TrainingResult {
   /** Time between committed steps of the one-worker job (its tail holds evaluations and checkpoints), and the plain loop's step. */
   oneWorkerStepMs: { medianMs: number; meanMs: number };
   plainStepMs: number;
-  accuracy: { oneWorker: number; twoWorkers: number };
+  /** Final test accuracy of each job (median over rounds), same epochs within MNIST and within heavy. */
+  accuracy: Record<string, number>;
 }
 
-const EXAMPLE = "mnist";
 const NODES = ["a", "b", "c"];
 
 /**
- * MNIST training: the plain tfjs loop, then on daemons (one process per node, over the benchmark's
- * nats-server): a one-worker job, a two-worker job, a job whose trainers' daemons are SIGKILLed
- * and restarted, and a job whose coordinator's daemon is SIGKILLed.
+ * MNIST training: the plain tfjs loop, two plain loops in two threads against one (MNIST and the
+ * heavy model), then on daemons (one process per node, over the benchmark's nats-server): the
+ * scaling jobs (see `measureScaling`), a job whose trainers' daemons are SIGKILLed and restarted,
+ * and a job whose coordinator's daemon is SIGKILLed.
  */
 export async function measureTraining(
   url: string,
@@ -52,19 +81,14 @@ export async function measureTraining(
   flockBin: string,
   say: (line: string) => void,
 ): Promise<TrainingResult> {
-  const base = resolveJobSpec(EXAMPLE);
-  say(`plain tfjs loop: ${plan.plainSteps} steps of ${base.globalBatch}`);
-  const plainOpts = {
-    model: base.model,
-    dataset: base.dataset,
-    backend: base.backend,
-    batchSize: base.globalBatch,
-    seed: base.seed,
-    optimizer: base.optimizer,
-  };
+  const plainOpts = loopOptions("mnist", plan.plainSteps);
+  say(`plain tfjs loop: ${plan.plainSteps} steps of ${plainOpts.batchSize}`);
   // Warm-up as long as the part of each flock job that steadySamplesPerSec skips (JIT, wasm tier-up).
   await plainTrainLoop({ ...plainOpts, steps: 25 });
-  const plain = await plainTrainLoop({ ...plainOpts, steps: plan.plainSteps });
+  const plain = await plainTrainLoop(plainOpts);
+  say(`plain tfjs loops in two threads against one: ${plan.raw.rounds} round(s), MNIST and heavy model`);
+  const raw = await measureRawScaling("mnist", plan.raw);
+  const rawHeavy = await measureRawScaling("heavy", plan.rawHeavy);
 
   const daemons = new Daemons(flockBin, url, cluster);
   let client: ClusterHandle | undefined;
@@ -73,11 +97,8 @@ export async function measureTraining(
     await Promise.all(NODES.slice(0, 2).map((id) => daemons.start(id)));
     client = await connectCluster({ servers: url, cluster });
     await waitAlive(client, NODES.slice(0, 2));
-
-    say(`one-worker job (${plan.epochs} epoch(s))`);
-    const one = await trainJob(client, { minWorkers: 1, maxWorkers: 1, epochs: plan.epochs });
-    say(`two-worker job (${plan.epochs} epoch(s))`);
-    const two = await trainJob(client, { minWorkers: 2, maxWorkers: 2, epochs: plan.epochs });
+    const { epochs, rounds, heavyEpochs } = plan;
+    const jobs = await measureScaling(client, { epochs, rounds, heavyEpochs }, say);
 
     say("daemon c");
     await daemons.start("c");
@@ -89,34 +110,87 @@ export async function measureTraining(
       plan.kills,
       plan.resilienceEpochs,
     );
-
     const peakRssByNode = daemons.peakRssMB();
-    const oneRate = steadySamplesPerSec(one.events.steps());
-    const twoRate = steadySamplesPerSec(two.events.steps());
     return {
+      ...figures(jobs, plain.samplesPerSec, raw, rawHeavy),
       backend:
-        one.result.backend === plain.backend
-          ? plain.backend
-          : `${plain.backend} (plain) / ${one.result.backend} (flock)`,
+        jobs.backend === plain.backend ? plain.backend : `${plain.backend} (plain) / ${jobs.backend} (flock)`,
       plainSamplesPerSec: plain.samplesPerSec,
-      oneWorkerSamplesPerSec: oneRate,
-      twoWorkerSamplesPerSec: twoRate,
-      trainerOverheadRatio: oneRate / plain.samplesPerSec,
-      scaling2: twoRate / oneRate,
       recoverySeconds,
       recoveryMedianS: median(recoverySeconds),
       failoverS,
       peakRssMB:
         Object.keys(peakRssByNode).length > 0 ? Math.max(...Object.values(peakRssByNode)) : Number.NaN,
       peakRssByNode,
-      oneWorkerStepMs: stepTimes(one.events.steps()),
-      plainStepMs: (1000 * base.globalBatch) / plain.samplesPerSec,
-      accuracy: { oneWorker: one.result.accuracy, twoWorkers: two.result.accuracy },
+      plainStepMs: (1000 * plainOpts.batchSize) / plain.samplesPerSec,
     };
   } finally {
     await client?.close().catch(() => undefined);
     await daemons.stop();
   }
+}
+
+/** The throughput figures from the jobs and the plain loops. */
+function figures(
+  jobs: ScalingResult,
+  plainRate: number,
+  raw: RawScalingResult,
+  rawHeavy: RawScalingResult,
+): Omit<
+  TrainingResult,
+  | "backend"
+  | "plainSamplesPerSec"
+  | "recoverySeconds"
+  | "recoveryMedianS"
+  | "failoverS"
+  | "peakRssMB"
+  | "peakRssByNode"
+  | "plainStepMs"
+> {
+  const one = jobs.oneWorker;
+  const weak = medianFigure(jobs.weak);
+  const strong = medianFigure(jobs.strong);
+  const scaling2 = weak.samplesPerSec / one.samplesPerSec;
+  const scaling2Heavy = jobs.heavyTwoWorkers.samplesPerSec / jobs.heavyOneWorker.samplesPerSec;
+  const mode = (name: ModeName): ModeFigure => {
+    const m = medianFigure(jobs.modes[name]);
+    return {
+      samplesPerSec: m.samplesPerSec,
+      speedup: m.samplesPerSec / weak.samplesPerSec,
+      accuracy: m.accuracy,
+    };
+  };
+  const modes: Record<ModeName, ModeFigure> = {
+    staleness: mode("staleness"),
+    fp16: mode("fp16"),
+    int8: mode("int8"),
+  };
+  return {
+    oneWorkerSamplesPerSec: one.samplesPerSec,
+    twoWorkerSamplesPerSec: weak.samplesPerSec,
+    twoWorkerStrongSamplesPerSec: strong.samplesPerSec,
+    trainerOverheadRatio: one.samplesPerSec / plainRate,
+    scaling2,
+    scaling2Strong: strong.samplesPerSec / one.samplesPerSec,
+    rawScaling2: raw.rawScaling2,
+    scalingEfficiency: scaling2 / raw.rawScaling2,
+    scaling2Heavy,
+    rawScaling2Heavy: rawHeavy.rawScaling2,
+    scalingEfficiencyHeavy: scaling2Heavy / rawHeavy.rawScaling2,
+    modes,
+    raw,
+    rawHeavy,
+    jobs,
+    oneWorkerStepMs: jobs.oneWorkerStepMs,
+    accuracy: {
+      oneWorker: one.accuracy,
+      twoWorkers: weak.accuracy,
+      twoWorkersStrong: strong.accuracy,
+      ...Object.fromEntries(MODES.map((m) => [m.name, modes[m.name].accuracy])),
+      heavyOneWorker: jobs.heavyOneWorker.accuracy,
+      heavyTwoWorkers: jobs.heavyTwoWorkers.accuracy,
+    },
+  };
 }
 
 async function waitAlive(client: ClusterHandle, nodes: string[], timeoutMs = 20_000): Promise<void> {
@@ -128,14 +202,4 @@ async function waitAlive(client: ClusterHandle, nodes: string[], timeoutMs = 20_
       );
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-async function trainJob(
-  client: ClusterHandle,
-  overrides: Partial<JobSpecInput>,
-): Promise<{ result: TrainResult; events: JobEvents }> {
-  const events = new JobEvents();
-  const result = await runJob(client, resolveJobSpec(EXAMPLE, overrides), { onEvent: events.push });
-  if (result.status !== "completed") throw new Error(`job ended ${result.status}`);
-  return { result, events };
 }
