@@ -6,6 +6,7 @@ import { scaleTimeout, spawnChild } from "../helpers/index.js";
 /** Jobs whose final test accuracy the report carries (each mode's too). */
 const ACCURACIES = [
   "oneWorker",
+  "oneWorkerStale",
   "twoWorkers",
   "twoWorkersStrong",
   "staleness",
@@ -23,6 +24,7 @@ const FIGURES = [
   "askLatencyRatio",
   "reduceWireRatio",
   "trainerOverheadRatio",
+  "trainerOverheadRatioStale",
   "scaling2",
   "scaling2Strong",
   "rawScaling2",
@@ -61,6 +63,8 @@ test(
     assert.equal(typeof report.accuracy, "object", "accuracy reported");
     const accuracy = report.accuracy as Record<string, unknown>;
     for (const key of ACCURACIES) {
+      // A quick run cancels the heavy jobs after their first steps: they have no final accuracy.
+      if (key.startsWith("heavy")) continue;
       const value = accuracy[key];
       assert.ok(typeof value === "number" && value >= 0 && value <= 1, `accuracy.${key} = ${String(value)}`);
     }

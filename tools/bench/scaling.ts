@@ -1,4 +1,6 @@
+import { randomUUID } from "node:crypto";
 import { resolveJobSpec, runJob, type ClusterHandle, type TrainResult } from "../../actors/api.js";
+import { cancelJob } from "../../actors/follow.js";
 import type { JobSpecInput } from "../../actors/job/spec.js";
 import { JobEvents, stepTimes, steadySamplesPerSec } from "./events.js";
 import { median } from "./stats.js";
@@ -28,6 +30,11 @@ export interface ScalingPlan {
   rounds: number;
   /** Epochs of the heavy model's jobs. */
   heavyEpochs: number;
+  /**
+   * Cancel each heavy job after this many committed steps (`--quick`): its figure then comes from
+   * those steps, and it has no final accuracy (NaN). Absent: the jobs run their epochs.
+   */
+  heavyMaxSteps?: number;
 }
 
 /** One job's steady-state throughput and final accuracy. */
@@ -43,6 +50,8 @@ export interface ScalingResult {
   /** The one-worker job's global batch: each worker's batch in the weak jobs. */
   batch: number;
   oneWorker: JobFigure;
+  /** The one-worker job with one step of staleness (`sync: { staleness: 1 }`). */
+  oneWorkerStale: JobFigure;
   /** Time between committed steps of the one-worker job (its tail holds evaluations and checkpoints). */
   oneWorkerStepMs: { medianMs: number; meanMs: number };
   /** Two workers, global batch doubled (each keeps the one-worker batch), per round. */
@@ -80,6 +89,8 @@ export async function measureScaling(
   const two = { minWorkers: 2, maxWorkers: 2 };
   say(`one-worker job (${plan.epochs} epoch(s), batch ${batch})`);
   const oneJob = await trainJob(client, "mnist", { ...one, epochs: plan.epochs });
+  say("one-worker job with one step of staleness");
+  const oneStale = await trainJob(client, "mnist", { ...one, epochs: plan.epochs, sync: { staleness: 1 } });
 
   const weak: JobFigure[] = [];
   const strong: JobFigure[] = [];
@@ -96,17 +107,19 @@ export async function measureScaling(
   }
 
   say(`heavy model: one-worker and two-worker jobs (${plan.heavyEpochs} epoch(s))`);
-  const heavyOne = await trainJob(client, "heavy", { ...one, epochs: plan.heavyEpochs });
-  const heavyTwo = await trainJob(client, "heavy", {
-    ...two,
-    epochs: plan.heavyEpochs,
-    globalBatch: 2 * batch,
-  });
+  const heavyOne = await trainJob(client, "heavy", { ...one, epochs: plan.heavyEpochs }, plan.heavyMaxSteps);
+  const heavyTwo = await trainJob(
+    client,
+    "heavy",
+    { ...two, epochs: plan.heavyEpochs, globalBatch: 2 * batch },
+    plan.heavyMaxSteps,
+  );
   return {
-    backend: oneJob.result.backend,
+    backend: oneJob.result?.backend ?? "unknown",
     plan,
     batch,
     oneWorker: oneJob.figure,
+    oneWorkerStale: oneStale.figure,
     oneWorkerStepMs: oneJob.stepMs,
     weak,
     strong,
@@ -121,15 +134,29 @@ async function trainJob(
   client: ClusterHandle,
   workload: Workload,
   overrides: Partial<JobSpecInput>,
-): Promise<{ result: TrainResult; figure: JobFigure; stepMs: { medianMs: number; meanMs: number } }> {
+  maxSteps?: number,
+): Promise<{ result?: TrainResult; figure: JobFigure; stepMs: { medianMs: number; meanMs: number } }> {
   const events = new JobEvents();
-  const spec = resolveJobSpec(EXAMPLE, { ...workloadOverrides(workload), ...overrides });
-  const result = await runJob(client, spec, { onEvent: events.push });
-  if (result.status !== "completed") throw new Error(`job ${spec.name} ended ${result.status}`);
+  const id = `bench-${workload}-${randomUUID().slice(0, 8)}`;
+  const spec = resolveJobSpec(EXAMPLE, { ...workloadOverrides(workload), ...overrides, id });
+  let cancelled: Promise<unknown> | undefined;
+  const onEvent = (e: Parameters<JobEvents["push"]>[0]): void => {
+    events.push(e);
+    if (maxSteps !== undefined && !cancelled && events.steps().length >= maxSteps)
+      cancelled = cancelJob(client, id).catch(() => undefined);
+  };
+  let result: TrainResult | undefined;
+  try {
+    result = await runJob(client, spec, { onEvent });
+    if (result.status !== "completed") throw new Error(`job ${spec.name} ended ${result.status}`);
+  } catch (error) {
+    if (!cancelled) throw error;
+    await cancelled;
+  }
   const steps = events.steps();
   return {
-    result,
-    figure: { samplesPerSec: steadySamplesPerSec(steps), accuracy: result.accuracy },
+    ...(result ? { result } : {}),
+    figure: { samplesPerSec: steadySamplesPerSec(steps), accuracy: result?.accuracy ?? Number.NaN },
     stepMs: stepTimes(steps),
   };
 }

@@ -18,6 +18,8 @@ export interface TrainingPlan {
   rounds: number;
   /** Epochs of the heavy model's jobs. */
   heavyEpochs: number;
+  /** Cancel each heavy job after this many steps (quick runs); see `ScalingPlan`. */
+  heavyMaxSteps?: number;
   /** Two plain loops in two threads against one, for the MNIST model and for the heavy one. */
   raw: RawScalingPlan;
   rawHeavy: RawScalingPlan;
@@ -42,6 +44,8 @@ export interface TrainingResult {
   twoWorkerSamplesPerSec: number;
   twoWorkerStrongSamplesPerSec: number;
   trainerOverheadRatio: number;
+  /** The same with one step of staleness: the overlap of compute with the commit it buys. */
+  trainerOverheadRatioStale: number;
   scaling2: number;
   scaling2Strong: number;
   rawScaling2: number;
@@ -97,8 +101,12 @@ export async function measureTraining(
     await Promise.all(NODES.slice(0, 2).map((id) => daemons.start(id)));
     client = await connectCluster({ servers: url, cluster });
     await waitAlive(client, NODES.slice(0, 2));
-    const { epochs, rounds, heavyEpochs } = plan;
-    const jobs = await measureScaling(client, { epochs, rounds, heavyEpochs }, say);
+    const { epochs, rounds, heavyEpochs, heavyMaxSteps } = plan;
+    const jobs = await measureScaling(
+      client,
+      { epochs, rounds, heavyEpochs, ...(heavyMaxSteps === undefined ? {} : { heavyMaxSteps }) },
+      say,
+    );
 
     say("daemon c");
     await daemons.start("c");
@@ -170,6 +178,7 @@ function figures(
     twoWorkerSamplesPerSec: weak.samplesPerSec,
     twoWorkerStrongSamplesPerSec: strong.samplesPerSec,
     trainerOverheadRatio: one.samplesPerSec / plainRate,
+    trainerOverheadRatioStale: jobs.oneWorkerStale.samplesPerSec / plainRate,
     scaling2,
     scaling2Strong: strong.samplesPerSec / one.samplesPerSec,
     rawScaling2: raw.rawScaling2,
@@ -184,6 +193,7 @@ function figures(
     oneWorkerStepMs: jobs.oneWorkerStepMs,
     accuracy: {
       oneWorker: one.accuracy,
+      oneWorkerStale: jobs.oneWorkerStale.accuracy,
       twoWorkers: weak.accuracy,
       twoWorkersStrong: strong.accuracy,
       ...Object.fromEntries(MODES.map((m) => [m.name, modes[m.name].accuracy])),
