@@ -19,6 +19,8 @@ interface ChaosFlags {
   logDir?: string;
   baselineAccuracy?: number;
   injectBug?: InjectableBug[];
+  staleness?: 0 | 1;
+  compression?: "none" | "fp16" | "int8";
   json?: boolean;
 }
 
@@ -96,6 +98,21 @@ export function registerChaosCommand(program: Command): void {
         }
       },
     )
+    .option(
+      "--staleness <k>",
+      "steps of weight staleness of the job (sync.staleness: 0 or 1)",
+      (v: string) => {
+        if (v !== "0" && v !== "1") throw new InvalidArgumentError(`--staleness must be 0 or 1, got "${v}"`);
+        return v === "1" ? 1 : 0;
+      },
+    )
+    .addOption(
+      new Option("--compression <enc>", "encoding of the job's gradient slices").choices([
+        "none",
+        "fp16",
+        "int8",
+      ]),
+    )
     .option("--json", "print the report as one JSON object on the last line");
   usageErrorsExit2(cmd);
   cmd.action(async (flags: ChaosFlags) => {
@@ -112,6 +129,7 @@ export function registerChaosCommand(program: Command): void {
       logDir: flags.logDir,
       baselineAccuracy: flags.baselineAccuracy,
       injectBugs: flags.injectBug,
+      mode: { staleness: flags.staleness ?? 0, compression: flags.compression ?? "none" },
       onProgress: log,
     });
     for (const line of summary(report)) log(line);

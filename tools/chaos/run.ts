@@ -9,7 +9,9 @@ import { join } from "node:path";
 import { resolveJobSpec } from "../../actors/api.js";
 import { loadDataset } from "../../actors/compute/datasets.js";
 import { checkInvariants, restoresOf, type InvariantName, type InvariantResult } from "./invariants.js";
-import { runScenario, type ScenarioOutcome } from "./scenario.js";
+import { runScenario, type ChaosMode, type ScenarioOutcome } from "./scenario.js";
+
+export type { ChaosMode } from "./scenario.js";
 import { DURABILITY_FAULT_KINDS, FAULT_KINDS, planFaults, type FaultKind } from "./schedule.js";
 import type { InjectableBug } from "./bugs.js";
 
@@ -31,6 +33,8 @@ export interface ChaosOptions {
    * to prove the harness notices a broken build.
    */
   injectBugs?: readonly InjectableBug[];
+  /** The job's throughput options (both runs): `sync.staleness` and `compression` of the job spec. */
+  mode?: ChaosMode;
   /** Skip the baseline run and compare with this accuracy (from an earlier baseline of the same seed and epochs). */
   baselineAccuracy?: number;
   /** Keep logs here (default: a temp dir, deleted when the run passes). */
@@ -96,11 +100,14 @@ export function defaultEpochs(durationSec: number): number {
 /** The command line that replays a run. */
 export function replayCommand(
   o: Required<Pick<ChaosOptions, "seed" | "nodes" | "durationSec" | "faults" | "epochs">> &
-    Pick<ChaosOptions, "injectBugs" | "baselineAccuracy">,
+    Pick<ChaosOptions, "injectBugs" | "baselineAccuracy" | "mode">,
 ): string {
   const bugs = o.injectBugs?.length ? ` --inject-bug ${o.injectBugs.join(",")}` : "";
+  const staleness = o.mode?.staleness ? ` --staleness ${o.mode.staleness}` : "";
+  const compression =
+    o.mode?.compression && o.mode.compression !== "none" ? ` --compression ${o.mode.compression}` : "";
   const baseline = o.baselineAccuracy === undefined ? "" : ` --baseline-accuracy ${o.baselineAccuracy}`;
-  return `npx flock chaos${bugs} --seed ${o.seed} --nodes ${o.nodes} --duration ${o.durationSec} --faults ${o.faults.join(",")} --epochs ${o.epochs}${baseline} --json`;
+  return `npx flock chaos${bugs}${staleness}${compression} --seed ${o.seed} --nodes ${o.nodes} --duration ${o.durationSec} --faults ${o.faults.join(",")} --epochs ${o.epochs}${baseline} --json`;
 }
 
 /** Runs the baseline and the faulty run, checks the invariants and reports. */
@@ -121,6 +128,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     epochs,
     injectBugs: opts.injectBugs,
     baselineAccuracy: opts.baselineAccuracy,
+    mode: opts.mode,
   });
   if (nodes < 2) throw new RangeError("--nodes must be at least 2: a coordinator fault needs a standby node");
 
@@ -134,7 +142,15 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     `chaos seed ${opts.seed}: ${nodes} nodes, ${epochs} epoch(s) of mnist, ${plan.length} faults (${plan.map((f) => `${f.kind}@${f.atStep}`).join(", ")}); logs in ${logDir}`,
   );
 
-  const scenario = { seed: opts.seed, nodes, epochs, injectBugs: opts.injectBugs, logDir, progress };
+  const scenario = {
+    seed: opts.seed,
+    nodes,
+    epochs,
+    injectBugs: opts.injectBugs,
+    logDir,
+    progress,
+    ...(opts.mode ? { mode: opts.mode } : {}),
+  };
   let baseline: ScenarioOutcome | undefined;
   if (opts.baselineAccuracy === undefined) {
     progress("baseline: the same job with no faults");

@@ -42,8 +42,16 @@ export interface ScenarioOptions {
   env?: Record<string, string>;
   /** Bugs built into the daemons (see `bugs.ts`). */
   injectBugs?: readonly InjectableBug[];
+  /** The job's throughput options. */
+  mode?: ChaosMode;
   logDir: string;
   progress: (line: string) => void;
+}
+
+/** Throughput options the chaos job runs with (default: synchronous, float32). */
+export interface ChaosMode {
+  staleness?: 0 | 1;
+  compression?: "none" | "fp16" | "int8";
 }
 
 /** What one scenario gave. */
@@ -122,6 +130,8 @@ async function followJob(s: Required<System>, o: ScenarioOptions, out: ScenarioO
     seed: o.seed % 2 ** 31,
     minWorkers: 1,
     maxWorkers: o.nodes,
+    sync: { staleness: o.mode?.staleness ?? 0 },
+    compression: o.mode?.compression ?? "none",
   });
   const ended = new AbortController();
   out.submittedAt = Date.now();
