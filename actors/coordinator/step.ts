@@ -97,7 +97,10 @@ function stepShares(m: Core, p: PersistedJob): Array<{ member: Member; size: num
   });
 }
 
-/** Feeds an accepted answer (its first for the step) to the balancing: from the step's start to now is what the coordinator saw. */
+/**
+ * Feeds an accepted answer (a member's first for the step) to the balancing, with the time the
+ * coordinator itself saw from telling the step to now (a floor under the time the member claims).
+ */
 function measure(m: Core, p: PersistedJob, msg: StepDone): void {
   if (m.cfg.spec.balance !== "throughput" || msg.n === 0) return;
   const ph = m.s.phase;
