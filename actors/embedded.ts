@@ -5,7 +5,7 @@ import { silentLogger, type Logger } from "../runtime/log.js";
 import { MemoryStores } from "../runtime/store/index.js";
 import { InProcBus } from "../runtime/transport/index.js";
 import type { ClusterHandle } from "./api.js";
-import { setupNode } from "./kinds.js";
+import { setupNode, type SetupOptions } from "./kinds.js";
 
 /** Options of {@link startEmbeddedCluster}. */
 export interface EmbeddedOptions {
@@ -15,6 +15,11 @@ export interface EmbeddedOptions {
   log?: Logger;
   heartbeatMs?: number;
   deadAfterMs?: number;
+  /**
+   * Deliberate faults by node id (e.g. one slow trainer), for tests and the bench only: the
+   * `flock` command line never sets them.
+   */
+  faults?: Record<string, SetupOptions["faults"]>;
 }
 
 /**
@@ -55,7 +60,7 @@ export class EmbeddedCluster {
       heartbeatMs: this.opts.heartbeatMs,
       deadAfterMs: this.opts.deadAfterMs,
       log: (this.opts.log ?? silentLogger()).child({ node: nodeId }),
-      setup: (n) => setupNode(n),
+      setup: (n) => setupNode(n, { faults: this.opts.faults?.[nodeId] }),
     });
     this.nodes.set(nodeId, node);
     return node;

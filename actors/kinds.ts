@@ -22,7 +22,7 @@ import { reducerBehavior } from "./reducer/behavior.js";
 import type { ReducerFaults } from "./reducer/machine.js";
 import { ReducerCommand } from "./reducer/protocol.js";
 import { leaseTermCheck } from "./term-guard.js";
-import { trainerBehavior } from "./trainer/behavior.js";
+import { trainerBehavior, type TrainerFaults } from "./trainer/behavior.js";
 import { TrainerCommand } from "./trainer/protocol.js";
 
 /** The slice of a flock node the training actors use. */
@@ -55,7 +55,7 @@ export interface SetupOptions {
    * Deliberate faults, for the chaos harness's own tests: only a test entry point sets them
    * (`tools/chaos/faulty-daemon.ts`); the production daemon (`bin/flock.ts`) cannot.
    */
-  faults?: { reducer?: ReducerFaults };
+  faults?: { reducer?: ReducerFaults; trainer?: TrainerFaults };
   /** How long ended jobs' records and checkpoints are kept (default 7 days; see `job/janitor.ts`). */
   jobRetentionMs?: number;
 }
@@ -101,6 +101,7 @@ export function setupNode(node: TrainingNode, options: SetupOptions = {}): void 
           scheduler,
           metrics: system.metrics,
           terms: leaseTermCheck(node.stores, job, scheduler),
+          faults: options.faults?.trainer,
         },
       );
     },

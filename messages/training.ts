@@ -142,6 +142,14 @@ export const JobEvent = z.discriminatedUnion("type", [
      * is gone, and a follower fills the gap from the next event. See {@link stepsToCount}.
      */
     earlier: z.array(StepSummary).max(8).optional(),
+    /**
+     * With `balance: "throughput"`: the samples each member contributed to this step (its share
+     * of the global batch), by node. Absent with equal shares.
+     */
+    shares: z
+      .array(z.strictObject({ node: z.string(), n: z.number().int().min(0) }))
+      .max(1024)
+      .optional(),
   }),
   z.strictObject({
     type: z.literal("job.eval"),

@@ -62,6 +62,11 @@ export const PersistedJobSchema = z.object({
   commitAudit: z.object({ checked: int, mismatches: z.array(z.string()) }),
   lastLoss: loose,
   lastStepEvent: JobEvent.optional(),
+  // Absent in older records; one entry per member, and members are at most maxWorkers (≤ 1024).
+  balance: z
+    .array(z.object({ node: z.string(), rate: z.number().min(0).max(1e9), share: int.min(0) }))
+    .max(1024)
+    .optional(),
   result: TrainResult.optional(),
   error: z.string().optional(),
   endedAt: z.number().optional(),

@@ -3,6 +3,7 @@ import type { ShardLedger } from "../ledger/ledger.js";
 import type { JobSpec } from "../job/spec.js";
 import type { ReducerMap } from "../trainer/protocol.js";
 import type { StepDone } from "./protocol.js";
+import type { BalanceEntry } from "./balance.js";
 import type { JobEvent, TrainResult } from "../../messages/index.js";
 
 /** A trainer taking part in the job, with its data loader, both on `node`. */
@@ -60,6 +61,11 @@ export interface PersistedJob {
   lastLoss: number;
   /** The announcement of the last committed step, re-published (as a replay) by a successor. */
   lastStepEvent?: JobEvent;
+  /**
+   * With `balance: "throughput"`: each member's smoothed samples/s and last share told, one entry
+   * per member (absent in older records and with equal shares), so a successor keeps the shares.
+   */
+  balance?: BalanceEntry[];
   /** Set when the job finished. */
   result?: TrainResult;
   /** Why the job failed, when it did. */

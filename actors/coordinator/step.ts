@@ -11,6 +11,8 @@ import {
   job,
 } from "./model.js";
 import { batchShares } from "./placement.js";
+import { balancedShares, observe } from "./balance.js";
+import type { Member, PersistedJob } from "./state.js";
 import { admitJoiners } from "./elastic.js";
 import { abortAndRedo } from "./recovery.js";
 import { finish, requestEvalAndCheckpoint, validReducer } from "./progress.js";
@@ -61,7 +63,7 @@ function tellStep(m: Core, step: number): void {
   const { p } = job(m);
   const reportHash = (step - 1) % m.cfg.spec.hashEvery === 0;
   const stale = m.cfg.spec.sync.staleness > 0 ? { on: stepVersion(m, step) } : {};
-  for (const { member, size } of batchShares(p.members, m.cfg.spec.globalBatch))
+  for (const { member, size } of stepShares(m, p))
     m.emit({
       kind: "tell",
       to: member.trainer,
@@ -77,6 +79,39 @@ function tellStep(m: Core, step: number): void {
         ...stale,
       },
     });
+}
+
+/**
+ * The members' batch sizes of the step told now: equal shares, or with `balance: "throughput"`
+ * shares by measured samples/s. Shares change only here, when a step is told; the balancing state
+ * (with the shares told) is part of the persisted job, so a successor goes on from it.
+ */
+function stepShares(m: Core, p: PersistedJob): Array<{ member: Member; size: number }> {
+  if (m.cfg.spec.balance !== "throughput") return batchShares(p.members, m.cfg.spec.globalBatch);
+  const nodes = p.members.map((x) => x.node);
+  const { shares, state } = balancedShares(nodes, m.cfg.spec.globalBatch, p.balance ?? []);
+  p.balance = state;
+  return shares.flatMap(({ node, size }) => {
+    const member = p.members.find((x) => x.node === node);
+    return member ? [{ member, size }] : [];
+  });
+}
+
+/**
+ * Feeds an accepted answer (a member's first for the step) to the balancing, with the time the
+ * coordinator itself saw from telling the step to now (a floor under the time the member claims).
+ */
+function measure(m: Core, p: PersistedJob, msg: StepDone): void {
+  if (m.cfg.spec.balance !== "throughput" || msg.n === 0) return;
+  const ph = m.s.phase;
+  const startedAt =
+    ph.name === "stepping" ? ph.startedAt : ph.name === "committing" ? ph.ahead?.startedAt : undefined;
+  p.balance = observe(p.balance ?? [], {
+    node: msg.member,
+    n: msg.n,
+    computeMs: msg.computeMs,
+    ...(startedAt === undefined ? {} : { observedMs: m.w.now - startedAt }),
+  });
 }
 
 /**
@@ -140,6 +175,7 @@ export function onDone(m: Core, msg: StepDone): void {
       msg = { ...msg, batch: null };
     }
   }
+  if (!target.has(msg.member)) measure(m, p, msg);
   target.set(msg.member, msg);
   if (msg.backend && !p.backends.includes(msg.backend) && p.backends.length < MAX_BACKENDS)
     p.backends = [...p.backends, msg.backend].sort();
@@ -286,6 +322,9 @@ function committed(m: Core, ph: Committing): void {
     at: now,
     t: (now - p.startedAt) / 1000,
     earlier: m.s.recentSteps,
+    ...(m.cfg.spec.balance === "throughput"
+      ? { shares: ph.contributors.map((node) => ({ node, n: ph.done.get(node)?.n ?? 0 })) }
+      : {}),
   };
   m.s.recentSteps = [...m.s.recentSteps, stepSummary(event)].slice(-RECENT_STEPS);
   p.lastStepEvent = event;

@@ -99,6 +99,13 @@ export const JobSpec = z
      * feedback kept on the trainer, so what a step leaves out is sent with the next.
      */
     compression: z.enum(["none", "fp16", "int8"]).default("none"),
+    /**
+     * How the global batch is split over the members. `equal` (default): the same share each.
+     * `throughput`: each member's share follows its measured samples/s (an EWMA of its answers),
+     * so a slow node no longer holds every step up; the global batch stays constant and shares
+     * change only when a step is told (see `actors/coordinator/balance.ts`).
+     */
+    balance: z.enum(["equal", "throughput"]).default("equal"),
   })
   .refine((s) => s.minWorkers <= s.maxWorkers, {
     message: "minWorkers must not exceed maxWorkers",

@@ -48,6 +48,17 @@ export interface TrainerArgs {
   spec: JobSpec;
 }
 
+/**
+ * Faults a test or bench entry point can switch on, to make one node's trainer slower than the
+ * others (heterogeneous hardware, a throttled CPU). Never set by the production daemon.
+ */
+export interface TrainerFaults {
+  /** Extra ms each gradient computation takes (slept on the host's scheduler). */
+  extraStepMs?: number;
+  /** Extra ms per sample of each gradient computation: a node this much slower a sample. */
+  extraMsPerSample?: number;
+}
+
 /** Services of the node that hosts the trainer. */
 export interface TrainerHost {
   nodeId: string;
@@ -63,6 +74,8 @@ export interface TrainerHost {
   metrics?: Metrics;
   /** Checks coordinator terms against the job's lease (see `term-guard.ts`). */
   terms?: TermCheck;
+  /** Deliberate slowness, for tests and the bench only (see {@link TrainerFaults}). */
+  faults?: TrainerFaults;
 }
 
 /** The trainer's own timer message, never sent by anyone else (it is not in the wire registry). */
@@ -341,6 +354,8 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
     const perm = permutation(batch.epoch, info.trainSize);
     const indices = Array.from(perm.subarray(batch.start, batch.end));
     const g = await worker.gradients(indices);
+    const extraMs = (host.faults?.extraStepMs ?? 0) + (host.faults?.extraMsPerSample ?? 0) * g.n;
+    if (extraMs > 0) await scheduler.sleep(extraMs);
     for (const { address, data } of grads.encode(msg.step, g.grad, msg.reducers)) {
       ctx.ref<ReducerCommand>(address).tell({
         type: "reducer.grad",

@@ -14,6 +14,8 @@ const ACCURACIES = [
   "int8",
   "heavyOneWorker",
   "heavyTwoWorkers",
+  "balanceEqual",
+  "balanceThroughput",
 ] as const;
 
 const flock = fileURLToPath(new URL("../../bin/flock.js", import.meta.url));
@@ -35,6 +37,7 @@ const FIGURES = [
   "stalenessSpeedup",
   "fp16Speedup",
   "int8Speedup",
+  "balanceSpeedup",
   "recoveryMedianS",
   "failoverS",
   "peakRssMB",

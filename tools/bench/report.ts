@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import type { BalanceResult } from "./balance.js";
 import type { MessagingResult } from "./messaging.js";
 import type { ReduceResult } from "./reduce.js";
 import { MODES, type ModeFigureKey } from "./scaling.js";
@@ -34,6 +35,7 @@ export interface BenchReport {
   stalenessSpeedup: number;
   fp16Speedup: number;
   int8Speedup: number;
+  balanceSpeedup: number;
   /** Final test accuracy of each job, so a speedup that costs accuracy shows. */
   accuracy: Record<string, number>;
   recoveryMedianS: number;
@@ -47,6 +49,7 @@ export interface BenchReport {
   messaging: MessagingResult;
   reduce: ReduceResult & { members: number; gradientBytes: number };
   training: TrainingResult;
+  balance: BalanceResult;
 }
 
 /** The headline figures: key, aim, and whether higher is better. */
@@ -66,6 +69,7 @@ export const FIGURES = [
   { key: "stalenessSpeedup", aim: undefined, higher: true },
   { key: "fp16Speedup", aim: undefined, higher: true },
   { key: "int8Speedup", aim: undefined, higher: true },
+  { key: "balanceSpeedup", aim: undefined, higher: true },
   { key: "recoveryMedianS", aim: 2.5, higher: false },
   { key: "failoverS", aim: 5, higher: false },
   { key: "peakRssMB", aim: undefined, higher: false },
@@ -111,6 +115,8 @@ export function explain(r: BenchReport, key: FigureKey): string {
     case "fp16Speedup":
     case "int8Speedup":
       return explainMode(r, key);
+    case "balanceSpeedup":
+      return `on two embedded nodes with node-2's trainer slowed ${n(r.balance.slowMsPerSample)} ms a sample, MNIST (global batch ${r.balance.globalBatch}) trained at ${runs(r.balance.samplesPerSec.throughput)} samples/s with \`balance: "throughput"\` against ${runs(r.balance.samplesPerSec.equal)} with equal shares (runs interleaved; median step ${n(r.balance.stepMs.throughput)} ms against ${n(r.balance.stepMs.equal)} ms; node-2's median share ${n(r.balance.slowShare)} of ${r.balance.globalBatch}); test accuracy ${n(r.balance.accuracy.throughput)} against ${n(r.balance.accuracy.equal)}.`;
     case "recoveryMedianS":
       return `SIGKILL of a trainer's daemon to the next committed step: ${t.recoverySeconds.map((s) => `${n(s)} s`).join(", ")} (default failure deadline 2 s).`;
     case "failoverS":

@@ -1,6 +1,7 @@
 import { cpus, loadavg, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import { startNatsServer } from "../natsd/index.js";
+import { measureBalance, type BalancePlan } from "./balance.js";
 import { measureMessaging, type MessagingPlan } from "./messaging.js";
 import { measureReduce, type ReducePlan } from "./reduce.js";
 import type { BenchReport, MachineInfo } from "./report.js";
@@ -12,6 +13,7 @@ export interface BenchPlan {
   messaging: MessagingPlan;
   reduce: ReducePlan;
   training: TrainingPlan;
+  balance: BalancePlan;
 }
 
 /** The full run: several minutes, figures stable to a few percent on an idle machine. */
@@ -28,6 +30,7 @@ export const FULL_PLAN: BenchPlan = {
     kills: 3,
     resilienceEpochs: 5,
   },
+  balance: { epochs: 1, rounds: 2, slowMsPerSample: 1 },
 };
 
 /**
@@ -48,6 +51,7 @@ export const QUICK_PLAN: BenchPlan = {
     kills: 1,
     resilienceEpochs: 3,
   },
+  balance: { epochs: 1, rounds: 1, slowMsPerSample: 1 },
 };
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
@@ -99,6 +103,7 @@ export async function runBench(
       here("../../bin/flock.js"),
       say,
     );
+    const balance = await measureBalance(plan.balance, say);
     info.loadAvg[1] = Number(loadavg()[0]!.toFixed(2));
     return {
       tellRatio: messaging.tellRatio,
@@ -114,7 +119,12 @@ export async function runBench(
       rawScaling2Heavy: training.rawScaling2Heavy,
       scalingEfficiencyHeavy: training.scalingEfficiencyHeavy,
       ...modeFigures(training),
-      accuracy: training.accuracy,
+      balanceSpeedup: balance.balanceSpeedup,
+      accuracy: {
+        ...training.accuracy,
+        balanceEqual: balance.accuracy.equal,
+        balanceThroughput: balance.accuracy.throughput,
+      },
       recoveryMedianS: training.recoveryMedianS,
       failoverS: training.failoverS,
       peakRssMB: training.peakRssMB,
@@ -126,6 +136,7 @@ export async function runBench(
       messaging,
       reduce: { ...reduce, members: plan.reduce.members, gradientBytes: plan.reduce.gradientBytes },
       training,
+      balance,
     };
   } finally {
     await server.stop();
