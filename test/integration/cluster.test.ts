@@ -269,6 +269,22 @@ test("bad flags: a clear error and exit status 2", async (t) => {
   }
 });
 
+test("flock train: bad throughput flags are usage errors (exit 2) before anything starts", async (t) => {
+  for (const args of [
+    ["--staleness", "2"],
+    ["--compression", "zip"],
+    ["--balance", "fastest"],
+  ]) {
+    const p = registerCleanup(
+      t,
+      spawnChild(process.execPath, [FLOCK, "train", "mnist", ...args], { name: `train ${args.join(" ")}` }),
+    );
+    const exit = await p.exited;
+    assert.equal(exit.code, 2, `${args.join(" ")}: ${p.output()}`);
+    assert.match(p.output(), new RegExp(`error: option '${args[0]}`));
+  }
+});
+
 const CANDIDATE = `
 import { connect } from "nats";
 const { JetStreamStores } = await import(process.env.FLOCK_STORE);

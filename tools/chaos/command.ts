@@ -21,6 +21,7 @@ interface ChaosFlags {
   injectBug?: InjectableBug[];
   staleness?: 0 | 1;
   compression?: "none" | "fp16" | "int8";
+  balance?: "equal" | "throughput";
   json?: boolean;
 }
 
@@ -113,6 +114,12 @@ export function registerChaosCommand(program: Command): void {
         "int8",
       ]),
     )
+    .addOption(
+      new Option("--balance <how>", "batch shares per member (job spec balance)").choices([
+        "equal",
+        "throughput",
+      ]),
+    )
     .option("--json", "print the report as one JSON object on the last line");
   usageErrorsExit2(cmd);
   cmd.action(async (flags: ChaosFlags) => {
@@ -129,7 +136,11 @@ export function registerChaosCommand(program: Command): void {
       logDir: flags.logDir,
       baselineAccuracy: flags.baselineAccuracy,
       injectBugs: flags.injectBug,
-      mode: { staleness: flags.staleness ?? 0, compression: flags.compression ?? "none" },
+      mode: {
+        staleness: flags.staleness ?? 0,
+        compression: flags.compression ?? "none",
+        balance: flags.balance ?? "equal",
+      },
       onProgress: log,
     });
     for (const line of summary(report)) log(line);

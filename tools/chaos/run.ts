@@ -107,7 +107,8 @@ export function replayCommand(
   const compression =
     o.mode?.compression && o.mode.compression !== "none" ? ` --compression ${o.mode.compression}` : "";
   const baseline = o.baselineAccuracy === undefined ? "" : ` --baseline-accuracy ${o.baselineAccuracy}`;
-  return `npx flock chaos${bugs}${staleness}${compression} --seed ${o.seed} --nodes ${o.nodes} --duration ${o.durationSec} --faults ${o.faults.join(",")} --epochs ${o.epochs}${baseline} --json`;
+  const balance = o.mode?.balance === "throughput" ? " --balance throughput" : "";
+  return `npx flock chaos${bugs}${staleness}${compression}${balance} --seed ${o.seed} --nodes ${o.nodes} --duration ${o.durationSec} --faults ${o.faults.join(",")} --epochs ${o.epochs}${baseline} --json`;
 }
 
 /** Runs the baseline and the faulty run, checks the invariants and reports. */

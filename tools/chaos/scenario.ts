@@ -52,6 +52,7 @@ export interface ScenarioOptions {
 export interface ChaosMode {
   staleness?: 0 | 1;
   compression?: "none" | "fp16" | "int8";
+  balance?: "equal" | "throughput";
 }
 
 /** What one scenario gave. */
@@ -132,6 +133,7 @@ async function followJob(s: Required<System>, o: ScenarioOptions, out: ScenarioO
     maxWorkers: o.nodes,
     sync: { staleness: o.mode?.staleness ?? 0 },
     compression: o.mode?.compression ?? "none",
+    balance: o.mode?.balance ?? "equal",
   });
   const ended = new AbortController();
   out.submittedAt = Date.now();

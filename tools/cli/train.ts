@@ -41,6 +41,9 @@ interface TrainFlags {
   reportDir: string;
   logLevel: string;
   out?: string;
+  staleness?: 0 | 1;
+  compression?: "none" | "fp16" | "int8";
+  balance?: "equal" | "throughput";
 }
 
 /** Registers `flock train`. */
@@ -64,6 +67,23 @@ export function registerTrainCommand(program: Command): void {
     .option(
       "--resume <id>",
       "follow job <id>, already submitted to the cluster (--nats), to its end instead of submitting one (as `flock job wait`)",
+    )
+    .option("--staleness <k>", "steps of weight staleness (job spec sync.staleness: 0 or 1)", (v: string) => {
+      if (v !== "0" && v !== "1") throw new InvalidArgumentError(`--staleness must be 0 or 1, got "${v}"`);
+      return v === "1" ? 1 : 0;
+    })
+    .addOption(
+      new Option("--compression <enc>", "encoding of gradient slices on the wire").choices([
+        "none",
+        "fp16",
+        "int8",
+      ]),
+    )
+    .addOption(
+      new Option("--balance <how>", "batch shares per member: equal, or by measured throughput").choices([
+        "equal",
+        "throughput",
+      ]),
     )
     .option("--json", "print the result as one JSON object on the last line")
     .option(
@@ -123,6 +143,9 @@ async function train(source: string, flags: TrainFlags): Promise<TrainResult> {
       flags.workers ??
       flags.maxWorkers ??
       (flags.minWorkers !== undefined ? Math.max(flags.minWorkers, 2) : undefined),
+    ...(flags.staleness === undefined ? {} : { sync: { staleness: flags.staleness } }),
+    ...(flags.compression === undefined ? {} : { compression: flags.compression }),
+    ...(flags.balance === undefined ? {} : { balance: flags.balance }),
   });
   const out = flags.json ? process.stderr : process.stdout;
   let cluster: ClusterHandle;
