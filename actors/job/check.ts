@@ -16,6 +16,8 @@ export async function checkJobFits(spec: JobSpec): Promise<void> {
     dataset: spec.dataset,
     backend: "cpu",
     seed: spec.seed,
+    init: spec.init,
+    freeze: spec.freeze,
   });
   engine.dispose();
 }

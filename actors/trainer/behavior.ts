@@ -99,6 +99,8 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
     dataset: args.spec.dataset,
     backend: args.spec.backend,
     seed: args.spec.seed,
+    init: args.spec.init,
+    freeze: args.spec.freeze,
   });
   ready.then((info) => host.reportBackend(info.backend)).catch(() => undefined);
   /** Slices of each gradient for the reducers, packed with error feedback when the spec compresses. */
