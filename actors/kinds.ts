@@ -103,6 +103,7 @@ export function setupNode(node: TrainingNode, options: SetupOptions = {}): void 
           metrics: system.metrics,
           terms: leaseTermCheck(node.stores, job, scheduler),
           faults: options.faults?.trainer,
+          blobs: () => node.stores.blobs(CHECKPOINTS_BUCKET),
         },
       );
     },

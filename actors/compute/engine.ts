@@ -58,6 +58,8 @@ export interface EngineInfo {
   numClasses: number;
   /** Time the dataset's first load took in this process or thread (later engines share it). */
   datasetLoadMs: number;
+  /** The trainable weights in flat order (names `layer/weight`): what a stored model needs to be read by name. */
+  weights: { name: string; shape: number[] }[];
   /** Which layers took saved weights and which kept the seeded ones (only with `init`). */
   init?: InitReport;
 }
@@ -124,6 +126,7 @@ export class ComputeEngine {
       inputSize: dataset.inputSize,
       numClasses: dataset.numClasses,
       datasetLoadMs: dataset.loadMs,
+      weights: built.weights.map((w) => ({ name: w.name, shape: w.shape })),
     };
     const seed = options.seed ?? 0;
     let saved: readonly SavedWeight[] | undefined;

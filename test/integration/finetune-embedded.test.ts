@@ -3,7 +3,8 @@
  * threads): a model trained on one task and exported with `flock train --out`'s code, then a new
  * head trained from it (`init` + `freeze`) on a second task with few labels, beats the same
  * model trained from scratch on the same labels for the same epochs; the frozen layer ends
- * exactly as saved, and two trainers start from bit-identical parameters.
+ * exactly as saved, and two trainers start from bit-identical parameters. `init: "job://ID"`
+ * (the model job ID's evaluator kept in the object store) starts where that job's export does.
  *
  * The data: 8 overlapping Gaussian clusters in 64 dimensions. Task A names the cluster (8
  * classes, 4,000 labelled rows), task B a grouping of the clusters into 4 classes of two
@@ -20,6 +21,8 @@ import { test } from "node:test";
 import { readSavedWeights } from "../../actors/compute/saved-model.js";
 import { createPrng, type Prng } from "../../actors/compute/prng.js";
 import type { JobSpecInput } from "../../actors/job/spec.js";
+import { resolveJobSpec, runJob, saveJobModel } from "../../actors/api.js";
+import { EmbeddedCluster } from "../../actors/embedded.js";
 import { train } from "../../actors/train.js";
 import { scaleTimeout } from "../helpers/index.js";
 
@@ -128,5 +131,51 @@ test(
     assert.deepEqual(after, before, "the frozen layer's weights are exactly the saved ones after training");
     const headBefore = readSavedWeights(init).find((w) => w.name === "head/kernel");
     assert.deepEqual(headBefore?.shape, [32, CLUSTERS], "the saved head had 8 classes; the new one has 4");
+  },
+);
+
+test(
+  "init job://ID starts from the model job ID kept in the object store: the same run as from its export",
+  { timeout: scaleTimeout(120_000) },
+  async (t) => {
+    const cluster = await EmbeddedCluster.start({ nodes: 2 });
+    t.after(() => cluster.close());
+    const taskA = {
+      source: writeCsv("a2-train.csv", 100, 5, (k) => `c${k}`),
+      format: "csv" as const,
+      label: "y",
+    };
+    const taskB = {
+      source: writeCsv("b2-train.csv", 2, 6, (k) => `g${groupOf(k)}`),
+      test: writeCsv("b2-test.csv", 50, 7, (k) => `g${groupOf(k)}`),
+      format: "csv" as const,
+      label: "y",
+    };
+    const specA = resolveJobSpec(job({ model: model(CLUSTERS), dataset: taskA, epochs: 2, globalBatch: 64 }));
+    const a = await runJob(cluster.handle, specA);
+    assert.equal(a.status, "completed");
+    const exported = join(dir, "task-a2");
+    await saveJobModel(cluster.handle, specA, a, exported);
+    const b = (init: string) =>
+      runJob(
+        cluster.handle,
+        resolveJobSpec(job({ model: model(4), dataset: taskB, epochs: 10, init, freeze: ["hidden"] })),
+      );
+    const fromJob = await b(`job://${specA.id}`);
+    const fromFile = await b(pathToFileURL(exported).href);
+    for (const r of [fromJob, fromFile]) {
+      assert.equal(r.status, "completed");
+      assert.equal(r.replicasConsistent, true, `hash mismatches: ${JSON.stringify(r.hashMismatches)}`);
+    }
+    assert.equal(fromJob.accuracy, fromFile.accuracy, "same start, same run");
+    assert.equal(fromJob.loss, fromFile.loss, "same start, same run");
+    await assert.rejects(
+      runJob(
+        cluster.handle,
+        resolveJobSpec(job({ model: model(4), dataset: taskB, init: "job://no-such-job" })),
+      ),
+      /no model of job no-such-job in the object store/,
+      "a missing source job is refused at submit, before anything is placed",
+    );
   },
 );
