@@ -11,6 +11,12 @@ import type { WeightInfo } from "../../actors/compute/models.js";
 import { createOptimizer } from "../../actors/compute/optimizer.js";
 import { checkSavedModelDir, readSavedWeights } from "../../actors/compute/saved-model.js";
 import { exportModel } from "../../actors/job/model-export.js";
+import {
+  StoredModelError,
+  decodeStoredModel,
+  encodeStoredModel,
+  storedWeights,
+} from "../../actors/job/model-store.js";
 import { InvalidJobSpecError, parseJobSpec, type JobSpecInput } from "../../actors/job/spec.js";
 import { sha256Hex } from "../../actors/reducer/checkpoint.js";
 
@@ -297,5 +303,35 @@ test("job spec: init and freeze are checked with messages that say what is wrong
   assert.equal(
     parseJobSpec(spec({ model: "mnist-mlp", dataset: "mnist", freeze: ["hidden"] })).freeze?.[0],
     "hidden",
+  );
+});
+
+test("a stored model is cut into its named weights; one without a layout, or whose layout does not add up, is refused", () => {
+  const params = Float32Array.from({ length: 10 }, (_, i) => i);
+  const weights = [
+    { name: "a/kernel", shape: [2, 3] },
+    { name: "a/bias", shape: [4] },
+  ];
+  const blob = encodeStoredModel({ job: "j", step: 1, loss: 0, accuracy: 0, params, weights });
+  const cut = storedWeights(decodeStoredModel(blob, "x"));
+  assert.deepEqual(
+    cut.map((w) => [w.name, Array.from(w.values)]),
+    [
+      ["a/kernel", [0, 1, 2, 3, 4, 5]],
+      ["a/bias", [6, 7, 8, 9]],
+    ],
+  );
+  const old = decodeStoredModel(encodeStoredModel({ job: "j", step: 1, loss: 0, accuracy: 0, params }), "x");
+  assert.throws(
+    () => storedWeights(old),
+    (e: unknown) => e instanceof StoredModelError && /lists no weights/.test(e.message),
+  );
+  const short = decodeStoredModel(
+    encodeStoredModel({ job: "j", step: 1, loss: 0, accuracy: 0, params, weights: weights.slice(0, 1) }),
+    "x",
+  );
+  assert.throws(
+    () => storedWeights(short),
+    (e: unknown) => e instanceof StoredModelError && /do not add up/.test(e.message),
   );
 });
