@@ -107,7 +107,7 @@ export async function submitJob(
   opts: SubmitOptions = {},
 ): Promise<string> {
   const log = opts.log ?? silentLogger();
-  await checkJobFits(spec);
+  await checkJobFits(spec, cluster.stores);
   const job = spec.id!;
   const client = cluster.client;
   client.registry.register(...TRAINING_MESSAGES);

@@ -15,6 +15,7 @@ import { openJobsBucket } from "../runtime/cluster/jobs.js";
 import { janitorBehavior, type JanitorHost } from "./job/janitor.js";
 import { JobSpec } from "./job/spec.js";
 import { checkDataFile } from "./compute/dataset-read.js";
+import { checkSavedModelDir } from "./compute/saved-model.js";
 import { CHECKPOINTS_BUCKET, JOB_STATE_BUCKET, jobNames } from "./job/names.js";
 import { loaderBehavior } from "./loader/behavior.js";
 import { LoaderCommand } from "./loader/protocol.js";
@@ -102,6 +103,7 @@ export function setupNode(node: TrainingNode, options: SetupOptions = {}): void 
           metrics: system.metrics,
           terms: leaseTermCheck(node.stores, job, scheduler),
           faults: options.faults?.trainer,
+          blobs: () => node.stores.blobs(CHECKPOINTS_BUCKET),
         },
       );
     },
@@ -155,6 +157,8 @@ export function setupNode(node: TrainingNode, options: SetupOptions = {}): void 
         checkDataFile(spec.dataset.source);
         if (typeof spec.dataset.test === "string") checkDataFile(spec.dataset.test);
       }
+      // So is a saved model to start from that this node cannot read.
+      if (spec.init?.startsWith("file://")) checkSavedModelDir(spec.init);
       return nodeCoordinator(node, job, spec, scheduler);
     },
   });

@@ -14,6 +14,15 @@ import type { DatasetSpec } from "./dataset-spec.js";
 import { ParamLengthError } from "./errors.js";
 import { applyModel, buildModel, modelRequirement, type BuiltModel, type ModelSpec } from "./models.js";
 import { initialParams } from "./init.js";
+import {
+  frozenRanges,
+  initFromSaved,
+  zeroFrozen,
+  type InitReport,
+  type ParamRange,
+  type SavedWeight,
+} from "./fine-tune.js";
+import { readSavedWeights } from "./saved-model.js";
 
 /** What a {@link ComputeEngine} computes with. */
 export interface EngineOptions {
@@ -25,6 +34,13 @@ export interface EngineOptions {
   backend?: BackendPreference;
   /** Seed of the initial parameters (and of a file dataset's `{ fraction }` split); default 0. */
   seed?: number;
+  /**
+   * Saved weights to start from (fine-tuning): a `file://` URL of a folder `flock train --out`
+   * wrote, or the weights themselves. Layers matched by name and shape take them in `initParams`.
+   */
+  init?: string | readonly SavedWeight[];
+  /** Layers whose parameters never change: their gradient entries are always zero. */
+  freeze?: readonly string[];
 }
 
 /** What an engine runs on; reported in status, metrics and job results. */
@@ -42,6 +58,10 @@ export interface EngineInfo {
   numClasses: number;
   /** Time the dataset's first load took in this process or thread (later engines share it). */
   datasetLoadMs: number;
+  /** The trainable weights in flat order (names `layer/weight`): what a stored model needs to be read by name. */
+  weights: { name: string; shape: number[] }[];
+  /** Which layers took saved weights and which kept the seeded ones (only with `init`). */
+  init?: InitReport;
 }
 
 /** The gradient of a batch: sums over its samples, so contributions can be added and divided once. */
@@ -81,6 +101,8 @@ export class ComputeEngine {
     /** Backend, model and dataset facts. */
     readonly info: EngineInfo,
     private readonly seed: number,
+    private readonly saved: readonly SavedWeight[] | undefined,
+    private readonly frozen: readonly ParamRange[],
   ) {}
 
   /** Loads the dataset, selects the backend, builds the model and sets `initParams(seed)`. */
@@ -104,9 +126,30 @@ export class ComputeEngine {
       inputSize: dataset.inputSize,
       numClasses: dataset.numClasses,
       datasetLoadMs: dataset.loadMs,
+      weights: built.weights.map((w) => ({ name: w.name, shape: w.shape })),
     };
     const seed = options.seed ?? 0;
-    const engine = new ComputeEngine(backend.tf, backend.tfBackend, built, dataset, variables, info, seed);
+    let saved: readonly SavedWeight[] | undefined;
+    let frozen: ParamRange[];
+    try {
+      saved = typeof options.init === "string" ? readSavedWeights(options.init) : options.init;
+      frozen = frozenRanges(built.weights, options.freeze ?? []);
+    } catch (error) {
+      built.model.dispose();
+      throw error;
+    }
+    const engine = new ComputeEngine(
+      backend.tf,
+      backend.tfBackend,
+      built,
+      dataset,
+      variables,
+      info,
+      seed,
+      saved,
+      frozen,
+    );
+    if (saved) info.init = initFromSaved(built.weights, new Float32Array(built.paramCount), saved).report;
     engine.setParams(engine.initParams(seed));
     return engine;
   }
@@ -118,10 +161,13 @@ export class ComputeEngine {
 
   /**
    * Deterministic initial parameters for `seed` (default: the engine's seed): glorot-uniform
-   * kernels from a mulberry32 stream, zero biases. Does not change the engine's parameters.
+   * kernels from a mulberry32 stream, zero biases; with `init`, the layers that match a saved
+   * layer by name and shape take its values instead (see `fine-tune.ts`). Does not change the
+   * engine's parameters.
    */
   initParams(seed: number = this.seed): Float32Array {
-    return initialParams(this.built.weights, this.built.paramCount, seed);
+    const seeded = initialParams(this.built.weights, this.built.paramCount, seed);
+    return this.saved ? initFromSaved(this.built.weights, seeded, this.saved).params : seeded;
   }
 
   /** Replaces the model's parameters with a copy of `flat`; throws {@link ParamLengthError}. */
@@ -166,6 +212,8 @@ export class ComputeEngine {
         this.variables,
       );
       result.grad = this.flatten(this.variables.map((v) => grads[v.name]));
+      // Zero at the source: the reducers' optimizers (sgd, momentum, adam) then move these by 0.
+      zeroFrozen(result.grad, this.frozen);
       result.lossSum = value.dataSync()[0] ?? NaN;
     });
     return result;

@@ -121,3 +121,30 @@ export class BadDataError extends Error {
     super(`${file}${where ? `: ${where}` : ""}: ${problem}`, options);
   }
 }
+
+/**
+ * A saved model (`init: "file:///DIR"`, a folder `flock train --out` wrote) that cannot be used:
+ * the folder or its `model.json` missing or unreadable, a malformed manifest, weights that are
+ * not float32, weight files of the wrong length. The message names the file.
+ */
+export class SavedModelError extends Error {
+  override name = "SavedModelError";
+  constructor(
+    readonly file: string,
+    readonly problem: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${file}: ${problem}`, options);
+  }
+}
+
+/** A `freeze` list names a layer the model does not have (or that has no trainable weights). */
+export class UnknownFrozenLayerError extends Error {
+  override name = "UnknownFrozenLayerError";
+  constructor(
+    readonly layer: string,
+    readonly known: readonly string[],
+  ) {
+    super(`freeze: the model has no layer "${layer}" with weights; its layers: ${known.join(", ")}`);
+  }
+}

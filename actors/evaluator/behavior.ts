@@ -83,7 +83,7 @@ export function evaluatorBehavior(
     const result = await worker.evaluate();
     // Stored before the score is reported: the final score completes the job, and the model
     // exported after it must be the one that was scored.
-    await keepModel(agreed.version, result, params, ctx);
+    await keepModel(agreed.version, result, params, info.weights, ctx);
     ctx.ref<CoordinatorCommand>(replyTo).tell({
       type: "coord.evaluated",
       term,
@@ -99,6 +99,7 @@ export function evaluatorBehavior(
     step: number,
     result: { loss: number; accuracy: number },
     params: Float32Array,
+    weights: { name: string; shape: number[] }[],
     ctx: ActorContext<EvaluatorCommand>,
   ): Promise<void> {
     if (!host.blobs) return;
@@ -109,6 +110,7 @@ export function evaluatorBehavior(
         loss: result.loss,
         accuracy: result.accuracy,
         params,
+        weights,
       });
       await (await host.blobs()).put(modelBlobName(args.job), blob);
     } catch (error) {

@@ -2,13 +2,18 @@ import { ComputeEngine } from "../compute/engine.js";
 import { knownDatasets } from "../compute/datasets.js";
 import { UnknownDatasetError } from "../compute/errors.js";
 import type { JobSpec } from "./spec.js";
+import type { StoreProvider } from "../../runtime/store/types.js";
+import { CHECKPOINTS_BUCKET } from "./names.js";
+import { resolveInit } from "./init-source.js";
 
 /**
  * Fails fast, before anything is placed, when the dataset does not exist, a dataset file holds bad
  * data (`BadDataError`, naming the file, line and field) or the model's tensors do not fit the
- * data: loads the dataset and builds the model once against it on the pure-JS backend.
+ * data: loads the dataset and builds the model once against it on the pure-JS backend. With
+ * `init`, also reads the saved weights (`job://ID` from `stores`' object store) and checks the
+ * `freeze` names against the built model.
  */
-export async function checkJobFits(spec: JobSpec): Promise<void> {
+export async function checkJobFits(spec: JobSpec, stores?: StoreProvider): Promise<void> {
   if (typeof spec.dataset === "string" && !knownDatasets().includes(spec.dataset))
     throw new UnknownDatasetError(spec.dataset, knownDatasets());
   const engine = await ComputeEngine.create({
@@ -16,6 +21,8 @@ export async function checkJobFits(spec: JobSpec): Promise<void> {
     dataset: spec.dataset,
     backend: "cpu",
     seed: spec.seed,
+    init: await resolveInit(spec.init, stores && (() => stores.blobs(CHECKPOINTS_BUCKET))),
+    freeze: spec.freeze,
   });
   engine.dispose();
 }

@@ -2,6 +2,7 @@ import { Packr } from "msgpackr";
 import { z } from "zod";
 import { sha256Hex } from "../reducer/checkpoint.js";
 import { jobNames } from "./names.js";
+import type { SavedWeight } from "../compute/fine-tune.js";
 
 const float32 = z.custom<Float32Array>((v) => v instanceof Float32Array, "expected a Float32Array");
 
@@ -18,6 +19,14 @@ export const StoredModel = z.strictObject({
   loss: z.number(),
   accuracy: z.number(),
   params: float32,
+  /**
+   * The weights `params` holds, in flat order (tfjs names, `layer/kernel`): what fine-tuning from
+   * `job://ID` matches layers by. Optional: blobs written before it was kept have none.
+   */
+  weights: z
+    .array(z.strictObject({ name: z.string().max(512), shape: z.array(z.number().int().min(0)).max(8) }))
+    .max(4096)
+    .optional(),
   /** sha256 (hex) of the parameters' bytes: a blob that does not check out is refused. */
   sha256: z.string(),
 });
@@ -57,4 +66,26 @@ export function decodeStoredModel(blob: Uint8Array, name: string): StoredModel {
   if (sha256Hex(new Uint8Array(p.buffer, p.byteOffset, p.byteLength)) !== parsed.data.sha256)
     throw new StoredModelError(`${name}: the parameters' sha256 differs from the one stored`);
   return parsed.data;
+}
+
+/**
+ * A stored model's parameters cut into its named weights (copies), for fine-tuning from it;
+ * throws {@link StoredModelError} when the blob lists no weights or they do not add up.
+ */
+export function storedWeights(stored: StoredModel): SavedWeight[] {
+  const name = modelBlobName(stored.job);
+  if (!stored.weights) throw new StoredModelError(`${name} lists no weights (written by an older flock)`);
+  const out: SavedWeight[] = [];
+  let at = 0;
+  for (const w of stored.weights) {
+    const size = w.shape.reduce((a, b) => a * b, 1);
+    if (at + size > stored.params.length) break;
+    out.push({ name: w.name, shape: w.shape, values: stored.params.slice(at, at + size) });
+    at += size;
+  }
+  if (at !== stored.params.length || out.length !== stored.weights.length)
+    throw new StoredModelError(
+      `${name}: its weights do not add up to its ${stored.params.length} parameters`,
+    );
+  return out;
 }

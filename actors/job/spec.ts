@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { DatasetSpec } from "../compute/dataset-spec.js";
 import { modelTooLarge } from "./model-bounds.js";
+import { FreezeList, InitSource, fineTuneProblems } from "./fine-tune-spec.js";
 
 /**
  * Fewest steps between two checkpoints. A checkpoint writes every reducer's parameter slice and
@@ -106,6 +107,14 @@ export const JobSpec = z
      * change only when a step is told (see `actors/coordinator/balance.ts`).
      */
     balance: z.enum(["equal", "throughput"]).default("equal"),
+    /**
+     * Fine-tuning: saved weights version 0 starts from, `file:///ABS/DIR` (a folder `flock train
+     * --out` wrote) or `job://ID`. Layers matched by name and shape take them; the others (a new
+     * head) keep the seeded initialisation.
+     */
+    init: InitSource.optional(),
+    /** Layer names whose parameters never change (their gradients are zeroed on every trainer). */
+    freeze: FreezeList.optional(),
   })
   .refine((s) => s.minWorkers <= s.maxWorkers, {
     message: "minWorkers must not exceed maxWorkers",
@@ -115,6 +124,7 @@ export const JobSpec = z
   .superRefine((s, ctx) => {
     const tooLarge = modelTooLarge(s.model);
     if (tooLarge) ctx.addIssue({ code: "custom", message: tooLarge, path: ["model"] });
+    for (const p of fineTuneProblems(s)) ctx.addIssue({ code: "custom", message: p.message, path: p.path });
   });
 /** A declarative training job. */
 export type JobSpec = z.infer<typeof JobSpec>;

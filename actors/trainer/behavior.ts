@@ -24,6 +24,8 @@ import type {
   StartStep,
   TrainerCommand,
 } from "./protocol.js";
+import { resolveInit } from "../job/init-source.js";
+import type { BlobStore } from "../../runtime/store/types.js";
 import {
   addSlice,
   adoptTerm,
@@ -76,6 +78,8 @@ export interface TrainerHost {
   terms?: TermCheck;
   /** Deliberate slowness, for tests and the bench only (see {@link TrainerFaults}). */
   faults?: TrainerFaults;
+  /** The object store, where a spec's `init: "job://ID"` model is read from. */
+  blobs?: () => Promise<BlobStore>;
 }
 
 /** The trainer's own timer message, never sent by anyone else (it is not in the wire registry). */
@@ -94,12 +98,16 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
   const scheduler = host.scheduler ?? systemScheduler;
   const ignored = new IgnoredMessages("trainer", host.metrics);
   const worker = new ComputeWorker();
-  const ready = worker.init({
-    model: args.spec.model,
-    dataset: args.spec.dataset,
-    backend: args.spec.backend,
-    seed: args.spec.seed,
-  });
+  const ready = resolveInit(args.spec.init, host.blobs).then((init) =>
+    worker.init({
+      model: args.spec.model,
+      dataset: args.spec.dataset,
+      backend: args.spec.backend,
+      seed: args.spec.seed,
+      init,
+      freeze: args.spec.freeze,
+    }),
+  );
   ready.then((info) => host.reportBackend(info.backend)).catch(() => undefined);
   /** Slices of each gradient for the reducers, packed with error feedback when the spec compresses. */
   const grads = new GradEncoder(args.spec.compression, host.metrics);
