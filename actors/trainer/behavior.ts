@@ -3,6 +3,7 @@ import { systemScheduler, type Scheduler, type Timer } from "../../runtime/clock
 import type { Metrics } from "../../runtime/metrics.js";
 import type { Failure, ParamsSlice } from "../../messages/index.js";
 import { ComputeWorker } from "../compute/worker.js";
+import { WorkerParams, fetchFromReducers } from "./worker-params.js";
 import { paramHash } from "../compute/hash.js";
 import { seededPermutation } from "../compute/prng.js";
 import type { CoordinatorCommand, StepDone } from "../coordinator/protocol.js";
@@ -13,28 +14,17 @@ import type { JobSpec } from "../job/spec.js";
 import { epochSeed, jobNames } from "../job/names.js";
 import type { BatchReady } from "../loader/behavior.js";
 import type { LoaderCommand } from "../loader/protocol.js";
-import type { ReducerCommand, SliceCopy } from "../reducer/protocol.js";
+import type { ReducerCommand } from "../reducer/protocol.js";
 import { GradEncoder } from "./grad-codec.js";
-import type {
-  FetchParams,
-  ParamsCopy,
-  Prepare,
-  Prepared,
-  ReducerMap,
-  StartStep,
-  TrainerCommand,
-} from "./protocol.js";
+import type { FetchParams, ParamsCopy, Prepare, Prepared, StartStep, TrainerCommand } from "./protocol.js";
 import { resolveInit } from "../job/init-source.js";
 import type { BlobStore } from "../../runtime/store/types.js";
 import {
   addSlice,
   adoptTerm,
-  agreedVersion,
   decideStep,
-  holdVersion,
   initialVersions,
   neededVersion,
-  paramsOf,
   RESUME_AFTER_MS,
   resumeDue,
   serveFetch,
@@ -122,31 +112,7 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
     return p;
   };
 
-  /** The version last handed to the worker (-1: none, or not known to be one the trainer holds). */
-  let loaded = -1;
-
-  /**
-   * Hands parameters to the worker without waiting for its acknowledgement: the worker handles
-   * requests in order, so the next gradient call sees them, and the step's critical path does not
-   * pay a round trip to the thread. A failure shows up in that next call.
-   */
-  function loadIntoWorker(version: number, params: Float32Array): void {
-    loaded = version;
-    worker.setParams(params.slice(), { transfer: true }).catch(() => undefined);
-  }
-
-  /** Makes sure the worker computes on `version` (a stale step, or a rollback, may need another than the newest). */
-  function ensureLoaded(state: State, version: number): Float32Array {
-    const params = paramsOf(state, version);
-    if (!params) throw new Error(`trainer does not hold version ${version}`);
-    if (loaded !== version) loadIntoWorker(version, params);
-    return params;
-  }
-
-  function hold(state: State, version: number, params: Float32Array): void {
-    holdVersion(state, version, params);
-    loadIntoWorker(version, params);
-  }
+  const workerParams = new WorkerParams(worker);
 
   async function onPrepare(state: State, msg: Prepare, ctx: ActorContext<Msg>): Promise<State> {
     const info = await ready;
@@ -154,10 +120,16 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
     reducerNodes = msg.reducers.addresses.map((a) => addressNode(a));
     const plan = startPrepare(state, msg);
     if (plan.kind === "init") {
-      hold(state, 0, await worker.initParams(args.spec.seed));
+      workerParams.hold(state, 0, await worker.initParams(args.spec.seed));
     } else if (plan.kind === "fetch") {
-      const { version, params } = await fetchFromReducers(ctx, msg.reducers, plan.atLeast, info.paramCount);
-      hold(state, version, params);
+      const { version, params } = await fetchFromReducers(
+        ctx,
+        scheduler,
+        msg.reducers,
+        plan.atLeast,
+        info.paramCount,
+      );
+      workerParams.hold(state, version, params);
     }
     // A prepare that cannot come to hold parameters (the reducers unreachable) fails the ask,
     // and the trainer with it (stop supervision frees its slot), as before this machine existed.
@@ -192,7 +164,7 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
     const { completed, ignored: why } = addSlice(state, msg);
     if (why) ignored.note(ctx.log, msg.type, why);
     // Eagerly, off the next step's critical path: the next step is usually computed on the newest version.
-    if (completed) loadIntoWorker(state.version, completed);
+    if (completed) workerParams.load(state.version, completed);
     return maybeRunPending(state, ctx);
   }
 
@@ -259,13 +231,14 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
       const atLeast = neededVersion(pending.msg);
       const { version, params } = await fetchFromReducers(
         ctx,
+        scheduler,
         pending.msg.reducers,
         atLeast,
         info.paramCount,
       );
       const problem = takeFetched(state, pending, version, params);
       if (problem) throw new Error(problem);
-      loadIntoWorker(version, params);
+      workerParams.load(version, params);
     } catch (error) {
       ctx.log.warn(
         { job: args.job, err: error },
@@ -292,29 +265,6 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
   function ignore(state: State, ctx: ActorContext<Msg>, type: string, reason: string): State {
     ignored.note(ctx.log, type, reason);
     return state;
-  }
-
-  /** Fetches the newest parameter version (at least `atLeast`) that every reducer holds. */
-  async function fetchFromReducers(
-    ctx: ActorContext<Msg>,
-    reducers: ReducerMap,
-    atLeast: number,
-    paramCount: number,
-  ): Promise<{ version: number; params: Float32Array }> {
-    let seen = "";
-    for (let attempt = 0; attempt < 100; attempt++) {
-      const slices = await Promise.all(
-        reducers.addresses.map((a) =>
-          ctx.ref<ReducerCommand>(a).ask<SliceCopy>({ type: "reducer.fetch" }, { timeoutMs: ASK_MS }),
-        ),
-      );
-      const agreed = agreedVersion(slices, atLeast, paramCount);
-      if (agreed) return agreed;
-      seen = slices.map((x) => x.version).join(",");
-      // Reducers mid-commit hold adjacent versions for a moment; ask again shortly.
-      await scheduler.sleep(5 + attempt);
-    }
-    throw new Error(`reducers did not settle on one version ≥ ${atLeast} (last seen ${seen})`);
   }
 
   /**
@@ -353,8 +303,8 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
       );
     const batch = reply.batch;
     gotBatch(batch);
-    const params = ensureLoaded(state, neededVersion(msg));
-    const hash = msg.reportHash ? paramHash(params) : undefined;
+    const onParams = workerParams.ensure(state, neededVersion(msg));
+    const hash = msg.reportHash ? paramHash(onParams) : undefined;
     if (!batch || batch.end <= batch.start) {
       reportDone(ctx, from, msg, { hash, backend: info.backend });
       return state;
