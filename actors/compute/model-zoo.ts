@@ -2,7 +2,7 @@ import type { LayersModelConfig } from "./models.js";
 import { SPAM_VOCAB_SIZE } from "./dataset-spam.js";
 
 /** A dense layer config in tfjs-layers' serialised form (defaults written out by tfjs). */
-function dense(name: string, units: number, activation: string, inputSize?: number): object {
+export function dense(name: string, units: number, activation: string, inputSize?: number): object {
   return {
     class_name: "Dense",
     config: {

@@ -1,6 +1,7 @@
 import { resolveJobSpec } from "../../actors/api.js";
 import type { PlainTrainOptions } from "../../actors/compute/baseline.js";
 import type { LayersModelConfig } from "../../actors/compute/models.js";
+import { dense } from "../../actors/compute/model-zoo.js";
 import type { JobSpecInput } from "../../actors/job/spec.js";
 
 /** The models the training figures measure: `mnist` (the example's 784→128→10) and `heavy`. */
@@ -8,19 +9,6 @@ export type Workload = "mnist" | "heavy";
 
 /** The job example every training figure starts from. */
 export const EXAMPLE = "mnist";
-
-function dense(name: string, units: number, activation: string, inputSize?: number): object {
-  return {
-    class_name: "Dense",
-    config: {
-      name,
-      units,
-      activation,
-      use_bias: true,
-      ...(inputSize === undefined ? {} : { batch_input_shape: [null, inputSize] }),
-    },
-  };
-}
 
 /**
  * The heavy workload's model, sent in the job spec as a layers config: 784 → 512 relu → 512 relu →
