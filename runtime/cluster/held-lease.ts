@@ -147,12 +147,12 @@ export class HeldLease implements Lease {
   private async afterConflict(): Promise<void> {
     const since = this.unconfirmedSince;
     const moved = `revision ${this.rev} moved on (expired or taken over)`;
-    if (since === undefined) return this.lose(moved);
+    if (since === undefined) return this.loseMoved(moved);
     this.inFlight = landedRevision(this.kv, this.key, this.value).then(
       (landed) => {
         this.inFlight = undefined;
         if (this.lost || this.released) return;
-        if (landed === undefined) return this.lose(moved);
+        if (landed === undefined) return this.loseMoved(moved);
         this.rev = landed;
         this.confirmedAt = Math.max(this.confirmedAt, since);
         this.unconfirmedSince = undefined;
@@ -177,6 +177,30 @@ export class HeldLease implements Lease {
     });
   }
 
+  /**
+   * Lost to a moved revision: also says (best effort, after the fact) what the key holds now, so a
+   * log tells an expiry (absent), a successor (its holder and revision) and a server that lost the
+   * write (the same holder at an older revision) apart.
+   */
+  private loseMoved(reason: string): void {
+    const lostRevision = this.rev;
+    const confirmedAgoMs = this.clock.now() - this.confirmedAt;
+    this.lose(reason);
+    void this.kv.get(this.key).then(
+      (e) =>
+        this.log.warn(
+          {
+            key: this.key,
+            lostRevision,
+            confirmedAgoMs,
+            now: e ? { revision: e.revision, holder: holderOf(e.value) } : "absent",
+          },
+          "lease lost: what the key holds now",
+        ),
+      () => undefined,
+    );
+  }
+
   private lose(reason: string): void {
     if (this.lost || this.released) return;
     this.lost = true;
@@ -196,5 +220,17 @@ export class HeldLease implements Lease {
     this.renewTimer.cancel();
     this.expiryTimer?.cancel();
     this.retryTimer?.cancel();
+  }
+}
+
+/** The holder named in a lease record, for logs (undefined when it does not decode). */
+function holderOf(value: Uint8Array): string | undefined {
+  try {
+    const parsed: unknown = JSON.parse(new TextDecoder().decode(value));
+    const holder =
+      typeof parsed === "object" && parsed !== null ? (parsed as { holder?: unknown }).holder : undefined;
+    return typeof holder === "string" ? holder : undefined;
+  } catch {
+    return undefined;
   }
 }

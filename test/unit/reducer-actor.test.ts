@@ -120,7 +120,9 @@ test("a commit missing a slice is reported at the deadline on virtual time; a co
     total: 4,
   };
   ref.tell(commit, coordinator);
-  await new Promise((r) => setImmediate(r));
+  // The mailbox is FIFO: once a fetch is answered, the slice and the commit were handled (the
+  // commit's wait started at virtual time 0), however many turns that took on a loaded machine.
+  await ref.ask<SliceCopy>({ type: "reducer.fetch" }, ASK);
   scheduler.advance(MISSING_AFTER_MS - 1);
   await new Promise((r) => setImmediate(r));
   assert.equal(got.length, 0, "not before the deadline");

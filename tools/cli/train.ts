@@ -15,7 +15,7 @@ import { createProgress, writeTrainingReport } from "../report/index.js";
 import { JobTimeline } from "./follow.js";
 import { printResult, resultExitCode } from "./outcome.js";
 import { connectBounded, waitForJob } from "./jobs.js";
-import { natsUrls } from "./options.js";
+import { natsUrls, usageErrorsExit2 } from "./options.js";
 
 /** Parses a positive integer flag, with an error that names the flag. */
 export function positiveInt(flag: string) {
@@ -96,24 +96,25 @@ export function registerTrainCommand(program: Command): void {
       new Option("--log-level <level>", "log level of the structured logs on stderr")
         .choices(["silent", "error", "warn", "info", "debug"])
         .default("warn"),
-    )
-    .action(async (source: string | undefined, flags: TrainFlags) => {
-      const usage = (message: string): never =>
-        cmd.error(`error: ${message}`, { exitCode: 2, code: "commander.usage" });
-      if (flags.resume !== undefined) {
-        if (source !== undefined)
-          usage(`give either an example or job file, or --resume ${flags.resume}, not both`);
-        if (!flags.nats) usage("--resume follows a job on a cluster: give --nats <url>");
-        process.exitCode = resultExitCode(await resume(flags.resume, flags));
-        return;
-      }
-      if (source === undefined) usage("missing required argument 'example|job-file' (or --resume <id>)");
-      if (flags.workers !== undefined && (flags.minWorkers !== undefined || flags.maxWorkers !== undefined)) {
-        throw new InvalidArgumentError("use either --workers or --min-workers/--max-workers, not both");
-      }
-      const result = await train(source!, flags);
-      process.exitCode = resultExitCode(result);
-    });
+    );
+  usageErrorsExit2(cmd);
+  cmd.action(async (source: string | undefined, flags: TrainFlags) => {
+    const usage = (message: string): never =>
+      cmd.error(`error: ${message}`, { exitCode: 2, code: "commander.usage" });
+    if (flags.resume !== undefined) {
+      if (source !== undefined)
+        usage(`give either an example or job file, or --resume ${flags.resume}, not both`);
+      if (!flags.nats) usage("--resume follows a job on a cluster: give --nats <url>");
+      process.exitCode = resultExitCode(await resume(flags.resume, flags));
+      return;
+    }
+    if (source === undefined) usage("missing required argument 'example|job-file' (or --resume <id>)");
+    if (flags.workers !== undefined && (flags.minWorkers !== undefined || flags.maxWorkers !== undefined)) {
+      throw new InvalidArgumentError("use either --workers or --min-workers/--max-workers, not both");
+    }
+    const result = await train(source!, flags);
+    process.exitCode = resultExitCode(result);
+  });
 }
 
 /** `flock train --resume <id>`: what `flock job wait <id>` does, with this command's flags. */
