@@ -193,7 +193,7 @@ export class HeldLease implements Lease {
             key: this.key,
             lostRevision,
             confirmedAgoMs,
-            now: e ? { revision: e.revision, holder: holderOf(e.value) } : "absent",
+            now: e ? { revision: e.revision, holder: decodeLease(e.value)?.holder } : "absent",
           },
           "lease lost: what the key holds now",
         ),
@@ -223,13 +223,16 @@ export class HeldLease implements Lease {
   }
 }
 
-/** The holder named in a lease record, for logs (undefined when it does not decode). */
-function holderOf(value: Uint8Array): string | undefined {
+/** A lease record's holder and extra fields, or undefined when it does not decode. */
+export function decodeLease(
+  value: Uint8Array,
+): { holder: string; meta: Record<string, unknown> } | undefined {
   try {
     const parsed: unknown = JSON.parse(new TextDecoder().decode(value));
-    const holder =
-      typeof parsed === "object" && parsed !== null ? (parsed as { holder?: unknown }).holder : undefined;
-    return typeof holder === "string" ? holder : undefined;
+    if (typeof parsed !== "object" || parsed === null) return undefined;
+    const { holder, ...meta } = parsed as Record<string, unknown>;
+    if (typeof holder !== "string") return undefined;
+    return { holder, meta };
   } catch {
     return undefined;
   }

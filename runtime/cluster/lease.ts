@@ -4,7 +4,7 @@ import { silentLogger } from "../log.js";
 import { KvConflictError, type KvStore, type StoreProvider } from "../store/index.js";
 import type { Unsubscribe } from "../transport/index.js";
 import { abandon, registerAbandon } from "./abandon.js";
-import { HeldLease, encodeLease, type LeaseOptions } from "./held-lease.js";
+import { HeldLease, decodeLease, encodeLease, type LeaseOptions } from "./held-lease.js";
 import type { Lease } from "./types.js";
 
 export type { LeaseOptions } from "./held-lease.js";
@@ -98,18 +98,6 @@ function checkLeaseArgs(kv: KvStore, holder: string, opts: LeaseOptions): void {
   const renew = opts.renewEveryMs ?? opts.ttlMs / 3;
   if (!(renew > 0 && renew < opts.ttlMs))
     throw new RangeError(`renewEveryMs must be in (0, ttlMs), got ${renew}`);
-}
-
-function decodeLease(value: Uint8Array): Omit<LeaseRecord, "revision"> | undefined {
-  try {
-    const parsed: unknown = JSON.parse(new TextDecoder().decode(value));
-    if (typeof parsed !== "object" || parsed === null) return undefined;
-    const { holder, ...meta } = parsed as Record<string, unknown>;
-    if (typeof holder !== "string") return undefined;
-    return { holder, meta };
-  } catch {
-    return undefined;
-  }
 }
 
 /** Options of {@link LeaseCandidate}. */

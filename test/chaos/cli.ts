@@ -2,6 +2,7 @@
  * Runs `flock chaos --json` as a child process for the chaos tests.
  * @module
  */
+import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import type { ChaosReport } from "../../tools/chaos/run.js";
 import { registerCleanup, spawnChild, type HasAfter } from "../helpers/index.js";
@@ -39,4 +40,16 @@ export async function runChaosCli(
       `flock chaos printed no JSON report (exit ${exit.code ?? exit.signal}):\n${output.slice(-6000)}`,
     );
   }
+}
+
+/** Asserts a run kept every invariant (naming the failed ones, the replay and the output's tail) and exited 0. */
+export function assertChaosPassed({ code, report, output }: ChaosCliRun): void {
+  const failed = Object.entries(report.invariants).filter(([, v]) => !v.ok);
+  assert.deepEqual(
+    failed,
+    [],
+    `invariants failed (seed ${report.seed}; replay: ${report.replay}):\n${output.slice(-8000)}`,
+  );
+  assert.equal(report.passed, true);
+  assert.equal(code, 0);
 }
