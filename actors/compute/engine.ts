@@ -23,6 +23,8 @@ import {
   type SavedWeight,
 } from "./fine-tune.js";
 import { readSavedWeights } from "./saved-model.js";
+import { InnerOptimizer, innerBatches, pseudoGradient } from "./local-steps.js";
+import type { OptimizerSpec } from "./optimizer.js";
 
 /** What a {@link ComputeEngine} computes with. */
 export interface EngineOptions {
@@ -91,6 +93,8 @@ const EVAL_CHUNK = 1000;
  */
 export class ComputeEngine {
   private disposed = false;
+  /** The inner optimizer of local steps, made on first use (its spec is the job's, fixed per engine). */
+  private inner: { key: string; opt: InnerOptimizer } | undefined;
 
   private constructor(
     private readonly tf: Tf,
@@ -217,6 +221,38 @@ export class ComputeEngine {
       result.lossSum = value.dataSync()[0] ?? NaN;
     });
     return result;
+  }
+
+  /**
+   * One round of local steps: `steps` optimizer steps of `optimizer` on consecutive mini-batches of
+   * `indices`, from the current parameters. Returns the round's pseudo-gradient (`(start − end) · n`,
+   * see `local-steps.ts`) and loss sum, and leaves the parameters as they started, so the engine
+   * still holds the version it was given. `round` (the step number) lets a redo rewind the inner
+   * optimizer.
+   */
+  localSteps(
+    indices: readonly number[],
+    steps: number,
+    optimizer: OptimizerSpec,
+    round: number,
+  ): GradientResult {
+    this.check(this.paramCount);
+    if (indices.length === 0) return { grad: new Float32Array(this.paramCount), lossSum: 0, n: 0 };
+    // By value: the spec reaches the worker thread as a fresh copy on every call.
+    const key = JSON.stringify(optimizer);
+    if (this.inner?.key !== key) this.inner = { key, opt: new InnerOptimizer(optimizer) };
+    const inner = this.inner.opt.forRound(round);
+    const start = this.getParams();
+    const params = start.slice();
+    let lossSum = 0;
+    innerBatches(indices, steps).forEach((batch, i) => {
+      if (i > 0) this.setParams(params);
+      const g = this.gradients(batch);
+      lossSum += g.lossSum;
+      inner.step(params, g.grad, 1 / g.n);
+    });
+    this.setParams(start);
+    return { grad: pseudoGradient(start, params, indices.length), lossSum, n: indices.length };
   }
 
   /** Mean loss and accuracy over the given test samples (all of them by default). */

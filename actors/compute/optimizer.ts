@@ -7,12 +7,18 @@ import { OptimizerStateError, ParamLengthError } from "./errors.js";
  * a reducer checkpoint its slice's state and a replacement continue exactly.
  */
 
-/** Stochastic gradient descent, with optional (heavy-ball) momentum: v = μv + g; p -= lr·v. */
+/**
+ * Stochastic gradient descent, with optional momentum: v = μv + g, then p -= lr·v (heavy ball)
+ * or, with `nesterov`, p -= lr·(g + μv) (Sutskever's form, as PyTorch's SGD and DiLoCo's outer
+ * optimizer use it).
+ */
 export interface SgdSpec {
   name: "sgd";
   lr: number;
   /** Default 0 (plain SGD, no state). */
   momentum?: number;
+  /** Nesterov momentum (default false); needs momentum > 0 to differ from plain SGD. */
+  nesterov?: boolean;
 }
 
 /** Adam (Kingma & Ba) with bias correction. */
@@ -63,7 +69,7 @@ export function createOptimizer(spec: OptimizerSpec): Optimizer {
   checkPositive("lr", spec.lr);
   switch (spec.name) {
     case "sgd":
-      return new Sgd(spec.lr, checkUnit("momentum", spec.momentum ?? 0));
+      return new Sgd(spec.lr, checkUnit("momentum", spec.momentum ?? 0), spec.nesterov === true);
     case "adam":
       checkPositive("epsilon", spec.epsilon ?? 1e-8);
       return new Adam(
@@ -143,6 +149,7 @@ class Sgd extends BaseOptimizer {
   constructor(
     private readonly lr: number,
     private readonly momentum: number,
+    private readonly nesterov: boolean,
   ) {
     super();
     this.bufferCount = momentum > 0 ? 1 : 0;
@@ -157,6 +164,14 @@ class Sgd extends BaseOptimizer {
     }
     const [v] = this.buffers;
     if (!v) throw new Error("sgd: momentum buffer missing");
+    if (this.nesterov) {
+      for (let i = 0; i < params.length; i++) {
+        const g = grad[i]! * scale;
+        v[i] = momentum * v[i]! + g;
+        params[i]! -= lr * (g + momentum * v[i]!);
+      }
+      return;
+    }
     for (let i = 0; i < params.length; i++) {
       v[i] = momentum * v[i]! + grad[i]! * scale;
       params[i]! -= lr * v[i]!;

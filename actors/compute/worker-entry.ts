@@ -45,6 +45,8 @@ async function handle(request: WorkerRequest): Promise<unknown> {
       return engine.getParams();
     case "gradients":
       return engine.gradients(request.indices);
+    case "localSteps":
+      return engine.localSteps(request.indices, request.steps, request.optimizer, request.round);
     case "evaluate":
       return engine.evaluate(request.indices);
     default:

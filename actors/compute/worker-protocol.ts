@@ -1,5 +1,6 @@
 import type { EngineOptions } from "./engine.js";
 import * as errors from "./errors.js";
+import type { OptimizerSpec } from "./optimizer.js";
 
 /** A request from a `ComputeWorker` to its thread; `id` pairs it with its reply. */
 export type WorkerRequest = { id: number } & (
@@ -8,6 +9,7 @@ export type WorkerRequest = { id: number } & (
   | { op: "setParams"; params: Float32Array }
   | { op: "getParams" }
   | { op: "gradients"; indices: readonly number[] }
+  | { op: "localSteps"; indices: readonly number[]; steps: number; optimizer: OptimizerSpec; round: number }
   | { op: "evaluate"; indices?: readonly number[] }
 );
 

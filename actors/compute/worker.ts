@@ -1,5 +1,6 @@
 import { Worker, type ResourceLimits } from "node:worker_threads";
 import type { EngineInfo, EngineOptions, EvalResult, GradientResult } from "./engine.js";
+import type { OptimizerSpec } from "./optimizer.js";
 import { ComputeWorkerError, WorkerClosedError } from "./errors.js";
 import { reviveError, type WorkerReply, type WorkerRequest } from "./worker-protocol.js";
 
@@ -122,6 +123,16 @@ export class ComputeWorker implements AsyncDisposable {
   /** See {@link ComputeEngine.gradients}. */
   gradients(indices: readonly number[]): Promise<GradientResult> {
     return this.call({ op: "gradients", indices }) as Promise<GradientResult>;
+  }
+
+  /** See {@link ComputeEngine.localSteps}. */
+  localSteps(
+    indices: readonly number[],
+    steps: number,
+    optimizer: OptimizerSpec,
+    round: number,
+  ): Promise<GradientResult> {
+    return this.call({ op: "localSteps", indices, steps, optimizer, round }) as Promise<GradientResult>;
   }
 
   /** See {@link ComputeEngine.evaluate}. */

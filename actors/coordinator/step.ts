@@ -17,6 +17,7 @@ import { admitJoiners } from "./elastic.js";
 import { abortAndRedo } from "./recovery.js";
 import { finish, requestEvalAndCheckpoint, validReducer } from "./progress.js";
 import { announceRecoveries, checkHashes, persist, record, writeRecordThrottled } from "./records.js";
+import { roundSamples } from "../job/sync.js";
 
 type Committing = Extract<Phase, { name: "committing" }>;
 type Ahead = NonNullable<Committing["ahead"]>;
@@ -87,9 +88,10 @@ function tellStep(m: Core, step: number): void {
  * (with the shares told) is part of the persisted job, so a successor goes on from it.
  */
 function stepShares(m: Core, p: PersistedJob): Array<{ member: Member; size: number }> {
-  if (m.cfg.spec.balance !== "throughput") return batchShares(p.members, m.cfg.spec.globalBatch);
+  const samples = roundSamples(m.cfg.spec);
+  if (m.cfg.spec.balance !== "throughput") return batchShares(p.members, samples);
   const nodes = p.members.map((x) => x.node);
-  const { shares, state } = balancedShares(nodes, m.cfg.spec.globalBatch, p.balance ?? []);
+  const { shares, state } = balancedShares(nodes, samples, p.balance ?? []);
   p.balance = state;
   return shares.flatMap(({ node, size }) => {
     const member = p.members.find((x) => x.node === node);
@@ -318,7 +320,7 @@ function committed(m: Core, ph: Committing): void {
     loss: p.lastLoss,
     members: p.members.length,
     samples,
-    samplesPerSec: m.s.ewmaStepMs > 0 ? m.cfg.spec.globalBatch / (m.s.ewmaStepMs / 1000) : 0,
+    samplesPerSec: m.s.ewmaStepMs > 0 ? roundSamples(m.cfg.spec) / (m.s.ewmaStepMs / 1000) : 0,
     at: now,
     t: (now - p.startedAt) / 1000,
     earlier: m.s.recentSteps,

@@ -30,6 +30,35 @@ export const OptimizerSpec = z.discriminatedUnion("name", [
 ]);
 
 /**
+ * The outer optimizer of local steps (DiLoCo): SGD with Nesterov momentum over the averaged
+ * pseudo-gradient (the parameters a round started from minus those the local steps reached).
+ */
+export const OuterOptimizerSpec = z.strictObject({
+  lr: z.number().positive().max(10).default(0.7),
+  momentum: z.number().min(0).max(0.9999).default(0.9),
+});
+
+/**
+ * How trainers and parameters keep in step. `staleness` (0 or 1): how far gradients may lag the
+ * parameters. `localSteps` H > 1 (local SGD / DiLoCo): each committed step is a round in which
+ * every trainer takes H optimizer steps of the job's `optimizer` on its own share of the round's
+ * `H × globalBatch` samples, starting from the round's parameters; the reducers average what the
+ * trainers moved and apply `outer` to it. Communication happens once per H batches.
+ */
+export const SyncSpec = z
+  .strictObject({
+    staleness: z.number().int().min(0).max(1).default(0),
+    localSteps: z.number().int().min(1).max(64).default(1),
+    outer: OuterOptimizerSpec.optional(),
+  })
+  .superRefine((s, ctx) => {
+    if (s.localSteps > 1 && s.staleness > 0)
+      ctx.addIssue({ code: "custom", message: "local steps run with staleness 0 only", path: ["staleness"] });
+    if (s.localSteps === 1 && s.outer !== undefined)
+      ctx.addIssue({ code: "custom", message: "an outer optimizer needs localSteps > 1", path: ["outer"] });
+  });
+
+/**
  * A declarative training job: a model (registered name or tfjs layers config), a dataset (a
  * registered name or the user's files) and hyper-parameters. No code travels; this is all a node needs to take part.
  */
@@ -92,9 +121,11 @@ export const JobSpec = z
      * How far gradients may lag the parameters. `staleness: 0` (default) is synchronous: step s
      * is computed on the parameters of step s−1. `staleness: 1` computes step s on those of step
      * s−2, so the coordinator starts it while step s−1 commits (PipeDream's one-step weight
-     * staleness); commits still apply in order, so replicas stay bit-identical.
+     * staleness); commits still apply in order, so replicas stay bit-identical. `localSteps: H`
+     * makes each step a round of H local optimizer steps per trainer, averaged by the reducers
+     * with an outer Nesterov optimizer (see {@link SyncSpec}).
      */
-    sync: z.strictObject({ staleness: z.number().int().min(0).max(1).default(0) }).default({ staleness: 0 }),
+    sync: SyncSpec.default({ staleness: 0, localSteps: 1 }),
     /**
      * Encoding of gradient slices on the wire: `fp16` or `int8` (per-block scale) with error
      * feedback kept on the trainer, so what a step leaves out is sent with the next.

@@ -27,6 +27,7 @@ import {
   type ReducerState,
 } from "./machine.js";
 import type { ReducerCommand } from "./protocol.js";
+import { reducerOptimizer } from "../job/sync.js";
 
 /** What a reducer is spawned with: which slice of the parameter vector it owns. */
 export interface ReducerArgs {
@@ -76,7 +77,7 @@ export function reducerBehavior(args: ReducerArgs, host: ReducerHost): Behavior<
     r: args.r,
     offset: args.offset,
     length: args.length,
-    optimizer: args.spec.optimizer,
+    optimizer: reducerOptimizer(args.spec),
     maxMembers: args.spec.maxWorkers,
     faults: host.faults,
   };

@@ -18,6 +18,7 @@ import type { ReducerCommand } from "../reducer/protocol.js";
 import { GradEncoder } from "./grad-codec.js";
 import type { FetchParams, ParamsCopy, Prepare, Prepared, StartStep, TrainerCommand } from "./protocol.js";
 import { resolveInit } from "../job/init-source.js";
+import { localSteps } from "../job/sync.js";
 import type { BlobStore } from "../../runtime/store/types.js";
 import {
   addSlice,
@@ -113,6 +114,8 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
   };
 
   const workerParams = new WorkerParams(worker);
+  /** Local optimizer steps per committed step (`sync.localSteps`; 1: one gradient per step). */
+  const innerSteps = localSteps(args.spec);
 
   async function onPrepare(state: State, msg: Prepare, ctx: ActorContext<Msg>): Promise<State> {
     const info = await ready;
@@ -311,7 +314,10 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
     }
     const perm = permutation(batch.epoch, info.trainSize);
     const indices = Array.from(perm.subarray(batch.start, batch.end));
-    const g = await worker.gradients(indices);
+    const g =
+      innerSteps > 1
+        ? await worker.localSteps(indices, innerSteps, args.spec.optimizer, msg.step)
+        : await worker.gradients(indices);
     const extraMs = (host.faults?.extraStepMs ?? 0) + (host.faults?.extraMsPerSample ?? 0) * g.n;
     if (extraMs > 0) await scheduler.sleep(extraMs);
     for (const { address, data } of grads.encode(msg.step, g.grad, msg.reducers)) {

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import type { BalanceResult } from "./balance.js";
 import type { MessagingResult } from "./messaging.js";
 import type { ReduceResult } from "./reduce.js";
-import { MODES, type ModeFigureKey } from "./scaling.js";
+import { LOCAL_STEPS, MODES, type ModeFigureKey } from "./scaling.js";
 import { median, sig } from "./stats.js";
 import type { TrainingResult } from "./training.js";
 
@@ -25,6 +25,8 @@ export interface BenchReport {
   reduceWireRatio: number;
   trainerOverheadRatio: number;
   trainerOverheadRatioStale: number;
+  trainerOverheadRatioLocal: number;
+  scaling2Local: number;
   scaling2: number;
   scaling2Strong: number;
   rawScaling2: number;
@@ -35,6 +37,7 @@ export interface BenchReport {
   stalenessSpeedup: number;
   fp16Speedup: number;
   int8Speedup: number;
+  localStepsSpeedup: number;
   balanceSpeedup: number;
   /** Final test accuracy of each job, so a speedup that costs accuracy shows. */
   accuracy: Record<string, number>;
@@ -59,6 +62,7 @@ export const FIGURES = [
   { key: "reduceWireRatio", aim: 0.7, higher: true },
   { key: "trainerOverheadRatio", aim: 0.9, higher: true },
   { key: "trainerOverheadRatioStale", aim: undefined, higher: true },
+  { key: "trainerOverheadRatioLocal", aim: undefined, higher: true },
   { key: "scaling2", aim: undefined, higher: true },
   { key: "scaling2Strong", aim: undefined, higher: true },
   { key: "rawScaling2", aim: undefined, higher: true },
@@ -66,9 +70,11 @@ export const FIGURES = [
   { key: "scaling2Heavy", aim: undefined, higher: true },
   { key: "rawScaling2Heavy", aim: undefined, higher: true },
   { key: "scalingEfficiencyHeavy", aim: undefined, higher: true },
+  { key: "scaling2Local", aim: undefined, higher: true },
   { key: "stalenessSpeedup", aim: undefined, higher: true },
   { key: "fp16Speedup", aim: undefined, higher: true },
   { key: "int8Speedup", aim: undefined, higher: true },
+  { key: "localStepsSpeedup", aim: undefined, higher: true },
   { key: "balanceSpeedup", aim: undefined, higher: true },
   { key: "recoveryMedianS", aim: 2.5, higher: false },
   { key: "failoverS", aim: 5, higher: false },
@@ -103,6 +109,10 @@ export function explain(r: BenchReport, key: FigureKey): string {
       return `a one-worker flock job trained MNIST at ${n(t.oneWorkerSamplesPerSec)} samples/s (steady state, daemon process) against ${n(t.plainSamplesPerSec)} for the plain tfjs loop (same model, batch, data, backend ${t.backend}): a step every ${n(t.oneWorkerStepMs.medianMs)} ms (median; mean ${n(t.oneWorkerStepMs.meanMs)} ms) against ${n(t.plainStepMs)} ms.`;
     case "trainerOverheadRatioStale":
       return `the one-worker job with \`sync: { staleness: 1 }\` (each step computed on the parameters of two steps before, while the step before commits) trained at ${n(t.jobs.oneWorkerStale.samplesPerSec)} samples/s against ${n(t.plainSamplesPerSec)} for the plain loop; test accuracy ${n(t.jobs.oneWorkerStale.accuracy)} against ${n(t.jobs.oneWorker.accuracy)} synchronous.`;
+    case "trainerOverheadRatioLocal":
+      return `the one-worker job with \`sync: { localSteps: ${LOCAL_STEPS} }\` (${LOCAL_STEPS} Adam steps on the trainer per committed round, one exchange with the reducers a round) trained at ${n(t.jobs.oneWorkerLocal.samplesPerSec)} samples/s against ${n(t.plainSamplesPerSec)} for the plain loop; test accuracy ${n(t.jobs.oneWorkerLocal.accuracy)} against ${n(t.jobs.oneWorker.accuracy)} synchronous.`;
+    case "scaling2Local":
+      return `two workers with \`sync: { localSteps: ${LOCAL_STEPS} }\` (each with the one-worker batch of ${t.jobs.batch} per inner step) trained at ${runs(t.jobs.modes.local.map((x) => x.samplesPerSec))} samples/s against ${n(t.jobs.oneWorkerLocal.samplesPerSec)} for one worker with the same local steps (${n(t.scaling2Local / t.rawScaling2)} of rawScaling2 ${n(t.rawScaling2)}); test accuracy ${n(t.modes.local.accuracy)} against ${n(t.jobs.oneWorkerLocal.accuracy)}.`;
     case "scaling2":
     case "scaling2Strong":
     case "rawScaling2":
@@ -114,6 +124,7 @@ export function explain(r: BenchReport, key: FigureKey): string {
     case "stalenessSpeedup":
     case "fp16Speedup":
     case "int8Speedup":
+    case "localStepsSpeedup":
       return explainMode(r, key);
     case "balanceSpeedup":
       return `on two embedded nodes with node-2's trainer slowed ${n(r.balance.slowMsPerSample)} ms a sample, MNIST (global batch ${r.balance.globalBatch}) trained at ${runs(r.balance.samplesPerSec.throughput)} samples/s with \`balance: "throughput"\` against ${runs(r.balance.samplesPerSec.equal)} with equal shares (runs interleaved; median step ${n(r.balance.stepMs.throughput)} ms against ${n(r.balance.stepMs.equal)} ms; node-2's median share ${n(r.balance.slowShare)} of ${r.balance.globalBatch}); test accuracy ${n(r.balance.accuracy.throughput)} against ${n(r.balance.accuracy.equal)}.`;

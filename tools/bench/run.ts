@@ -74,6 +74,7 @@ function modeFigures(t: TrainingResult): Record<ModeFigureKey, number> {
     stalenessSpeedup: t.modes.staleness.speedup,
     fp16Speedup: t.modes.fp16.speedup,
     int8Speedup: t.modes.int8.speedup,
+    localStepsSpeedup: t.modes.local.speedup,
   };
 }
 
@@ -111,6 +112,8 @@ export async function runBench(
       reduceWireRatio: reduce.reduceWireRatio,
       trainerOverheadRatio: training.trainerOverheadRatio,
       trainerOverheadRatioStale: training.trainerOverheadRatioStale,
+      trainerOverheadRatioLocal: training.trainerOverheadRatioLocal,
+      scaling2Local: training.scaling2Local,
       scaling2: training.scaling2,
       scaling2Strong: training.scaling2Strong,
       rawScaling2: training.rawScaling2,

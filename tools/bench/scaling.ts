@@ -6,6 +6,9 @@ import { JobEvents, stepTimes, steadySamplesPerSec } from "./events.js";
 import { median } from "./stats.js";
 import { EXAMPLE, workloadOverrides, type Workload } from "./workloads.js";
 
+/** Local steps a round in the bench's local-steps jobs (`sync: { localSteps }`). */
+export const LOCAL_STEPS = 8;
+
 /**
  * The job spec's throughput options, each measured against the default synchronous mode on the
  * two-worker weak-scaling job: `figure` is mode samples/s ÷ default samples/s. A new option gets a
@@ -15,6 +18,7 @@ export const MODES = [
   { name: "staleness", figure: "stalenessSpeedup", overrides: { sync: { staleness: 1 } } },
   { name: "fp16", figure: "fp16Speedup", overrides: { compression: "fp16" } },
   { name: "int8", figure: "int8Speedup", overrides: { compression: "int8" } },
+  { name: "local", figure: "localStepsSpeedup", overrides: { sync: { localSteps: LOCAL_STEPS } } },
 ] as const satisfies ReadonlyArray<{ name: string; figure: string; overrides: Partial<JobSpecInput> }>;
 
 /** A mode's name. */
@@ -52,6 +56,8 @@ export interface ScalingResult {
   oneWorker: JobFigure;
   /** The one-worker job with one step of staleness (`sync: { staleness: 1 }`). */
   oneWorkerStale: JobFigure;
+  /** The one-worker job with local steps (`sync: { localSteps: LOCAL_STEPS }`). */
+  oneWorkerLocal: JobFigure;
   /** Time between committed steps of the one-worker job (its tail holds evaluations and checkpoints). */
   oneWorkerStepMs: { medianMs: number; meanMs: number };
   /** Two workers, global batch doubled (each keeps the one-worker batch), per round. */
@@ -91,10 +97,16 @@ export async function measureScaling(
   const oneJob = await trainJob(client, "mnist", { ...one, epochs: plan.epochs });
   say("one-worker job with one step of staleness");
   const oneStale = await trainJob(client, "mnist", { ...one, epochs: plan.epochs, sync: { staleness: 1 } });
+  say(`one-worker job with ${LOCAL_STEPS} local steps a round`);
+  const oneLocal = await trainJob(client, "mnist", {
+    ...one,
+    epochs: plan.epochs,
+    sync: { localSteps: LOCAL_STEPS },
+  });
 
   const weak: JobFigure[] = [];
   const strong: JobFigure[] = [];
-  const modes: Record<ModeName, JobFigure[]> = { staleness: [], fp16: [], int8: [] };
+  const modes: Record<ModeName, JobFigure[]> = { staleness: [], fp16: [], int8: [], local: [] };
   const weakSpec = { ...two, epochs: plan.epochs, globalBatch: 2 * batch };
   for (let round = 1; round <= plan.rounds; round++) {
     say(
@@ -120,6 +132,7 @@ export async function measureScaling(
     batch,
     oneWorker: oneJob.figure,
     oneWorkerStale: oneStale.figure,
+    oneWorkerLocal: oneLocal.figure,
     oneWorkerStepMs: oneJob.stepMs,
     weak,
     strong,

@@ -46,6 +46,10 @@ export interface TrainingResult {
   trainerOverheadRatio: number;
   /** The same with one step of staleness: the overlap of compute with the commit it buys. */
   trainerOverheadRatioStale: number;
+  /** The one-worker job with local steps ÷ the plain loop. */
+  trainerOverheadRatioLocal: number;
+  /** Two workers with local steps (weak) ÷ one worker with local steps. */
+  scaling2Local: number;
   scaling2: number;
   scaling2Strong: number;
   rawScaling2: number;
@@ -172,6 +176,7 @@ function figures(
     staleness: mode("staleness"),
     fp16: mode("fp16"),
     int8: mode("int8"),
+    local: mode("local"),
   };
   return {
     oneWorkerSamplesPerSec: one.samplesPerSec,
@@ -179,6 +184,8 @@ function figures(
     twoWorkerStrongSamplesPerSec: strong.samplesPerSec,
     trainerOverheadRatio: one.samplesPerSec / plainRate,
     trainerOverheadRatioStale: jobs.oneWorkerStale.samplesPerSec / plainRate,
+    trainerOverheadRatioLocal: jobs.oneWorkerLocal.samplesPerSec / plainRate,
+    scaling2Local: modes.local.samplesPerSec / jobs.oneWorkerLocal.samplesPerSec,
     scaling2,
     scaling2Strong: strong.samplesPerSec / one.samplesPerSec,
     rawScaling2: raw.rawScaling2,
@@ -194,6 +201,7 @@ function figures(
     accuracy: {
       oneWorker: one.accuracy,
       oneWorkerStale: jobs.oneWorkerStale.accuracy,
+      oneWorkerLocal: jobs.oneWorkerLocal.accuracy,
       twoWorkers: weak.accuracy,
       twoWorkersStrong: strong.accuracy,
       ...Object.fromEntries(MODES.map((m) => [m.name, modes[m.name].accuracy])),

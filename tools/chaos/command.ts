@@ -20,6 +20,7 @@ interface ChaosFlags {
   baselineAccuracy?: number;
   injectBug?: InjectableBug[];
   staleness?: 0 | 1;
+  localSteps?: number;
   compression?: "none" | "fp16" | "int8";
   balance?: "equal" | "throughput";
   json?: boolean;
@@ -107,6 +108,11 @@ export function registerChaosCommand(program: Command): void {
         return v === "1" ? 1 : 0;
       },
     )
+    .option(
+      "--local-steps <h>",
+      "local optimizer steps per committed step of the job (sync.localSteps, 1 to 64)",
+      intFlag("--local-steps", 1),
+    )
     .addOption(
       new Option("--compression <enc>", "encoding of the job's gradient slices").choices([
         "none",
@@ -138,6 +144,7 @@ export function registerChaosCommand(program: Command): void {
       injectBugs: flags.injectBug,
       mode: {
         staleness: flags.staleness ?? 0,
+        localSteps: flags.localSteps ?? 1,
         compression: flags.compression ?? "none",
         balance: flags.balance ?? "equal",
       },

@@ -33,7 +33,7 @@ export interface ChaosOptions {
    * to prove the harness notices a broken build.
    */
   injectBugs?: readonly InjectableBug[];
-  /** The job's throughput options (both runs): `sync.staleness` and `compression` of the job spec. */
+  /** The job's throughput options (both runs): `sync` (staleness, local steps), `compression` and `balance` of the job spec. */
   mode?: ChaosMode;
   /** Skip the baseline run and compare with this accuracy (from an earlier baseline of the same seed and epochs). */
   baselineAccuracy?: number;
@@ -104,11 +104,12 @@ export function replayCommand(
 ): string {
   const bugs = o.injectBugs?.length ? ` --inject-bug ${o.injectBugs.join(",")}` : "";
   const staleness = o.mode?.staleness ? ` --staleness ${o.mode.staleness}` : "";
+  const local = (o.mode?.localSteps ?? 1) > 1 ? ` --local-steps ${o.mode?.localSteps}` : "";
   const compression =
     o.mode?.compression && o.mode.compression !== "none" ? ` --compression ${o.mode.compression}` : "";
   const baseline = o.baselineAccuracy === undefined ? "" : ` --baseline-accuracy ${o.baselineAccuracy}`;
   const balance = o.mode?.balance === "throughput" ? " --balance throughput" : "";
-  return `npx flock chaos${bugs}${staleness}${compression}${balance} --seed ${o.seed} --nodes ${o.nodes} --duration ${o.durationSec} --faults ${o.faults.join(",")} --epochs ${o.epochs}${baseline} --json`;
+  return `npx flock chaos${bugs}${staleness}${local}${compression}${balance} --seed ${o.seed} --nodes ${o.nodes} --duration ${o.durationSec} --faults ${o.faults.join(",")} --epochs ${o.epochs}${baseline} --json`;
 }
 
 /** Runs the baseline and the faulty run, checks the invariants and reports. */

@@ -11,6 +11,7 @@ import {
 } from "../../actors/api.js";
 import { EmbeddedCluster } from "../../actors/embedded.js";
 import { exampleNames } from "../../actors/job/examples.js";
+import type { JobSpecInput } from "../../actors/job/spec.js";
 import { createProgress, writeTrainingReport } from "../report/index.js";
 import { JobTimeline } from "./follow.js";
 import { printResult, resultExitCode } from "./outcome.js";
@@ -42,6 +43,7 @@ interface TrainFlags {
   logLevel: string;
   out?: string;
   staleness?: 0 | 1;
+  localSteps?: number;
   compression?: "none" | "fp16" | "int8";
   balance?: "equal" | "throughput";
 }
@@ -72,6 +74,11 @@ export function registerTrainCommand(program: Command): void {
       if (v !== "0" && v !== "1") throw new InvalidArgumentError(`--staleness must be 0 or 1, got "${v}"`);
       return v === "1" ? 1 : 0;
     })
+    .option(
+      "--local-steps <h>",
+      "local optimizer steps per committed step, averaged by an outer Nesterov optimizer (job spec sync.localSteps, 1 to 64)",
+      positiveInt("--local-steps"),
+    )
     .addOption(
       new Option("--compression <enc>", "encoding of gradient slices on the wire").choices([
         "none",
@@ -144,7 +151,7 @@ async function train(source: string, flags: TrainFlags): Promise<TrainResult> {
       flags.workers ??
       flags.maxWorkers ??
       (flags.minWorkers !== undefined ? Math.max(flags.minWorkers, 2) : undefined),
-    ...(flags.staleness === undefined ? {} : { sync: { staleness: flags.staleness } }),
+    ...syncOverride(flags),
     ...(flags.compression === undefined ? {} : { compression: flags.compression }),
     ...(flags.balance === undefined ? {} : { balance: flags.balance }),
   });
@@ -198,4 +205,15 @@ async function train(source: string, flags: TrainFlags): Promise<TrainResult> {
   } finally {
     await cluster.close();
   }
+}
+
+/** The `sync` of the job from `--staleness` and `--local-steps` (nothing when neither is given). */
+function syncOverride(flags: Pick<TrainFlags, "staleness" | "localSteps">): { sync?: JobSpecInput["sync"] } {
+  if (flags.staleness === undefined && flags.localSteps === undefined) return {};
+  return {
+    sync: {
+      ...(flags.staleness === undefined ? {} : { staleness: flags.staleness }),
+      ...(flags.localSteps === undefined ? {} : { localSteps: flags.localSteps }),
+    },
+  };
 }
