@@ -17,7 +17,7 @@ import { admitJoiners } from "./elastic.js";
 import { abortAndRedo } from "./recovery.js";
 import { finish, requestEvalAndCheckpoint, validReducer } from "./progress.js";
 import { announceRecoveries, checkHashes, persist, record, writeRecordThrottled } from "./records.js";
-import { roundSamples } from "../job/sync.js";
+import { localSteps, roundSamples } from "../job/sync.js";
 
 type Committing = Extract<Phase, { name: "committing" }>;
 type Ahead = NonNullable<Committing["ahead"]>;
@@ -348,7 +348,10 @@ export function stepDeadlines(m: Core): void {
   const { p } = job(m);
   const waited = now - ph.startedAt;
   const someDone = ph.done.size > 0;
-  const patience = Math.min(m.cfg.spec.stepDeadlineMs, Math.max(2_000, 5 * m.s.ewmaStepMs));
+  // A round of local steps computes H batches: its deadlines are H times a step's.
+  const rounds = localSteps(m.cfg.spec);
+  const deadline = m.cfg.spec.stepDeadlineMs * rounds;
+  const patience = Math.min(deadline, Math.max(2_000 * rounds, 5 * m.s.ewmaStepMs));
   if (someDone && waited > patience) {
     const late = p.members.filter((x) => !ph.done.has(x.node));
     for (const x of late)
@@ -370,7 +373,7 @@ export function stepDeadlines(m: Core): void {
         computeMs: 0,
       });
     commit(m);
-  } else if (!someDone && waited > m.cfg.spec.stepDeadlineMs) {
+  } else if (!someDone && waited > deadline) {
     m.log("warn", { step: p.step + 1 }, "no trainer answered the step; starting it again");
     m.s.attempt++;
     startStep(m);

@@ -113,7 +113,10 @@ export const JobSpec = z
     prefetch: z.number().int().min(1).max(64).default(2),
     /** Compute backend preference of the trainers. */
     backend: z.enum(["auto", "gpu", "cpu", "wasm"]).default("auto"),
-    /** Longest a step waits for a slow member before leaving it out (ms); the failure deadline also applies. */
+    /**
+     * Longest a step waits for a slow member before leaving it out (ms); the failure deadline also
+     * applies. A round of `sync.localSteps` H waits H times as long (it computes H batches).
+     */
     stepDeadlineMs: z.number().int().min(100).max(600_000).default(10_000),
     /** Longest the job waits for `minWorkers` before it is placed (ms). */
     placementTimeoutMs: z.number().int().min(1000).max(3_600_000).default(60_000),

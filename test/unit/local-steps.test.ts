@@ -158,3 +158,21 @@ test("the coordinator tells round-sized shares: H × globalBatch split over the 
     );
   assert.deepEqual(sizes, [16, 16]);
 });
+
+test("a round of H local steps waits H times a step's deadlines before leaving a member out", () => {
+  const leftOutAfter = (localSteps: number): number => {
+    const d = new Driver(["a", "b"], testSpec({ stepDeadlineMs: 1000, sync: { localSteps } }));
+    d.place(["a", "b"]);
+    d.done("a");
+    let waited = 0;
+    while (d.m.phase !== "committing" && waited < 60_000) {
+      d.tick();
+      waited += 200;
+    }
+    return waited;
+  };
+  const one = leftOutAfter(1);
+  const four = leftOutAfter(4);
+  assert.ok(one <= 1200, `a step: left out after ${one} ms (deadline 1 s)`);
+  assert.ok(four > 3800 && four <= 4200, `a round of 4: left out after ${four} ms (4 × 1 s)`);
+});
