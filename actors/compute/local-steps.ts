@@ -1,5 +1,5 @@
 /**
- * The trainer's side of local steps (`sync.localSteps`, local SGD / DiLoCo): a round's samples cut
+ * The trainer's side of local steps (`sync.every`, local SGD / DiLoCo): a round's samples cut
  * into the H mini-batches of its inner steps, and the inner optimizer whose state lives on the
  * trainer across rounds (as in DiLoCo, where each worker keeps its AdamW state). Pure; the engine
  * computes the gradients.

@@ -34,13 +34,14 @@ export const OptimizerSpec = z.discriminatedUnion("name", [
  * pseudo-gradient (the parameters a round started from minus those the local steps reached).
  */
 export const OuterOptimizerSpec = z.strictObject({
+  name: z.literal("nesterov").default("nesterov"),
   lr: z.number().positive().max(10).default(0.7),
   momentum: z.number().min(0).max(0.9999).default(0.9),
 });
 
 /**
  * How trainers and parameters keep in step. `staleness` (0 or 1): how far gradients may lag the
- * parameters. `localSteps` H > 1 (local SGD / DiLoCo): each committed step is a round in which
+ * parameters. `every: H` > 1 (local steps: local SGD / DiLoCo): each committed step is a round in which
  * every trainer takes H optimizer steps of the job's `optimizer` on its own share of the round's
  * `H × globalBatch` samples, starting from the round's parameters; the reducers average what the
  * trainers moved and apply `outer` to it. Communication happens once per H batches.
@@ -48,14 +49,14 @@ export const OuterOptimizerSpec = z.strictObject({
 export const SyncSpec = z
   .strictObject({
     staleness: z.number().int().min(0).max(1).default(0),
-    localSteps: z.number().int().min(1).max(64).default(1),
+    every: z.number().int().min(1).max(64).default(1),
     outer: OuterOptimizerSpec.optional(),
   })
   .superRefine((s, ctx) => {
-    if (s.localSteps > 1 && s.staleness > 0)
+    if (s.every > 1 && s.staleness > 0)
       ctx.addIssue({ code: "custom", message: "local steps run with staleness 0 only", path: ["staleness"] });
-    if (s.localSteps === 1 && s.outer !== undefined)
-      ctx.addIssue({ code: "custom", message: "an outer optimizer needs localSteps > 1", path: ["outer"] });
+    if (s.every === 1 && s.outer !== undefined)
+      ctx.addIssue({ code: "custom", message: "an outer optimizer needs local steps (every > 1)", path: ["outer"] });
   });
 
 /**
@@ -115,7 +116,7 @@ export const JobSpec = z
     backend: z.enum(["auto", "gpu", "cpu", "wasm"]).default("auto"),
     /**
      * Longest a step waits for a slow member before leaving it out (ms); the failure deadline also
-     * applies. A round of `sync.localSteps` H waits H times as long (it computes H batches).
+     * applies. A round of `sync.every` H waits H times as long (it computes H batches).
      */
     stepDeadlineMs: z.number().int().min(100).max(600_000).default(10_000),
     /** Longest the job waits for `minWorkers` before it is placed (ms). */
@@ -124,11 +125,11 @@ export const JobSpec = z
      * How far gradients may lag the parameters. `staleness: 0` (default) is synchronous: step s
      * is computed on the parameters of step s−1. `staleness: 1` computes step s on those of step
      * s−2, so the coordinator starts it while step s−1 commits (PipeDream's one-step weight
-     * staleness); commits still apply in order, so replicas stay bit-identical. `localSteps: H`
+     * staleness); commits still apply in order, so replicas stay bit-identical. `every: H`
      * makes each step a round of H local optimizer steps per trainer, averaged by the reducers
      * with an outer Nesterov optimizer (see {@link SyncSpec}).
      */
-    sync: SyncSpec.default({ staleness: 0, localSteps: 1 }),
+    sync: SyncSpec.default({ staleness: 0, every: 1 }),
     /**
      * Encoding of gradient slices on the wire: `fp16` or `int8` (per-block scale) with error
      * feedback kept on the trainer, so what a step leaves out is sent with the next.

@@ -1,5 +1,5 @@
 /**
- * What the sync options of a job spec (`sync.localSteps`, `sync.outer`) mean for the parts that
+ * What the sync options of a job spec (`sync.every`, `sync.outer`) mean for the parts that
  * size a step and apply its update: one place, so the coordinator, the trainers and the reducers
  * cannot disagree.
  * @module
@@ -12,7 +12,7 @@ export const OUTER_DEFAULTS = { lr: 0.7, momentum: 0.9 } as const;
 
 /** Local optimizer steps per committed step (1: synchronous data parallel). */
 export function localSteps(spec: Pick<JobSpec, "sync">): number {
-  return spec.sync.localSteps;
+  return spec.sync.every;
 }
 
 /** Samples of one committed step over all members: `globalBatch`, times H with local steps. */

@@ -114,7 +114,7 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
   };
 
   const workerParams = new WorkerParams(worker);
-  /** Local optimizer steps per committed step (`sync.localSteps`; 1: one gradient per step). */
+  /** Local optimizer steps per committed step (`sync.every`; 1: one gradient per step). */
   const innerSteps = localSteps(args.spec);
 
   async function onPrepare(state: State, msg: Prepare, ctx: ActorContext<Msg>): Promise<State> {

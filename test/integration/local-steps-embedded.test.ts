@@ -1,5 +1,5 @@
 /**
- * Local steps (`sync: { localSteps: 8 }`, DiLoCo) on the embedded default (in-process bus,
+ * Local steps (`sync: { every: 8 }`, DiLoCo) on the embedded default (in-process bus,
  * in-memory stores, trainers in worker threads): each committed step is a round of 8 inner Adam
  * steps per trainer, averaged by the reducers' outer Nesterov SGD. MNIST still trains well with
  * every sample counted once, rounds committed once each in order and the replicas bit-identical —
@@ -41,7 +41,7 @@ test(
       maxWorkers: 2,
       seed: 3,
       hashEvery: 2,
-      sync: { localSteps: 8 },
+      sync: { every: 8 },
     });
     const result = await runJob(cluster.handle, spec, { onEvent: (e) => events.push(e) });
     assertGuarantees(result, events, spec.epochs);
@@ -65,7 +65,7 @@ test(
       maxWorkers: 2,
       seed: 5,
       hashEvery: 2,
-      sync: { localSteps: 4 },
+      sync: { every: 4 },
     });
     const result = await runJob(cluster.handle, spec, {
       onEvent: (e) => {

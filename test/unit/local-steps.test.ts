@@ -1,5 +1,5 @@
 /**
- * Local steps (`sync.localSteps`, local SGD / DiLoCo): the spec's rules, the outer Nesterov
+ * Local steps (`sync.every`, local SGD / DiLoCo): the spec's rules, the outer Nesterov
  * optimizer, how a round is cut into inner batches, the inner optimizer's rewind on a redo, the
  * engine's round against the same steps done by hand, and the coordinator's round-sized shares.
  */
@@ -20,20 +20,20 @@ const base = {
   optimizer: { name: "adam", lr: 0.002 },
 };
 
-test("the spec: localSteps 1..64, no staleness with it, an outer optimizer only with it", () => {
-  const spec = JobSpec.parse({ ...base, sync: { localSteps: 8 } });
-  assert.deepEqual(spec.sync, { staleness: 0, localSteps: 8 });
+test("the spec: every (local steps) 1..64, no staleness with it, an outer optimizer only with it", () => {
+  const spec = JobSpec.parse({ ...base, sync: { every: 8 } });
+  assert.deepEqual(spec.sync, { staleness: 0, every: 8 });
   assert.equal(roundSamples(spec), 512);
   assert.deepEqual(reducerOptimizer(spec), { name: "sgd", lr: 0.7, momentum: 0.9, nesterov: true });
   const plain = JobSpec.parse(base);
-  assert.equal(plain.sync.localSteps, 1);
+  assert.equal(plain.sync.every, 1);
   assert.equal(roundSamples(plain), 64);
   assert.deepEqual(
     reducerOptimizer(plain),
     plain.optimizer,
     "without local steps the reducers apply the job's optimizer",
   );
-  const outer = JobSpec.parse({ ...base, sync: { localSteps: 4, outer: { lr: 0.5 } } });
+  const outer = JobSpec.parse({ ...base, sync: { every: 4, outer: { lr: 0.5 } } });
   assert.deepEqual(reducerOptimizer(outer), { name: "sgd", lr: 0.5, momentum: 0.9, nesterov: true });
   const bad = (sync: unknown, path: string) => {
     const r = JobSpec.safeParse({ ...base, sync });
@@ -43,13 +43,14 @@ test("the spec: localSteps 1..64, no staleness with it, an outer optimizer only 
       `${JSON.stringify(sync)}: ${r.error.message}`,
     );
   };
-  bad({ localSteps: 0 }, "sync.localSteps");
-  bad({ localSteps: 65 }, "sync.localSteps");
-  bad({ localSteps: 2.5 }, "sync.localSteps");
-  bad({ localSteps: 4, staleness: 1 }, "sync.staleness");
+  bad({ every: 0 }, "sync.every");
+  bad({ every: 65 }, "sync.every");
+  bad({ every: 2.5 }, "sync.every");
+  bad({ every: 4, staleness: 1 }, "sync.staleness");
   bad({ outer: { lr: 0.7 } }, "sync.outer");
-  bad({ localSteps: 4, outer: { lr: 0 } }, "sync.outer.lr");
-  bad({ localSteps: 4, outer: { momentum: 1 } }, "sync.outer.momentum");
+  bad({ every: 4, outer: { name: "adam" } }, "sync.outer.name");
+  bad({ every: 4, outer: { lr: 0 } }, "sync.outer.lr");
+  bad({ every: 4, outer: { momentum: 1 } }, "sync.outer.momentum");
 });
 
 test("Nesterov SGD: v = μv + g, p -= lr·(g + μv), from the first step on", () => {
@@ -149,7 +150,7 @@ test("the engine's round: H inner steps as done by hand, the parameters left as 
 });
 
 test("the coordinator tells round-sized shares: H × globalBatch split over the members", () => {
-  const d = new Driver(["a", "b"], testSpec({ globalBatch: 8, sync: { localSteps: 4 } }));
+  const d = new Driver(["a", "b"], testSpec({ globalBatch: 8, sync: { every: 4 } }));
   d.place(["a", "b"]);
   const sizes = d
     .take("tell")
@@ -160,8 +161,8 @@ test("the coordinator tells round-sized shares: H × globalBatch split over the 
 });
 
 test("a round of H local steps waits H times a step's deadlines before leaving a member out", () => {
-  const leftOutAfter = (localSteps: number): number => {
-    const d = new Driver(["a", "b"], testSpec({ stepDeadlineMs: 1000, sync: { localSteps } }));
+  const leftOutAfter = (every: number): number => {
+    const d = new Driver(["a", "b"], testSpec({ stepDeadlineMs: 1000, sync: { every } }));
     d.place(["a", "b"]);
     d.done("a");
     let waited = 0;

@@ -110,9 +110,9 @@ export function explain(r: BenchReport, key: FigureKey): string {
     case "trainerOverheadRatioStale":
       return `the one-worker job with \`sync: { staleness: 1 }\` (each step computed on the parameters of two steps before, while the step before commits) trained at ${n(t.jobs.oneWorkerStale.samplesPerSec)} samples/s against ${n(t.plainSamplesPerSec)} for the plain loop; test accuracy ${n(t.jobs.oneWorkerStale.accuracy)} against ${n(t.jobs.oneWorker.accuracy)} synchronous.`;
     case "trainerOverheadRatioLocal":
-      return `the one-worker job with \`sync: { localSteps: ${LOCAL_STEPS} }\` (${LOCAL_STEPS} Adam steps on the trainer per committed round, one exchange with the reducers a round) trained at ${n(t.jobs.oneWorkerLocal.samplesPerSec)} samples/s against ${n(t.plainSamplesPerSec)} for the plain loop; test accuracy ${n(t.jobs.oneWorkerLocal.accuracy)} against ${n(t.jobs.oneWorker.accuracy)} synchronous.`;
+      return `the one-worker job with \`sync: { every: ${LOCAL_STEPS} }\` (${LOCAL_STEPS} Adam steps on the trainer per committed round, one exchange with the reducers a round) trained at ${n(t.jobs.oneWorkerLocal.samplesPerSec)} samples/s against ${n(t.plainSamplesPerSec)} for the plain loop; test accuracy ${n(t.jobs.oneWorkerLocal.accuracy)} against ${n(t.jobs.oneWorker.accuracy)} synchronous.`;
     case "scaling2Local":
-      return `two workers with \`sync: { localSteps: ${LOCAL_STEPS} }\` (each with the one-worker batch of ${t.jobs.batch} per inner step) trained at ${runs(t.jobs.modes.local.map((x) => x.samplesPerSec))} samples/s against ${n(t.jobs.oneWorkerLocal.samplesPerSec)} for one worker with the same local steps (${n(t.scaling2Local / t.rawScaling2)} of rawScaling2 ${n(t.rawScaling2)}); test accuracy ${n(t.modes.local.accuracy)} against ${n(t.jobs.oneWorkerLocal.accuracy)}.`;
+      return `two workers with \`sync: { every: ${LOCAL_STEPS} }\` (each with the one-worker batch of ${t.jobs.batch} per inner step) trained at ${runs(t.jobs.modes.local.map((x) => x.samplesPerSec))} samples/s against ${n(t.jobs.oneWorkerLocal.samplesPerSec)} for one worker with the same local steps (${n(t.scaling2Local / t.rawScaling2)} of rawScaling2 ${n(t.rawScaling2)}); test accuracy ${n(t.modes.local.accuracy)} against ${n(t.jobs.oneWorkerLocal.accuracy)}.`;
     case "scaling2":
     case "scaling2Strong":
     case "rawScaling2":

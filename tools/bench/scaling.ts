@@ -6,7 +6,7 @@ import { JobEvents, stepTimes, steadySamplesPerSec } from "./events.js";
 import { median } from "./stats.js";
 import { EXAMPLE, workloadOverrides, type Workload } from "./workloads.js";
 
-/** Local steps a round in the bench's local-steps jobs (`sync: { localSteps }`). */
+/** Local steps a round in the bench's local-steps jobs (`sync: { every }`). */
 export const LOCAL_STEPS = 8;
 
 /**
@@ -18,7 +18,7 @@ export const MODES = [
   { name: "staleness", figure: "stalenessSpeedup", overrides: { sync: { staleness: 1 } } },
   { name: "fp16", figure: "fp16Speedup", overrides: { compression: "fp16" } },
   { name: "int8", figure: "int8Speedup", overrides: { compression: "int8" } },
-  { name: "local", figure: "localStepsSpeedup", overrides: { sync: { localSteps: LOCAL_STEPS } } },
+  { name: "local", figure: "localStepsSpeedup", overrides: { sync: { every: LOCAL_STEPS } } },
 ] as const satisfies ReadonlyArray<{ name: string; figure: string; overrides: Partial<JobSpecInput> }>;
 
 /** A mode's name. */
@@ -56,7 +56,7 @@ export interface ScalingResult {
   oneWorker: JobFigure;
   /** The one-worker job with one step of staleness (`sync: { staleness: 1 }`). */
   oneWorkerStale: JobFigure;
-  /** The one-worker job with local steps (`sync: { localSteps: LOCAL_STEPS }`). */
+  /** The one-worker job with local steps (`sync: { every: LOCAL_STEPS }`). */
   oneWorkerLocal: JobFigure;
   /** Time between committed steps of the one-worker job (its tail holds evaluations and checkpoints). */
   oneWorkerStepMs: { medianMs: number; meanMs: number };
@@ -101,7 +101,7 @@ export async function measureScaling(
   const oneLocal = await trainJob(client, "mnist", {
     ...one,
     epochs: plan.epochs,
-    sync: { localSteps: LOCAL_STEPS },
+    sync: { every: LOCAL_STEPS },
   });
 
   const weak: JobFigure[] = [];

@@ -136,7 +136,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 
   const spec = resolveJobSpec("mnist");
   const dataset = await loadDataset(spec.dataset);
-  const totalSteps = epochs * Math.ceil(dataset.trainSize / 64);
+  // A committed step is a round of H batches with local steps (`sync.every`).
+  const totalSteps =
+    epochs * Math.ceil(dataset.trainSize / (spec.globalBatch * (opts.mode?.localSteps ?? 1)));
   const count = Math.max(kinds.length, Math.round(durationSec / SECONDS_PER_FAULT));
   const checkpointEvery = spec.checkpointEvery;
   const plan = planFaults({ seed: opts.seed, kinds, count, totalSteps, checkpointEvery });

@@ -51,7 +51,7 @@ export interface ScenarioOptions {
 /** Throughput options the chaos job runs with (default: synchronous, float32). */
 export interface ChaosMode {
   staleness?: 0 | 1;
-  /** Local optimizer steps per committed step (`sync.localSteps`; default 1). */
+  /** Local optimizer steps per committed step (`sync.every`; default 1). */
   localSteps?: number;
   compression?: "none" | "fp16" | "int8";
   balance?: "equal" | "throughput";
@@ -133,7 +133,7 @@ async function followJob(s: Required<System>, o: ScenarioOptions, out: ScenarioO
     seed: o.seed % 2 ** 31,
     minWorkers: 1,
     maxWorkers: o.nodes,
-    sync: { staleness: o.mode?.staleness ?? 0, localSteps: o.mode?.localSteps ?? 1 },
+    sync: { staleness: o.mode?.staleness ?? 0, every: o.mode?.localSteps ?? 1 },
     compression: o.mode?.compression ?? "none",
     balance: o.mode?.balance ?? "equal",
   });

@@ -76,7 +76,7 @@ export function registerTrainCommand(program: Command): void {
     })
     .option(
       "--local-steps <h>",
-      "local optimizer steps per committed step, averaged by an outer Nesterov optimizer (job spec sync.localSteps, 1 to 64)",
+      "local optimizer steps per committed step, averaged by an outer Nesterov optimizer (job spec sync.every, 1 to 64)",
       positiveInt("--local-steps"),
     )
     .addOption(
@@ -213,7 +213,7 @@ function syncOverride(flags: Pick<TrainFlags, "staleness" | "localSteps">): { sy
   return {
     sync: {
       ...(flags.staleness === undefined ? {} : { staleness: flags.staleness }),
-      ...(flags.localSteps === undefined ? {} : { localSteps: flags.localSteps }),
+      ...(flags.localSteps === undefined ? {} : { every: flags.localSteps }),
     },
   };
 }
