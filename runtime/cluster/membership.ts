@@ -243,10 +243,10 @@ export class Membership implements MembershipView, AsyncDisposable {
     const now = this.clock.now();
     this.lastBeatLagMs = Math.max(0, now - this.nextBeatAt);
     this.metrics.set(
-      "flock_heartbeat_lag_ms",
-      this.lastBeatLagMs,
+      "flock_heartbeat_lag_seconds",
+      this.lastBeatLagMs / 1000,
       {},
-      "How late this node's last heartbeat timer fired (ms)",
+      "How late this node's last heartbeat timer fired (seconds)",
     );
     this.publish();
     const period = this.tracker.timing.heartbeatMs;
