@@ -52,3 +52,8 @@ export function metricNameProblems(list: ReadonlyArray<{ name: string; type: str
     return problem ? [`${name}: ${problem}`] : [];
   });
 }
+
+/** The metrics a Prometheus text exposition declares, from its `# TYPE name type` lines. */
+export function typesInExposition(text: string): Array<{ name: string; type: string }> {
+  return [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => ({ name: m[1]!, type: m[2]! }));
+}

@@ -2,7 +2,7 @@ import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { metricNameProblem } from "./metric-names.js";
 
-export { metricNameProblem, metricNameProblems } from "./metric-names.js";
+export { metricNameProblem, metricNameProblems, typesInExposition } from "./metric-names.js";
 
 type Labels = Record<string, string>;
 type Kind = "counter" | "gauge" | "histogram";

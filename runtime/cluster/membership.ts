@@ -89,6 +89,12 @@ export class Membership implements MembershipView, AsyncDisposable {
     this.log = opts.log ?? silentLogger();
     this.rlog = new RateLimitedLog(this.log);
     this.metrics = opts.metrics ?? new Metrics();
+    this.metrics.declare(
+      "flock_membership_bad_frames_total",
+      "counter",
+      "Heartbeat frames refused: undecodable or invalid, or sent under another node's subject",
+      ["reason"],
+    );
     this.clock = opts.scheduler ?? systemScheduler;
     const clock = this.clock;
     this.tracker = new MembershipTracker({
