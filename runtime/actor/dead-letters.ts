@@ -29,12 +29,7 @@ export class DeadLetters {
   /** Records one dead letter. */
   record(letter: Omit<DeadLetter, "at">): void {
     const d = { ...letter, at: Date.now() };
-    this.metrics.inc(
-      "flock_dead_letters_total",
-      { reason: d.reason },
-      1,
-      DEAD_LETTERS_HELP,
-    );
+    this.metrics.inc("flock_dead_letters_total", { reason: d.reason }, 1, DEAD_LETTERS_HELP);
     this.ring.push(d);
     if (this.ring.length > this.capacity) this.ring.shift();
     for (const l of this.listeners) {
