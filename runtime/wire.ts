@@ -81,6 +81,10 @@ export class Wire {
       timeoutMs: this.limits.chunkTimeoutMs,
     });
     this.rlog = new RateLimitedLog(log);
+    // Exported from the start at 0, so that a scrape and rate() see them before the first one.
+    metrics.declare("flock_bad_input_total", "counter", "Inbound messages refused, by reason", ["reason"]);
+    metrics.declare("flock_messages_in_total", "counter", "Messages received from the wire");
+    metrics.declare("flock_messages_out_total", "counter", "Messages sent to the wire");
     this.sweeper = setInterval(
       () => this.sweep(),
       Math.max(100, Math.min(1000, this.limits.chunkTimeoutMs / 4)),

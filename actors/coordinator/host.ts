@@ -2,6 +2,7 @@ import type { ActorRef, AskOptions, Message } from "../../runtime/actor/index.js
 import type { MembershipView } from "../../runtime/cluster/types.js";
 import type { BlobStore, KvStore } from "../../runtime/store/types.js";
 import type { JobRecord } from "../../runtime/cluster/jobs.js";
+import type { Metrics } from "../../runtime/metrics.js";
 
 export type { JobRecord };
 
@@ -22,6 +23,8 @@ export interface CoordinatorHost {
   /** The object store of checkpoints (manifests are written, read and pruned there). */
   blobs(): Promise<BlobStore>;
   publish<M extends Message>(topic: string, msg: M): void;
+  /** The node's metrics (recovery times are observed there), when it has them. */
+  metrics?: Metrics;
   spawnRemote(node: string, kind: string, name: string, args: unknown, o: AskOptions): Promise<ActorRef>;
   stopRemote(address: string, o: AskOptions): Promise<void>;
 }

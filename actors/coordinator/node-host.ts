@@ -16,6 +16,7 @@ export function nodeCoordinatorHost(node: TrainingNode, job: string): Coordinato
   return {
     nodeId: node.nodeId,
     membership: node.membership,
+    metrics: node.system.metrics,
     campaign(key, onAcquired, onLost) {
       let stopped = false;
       retry(() => openLeaseBucket(node.stores, COORDINATOR_LEASE_MS), {

@@ -13,6 +13,8 @@ import { CoordinatorMachine } from "./machine.js";
 import type { Command, Event, Outbound } from "./model.js";
 import type { CoordinatorCommand } from "./protocol.js";
 import type { PersistedJob } from "./state.js";
+import type { JobEvent } from "../../messages/index.js";
+import { RECOVERY_SECONDS_HELP, RECOVERY_SECONDS_METRIC } from "../timings.js";
 
 /** A local-only message: an event for the machine (ticks, timers, lease and membership changes, outcomes of work). */
 export interface CoordinatorInternal {
@@ -41,6 +43,7 @@ export function coordinatorBehavior(
   scheduler: Scheduler = systemScheduler,
 ): Behavior<CoordinatorMsg, undefined> {
   const machine = new CoordinatorMachine({ job, spec, nodeId: host.nodeId });
+  host.metrics?.declare(RECOVERY_SECONDS_METRIC, "histogram", RECOVERY_SECONDS_HELP, ["kind"]);
   const state = new FencedRecord(() => host.stateKv(), job);
   let ctx: ActorContext<CoordinatorMsg> | undefined;
   const context = (): ActorContext<CoordinatorMsg> => {
@@ -116,6 +119,7 @@ export function coordinatorBehavior(
       case "tell":
         return context().ref<Outbound>(c.to).tell(c.msg, context().self.address);
       case "publish":
+        observeRecovery(host, c.event);
         return host.publish(jobNames.eventsTopic(job), c.event);
       case "log":
         return context().log[c.level](c.obj, c.msg);
@@ -276,4 +280,15 @@ export function coordinatorBehavior(
       for (const f of cleanup.splice(0)) f();
     },
   };
+}
+
+/** A membership event announced with its recovery time goes into the recovery histogram, by kind. */
+function observeRecovery(host: CoordinatorHost, e: JobEvent): void {
+  if (e.type !== "job.membership" || e.event.recoverySeconds === undefined) return;
+  host.metrics?.observe(
+    RECOVERY_SECONDS_METRIC,
+    e.event.recoverySeconds,
+    { kind: e.event.kind },
+    RECOVERY_SECONDS_HELP,
+  );
 }

@@ -56,7 +56,11 @@ export const SyncSpec = z
     if (s.every > 1 && s.staleness > 0)
       ctx.addIssue({ code: "custom", message: "local steps run with staleness 0 only", path: ["staleness"] });
     if (s.every === 1 && s.outer !== undefined)
-      ctx.addIssue({ code: "custom", message: "an outer optimizer needs local steps (every > 1)", path: ["outer"] });
+      ctx.addIssue({
+        code: "custom",
+        message: "an outer optimizer needs local steps (every > 1)",
+        path: ["outer"],
+      });
   });
 
 /**

@@ -28,6 +28,7 @@ import {
 } from "./machine.js";
 import type { ReducerCommand } from "./protocol.js";
 import { reducerOptimizer } from "../job/sync.js";
+import { COMMIT_SECONDS_HELP, COMMIT_SECONDS_METRIC } from "../timings.js";
 
 /** What a reducer is spawned with: which slice of the parameter vector it owns. */
 export interface ReducerArgs {
@@ -96,10 +97,21 @@ export function reducerBehavior(args: ReducerArgs, host: ReducerHost): Behavior<
     type: string,
   ): ReducerState | Promise<ReducerState> {
     const writes: Promise<void>[] = [];
+    const started = performance.now();
+    let committed = false;
     for (const effect of reduce(config, state, event, scheduler.now())) {
       if (effect.kind === "checkpoint") writes.push(writeCheckpoint(effect, ctx));
       else perform(effect, ctx, type);
+      committed ||= effect.kind === "publish";
     }
+    // A publish is a commit: the sum, the optimizer and the send just ran (a checkpoint write is not in it).
+    if (committed)
+      host.metrics?.observe(
+        COMMIT_SECONDS_METRIC,
+        (performance.now() - started) / 1000,
+        {},
+        COMMIT_SECONDS_HELP,
+      );
     return writes.length === 0 ? state : Promise.all(writes).then(() => state);
   }
 

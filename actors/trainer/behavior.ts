@@ -16,6 +16,7 @@ import type { BatchReady } from "../loader/behavior.js";
 import type { LoaderCommand } from "../loader/protocol.js";
 import type { ReducerCommand } from "../reducer/protocol.js";
 import { GradEncoder } from "./grad-codec.js";
+import { SAMPLES_HELP, SAMPLES_METRIC, STEP_SECONDS_HELP, STEP_SECONDS_METRIC } from "../timings.js";
 import type { FetchParams, ParamsCopy, Prepare, Prepared, StartStep, TrainerCommand } from "./protocol.js";
 import { resolveInit } from "../job/init-source.js";
 import { localSteps } from "../job/sync.js";
@@ -331,11 +332,14 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
         data,
       });
     }
+    const computeMs = performance.now() - started;
+    host.metrics?.observe(STEP_SECONDS_METRIC, computeMs / 1000, {}, STEP_SECONDS_HELP);
+    host.metrics?.inc(SAMPLES_METRIC, {}, g.n, SAMPLES_HELP);
     reportDone(ctx, from, msg, {
       batch,
       n: g.n,
       lossSum: g.lossSum,
-      computeMs: performance.now() - started,
+      computeMs,
       hash,
       backend: info.backend,
     });

@@ -1,5 +1,7 @@
 import type { Metrics } from "../metrics.js";
 
+const DEAD_LETTERS_HELP = "Messages that reached no actor, by reason";
+
 /** A message that reached no actor. */
 export interface DeadLetter {
   to: string;
@@ -20,17 +22,14 @@ export class DeadLetters {
   constructor(
     private readonly metrics: Metrics,
     private readonly capacity = 200,
-  ) {}
+  ) {
+    metrics.declare("flock_dead_letters_total", "counter", DEAD_LETTERS_HELP, ["reason"]);
+  }
 
   /** Records one dead letter. */
   record(letter: Omit<DeadLetter, "at">): void {
     const d = { ...letter, at: Date.now() };
-    this.metrics.inc(
-      "flock_dead_letters_total",
-      { reason: d.reason },
-      1,
-      "Messages that reached no actor, by reason",
-    );
+    this.metrics.inc("flock_dead_letters_total", { reason: d.reason }, 1, DEAD_LETTERS_HELP);
     this.ring.push(d);
     if (this.ring.length > this.capacity) this.ring.shift();
     for (const l of this.listeners) {

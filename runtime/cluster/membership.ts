@@ -89,6 +89,12 @@ export class Membership implements MembershipView, AsyncDisposable {
     this.log = opts.log ?? silentLogger();
     this.rlog = new RateLimitedLog(this.log);
     this.metrics = opts.metrics ?? new Metrics();
+    this.metrics.declare(
+      "flock_membership_bad_frames_total",
+      "counter",
+      "Heartbeat frames refused: undecodable or invalid, or sent under another node's subject",
+      ["reason"],
+    );
     this.clock = opts.scheduler ?? systemScheduler;
     const clock = this.clock;
     this.tracker = new MembershipTracker({
@@ -243,10 +249,10 @@ export class Membership implements MembershipView, AsyncDisposable {
     const now = this.clock.now();
     this.lastBeatLagMs = Math.max(0, now - this.nextBeatAt);
     this.metrics.set(
-      "flock_heartbeat_lag_ms",
-      this.lastBeatLagMs,
+      "flock_heartbeat_lag_seconds",
+      this.lastBeatLagMs / 1000,
       {},
-      "How late this node's last heartbeat timer fired (ms)",
+      "How late this node's last heartbeat timer fired (seconds)",
     );
     this.publish();
     const period = this.tracker.timing.heartbeatMs;

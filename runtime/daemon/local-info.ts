@@ -22,6 +22,7 @@ export interface LocalSources {
  */
 export class LocalInfoReporter {
   private knownKinds = new Set<string>();
+  private agedPeers = new Set<string>();
 
   constructor(private readonly metrics: Metrics) {}
 
@@ -42,25 +43,35 @@ export class LocalInfoReporter {
 
   private updateGauges(src: LocalSources, info: LocalInfo, lagMaxMs: number): void {
     const m = this.metrics;
-    m.set("flock_slots_total", info.slots, {}, "Compute slots of this node");
+    m.set("flock_slots", info.slots, {}, "Compute slots of this node");
     m.set("flock_slots_free", info.freeSlots, {}, "Free compute slots of this node");
-    m.set("flock_event_loop_lag_ms", info.lagMs, { stat: "p99" }, "Event-loop delay of this process (ms)");
-    m.set("flock_event_loop_lag_ms", Number.isFinite(lagMaxMs) ? lagMaxMs : 0, { stat: "max" });
+    const lagHelp = "Event-loop delay of this process since the last heartbeat, p99 and max (seconds)";
+    m.set("flock_event_loop_lag_seconds", info.lagMs / 1000, { stat: "p99" }, lagHelp);
+    m.set(
+      "flock_event_loop_lag_seconds",
+      Number.isFinite(lagMaxMs) ? lagMaxMs / 1000 : 0,
+      { stat: "max" },
+      lagHelp,
+    );
     for (const kind of this.knownKinds) if (!(kind in info.actors)) m.set("flock_actors", 0, { kind });
     for (const [kind, n] of Object.entries(info.actors))
       m.set("flock_actors", n, { kind }, "Local actors by kind");
     this.knownKinds = new Set([...this.knownKinds, ...Object.keys(info.actors)]);
     const now = Date.now();
+    const live = new Set<string>();
     for (const n of src.peers()) {
-      // TODO: the Metrics class cannot drop a series, so a dead peer's age stays at its last value.
       if (n.node === src.nodeId || n.state === "dead" || n.state === "left") continue;
+      live.add(n.node);
       m.set(
-        "flock_heartbeat_age_ms",
-        Math.max(0, now - n.lastSeen),
-        { node: n.node },
-        "Time since the last heartbeat from each live peer (ms)",
+        "flock_heartbeat_age_seconds",
+        Math.max(0, now - n.lastSeen) / 1000,
+        { peer: n.node },
+        "Time since the last heartbeat from each live peer (seconds)",
       );
     }
+    // A peer that died or left stops being exported, rather than staying at its last age.
+    for (const peer of this.agedPeers) if (!live.has(peer)) m.remove("flock_heartbeat_age_seconds", { peer });
+    this.agedPeers = live;
   }
 }
 

@@ -9,9 +9,10 @@ export interface MetricsServer extends AsyncDisposable {
 }
 
 /**
- * Serves Prometheus text format on `GET /metrics` (port 0 picks a free one). `metrics()` is read
- * per request, so it may return a different object over time (a node's metrics after a rejoin).
- * Binds to loopback unless told otherwise: the counters describe the cluster's traffic and faults.
+ * Serves Prometheus text format on `GET /metrics` (port 0 picks a free one): the process's default
+ * metrics and the node's registry, as prom-client renders them. `metrics()` is read per request, so
+ * it may return a different object over time (a node's metrics after a rejoin). Binds to loopback
+ * unless told otherwise: the counters describe the cluster's traffic and faults.
  */
 export async function serveMetrics(
   port: number,
@@ -23,9 +24,12 @@ export async function serveMetrics(
       res.writeHead(404, { "content-type": "text/plain" }).end("not found; try /metrics\n");
       return;
     }
-    res
-      .writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" })
-      .end(metrics().render());
+    const m = metrics();
+    m.render().then(
+      (text) => res.writeHead(200, { "content-type": m.contentType }).end(text),
+      (error: Error) =>
+        res.writeHead(500, { "content-type": "text/plain" }).end(`metrics failed: ${error.message}\n`),
+    );
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

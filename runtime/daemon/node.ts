@@ -75,7 +75,7 @@ class Node implements FlockNode {
     }
     this.stores = opts.stores;
     this.device = opts.device ?? "auto";
-    this.metrics = opts.metrics ?? new Metrics();
+    this.metrics = opts.metrics ?? new Metrics({ node: opts.nodeId });
     this.reporter = new LocalInfoReporter(this.metrics);
     this.slots = new SlotLedger(opts.slots ?? 1);
     this.log = (opts.log ?? silentLogger()).child({ node: opts.nodeId });

@@ -66,16 +66,16 @@ test("three daemons: status, SIGKILL detected, restart, NATS restart survived, S
     await t.test("the metrics endpoint serves Prometheus text", async () => {
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       for (const series of [
-        "flock_heartbeat_lag_ms",
-        "flock_event_loop_lag_ms",
+        "flock_heartbeat_lag_seconds",
+        "flock_event_loop_lag_seconds",
         "flock_members",
         "flock_membership_epoch",
         "flock_slots_free",
-        "flock_heartbeat_age_ms",
+        "flock_heartbeat_age_seconds",
       ]) {
         assert.match(text, new RegExp(`^${series}`, "m"), series);
       }
-      assert.match(text, /flock_members\{state="alive"\} 3/);
+      assert.match(text, /flock_members\{state="alive",node="[^"]+"\} 3/);
     });
 
     await t.test("SIGKILL of the monitor's node: reported dead within 3 s, epoch bumped", async () => {

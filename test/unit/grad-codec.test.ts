@@ -42,7 +42,7 @@ function decoded(slices: ReturnType<GradEncoder["encode"]>): Float32Array {
   return out;
 }
 
-test("none: float32 views of the gradient; bytes counted per encoding; fp16 halves them", () => {
+test("none: float32 views of the gradient; bytes counted per encoding; fp16 halves them", async () => {
   const metrics = new Metrics();
   const g = vector(1);
   const none = new GradEncoder("none", metrics).encode(1, g, REDUCERS);
@@ -63,7 +63,7 @@ test("none: float32 views of the gradient; bytes counted per encoding; fp16 halv
     fp16.map((s) => packed(s.data).length),
     [333, 334, 333],
   );
-  assert.match(metrics.render(), /flock_trainer_grad_bytes_total\{encoding="fp16"\} 2000/);
+  assert.match(await metrics.render(), /flock_trainer_grad_bytes_total\{encoding="fp16"\} 2000/);
   assert.equal(int8.length, 3);
 });
 

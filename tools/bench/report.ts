@@ -129,9 +129,9 @@ export function explain(r: BenchReport, key: FigureKey): string {
     case "balanceSpeedup":
       return `on two embedded nodes with node-2's trainer slowed ${n(r.balance.slowMsPerSample)} ms a sample, MNIST (global batch ${r.balance.globalBatch}) trained at ${runs(r.balance.samplesPerSec.throughput)} samples/s with \`balance: "throughput"\` against ${runs(r.balance.samplesPerSec.equal)} with equal shares (runs interleaved; median step ${n(r.balance.stepMs.throughput)} ms against ${n(r.balance.stepMs.equal)} ms; node-2's median share ${n(r.balance.slowShare)} of ${r.balance.globalBatch}); test accuracy ${n(r.balance.accuracy.throughput)} against ${n(r.balance.accuracy.equal)}.`;
     case "recoveryMedianS":
-      return `SIGKILL of a trainer's daemon to the next committed step: ${t.recoverySeconds.map((s) => `${n(s)} s`).join(", ")} (default failure deadline 2 s).`;
+      return `SIGKILL of a trainer's daemon to the next committed step: ${t.recoverySeconds.map((s) => `${n(s)} s`).join(", ")}, of which detection (the kill to the coordinator's record of the death) took ${t.detectionSeconds.map((s) => `${n(s)} s`).join(", ")} (default failure deadline 2 s).`;
     case "failoverS":
-      return `SIGKILL of the daemon that held the coordinator's lease to the first step committed by the standby: ${n(t.failoverS)} s.`;
+      return `SIGKILL of the daemon that held the coordinator's lease to the first step committed by the standby: ${n(t.failoverS)} s, of which ${n(t.failoverDetectionS)} s to the standby's record of the takeover.`;
     case "peakRssMB":
       return `peak resident memory of a daemon (main thread plus its compute worker) during MNIST training, by node: ${Object.entries(
         t.peakRssByNode,

@@ -7,13 +7,19 @@ import { jobNames } from "../../actors/job/names.js";
 import { COORDINATOR_LEASE_MS } from "../../actors/kinds.js";
 import type { Daemons } from "./daemons.js";
 import { JobEndedError, JobEvents } from "./events.js";
+import type { JobEvent } from "../../messages/index.js";
+import { recoveryFromKill, type KillTime } from "../report/recovery.js";
 
 /** What the resilience job measured. */
 export interface ResilienceResult {
   /** SIGKILL of a trainer's daemon → the first step committed after its death was recorded, per kill. */
   recoverySeconds: number[];
+  /** SIGKILL of a trainer's daemon → the coordinator's record of its death, per kill (part of recoverySeconds). */
+  detectionSeconds: number[];
   /** SIGKILL of the coordinator's daemon → the first step the standby committed. */
   failoverS: number;
+  /** SIGKILL of the coordinator's daemon → the standby's record of the takeover (or of the death). */
+  failoverDetectionS: number;
 }
 
 const EVENT_WAIT_MS = 30_000;
@@ -71,12 +77,14 @@ export async function resilienceJob(
     );
     if (next.type !== "job.step") throw new Error("unreachable");
     const failoverS = (next.at - killedAt) / 1000;
+    const failoverDetectionS = detectionOf({ node: first, at: killedAt }, takeover);
     from = next.index + 1;
     await daemons.start(first);
 
     const coordinator = await coordinatorNode(client, job);
     const victims = [...new Set([...events.members(), first])].filter((n) => n !== coordinator).sort();
     const recoverySeconds: number[] = [];
+    const detectionSeconds: number[] = [];
     for (let k = 0; k < kills; k++) {
       from = await settle(events, from, 6, allTrain, "three trainers again");
       const node = victims[k % victims.length]!;
@@ -97,11 +105,12 @@ export async function resilienceJob(
       );
       if (next.type !== "job.step") throw new Error("unreachable");
       recoverySeconds.push((next.at - killedAt) / 1000);
+      detectionSeconds.push(detectionOf({ node, at: killedAt }, death));
       from = next.index + 1;
       await daemons.start(node);
     }
     await running;
-    return { recoverySeconds, failoverS };
+    return { recoverySeconds, detectionSeconds, failoverS, failoverDetectionS };
   } catch (error) {
     const why =
       error instanceof JobEndedError
@@ -109,6 +118,15 @@ export async function resilienceJob(
         : "";
     throw new Error(`${why}${(error as Error).message}\n${daemons.tails()}`, { cause: error });
   }
+}
+
+/** Seconds from a kill to the membership record it caused (a death or a takeover). */
+function detectionOf(kill: KillTime, e: JobEvent): number {
+  if (e.type !== "job.membership") throw new Error(`expected a membership event, got ${e.type}`);
+  return (
+    recoveryFromKill(kill, [{ kind: e.event.kind, node: e.event.node, at: e.at }]).detectionSeconds ??
+    Number.NaN
+  );
 }
 
 /** Waits for at least `steps` more committed steps, then until `ready()`; returns the index after the last step seen. */

@@ -62,9 +62,14 @@ export interface TrainingResult {
   rawHeavy: RawScalingResult;
   /** Every job's samples/s and accuracy, per round. */
   jobs: ScalingResult;
+  /** SIGKILL → the next committed step, per kill (detection included). */
   recoverySeconds: number[];
+  /** SIGKILL → the coordinator's record of the death, per kill. */
+  detectionSeconds: number[];
   recoveryMedianS: number;
   failoverS: number;
+  /** SIGKILL of the coordinator's daemon → the standby's record of the takeover. */
+  failoverDetectionS: number;
   peakRssMB: number;
   peakRssByNode: Record<string, number>;
   /** Time between committed steps of the one-worker job (its tail holds evaluations and checkpoints), and the plain loop's step. */
@@ -116,7 +121,7 @@ export async function measureTraining(
     await daemons.start("c");
     await waitAlive(client, NODES);
     say(`resilience job: SIGKILL of the coordinator's daemon, then ${plan.kills} of a trainer's`);
-    const { recoverySeconds, failoverS } = await resilienceJob(
+    const { recoverySeconds, detectionSeconds, failoverS, failoverDetectionS } = await resilienceJob(
       client,
       daemons,
       plan.kills,
@@ -129,8 +134,10 @@ export async function measureTraining(
         jobs.backend === plain.backend ? plain.backend : `${plain.backend} (plain) / ${jobs.backend} (flock)`,
       plainSamplesPerSec: plain.samplesPerSec,
       recoverySeconds,
+      detectionSeconds,
       recoveryMedianS: median(recoverySeconds),
       failoverS,
+      failoverDetectionS,
       peakRssMB:
         Object.keys(peakRssByNode).length > 0 ? Math.max(...Object.values(peakRssByNode)) : Number.NaN,
       peakRssByNode,
@@ -153,8 +160,10 @@ function figures(
   | "backend"
   | "plainSamplesPerSec"
   | "recoverySeconds"
+  | "detectionSeconds"
   | "recoveryMedianS"
   | "failoverS"
+  | "failoverDetectionS"
   | "peakRssMB"
   | "peakRssByNode"
   | "plainStepMs"

@@ -163,7 +163,7 @@ export function summary(r: ChaosReport): string[] {
   const lines = [`faults (seed ${r.seed}):`];
   for (const f of r.faults) {
     lines.push(
-      `  ${f.time.toFixed(1).padStart(6)} s  ${f.kind.padEnd(16)} ${f.target.padEnd(16)} recovery ${f.recoverySeconds === null ? "—" : `${f.recoverySeconds.toFixed(2)} s`}${f.rejoined === false ? " (did not rejoin in 30 s)" : ""}`,
+      `  ${f.time.toFixed(1).padStart(6)} s  ${f.kind.padEnd(16)} ${f.target.padEnd(16)} recovery ${f.recoverySeconds === null ? "—" : `${f.recoverySeconds.toFixed(2)} s`}${f.detectionSeconds === null ? "" : ` (detected after ${f.detectionSeconds.toFixed(2)} s)`}${f.rejoined === false ? " (did not rejoin in 30 s)" : ""}`,
     );
   }
   lines.push("invariants:");

@@ -20,6 +20,8 @@ export interface FaultRecord {
   atStep: number;
   /** Injection → the commit of the first step started after it, in seconds (see JobObserver.recoveryAfter). */
   recoverySeconds?: number;
+  /** A kill's injection → the coordinator's record of the loss, in seconds (see recoveryFromKill). */
+  detectionSeconds?: number;
   /** Whether the job was back to full membership before the next fault (or the end). */
   rejoined?: boolean;
   detail: string;

@@ -49,7 +49,10 @@ export interface ReportedFault {
   target: string;
   /** Seconds after the job was submitted. */
   time: number;
+  /** Injection → the commit of the first step started after it. */
   recoverySeconds: number | null;
+  /** A kill's injection → the coordinator's record of the loss (null: not a kill, or none recorded). */
+  detectionSeconds: number | null;
   detail: string;
   rejoined: boolean | null;
 }
@@ -199,6 +202,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     target: f.target,
     time: round((f.injectedAt - chaos.submittedAt) / 1000),
     recoverySeconds: f.recoverySeconds === undefined ? null : round(f.recoverySeconds),
+    detectionSeconds: f.detectionSeconds === undefined ? null : round(f.detectionSeconds),
     detail: f.detail,
     rejoined: f.rejoined ?? null,
   }));

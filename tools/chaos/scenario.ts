@@ -15,6 +15,7 @@ import type { FatalLine, NodeCounters, UnexpectedExit } from "./invariants.js";
 import { JobObserver, LeaseReader } from "./observer.js";
 import type { PlannedFault } from "./schedule.js";
 import type { InjectableBug } from "./bugs.js";
+import { recoveryFromKill } from "../report/recovery.js";
 
 /**
  * A job with no committed step for this long after the last fault was healed is stuck
@@ -164,7 +165,16 @@ async function followJob(s: Required<System>, o: ScenarioOptions, out: ScenarioO
   if (verdict !== "done") out.error = `${verdict}; ${await jobDiagnosis(s.leases, spec)}`;
   ended.abort();
   await driver.catch((e: Error) => (out.error ??= `fault driver failed: ${e.message}`));
-  for (const f of out.faults) f.recoverySeconds = out.observer.recoveryAfter(f.injectedAt);
+  out.faults.forEach((f, i) => {
+    f.recoverySeconds = out.observer.recoveryAfter(f.injectedAt);
+    // A kill's detection: the record of the death (or takeover) it caused, before the next fault.
+    if (f.kind === "kill" || f.kind === "coordinator")
+      f.detectionSeconds = recoveryFromKill(
+        { node: f.target, at: f.injectedAt },
+        out.observer.membership,
+        out.faults[i + 1]?.injectedAt,
+      ).detectionSeconds;
+  });
   await s.cluster.scrapeAll();
 }
 

@@ -88,7 +88,12 @@ function summaryCards(input: TrainingReportInput): string {
     card("wall time", formatDuration(r.wallSeconds)),
     card("replicas consistent", r.replicasConsistent ? "yes" : "NO", r.replicasConsistent ? "ok" : "failed"),
     card("membership changes", formatInt(r.membershipChanges)),
-    card("longest recovery", longestRecovery(input.membership)),
+    card(
+      input.membership.some((e) => e.killToCommitSeconds !== undefined)
+        ? "longest recovery, kill to commit"
+        : "longest recovery",
+      longestRecovery(input.membership),
+    ),
     card("samples per epoch", samplesPerEpochText(r.samplesPerEpoch), undefined, true),
     card("backend", backend, undefined, true),
   ].join("\n");
@@ -100,11 +105,18 @@ function longestRecovery(events: readonly MembershipEvent[]): string {
   return times.length === 0 ? "—" : formatDuration(Math.max(...times));
 }
 
-/** Every finite recovery duration in the timeline. */
+/** Every finite recovery duration in the timeline: from the kill where it is known, else from the record. */
 function recoveryTimes(events: readonly MembershipEvent[]): number[] {
   return events
-    .map((e) => e.recoverySeconds)
+    .map((e) => e.killToCommitSeconds ?? e.recoverySeconds)
     .filter((s): s is number => s !== undefined && Number.isFinite(s));
+}
+
+/** A recovery cell: kill → commit with its detection where the kill time is known, else record → commit. */
+function recoveryCell(e: MembershipEvent): string {
+  if (e.killToCommitSeconds !== undefined && e.detectionSeconds !== undefined)
+    return `${formatDuration(e.killToCommitSeconds)} from the kill (detected after ${formatDuration(e.detectionSeconds)})`;
+  return e.recoverySeconds === undefined ? "" : formatDuration(e.recoverySeconds);
 }
 
 function kindBadge(kind: MembershipEvent["kind"]): string {
@@ -134,7 +146,7 @@ function timelineTable(events: readonly MembershipEvent[]): string {
       (e) =>
         `<tr class="event-${esc(e.kind)}"><td class="num">${esc(formatOffset(e.t))}</td><td class="num">${esc(formatInt(e.step))}</td>` +
         `<td>${kindBadge(e.kind)}</td><td class="mono">${esc(e.node)}</td><td>${esc(e.detail ?? "")}</td>` +
-        `<td class="num">${e.recoverySeconds === undefined ? "" : esc(formatDuration(e.recoverySeconds))}</td></tr>`,
+        `<td class="num">${esc(recoveryCell(e))}</td></tr>`,
     )
     .join("\n");
   return (

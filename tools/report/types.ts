@@ -37,8 +37,14 @@ export interface MembershipEvent {
   kind: MembershipKind;
   node: string;
   detail?: string;
-  /** Time from the failure to the first step committed without the failed member. */
+  /** Time from the coordinator's record of the failure to the first step committed without the failed member. */
   recoverySeconds?: number;
+  /** Wall-clock ms when the coordinator recorded it. */
+  at?: number;
+  /** Where the harness caused the failure (the demo's kill): the kill → this record. */
+  detectionSeconds?: number;
+  /** Where the harness caused the failure: the kill → the next committed step (detection included). */
+  killToCommitSeconds?: number;
 }
 
 /** The job result, as `flock train --json` prints it. */
