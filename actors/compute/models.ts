@@ -4,6 +4,8 @@ import type { ModelRequirement } from "./backend.js";
 import type { Dataset } from "./dataset-core.js";
 import { InvalidModelConfigError, ModelDataMismatchError, UnknownModelError } from "./errors.js";
 import { BUILTIN_MODELS } from "./model-zoo.js";
+// Registers the transformer layer classes, so configs naming them build in this process.
+import { TransformerSpec, isTransformerSpec, transformerConfig } from "./transformer/index.js";
 
 /**
  * The JSON of a tfjs-layers model, as `model.toJSON(null, false)` writes it (Keras style, snake
@@ -81,6 +83,14 @@ export function resolveModelConfig(spec: ModelSpec): LayersModelConfig {
   }
   if (typeof spec !== "object" || spec === null) {
     throw new InvalidModelConfigError(`a model is a registry name or a layers config, got ${typeof spec}`);
+  }
+  if (isTransformerSpec(spec)) {
+    const sizes = TransformerSpec.safeParse(spec);
+    if (!sizes.success)
+      throw new InvalidModelConfigError(
+        `transformer sizes: ${sizes.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+      );
+    return transformerConfig(sizes.data);
   }
   const config: unknown = "modelTopology" in spec ? spec.modelTopology : spec;
   const candidate = config as Partial<LayersModelConfig> | null;
@@ -209,11 +219,14 @@ function describe(
   };
 }
 
-/** Kernels and embeddings get glorot-uniform, BatchNorm-style gammas ones, everything else zeros. */
+/**
+ * Kernels and embeddings (token and position tables of the transformer too) get glorot-uniform,
+ * BatchNorm-style gammas ones, everything else zeros.
+ */
 function initFor(originalName: string, shape: number[]): WeightInit {
   const leaf = originalName.split("/").pop() ?? "";
   if (leaf === "gamma") return "ones";
-  if (/kernel$|^embeddings$/.test(leaf) && shape.length >= 1) return "glorot-uniform";
+  if (/kernel$|^embeddings$|^position_embeddings$/.test(leaf) && shape.length >= 1) return "glorot-uniform";
   return "zeros";
 }
 

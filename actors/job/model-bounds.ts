@@ -6,6 +6,11 @@
  * and pooling), computed in one pass; anything it cannot read is left to the model build.
  * @module
  */
+import {
+  TransformerSpec,
+  isTransformerSpec,
+  transformerConfig,
+} from "../compute/transformer/model-config.js";
 
 /** Most parameters a job's model may have: 64 MiB of float32 per replica (mnist-mlp has 101 770). */
 export const MAX_MODEL_PARAMETERS = 16_000_000;
@@ -50,6 +55,7 @@ const LIGHT = new Set([
   "UpSampling2D",
   "BatchNormalization",
   "LayerNormalization",
+  "Add",
 ]);
 
 interface Shape {
@@ -60,8 +66,10 @@ interface Shape {
 }
 
 /** Why a model config is too large, or undefined when it fits (or cannot be read: the build says why). */
-export function modelTooLarge(model: unknown): string | undefined {
-  if (typeof model !== "object" || model === null) return undefined;
+export function modelTooLarge(spec: unknown): string | undefined {
+  if (typeof spec !== "object" || spec === null) return undefined;
+  const model = transformerSizes(spec);
+  if (typeof model === "string") return model;
   let json: string;
   try {
     json = JSON.stringify(model);
@@ -85,6 +93,17 @@ export function modelTooLarge(model: unknown): string | undefined {
       return `model has at least ${params} parameters by layer ${i}; at most ${MAX_MODEL_PARAMETERS} are accepted`;
   }
   return undefined;
+}
+
+/**
+ * A transformer named by its sizes becomes the layers config it builds (sized below like any
+ * other), or why its sizes are invalid; any other spec is returned as it is.
+ */
+function transformerSizes(spec: object): object | string {
+  if (!isTransformerSpec(spec)) return spec;
+  const sizes = TransformerSpec.safeParse(spec);
+  if (sizes.success) return transformerConfig(sizes.data);
+  return `transformer sizes: ${sizes.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`;
 }
 
 function layersOf(model: object): unknown[] | undefined {
@@ -151,10 +170,59 @@ function layerCost(layer: unknown, shape: Shape): { params: number; shape: Shape
       return "an Embedding needs input_dim and output_dim";
     return { params: vocab * dim, shape: { width: shape.width * dim, channels: dim } };
   }
+  if (typeof cls === "string" && cls.startsWith("Flock")) return transformerLayerCost(cls, layer, shape);
+  // A LayerNormalization over the last axis holds 2 values per channel (a transformer's runs on
+  // [len, width]: 4 × width would count len times too many).
+  if (cls === "LayerNormalization" && lastAxisOnly(field(layer, "axis")))
+    return { params: 2 * shape.channels, shape };
   // The normalizations hold 2-4 values per channel: counted as 4 × width, an upper bound.
   if (cls === "BatchNormalization" || cls === "LayerNormalization") return { params: 4 * shape.width, shape };
   if (typeof cls === "string" && LIGHT.has(cls)) return { params: 0, shape };
   // Anything else may hold weights this check cannot size (LSTM(20000) would pass as 0 and
   // allocate 1.6e9 floats in every trainer): refused by name, before anything is built.
   return `layer class ${typeof cls === "string" ? JSON.stringify(cls.slice(0, 60)) : "(none)"} is not supported: flock sizes Dense, ${[...CONV].join(", ")}, Embedding and weight-free layers`;
+}
+
+function lastAxisOnly(axis: unknown): boolean {
+  return axis === undefined || axis === -1 || (Array.isArray(axis) && axis.length === 1 && axis[0] === -1);
+}
+
+/**
+ * The transformer layers (`actors/compute/transformer/`) state every size in their config, so
+ * their cost does not depend on the shape this pass tracks (a functional model's layers need not
+ * be listed in call order); the layers check at build time that their inputs have those sizes.
+ */
+function transformerLayerCost(
+  cls: string,
+  layer: unknown,
+  shape: Shape,
+): { params: number; shape: Shape } | string {
+  const sizes = (...keys: string[]): number[] | string => {
+    const out: number[] = [];
+    for (const key of keys) {
+      const v = size(layer, key);
+      if (typeof v !== "number") return v ?? `a ${cls} needs ${keys.join(", ")}`;
+      out.push(v);
+    }
+    return out;
+  };
+  const positions = Math.max(1, shape.width / Math.max(1, shape.channels));
+  if (cls === "FlockClsPool")
+    return { params: 0, shape: { width: shape.channels, channels: shape.channels } };
+  const read = {
+    FlockTokenEmbedding: ["vocabulary", "max_len", "width"],
+    FlockSelfAttention: ["width", "heads"],
+    FlockPositionDense: ["input_width", "units"],
+  }[cls];
+  if (read === undefined) return `layer class ${JSON.stringify(cls.slice(0, 60))} is not supported`;
+  const s = sizes(...read);
+  if (typeof s === "string") return s;
+  const [a = 0, b = 0, c = 0] = s;
+  if (cls === "FlockTokenEmbedding") {
+    const bias = field(layer, "output_bias") === true ? a : 0;
+    return { params: a * c + b * c + bias, shape: { width: shape.width * c, channels: c } };
+  }
+  if (cls === "FlockSelfAttention")
+    return { params: 4 * (a * a + a), shape: { width: positions * a, channels: a } };
+  return { params: a * b + b, shape: { width: positions * b, channels: b } };
 }

@@ -30,7 +30,13 @@ const softmaxRegression: LayersModelConfig = {
 };
 
 test("built-in models and their sizes", async () => {
-  assert.deepEqual(knownModels(), ["mnist-cnn", "mnist-mlp", "spam-bow"]);
+  assert.deepEqual(knownModels(), [
+    "mnist-cnn",
+    "mnist-mlp",
+    "spam-bow",
+    "text-transformer",
+    "text-transformer-mlm",
+  ]);
   const mlp = await buildModel("mnist-mlp", mnistShape);
   assert.equal(mlp.paramCount, 784 * 128 + 128 + 128 * 10 + 10);
   assert.deepEqual(
