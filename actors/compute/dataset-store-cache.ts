@@ -4,6 +4,8 @@
  * rename so a reader never sees half a file. The actor side (which reaches the object store)
  * fetches the shards a job needs ({@link fetchStoredSources}); the compute thread then reads them
  * from the folder ({@link readStoredTable}) with no store access.
+ * TODO: nothing evicts cached shards yet (`flock data rm` reaches the store, not the nodes), so a
+ * node's cache grows with every distinct dataset it trained on until its tmp dir is cleaned.
  * @module
  */
 import { randomUUID } from "node:crypto";
