@@ -79,9 +79,10 @@ export function setupNode(node: TrainingNode, options: SetupOptions = {}): void 
     async () => {
       await node.stores.kv(JOB_STATE_BUCKET);
       await node.stores.blobs(CHECKPOINTS_BUCKET);
-      // The datasets bucket exists once any daemon ran, so readers (observer: `flock data ls`) need not create it.
-      await node.stores.blobs(DATASETS_BUCKET);
       await openLeaseBucket(node.stores, COORDINATOR_LEASE_MS);
+      // Last, so a server config from before datasets (no permission) delays none of the above; it
+      // exists once a daemon ran, so readers (the observer's `flock data ls`) need not create it.
+      await node.stores.blobs(DATASETS_BUCKET);
     },
     { forMs: 60_000, delayMs: 200 + Math.floor(Math.random() * 300) },
   ).catch((err: Error) =>

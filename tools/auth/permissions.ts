@@ -117,7 +117,11 @@ export function submitterPermissions(cluster: string, id = "submitter"): Permiss
   const objects = ["$JS.API.STREAM.NAMES", ...streamReads(`OBJ_${bucket(cluster, CHECKPOINTS_BUCKET)}`)];
   // The datasets bucket, read and written: `flock data put|rm` (and the submit check fetches a flock:// source).
   const datasets = bucket(cluster, DATASETS_BUCKET);
-  const data = [...streamReads(`OBJ_${datasets}`), ...streamWrites(`OBJ_${datasets}`, true), `$O.${datasets}.>`];
+  const data = [
+    ...streamReads(`OBJ_${datasets}`),
+    ...streamWrites(`OBJ_${datasets}`, true),
+    `$O.${datasets}.>`,
+  ];
   return {
     publish: [`${c}.node.*.${id}`, ...statusReads(cluster), ...leases, ...states, ...objects, ...data],
     subscribe: [
