@@ -18,7 +18,12 @@ import {
   putDataset,
   removeDataset,
 } from "../../actors/compute/dataset-store.js";
-import { dataAccess, fetchStoredSources } from "../../actors/compute/dataset-store-cache.js";
+import {
+  checkFileSources,
+  dataAccess,
+  fetchStoredSources,
+  storedUrls,
+} from "../../actors/compute/dataset-store-cache.js";
 import { FileDatasetSpec } from "../../actors/compute/dataset-spec.js";
 import { loadDataset, type Dataset } from "../../actors/compute/datasets.js";
 import type { FileDataset } from "../../actors/compute/dataset-file.js";
@@ -196,4 +201,30 @@ test("a spec's format must match the stored dataset's; an unknown name is refuse
   await assert.rejects(fetchStoredSources(missing, access), DatasetNotFoundError);
   await assert.rejects(fetchStoredSources(missing, undefined), /no object store/);
   assert.equal(await fetchStoredSources("mnist", access), undefined);
+});
+
+test("job specs: flock://NAME sources and tests are accepted, bad names refused; only file:// sources are stat'ed", () => {
+  const spec = FileDatasetSpec.parse({
+    source: "flock://reviews",
+    format: "jsonl",
+    label: "sentiment",
+    test: "flock://reviews-test",
+  });
+  assert.deepEqual(storedUrls(spec), ["flock://reviews", "flock://reviews-test"]);
+  checkFileSources(spec); // nothing local to stat
+  assert.deepEqual(
+    storedUrls(FileDatasetSpec.parse({ ...spec, source: flowersUrl, test: { fraction: 0.2 } })),
+    [],
+  );
+  assert.throws(
+    () =>
+      checkFileSources(FileDatasetSpec.parse({ ...spec, source: pathToFileURL(join(dir, "gone.csv")).href })),
+    /gone\.csv: cannot be read/,
+  );
+  for (const bad of ["flock://a.b", "flock://", "flock://../x"])
+    assert.match(
+      FileDatasetSpec.safeParse({ ...spec, source: bad }).error?.message ?? "",
+      /does not name a stored dataset/,
+      bad,
+    );
 });
