@@ -161,7 +161,7 @@ export async function checkStoredDataset(blobs: BlobStore, name: string): Promis
   return manifest;
 }
 
-/** One line of `flock data ls`. */
+/** The datasets of a bucket (what `flock data ls` shows). */
 export interface DatasetListing {
   datasets: DataManifest[];
   /** Manifests that did not decode, with why. */
