@@ -13,6 +13,7 @@ import { jobNames } from "./job/names.js";
 import { InvalidJobSpecError, parseJobSpec, type JobSpec, type JobSpecInput } from "./job/spec.js";
 import { TRAINING_MESSAGES } from "./kinds.js";
 import { checkJobFits } from "./job/check.js";
+import { dataAccess, fetchStoredSources } from "./compute/dataset-store-cache.js";
 import { resolveDataPaths } from "./compute/dataset-spec.js";
 import { exportModel, fetchStoredModel, type ExportedModel } from "./job/model-export.js";
 import { StoredModelError } from "./job/model-store.js";
@@ -169,7 +170,7 @@ export async function saveJobModel(
     throw new StoredModelError(
       `job ${spec.id}: the stored model is of step ${stored.step}, the job ended at ${result.steps}`,
     );
-  return exportModel(spec, stored, dir);
+  return exportModel(spec, stored, dir, await fetchStoredSources(spec.dataset, dataAccess(cluster.stores)));
 }
 
 async function waitForNodes(cluster: ClusterHandle, n: number, timeoutMs: number): Promise<string[]> {

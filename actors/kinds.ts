@@ -14,7 +14,8 @@ import { orphanWatcherBehavior, type OrphanWatcherHost } from "./job/orphan-watc
 import { openJobsBucket } from "../runtime/cluster/jobs.js";
 import { janitorBehavior, type JanitorHost } from "./job/janitor.js";
 import { JobSpec } from "./job/spec.js";
-import { checkDataFile } from "./compute/dataset-read.js";
+import { checkFileSources, dataAccess } from "./compute/dataset-store-cache.js";
+import { DATASETS_BUCKET } from "./compute/dataset-store.js";
 import { checkSavedModelDir } from "./compute/saved-model.js";
 import { CHECKPOINTS_BUCKET, JOB_STATE_BUCKET, jobNames } from "./job/names.js";
 import { loaderBehavior } from "./loader/behavior.js";
@@ -79,6 +80,9 @@ export function setupNode(node: TrainingNode, options: SetupOptions = {}): void 
       await node.stores.kv(JOB_STATE_BUCKET);
       await node.stores.blobs(CHECKPOINTS_BUCKET);
       await openLeaseBucket(node.stores, COORDINATOR_LEASE_MS);
+      // Last, so a server config from before datasets (no permission) delays none of the above; it
+      // exists once a daemon ran, so readers (the observer's `flock data ls`) need not create it.
+      await node.stores.blobs(DATASETS_BUCKET);
     },
     { forMs: 60_000, delayMs: 200 + Math.floor(Math.random() * 300) },
   ).catch((err: Error) =>
@@ -104,6 +108,7 @@ export function setupNode(node: TrainingNode, options: SetupOptions = {}): void 
           terms: leaseTermCheck(node.stores, job, scheduler),
           faults: options.faults?.trainer,
           blobs: () => node.stores.blobs(CHECKPOINTS_BUCKET),
+          data: dataAccess(node.stores),
         },
       );
     },
@@ -143,6 +148,7 @@ export function setupNode(node: TrainingNode, options: SetupOptions = {}): void 
         metrics: system.metrics,
         terms: leaseTermCheck(node.stores, args.job, scheduler),
         blobs: () => node.stores.blobs(CHECKPOINTS_BUCKET),
+        data: dataAccess(node.stores),
       }),
   });
 
@@ -153,10 +159,9 @@ export function setupNode(node: TrainingNode, options: SetupOptions = {}): void 
     create: ({ job, spec }) => {
       // A dataset file this node cannot read refuses the spawn with the file's own error (the
       // submitter checked the records already; this is one stat per file, not a parse).
-      if (typeof spec.dataset !== "string") {
-        checkDataFile(spec.dataset.source);
-        if (typeof spec.dataset.test === "string") checkDataFile(spec.dataset.test);
-      }
+      // A stored (flock://) dataset is checked complete by the submitter and fetched, verified,
+      // by every trainer and evaluator as it starts (create cannot wait for the store).
+      checkFileSources(spec.dataset);
       // So is a saved model to start from that this node cannot read.
       if (spec.init?.startsWith("file://")) checkSavedModelDir(spec.init);
       return nodeCoordinator(node, job, spec, scheduler);

@@ -76,12 +76,17 @@ export function splitSeed(seed: number): number {
  * the features and builds the vocabulary from the training split. Deterministic: the same files
  * and seed give the same splits in the same (file) order, the same statistics and vocabulary on
  * every node. Throws {@link BadDataError} naming the file, line and field of the first problem.
+ * `read` reads a source URL as a table (`readTable` for files; a stored dataset's cached shards).
  */
-export function loadFileDataset(spec: FileDatasetSpec, seed: number): FileDataset {
+export function loadFileDataset(
+  spec: FileDatasetSpec,
+  seed: number,
+  read: (url: string, format: "csv" | "jsonl") => RawTable = readTable,
+): FileDataset {
   const started = performance.now();
-  const trainTable = readTable(spec.source, spec.format);
+  const trainTable = read(spec.source, spec.format);
   const inputs = inputColumns(spec, trainTable);
-  const testTable = typeof spec.test === "string" ? readTable(spec.test, spec.format) : undefined;
+  const testTable = typeof spec.test === "string" ? read(spec.test, spec.format) : undefined;
   if (testTable) inputs.forEach((name) => requireColumn(spec, testTable, name));
   const fields = { label: spec.label, features: inputs.filter((c) => c !== spec.text), text: spec.text };
   // Every record is checked before the split, so a bad one is found whichever split it falls in.

@@ -1,6 +1,7 @@
 import { isAbsolute, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { z } from "zod";
+import { flockUrlName } from "./dataset-shards.js";
 
 /**
  * Bounds on a dataset read from the user's files. Every node that trains or evaluates parses the
@@ -27,6 +28,13 @@ export const DEFAULT_VOCAB_SIZE = 1000;
 /** Test fraction when the spec names no test split. */
 export const DEFAULT_TEST_FRACTION = 0.2;
 
+/** Why a `flock://` URL does not name a stored dataset, or undefined when it does. */
+function flockUrlProblem(url: string): string | undefined {
+  return flockUrlName(url) === undefined
+    ? `"${url}" does not name a stored dataset (flock://NAME: letters, digits, _ or -)`
+    : undefined;
+}
+
 /** Why a string is not an absolute `file://` URL, or undefined when it is one. */
 export function fileUrlProblem(url: string): string | undefined {
   if (!url.startsWith("file://")) return `"${url}" is not a file:// URL`;
@@ -38,11 +46,12 @@ export function fileUrlProblem(url: string): string | undefined {
   }
 }
 
+/** A dataset file: a `file://` URL, or `flock://NAME`, a dataset `flock data put` stored in the cluster. */
 const FileUrl = z
   .string()
   .max(4096)
   .superRefine((url, ctx) => {
-    const problem = fileUrlProblem(url);
+    const problem = url.startsWith("flock://") ? flockUrlProblem(url) : fileUrlProblem(url);
     if (problem) ctx.addIssue({ code: "custom", message: problem });
   });
 const Field = z.string().min(1).max(256);

@@ -4,6 +4,8 @@ import { loadMnist } from "./dataset-mnist.js";
 import { loadSpamAssassin } from "./dataset-spam.js";
 import { loadFileDataset } from "./dataset-file.js";
 import type { DatasetSpec } from "./dataset-spec.js";
+import { readTable, type RawTable } from "./dataset-read.js";
+import { readStoredTable, type StoredSources } from "./dataset-store-cache.js";
 
 export type { Batch, Dataset } from "./dataset-core.js";
 
@@ -26,11 +28,15 @@ export function knownDatasets(): string[] {
  * the first load; throws {@link UnknownDatasetError} listing the known names. A dataset from
  * files is read afresh each time (files change between jobs; one worker loads it once per job),
  * with `seed` (the job's) choosing a `{ fraction }` test split; it rejects with `BadDataError`.
+ * A `flock://` source is read from `stored`, the shards `fetchStoredSources` put in the node's cache.
  */
-export function loadDataset(spec: DatasetSpec, seed = 0): Promise<Dataset> {
+export function loadDataset(spec: DatasetSpec, seed = 0, stored?: StoredSources): Promise<Dataset> {
   if (typeof spec !== "string") {
+    // A flock:// source is read from the shards the actor side fetched into the node's cache.
+    const read = (url: string, format: "csv" | "jsonl"): RawTable =>
+      url.startsWith("flock://") ? readStoredTable(url, format, stored) : readTable(url, format);
     try {
-      return Promise.resolve(loadFileDataset(spec, seed));
+      return Promise.resolve(loadFileDataset(spec, seed, read));
     } catch (error) {
       return Promise.reject(error as Error);
     }

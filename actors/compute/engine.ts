@@ -11,6 +11,7 @@ import {
 import type { Dataset } from "./dataset-core.js";
 import { loadDataset } from "./datasets.js";
 import type { DatasetSpec } from "./dataset-spec.js";
+import type { StoredSources } from "./dataset-store-cache.js";
 import { ParamLengthError } from "./errors.js";
 import { applyModel, buildModel, modelRequirement, type BuiltModel, type ModelSpec } from "./models.js";
 import { initialParams } from "./init.js";
@@ -43,6 +44,8 @@ export interface EngineOptions {
   init?: string | readonly SavedWeight[];
   /** Layers whose parameters never change: their gradient entries are always zero. */
   freeze?: readonly string[];
+  /** The stored (`flock://`) datasets the spec reads, fetched into the node's cache (`fetchStoredSources`). */
+  stored?: StoredSources;
 }
 
 /** What an engine runs on; reported in status, metrics and job results. */
@@ -112,7 +115,7 @@ export class ComputeEngine {
   /** Loads the dataset, selects the backend, builds the model and sets `initParams(seed)`. */
   static async create(options: EngineOptions): Promise<ComputeEngine> {
     const requires = modelRequirement(options.model);
-    const dataset = await loadDataset(options.dataset, options.seed ?? 0);
+    const dataset = await loadDataset(options.dataset, options.seed ?? 0, options.stored);
     const backend = await selectBackend(options.backend ?? "auto", { requires });
     const built = await buildModel(options.model, dataset);
     // A LayerVariable's read() hands out its underlying tf.Variable (not a copy).

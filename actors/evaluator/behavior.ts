@@ -2,6 +2,7 @@ import type { ActorContext, Behavior } from "../../runtime/actor/index.js";
 import { systemScheduler, type Scheduler } from "../../runtime/clock.js";
 import type { Metrics } from "../../runtime/metrics.js";
 import { ComputeWorker } from "../compute/worker.js";
+import { fetchStoredSources, type DataAccess } from "../compute/dataset-store-cache.js";
 import type { CoordinatorCommand } from "../coordinator/protocol.js";
 import { IgnoredMessages } from "../ignored.js";
 import { termRefused, type TermCheck } from "../term-guard.js";
@@ -28,6 +29,8 @@ export interface EvaluatorHost {
   terms?: TermCheck;
   /** The object store where the latest scored model is kept (`job/model-store.ts`); none: not kept. */
   blobs?: () => Promise<BlobStore>;
+  /** The cluster's stored datasets (a `flock://` source), fetched into this node's cache. */
+  data?: DataAccess;
 }
 
 const ASK_MS = 5_000;
@@ -47,12 +50,15 @@ export function evaluatorBehavior(
   const scheduler = host.scheduler ?? systemScheduler;
   const ignored = new IgnoredMessages("evaluator", host.metrics);
   const worker = new ComputeWorker();
-  const ready = worker.init({
-    model: args.spec.model,
-    dataset: args.spec.dataset,
-    backend: args.spec.backend,
-    seed: args.spec.seed,
-  });
+  const ready = fetchStoredSources(args.spec.dataset, host.data).then((stored) =>
+    worker.init({
+      model: args.spec.model,
+      dataset: args.spec.dataset,
+      backend: args.spec.backend,
+      seed: args.spec.seed,
+      stored,
+    }),
+  );
   ready.catch(() => undefined);
 
   /** Fetches the version the reducers agree on, scores it and reports it; throws when it cannot. */

@@ -5,6 +5,7 @@ import { selectBackend } from "../compute/backend.js";
 import { datasetName } from "../compute/dataset-spec.js";
 import type { Preprocessing } from "../compute/dataset-file.js";
 import { loadDataset } from "../compute/datasets.js";
+import type { StoredSources } from "../compute/dataset-store-cache.js";
 import { buildModel, modelRequirement } from "../compute/models.js";
 import type { StoreProvider } from "../../runtime/store/types.js";
 import { CHECKPOINTS_BUCKET } from "./names.js";
@@ -49,9 +50,14 @@ export async function fetchStoredModel(stores: StoreProvider, job: string): Prom
  * stock tfjs-node loads it with `tf.loadLayersModel("file://DIR/model.json")`) and `flock.json`.
  * Builds the model on the pure-JS backend in this thread, as the submit-time check does.
  */
-export async function exportModel(spec: JobSpec, stored: StoredModel, dir: string): Promise<ExportedModel> {
+export async function exportModel(
+  spec: JobSpec,
+  stored: StoredModel,
+  dir: string,
+  data?: StoredSources,
+): Promise<ExportedModel> {
   await selectBackend("cpu", { requires: modelRequirement(spec.model) });
-  const dataset = await loadDataset(spec.dataset, spec.seed);
+  const dataset = await loadDataset(spec.dataset, spec.seed, data);
   const built = await buildModel(spec.model, dataset);
   try {
     if (stored.params.length !== built.paramCount)

@@ -3,6 +3,7 @@ import { systemScheduler, type Scheduler, type Timer } from "../../runtime/clock
 import type { Metrics } from "../../runtime/metrics.js";
 import type { Failure, ParamsSlice } from "../../messages/index.js";
 import { ComputeWorker } from "../compute/worker.js";
+import { fetchStoredSources, type DataAccess } from "../compute/dataset-store-cache.js";
 import { WorkerParams, fetchFromReducers } from "./worker-params.js";
 import { paramHash } from "../compute/hash.js";
 import { seededPermutation } from "../compute/prng.js";
@@ -72,6 +73,8 @@ export interface TrainerHost {
   faults?: TrainerFaults;
   /** The object store, where a spec's `init: "job://ID"` model is read from. */
   blobs?: () => Promise<BlobStore>;
+  /** The cluster's stored datasets (a `flock://` source), fetched into this node's cache. */
+  data?: DataAccess;
 }
 
 /** The trainer's own timer message, never sent by anyone else (it is not in the wire registry). */
@@ -90,7 +93,10 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
   const scheduler = host.scheduler ?? systemScheduler;
   const ignored = new IgnoredMessages("trainer", host.metrics);
   const worker = new ComputeWorker();
-  const ready = resolveInit(args.spec.init, host.blobs).then((init) =>
+  const ready = Promise.all([
+    resolveInit(args.spec.init, host.blobs),
+    fetchStoredSources(args.spec.dataset, host.data),
+  ]).then(([init, stored]) =>
     worker.init({
       model: args.spec.model,
       dataset: args.spec.dataset,
@@ -98,6 +104,7 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
       seed: args.spec.seed,
       init,
       freeze: args.spec.freeze,
+      stored,
     }),
   );
   ready.then((info) => host.reportBackend(info.backend)).catch(() => undefined);

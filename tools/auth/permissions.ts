@@ -8,6 +8,7 @@
 import { COORDINATOR_LEASE_MS } from "../../actors/coordinator/host.js";
 import { CHECKPOINTS_BUCKET, JOB_STATE_BUCKET } from "../../actors/job/names.js";
 import { JOBS_BUCKET } from "../../runtime/cluster/jobs.js";
+import { DATASETS_BUCKET } from "../../actors/compute/dataset-store.js";
 import { MEMBERSHIP_BUCKET } from "../../runtime/cluster/monitor.js";
 
 /** One user's allow lists (everything else is denied). */
@@ -74,6 +75,9 @@ export function daemonPermissions(cluster: string, node: string, leaseTtls: numb
   }
   const objects = bucket(cluster, CHECKPOINTS_BUCKET);
   js.push(...streamReads(`OBJ_${objects}`), ...streamWrites(`OBJ_${objects}`, true), `$O.${objects}.>`);
+  // Datasets: read (a flock:// source's shards) and create the bucket at start; never write one.
+  const datasets = bucket(cluster, DATASETS_BUCKET);
+  js.push(...streamReads(`OBJ_${datasets}`), ...streamWrites(`OBJ_${datasets}`, false));
   return {
     publish: [`${c}.node.*.${node}`, `${c}.from.${node}.>`, `${c}.hb.${node}`, `${c}.dead.${node}`, ...js],
     subscribe: [
@@ -111,8 +115,15 @@ export function submitterPermissions(cluster: string, id = "submitter"): Permiss
   // The object store, read to export a finished job's model (`flock train --out`); STREAM.NAMES:
   // nats.js looks the store's stream up by subject on get. No write, no purge.
   const objects = ["$JS.API.STREAM.NAMES", ...streamReads(`OBJ_${bucket(cluster, CHECKPOINTS_BUCKET)}`)];
+  // The datasets bucket, read and written: `flock data put|rm` (and the submit check fetches a flock:// source).
+  const datasets = bucket(cluster, DATASETS_BUCKET);
+  const data = [
+    ...streamReads(`OBJ_${datasets}`),
+    ...streamWrites(`OBJ_${datasets}`, true),
+    `$O.${datasets}.>`,
+  ];
   return {
-    publish: [`${c}.node.*.${id}`, ...statusReads(cluster), ...leases, ...states, ...objects],
+    publish: [`${c}.node.*.${id}`, ...statusReads(cluster), ...leases, ...states, ...objects, ...data],
     subscribe: [
       `${c}.node.${id}.*`,
       `${c}.from.*.topic.job.*.events`,
@@ -122,10 +133,12 @@ export function submitterPermissions(cluster: string, id = "submitter"): Permiss
   };
 }
 
-/** The observer's permissions (`flock status`, dashboards): reads heartbeats and job records, publishes nothing else. */
+/** The observer's permissions (`flock status`, dashboards, `flock data ls`): reads heartbeats, job records and the dataset list, publishes nothing else. */
 export function observerPermissions(cluster: string, id = "observer"): Permissions {
+  // The datasets bucket, read only (`flock data ls`).
+  const datasets = ["$JS.API.STREAM.NAMES", ...streamReads(`OBJ_${bucket(cluster, DATASETS_BUCKET)}`)];
   return {
-    publish: statusReads(cluster),
+    publish: [...statusReads(cluster), ...datasets],
     subscribe: [`flock.${cluster}.hb.*`, `${inboxPrefix(cluster, id)}.>`],
   };
 }

@@ -1,0 +1,178 @@
+/**
+ * A node's cache of stored-dataset shards: files named by their sha256 in a local folder, checked
+ * against the hash on every read (a corrupt or truncated file is fetched again), written by
+ * rename so a reader never sees half a file. The actor side (which reaches the object store)
+ * fetches the shards a job needs ({@link fetchStoredSources}); the compute thread then reads them
+ * from the folder ({@link readStoredTable}) with no store access.
+ * TODO: nothing evicts cached shards yet (`flock data rm` reaches the store, not the nodes), so a
+ * node's cache grows with every distinct dataset it trained on until its tmp dir is cleaned.
+ * @module
+ */
+import { randomUUID } from "node:crypto";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { BlobStore } from "../../runtime/store/types.js";
+import { checkDataFile, type RawRecord, type RawTable } from "./dataset-read.js";
+import {
+  decodeShard,
+  flockUrlName,
+  sha256Hex,
+  verifyShard,
+  type DataManifest,
+  type ShardEntry,
+} from "./dataset-shards.js";
+import type { DatasetSpec } from "./dataset-spec.js";
+import { checkStoredDataset, DATASETS_BUCKET, IncompleteDatasetError } from "./dataset-store.js";
+import { BadDataError } from "./errors.js";
+
+/** A stored dataset a job reads: its manifest (pinned when the shards were fetched) and the cache folder. */
+export interface StoredSource {
+  manifest: DataManifest;
+  dir: string;
+}
+
+/** The stored datasets of a job's spec, by `flock://` URL (plain data: it crosses to the worker thread). */
+export type StoredSources = Record<string, StoredSource>;
+
+/** How a process reaches stored datasets: the datasets bucket, and its shard cache folder (default {@link defaultCacheDir}). */
+export interface DataAccess {
+  blobs: () => Promise<BlobStore>;
+  cacheDir?: string;
+}
+
+/** The {@link DataAccess} of a store provider (the cluster's datasets bucket, the default cache). */
+export function dataAccess(
+  stores: { blobs(bucket: string): Promise<BlobStore> },
+  cacheDir?: string,
+): DataAccess {
+  return { blobs: () => stores.blobs(DATASETS_BUCKET), ...(cacheDir === undefined ? {} : { cacheDir }) };
+}
+
+/** The shard cache of this machine when the node says no other: `<tmpdir>/flock-data-cache`. */
+export function defaultCacheDir(): string {
+  return join(tmpdir(), "flock-data-cache");
+}
+
+const shardFile = (dir: string, shard: Pick<ShardEntry, "sha256">): string =>
+  join(dir, `${shard.sha256}.shard`);
+
+/** The cached bytes of a shard when the file is there and hashes right; undefined otherwise. */
+function readCached(dir: string, shard: ShardEntry): Uint8Array | undefined {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(shardFile(dir, shard));
+  } catch {
+    return undefined;
+  }
+  return sha256Hex(bytes) === shard.sha256 ? bytes : undefined;
+}
+
+/**
+ * Makes sure `dir` holds a good copy of one shard: keeps a cached copy whose hash matches,
+ * else fetches the shard, verifies it against the manifest and writes it (temp file + rename).
+ * Returns whether it was fetched. Throws {@link IncompleteDatasetError} for a shard the store
+ * lacks and {@link BadDataError} for one whose bytes do not match the manifest.
+ */
+export async function cacheShard(
+  blobs: BlobStore,
+  dir: string,
+  url: string,
+  shard: ShardEntry,
+): Promise<boolean> {
+  if (readCached(dir, shard)) return false;
+  const bytes = await blobs.get(shard.name);
+  if (!bytes)
+    throw new IncompleteDatasetError(
+      flockUrlName(url) ?? url,
+      `shard ${shard.name} is missing from the store`,
+    );
+  verifyShard(`${url} (${shard.name})`, bytes, shard.sha256);
+  mkdirSync(dir, { recursive: true });
+  const temp = join(dir, `.${shard.sha256}.${randomUUID().slice(0, 8)}.tmp`);
+  try {
+    writeFileSync(temp, bytes);
+    renameSync(temp, shardFile(dir, shard));
+  } finally {
+    rmSync(temp, { force: true });
+  }
+  return true;
+}
+
+/** The `flock://` URLs a dataset spec reads (its source, and its test split when that is one). */
+export function storedUrls(spec: DatasetSpec): string[] {
+  if (typeof spec === "string") return [];
+  return [spec.source, ...(typeof spec.test === "string" ? [spec.test] : [])].filter((u) =>
+    u.startsWith("flock://"),
+  );
+}
+
+/**
+ * Stats the `file://` sources of a spec (`checkDataFile`: exists, a regular file, within the
+ * limits); a `flock://` one is left to {@link fetchStoredSources}, which needs the store.
+ */
+export function checkFileSources(spec: DatasetSpec): void {
+  if (typeof spec === "string") return;
+  for (const url of [spec.source, ...(typeof spec.test === "string" ? [spec.test] : [])])
+    if (!url.startsWith("flock://")) checkDataFile(url);
+}
+
+/** How many shards are fetched at once. */
+const PARALLEL_FETCHES = 4;
+
+/**
+ * Fetches every shard of the stored datasets a spec reads into the cache folder (checking each
+ * manifest is complete and of the spec's format first); undefined when the spec reads none.
+ * Throws `DatasetNotFoundError`, {@link IncompleteDatasetError} or {@link BadDataError}.
+ */
+export async function fetchStoredSources(
+  spec: DatasetSpec,
+  access: DataAccess | undefined,
+): Promise<StoredSources | undefined> {
+  const urls = storedUrls(spec);
+  if (urls.length === 0 || typeof spec === "string") return undefined;
+  if (!access) throw new BadDataError(urls[0]!, "this process has no object store to read the dataset from");
+  const store = await access.blobs();
+  const dir = access.cacheDir ?? defaultCacheDir();
+  const out: StoredSources = {};
+  for (const url of urls) {
+    const name = flockUrlName(url);
+    if (name === undefined) throw new BadDataError(url, "is not a valid flock://NAME URL");
+    const manifest = await checkStoredDataset(store, name);
+    if (manifest.format !== spec.format)
+      throw new BadDataError(url, `is stored as ${manifest.format}, the job's dataset says ${spec.format}`);
+    const queue = [...manifest.shards];
+    const fetchNext = async (): Promise<void> => {
+      for (let s = queue.shift(); s; s = queue.shift()) await cacheShard(store, dir, url, s);
+    };
+    await Promise.all(Array.from({ length: PARALLEL_FETCHES }, fetchNext));
+    out[url] = { manifest, dir };
+  }
+  return out;
+}
+
+/**
+ * Reads a stored dataset from the cache folder as a table, as `readTable` reads a file: the
+ * records in file order, the columns, the uploaded file's sha256. Each shard is verified by hash
+ * as it is read. Throws {@link BadDataError} naming the URL when a shard is absent or corrupt
+ * (the actor side fetched them all, so that means the cache was changed under it).
+ */
+export function readStoredTable(
+  url: string,
+  format: "csv" | "jsonl",
+  sources: StoredSources | undefined,
+): RawTable {
+  const source = sources?.[url];
+  if (!source) throw new BadDataError(url, "was not fetched to this node before loading");
+  const { manifest, dir } = source;
+  if (manifest.format !== format)
+    throw new BadDataError(url, `is stored as ${manifest.format}, the job's dataset says ${format}`);
+  const records: RawRecord[] = [];
+  for (const shard of manifest.shards) {
+    const bytes = readCached(dir, shard);
+    if (!bytes)
+      throw new BadDataError(`${url} (${shard.name})`, `the cached shard in ${dir} is missing or corrupt`);
+    for (const r of decodeShard(`${url} (${shard.name})`, bytes, shard.records)) records.push(r);
+  }
+  return { file: url, columns: manifest.columns, records, sha256: manifest.file.sha256 };
+}

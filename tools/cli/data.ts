@@ -1,0 +1,255 @@
+/**
+ * `flock data put|ls|rm`: datasets in the cluster's object store, which jobs read as
+ * `"source": "flock://NAME"`. A put checks the whole file (bad CSV/JSONL named by file and line)
+ * before it uploads anything, uploads the shards with progress on stderr, and writes the
+ * manifest last, so a dataset is visible only once complete.
+ * @module
+ */
+import { statSync } from "node:fs";
+import { extname, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { InvalidArgumentError, type Command } from "commander";
+import { readTable } from "../../actors/compute/dataset-read.js";
+import {
+  datasetNameProblem,
+  DEFAULT_SHARD_LIMITS,
+  flockUrl,
+  type DataManifest,
+} from "../../actors/compute/dataset-shards.js";
+import {
+  DATASETS_BUCKET,
+  listDatasets,
+  putDataset,
+  removeDataset,
+  type DatasetListing,
+  type PutProgress,
+} from "../../actors/compute/dataset-store.js";
+import { BadDataError } from "../../actors/compute/errors.js";
+import {
+  addNatsAuthOptions,
+  clusterName,
+  intIn,
+  natsUrls,
+  usageErrorsExit2,
+  type NatsAuthFlags,
+} from "./options.js";
+import { readStores } from "./stores-read.js";
+import { table } from "./table.js";
+
+interface DataFlags extends NatsAuthFlags {
+  nats?: string[];
+  cluster: string;
+  timeoutMs: number;
+  json?: boolean;
+}
+
+interface PutFlags extends DataFlags {
+  name: string;
+  format?: "csv" | "jsonl";
+  shardRecords?: number;
+  shardKib?: number;
+}
+
+/** What `flock data put --json` prints as its last line. */
+export interface PutResult {
+  status: "stored";
+  name: string;
+  url: string;
+  format: "csv" | "jsonl";
+  records: number;
+  shards: number;
+  bytes: number;
+  sha256: string;
+  file: DataManifest["file"];
+  wallSeconds: number;
+}
+
+/** Registers `flock data put`, `flock data ls` and `flock data rm`. */
+export function registerDataCommands(program: Command): void {
+  const data = program.command("data").description("Datasets stored in the cluster (flock://NAME sources)");
+  const put = common(data.command("put").description("Store a CSV or JSONL file as a dataset, in shards"))
+    .argument("<file>", "the CSV (with a header row) or JSONL file")
+    .requiredOption(
+      "--name <name>",
+      "the dataset's name (letters, digits, _ -): jobs read it as flock://NAME",
+      datasetName,
+    )
+    .option("--format <format>", "csv or jsonl (default: from the file's extension)", formatName)
+    .option("--shard-records <n>", "at most this many records per shard", intIn(1, 10_000_000))
+    .option("--shard-kib <kib>", "close a shard once it holds this many KiB", intIn(1, 64 * 1024));
+  put.action(async (file: string, flags: PutFlags) => {
+    const result = await putFile(file, withNats(put, flags));
+    const line = `flock: stored ${result.url}: ${result.records} records (${result.format}) in ${result.shards} shard(s), ${formatBytes(result.bytes)}\n`;
+    if (flags.json) {
+      process.stderr.write(line);
+      process.stdout.write(`${JSON.stringify(result)}\n`);
+    } else process.stdout.write(line);
+  });
+
+  const ls = common(data.command("ls").description("List the cluster's datasets"));
+  ls.action(async (flags: DataFlags) => {
+    const listing = await readStores(withNats(ls, flags), "flock-data", async (stores) =>
+      listDatasets(await stores.blobs(DATASETS_BUCKET)),
+    );
+    process.stdout.write(flags.json ? `${JSON.stringify(listingJson(listing))}\n` : formatDatasets(listing));
+  });
+
+  const rm = common(
+    data.command("rm").description("Remove a dataset (its manifest first, then its shards)"),
+  ).argument("<name>", "the dataset's name", datasetName);
+  rm.action(async (name: string, flags: DataFlags) => {
+    const deleted = await readStores(withNats(rm, flags), "flock-data", async (stores) =>
+      removeDataset(await stores.blobs(DATASETS_BUCKET), name),
+    );
+    process.stdout.write(
+      flags.json
+        ? `${JSON.stringify({ status: "removed", name, url: flockUrl(name), objects: deleted })}\n`
+        : `flock: removed ${flockUrl(name)} (${deleted} objects)\n`,
+    );
+  });
+}
+
+function common(cmd: Command): Command {
+  cmd
+    .option(
+      "--nats <urls>",
+      "NATS server URL(s), comma-separated (default: env NATS_URL, else nats://127.0.0.1:4222)",
+      natsUrls,
+    )
+    .option("--cluster <name>", "cluster name", clusterName, "default")
+    .option(
+      "--timeout-ms <ms>",
+      "give up reaching NATS (put: the whole upload) after this long",
+      intIn(100, 3_600_000),
+      60_000,
+    )
+    .option("--json", "print one JSON object on the last line");
+  addNatsAuthOptions(cmd);
+  return usageErrorsExit2(cmd);
+}
+
+function withNats<F extends DataFlags>(cmd: Command, flags: F): F & { nats: string[] } {
+  if (!flags.nats) {
+    try {
+      flags.nats = natsUrls(process.env.NATS_URL || "nats://127.0.0.1:4222");
+    } catch (err) {
+      cmd.error(`error: NATS_URL: ${(err as Error).message}`, { exitCode: 2, code: "commander.usage" });
+    }
+  }
+  return flags as F & { nats: string[] };
+}
+
+function datasetName(value: string): string {
+  const problem = datasetNameProblem(value);
+  if (problem) throw new InvalidArgumentError(problem);
+  return value;
+}
+
+function formatName(value: string): "csv" | "jsonl" {
+  if (value === "csv" || value === "jsonl") return value;
+  throw new InvalidArgumentError(`"${value}" is not a format: csv or jsonl`);
+}
+
+/** The format a file's extension says, or the flag's; throws {@link BadDataError} when neither says. */
+function formatOf(file: string, flag: "csv" | "jsonl" | undefined): "csv" | "jsonl" {
+  if (flag) return flag;
+  const ext = extname(file).toLowerCase();
+  if (ext === ".csv") return "csv";
+  if (ext === ".jsonl" || ext === ".ndjson") return "jsonl";
+  throw new BadDataError(file, `cannot tell its format from the extension "${ext}": give --format csv|jsonl`);
+}
+
+/** Checks the whole file, then uploads it (nothing is uploaded when the file holds bad data). */
+async function putFile(file: string, flags: PutFlags & { nats: string[] }): Promise<PutResult> {
+  const started = performance.now();
+  const path = resolve(file);
+  if (statSync(path, { throwIfNoEntry: false })?.isDirectory())
+    throw new BadDataError(path, "is a folder: `flock data put` stores one CSV or JSONL file");
+  const format = formatOf(path, flags.format);
+  const table = readTable(pathToFileURL(path).href, format);
+  if (table.records.length === 0) throw new BadDataError(path, "has no records");
+  const fileBytes = statSync(path).size;
+  const limits = {
+    maxRecords: flags.shardRecords ?? DEFAULT_SHARD_LIMITS.maxRecords,
+    maxBytes: flags.shardKib !== undefined ? flags.shardKib * 1024 : DEFAULT_SHARD_LIMITS.maxBytes,
+  };
+  const report = uploadReporter(flags.name);
+  const manifest = await readStores(flags, "flock-data", async (stores) =>
+    putDataset(await stores.blobs(DATASETS_BUCKET), flags.name, format, table, {
+      fileBytes,
+      limits,
+      onProgress: report,
+    }),
+  );
+  return {
+    status: "stored",
+    name: manifest.name,
+    url: flockUrl(manifest.name),
+    format: manifest.format,
+    records: manifest.records,
+    shards: manifest.shards.length,
+    bytes: manifest.bytes,
+    sha256: manifest.sha256,
+    file: manifest.file,
+    wallSeconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** Upload progress on stderr: rewritten in place on a terminal, else a line at most every second. */
+function uploadReporter(name: string): (p: PutProgress) => void {
+  const tty = process.stderr.isTTY === true;
+  let last = Number.NEGATIVE_INFINITY;
+  return (p) => {
+    const done = p.shards === p.totalShards;
+    const now = performance.now();
+    if (!tty && !done && now - last < 1000) return;
+    last = now;
+    const pct = p.totalBytes > 0 ? Math.floor((100 * p.bytes) / p.totalBytes) : 100;
+    const line = `flock: uploading ${flockUrl(name)}: shard ${p.shards}/${p.totalShards} · ${formatBytes(p.bytes)}/${formatBytes(p.totalBytes)} · ${pct}%`;
+    process.stderr.write(tty ? `\r\x1b[2K${line}${done ? "\n" : ""}` : `${line}\n`);
+  };
+}
+
+function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/** One dataset as `flock data ls --json` lists it (the manifest without its shard list). */
+function summary(m: DataManifest) {
+  return {
+    name: m.name,
+    url: flockUrl(m.name),
+    format: m.format,
+    records: m.records,
+    shards: m.shards.length,
+    bytes: m.bytes,
+    columns: m.columns,
+    createdAt: m.createdAt,
+    sha256: m.sha256,
+    file: m.file,
+  };
+}
+
+function listingJson(l: DatasetListing) {
+  return { datasets: l.datasets.map(summary), ...(l.warnings.length > 0 ? { warnings: l.warnings } : {}) };
+}
+
+/** The human-readable dataset table. */
+export function formatDatasets(l: DatasetListing): string {
+  const lines = table(
+    ["NAME", "RECORDS", "SHARDS", "BYTES", "FORMAT", "CREATED"],
+    l.datasets.map((m) => [
+      m.name,
+      String(m.records),
+      String(m.shards.length),
+      formatBytes(m.bytes),
+      m.format,
+      m.createdAt,
+    ]),
+    "(no datasets: store one with `flock data put FILE --name NAME`)",
+  );
+  for (const w of l.warnings) lines.push(`warning: ${w}`);
+  return `${lines.join("\n")}\n`;
+}
