@@ -122,10 +122,17 @@ export function submitterPermissions(cluster: string, id = "submitter"): Permiss
   };
 }
 
-/** The observer's permissions (`flock status`, dashboards): reads heartbeats and job records, publishes nothing else. */
+/**
+ * The observer's permissions (`flock status`, `flock dashboard`): reads heartbeats, job records and
+ * the jobs' live events (the dashboard's curves), publishes nothing else.
+ */
 export function observerPermissions(cluster: string, id = "observer"): Permissions {
   return {
     publish: statusReads(cluster),
-    subscribe: [`flock.${cluster}.hb.*`, `${inboxPrefix(cluster, id)}.>`],
+    subscribe: [
+      `flock.${cluster}.hb.*`,
+      `flock.${cluster}.from.*.topic.job.*.events`,
+      `${inboxPrefix(cluster, id)}.>`,
+    ],
   };
 }

@@ -183,7 +183,8 @@ function overlay(jobs, width) {
     config: { view: { stroke: null } } };
 }
 
-addEventListener("resize", () => { if (state) { for (const id of [...drawn.keys()]) drop(id); schedule(); } });
+// A chart's key holds its width: a resize redraws only the charts whose width changed.
+addEventListener("resize", () => { if (state) schedule(); });
 connect();
 `;
 
