@@ -22,6 +22,7 @@ import { JetStreamStores } from "../../runtime/store/index.js";
 import { natsConnectionOptions } from "../../runtime/transport/index.js";
 import { writeAuthFiles } from "../../tools/auth/command.js";
 import { startNatsServer } from "../../tools/natsd/index.js";
+import { KIND_COLORS } from "../../tools/report/markers.js";
 import { registerCleanup, scaleTimeout, spawnChild, waitFor } from "../helpers/index.js";
 import { FLOCK, startDaemon } from "./cluster-kit.js";
 
@@ -54,6 +55,8 @@ const Seen = z.object({
       points: z.number(),
       marks: z.number(),
       markKinds: z.array(z.string()),
+      /** Rules drawn in the chart's SVG in the colour of a death. */
+      deathRules: z.number(),
       members: z.string(),
     })
     .optional(),
@@ -71,7 +74,8 @@ const READ_DOM = (job: string): string => `(() => {
     step: Number(card.querySelector('[data-field="step"]').textContent),
     points: Number(chart.dataset.points),
     marks: Number(chart.dataset.marks),
-    markKinds: [...card.querySelectorAll(".marks li")].map((li) => li.dataset.kind),
+    markKinds: [...card.querySelectorAll('[data-field="marks"] li')].map((li) => li.dataset.kind),
+    deathRules: chart.querySelectorAll('.mark-rule.role-mark [stroke="${KIND_COLORS.death}"]').length,
     members: card.querySelector('[data-field="members"]').textContent,
   } });
 })()`;
@@ -188,7 +192,11 @@ test(
       `${victim} dead and a membership mark on the job's chart`,
       async () => {
         const s = await read(page, job!);
-        return s.nodes[victim] === "dead" && s.job && s.job.marks > 0 && s.job.markKinds.includes("death")
+        return s.nodes[victim] === "dead" &&
+          s.job &&
+          s.job.marks > 0 &&
+          s.job.markKinds.includes("death") &&
+          s.job.deathRules > 0
           ? s
           : undefined;
       },

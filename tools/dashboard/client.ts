@@ -84,7 +84,7 @@ function renderJobs() {
       card = el("section", { class: "panel job", "data-job": j.id },
         el("div", { class: "job-head" }, el("b", {}, "Job " + j.id), el("span", { "data-field": "pill" })),
         el("div", { class: "facts" }), el("div", { class: "chart", "data-points": "0", "data-marks": "0" }),
-        el("ul", { class: "marks" }));
+        el("ul", { class: "mark-list", "data-field": "marks" }));
       box.append(card);
     }
     card.querySelector('[data-field="pill"]').replaceChildren(pill(j.state));
@@ -94,7 +94,8 @@ function renderJobs() {
       fact("step", j.step, "step"), fact("epoch", j.epochs ? Math.min(j.epoch + 1, j.epochs) + "/" + j.epochs : j.epoch, "epoch"),
       fact("members", j.members.join(", ") || j.memberCount, "members"), fact("samples/s", num(j.samplesPerSec, 0), "rate"),
       fact("recoveries", rec, "recovery"));
-    card.querySelector(".marks").replaceChildren(...j.marks.slice(-8).map((m) => el("li", { "data-kind": m.kind },
+    // Not a class selector: vega's SVG names its mark groups "marks".
+    card.querySelector('[data-field="marks"]').replaceChildren(...j.marks.slice(-8).map((m) => el("li", { "data-kind": m.kind },
       "step " + m.step + ": " + m.kind + " " + m.node + (m.recoverySeconds !== undefined ? " (recovered in " + m.recoverySeconds.toFixed(2) + " s)" : "") +
       (m.source === "cluster" ? " (heartbeats stopped)" : ""))));
     draw(j.id, card.querySelector(".chart"), [j]);

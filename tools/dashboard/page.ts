@@ -32,7 +32,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .facts span b { color: var(--fg); font-weight: 600; font-variant-numeric: tabular-nums; }
 .chart { width: 100%; min-height: 60px; }
 .chart svg { display: block; max-width: 100%; height: auto; }
-.marks { margin: 4px 0 0; padding-left: 18px; font-size: 12px; color: var(--muted); }
+.mark-list { margin: 4px 0 0; padding-left: 18px; font-size: 12px; color: var(--muted); }
 .empty { color: var(--muted); font-style: italic; }
 .compare-pick { display: flex; flex-wrap: wrap; gap: 8px; margin-bottom: 8px; }
 select { font: inherit; padding: 3px 6px; max-width: 100%; }

@@ -74,6 +74,8 @@ export async function startDashboardServer(opts: DashboardServerOptions): Promis
   app.get("/", (_req, reply) =>
     reply.type("text/html; charset=utf-8").header("content-security-policy", PAGE_CSP).send(page),
   );
+  // Browsers ask for it on every page: no icon, and no 404 in the page's console.
+  app.get("/favicon.ico", (_req, reply) => reply.code(204).send());
   app.get("/api/state", (_req, reply) => reply.header("cache-control", "no-store").send(opts.hub.state));
   streamRoute(app, opts);
   if (opts.reportDir !== undefined) reportRoute(app, opts.reportDir);

@@ -140,7 +140,7 @@ export const DEFAULT_LIMITS: DashLimits = {
   maxFinishedJobs: 16,
   maxPoints: 400,
   maxMarks: 100,
-  suspectAfterMs: 1500,
+  suspectAfterMs: 1250,
   deadAfterMs: 2000,
   forgetAfterMs: 10 * 60_000,
 };
