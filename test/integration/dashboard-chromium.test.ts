@@ -58,6 +58,7 @@ const Seen = z.object({
       /** Rules drawn in the chart's SVG in the colour of a death. */
       deathRules: z.number(),
       members: z.string(),
+      recovery: z.string(),
     })
     .optional(),
 });
@@ -77,6 +78,7 @@ const READ_DOM = (job: string): string => `(() => {
     markKinds: [...card.querySelectorAll('[data-field="marks"] li')].map((li) => li.dataset.kind),
     deathRules: chart.querySelectorAll('.mark-rule.role-mark [stroke="${KIND_COLORS.death}"]').length,
     members: card.querySelector('[data-field="members"]').textContent,
+    recovery: card.querySelector('[data-field="recovery"]').textContent,
   } });
 })()`;
 
@@ -205,6 +207,16 @@ test(
     const seconds = (Date.now() - killedAt) / 1000;
     process.stdout.write(`# ${victim} shown dead with a mark ${seconds.toFixed(1)} s after the kill\n`);
     assert.equal(after.nodes[holder], "alive");
+
+    // The coordinator's own account of the death follows, with the time the job took to recover.
+    await waitFor(
+      "the job's recovery time on the page",
+      async () => {
+        const s = await read(page, job!);
+        return s.job && /\d\.\d+ s/.test(s.job.recovery) ? s : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 250 },
+    );
 
     await mkdir(ARTIFACTS, { recursive: true });
     const shot = join(ARTIFACTS, "dashboard.png");
