@@ -117,7 +117,9 @@ function renderFinished() {
 
 function renderCompare() {
   const ids = state.jobs.map((j) => j.id);
-  for (const [sel, pick] of [[$("cmp-a"), ids.at(-2)], [$("cmp-b"), ids.at(-1)]]) {
+  // By default the two runs seen most recently: the one before, and the latest.
+  const recent = [...state.jobs].sort((a, b) => a.updatedAt - b.updatedAt).map((j) => j.id);
+  for (const [sel, pick] of [[$("cmp-a"), recent.at(-2)], [$("cmp-b"), recent.at(-1)]]) {
     const cur = sel.value;
     if ([...sel.options].map((o) => o.value).join() !== ids.join())
       sel.replaceChildren(...ids.map((id) => el("option", { value: id }, id)));
