@@ -237,6 +237,25 @@ test("bounds: nodes, jobs and finished jobs are capped, the oldest finished goin
   );
 });
 
+test("a flood of events for made-up job ids cannot push a recorded job out of the view", () => {
+  const limits = { ...DEFAULT_LIMITS, maxJobs: 3 };
+  const s = fold(
+    [
+      { type: "jobs", records: [record("real")], at: 0 },
+      ...Array.from(
+        { length: 20 },
+        (_, i) => ({ type: "job-event", event: step(`fake${i}`, 1), at: 10 + i }) as const,
+      ),
+    ],
+    limits,
+  );
+  assert.equal(s.jobs.length, 3);
+  assert.ok(
+    s.jobs.some((j) => j.id === "real" && j.recorded),
+    s.jobs.map((j) => j.id).join(),
+  );
+});
+
 test("nothing changed, nothing pushed; a delta carries only what changed and applies to its version only", () => {
   const s1 = fold([
     { type: "heartbeat", hb: hb("a"), at: 0 },

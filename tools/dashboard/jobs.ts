@@ -33,6 +33,7 @@ function emptyJob(id: string, at: number): DashJob {
     result: null,
     error: null,
     report: null,
+    recorded: false,
     endedAt: null,
   };
 }
@@ -87,6 +88,7 @@ export function applyRecords(
       step: Math.max(j.step, r.step),
       epoch: r.epoch,
       members: r.members.slice(0, limits.maxNodes),
+      recorded: true,
       updatedAt: at,
       endedAt: isEnded(r.state) ? (j.endedAt ?? at) : null,
     }));
@@ -218,15 +220,19 @@ function summary(r: Extract<JobEvent, { type: "job.finished" }>["result"]): Resu
 
 /**
  * Keeps at most `maxFinishedJobs` ended jobs and `maxJobs` in all: the ended ones that ended first
- * go first, then the running ones updated least recently.
+ * go first, then running jobs without a record, then those updated least recently.
  */
 export function bound(jobs: readonly DashJob[], limits: DashLimits): DashJob[] {
   const ended = jobs.filter((j) => j.endedAt !== null).sort((a, b) => (b.endedAt ?? 0) - (a.endedAt ?? 0));
   const drop = new Set(ended.slice(limits.maxFinishedJobs).map((j) => j.id));
   let kept = jobs.filter((j) => !drop.has(j.id));
   if (kept.length > limits.maxJobs) {
+    // Ended jobs first, then jobs known only from events, then the least recently updated.
     const order = [...kept].sort(
-      (a, b) => Number(a.endedAt === null) - Number(b.endedAt === null) || a.updatedAt - b.updatedAt,
+      (a, b) =>
+        Number(a.endedAt === null) - Number(b.endedAt === null) ||
+        Number(a.recorded) - Number(b.recorded) ||
+        a.updatedAt - b.updatedAt,
     );
     const gone = new Set(order.slice(0, kept.length - limits.maxJobs).map((j) => j.id));
     kept = kept.filter((j) => !gone.has(j.id));

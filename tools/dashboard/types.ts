@@ -97,6 +97,11 @@ export interface DashJob {
   error: string | null;
   /** Path of the job's HTML report under the dashboard's report folder, when one exists. */
   report: string | null;
+  /**
+   * Whether the jobs bucket holds a record of the job. Any member may publish events under any job
+   * id, so a job known only from events is the first to go when the view is full.
+   */
+  recorded: boolean;
   /** Dashboard-clock ms the job was seen ending, or null while it runs. */
   endedAt: number | null;
 }
