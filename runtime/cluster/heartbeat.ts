@@ -20,6 +20,12 @@ export const Heartbeat = z.strictObject({
   load: z.number(),
   lagMs: z.number(),
   actors: z.record(z.string().max(128), z.number().int().nonnegative()),
+  /** Resident set size of the node's process in bytes (optional: older nodes do not send it). */
+  rssBytes: z.number().int().nonnegative().optional(),
+  /** Inbound messages the node refused so far, all reasons (`flock_bad_input_total`). */
+  badInput: z.number().int().nonnegative().optional(),
+  /** Messages that reached no actor on the node so far (`flock_dead_letters_total`). */
+  deadLetters: z.number().int().nonnegative().optional(),
   /** Sender's wall clock (informational only: no decision depends on another machine's clock). */
   sentAt: z.number(),
 });

@@ -26,6 +26,10 @@ export interface LocalInfo {
   load: number;
   lagMs: number;
   actors: Record<string, number>;
+  /** Process memory and the node's refusal counters, shown by dashboards; see {@link Heartbeat}. */
+  rssBytes?: number;
+  badInput?: number;
+  deadLetters?: number;
 }
 
 /** Options of {@link Membership}. */
@@ -280,6 +284,10 @@ export class Membership implements MembershipView, AsyncDisposable {
       sentAt: Math.round(this.clock.now()),
     };
     if (info.backend !== undefined) hb.backend = info.backend;
+    for (const key of ["rssBytes", "badInput", "deadLetters"] as const) {
+      const v = info[key];
+      if (v !== undefined && Number.isSafeInteger(v) && v >= 0) hb[key] = v;
+    }
     // Our own view of ourselves does not depend on the echo coming back.
     this.tracker.observe(hb);
     try {

@@ -35,6 +35,9 @@ export class LocalInfoReporter {
       load: loadavg()[0] ?? 0,
       lagMs: Number.isFinite(lag.p99Ms) ? lag.p99Ms : 0,
       actors: actorsByKind(src.system),
+      rssBytes: process.memoryUsage.rss(),
+      badInput: Math.round(this.metrics.total("flock_bad_input_total")),
+      deadLetters: Math.round(this.metrics.total("flock_dead_letters_total")),
     };
     if (src.backend !== undefined) info.backend = src.backend;
     this.updateGauges(src, info, lag.maxMs);

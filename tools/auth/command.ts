@@ -77,12 +77,12 @@ export function registerAuthCommand(program: Command): void {
   const init = auth
     .command("init")
     .description("Write a nats-server config with one nkey user per node, a submitter and an observer")
-    .requiredOption("--cluster <name>", "cluster name", clusterName)
-    .requiredOption("--nodes <ids>", "daemon node ids, comma-separated", nodeList)
-    .requiredOption("--out <dir>", "directory for server.conf, auth.conf and the .creds files")
+    .requiredOption("--cluster <name>", "Cluster name", clusterName)
+    .requiredOption("--nodes <ids>", "Daemon node ids, comma-separated", nodeList)
+    .requiredOption("--out <dir>", "Directory for server.conf, auth.conf and the .creds files")
     .option(
       "--dead-after-ms <ms>",
-      "the daemons' --dead-after-ms, if not the default (lease bucket names depend on it)",
+      "The daemons' --dead-after-ms, if not the default (lease bucket names depend on it)",
       (v) => {
         const n = Number(v);
         if (!Number.isInteger(n) || n < 50)
@@ -90,7 +90,7 @@ export function registerAuthCommand(program: Command): void {
         return n;
       },
     )
-    .option("--force", "overwrite existing files");
+    .option("--force", "Overwrite existing files");
   usageErrorsExit2(init);
   init.action((flags: AuthInitFlags) => {
     const files = writeAuthFiles({ ...flags, overwrite: flags.force ?? false });

@@ -133,12 +133,20 @@ export function submitterPermissions(cluster: string, id = "submitter"): Permiss
   };
 }
 
-/** The observer's permissions (`flock status`, dashboards, `flock data ls`): reads heartbeats, job records and the dataset list, publishes nothing else. */
+/**
+ * The observer's permissions (`flock status`, `flock dashboard`, `flock data ls`): reads heartbeats, job records,
+ * the jobs' live events (the dashboard's curves) and the dataset list (`flock data ls`), publishes
+ * nothing else.
+ */
 export function observerPermissions(cluster: string, id = "observer"): Permissions {
   // The datasets bucket, read only (`flock data ls`).
   const datasets = ["$JS.API.STREAM.NAMES", ...streamReads(`OBJ_${bucket(cluster, DATASETS_BUCKET)}`)];
   return {
     publish: [...statusReads(cluster), ...datasets],
-    subscribe: [`flock.${cluster}.hb.*`, `${inboxPrefix(cluster, id)}.>`],
+    subscribe: [
+      `flock.${cluster}.hb.*`,
+      `flock.${cluster}.from.*.topic.job.*.events`,
+      `${inboxPrefix(cluster, id)}.>`,
+    ],
   };
 }

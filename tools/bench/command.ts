@@ -18,13 +18,13 @@ export function registerBenchCommand(program: Command): void {
   program
     .command("bench")
     .description("Measure flock against raw NATS and plain tfjs (starts its own nats-server and daemons)")
-    .option("--json", "print one JSON object as the last line of stdout")
-    .option("--quick", "a smaller run (a few minutes): every figure measured once, one epoch per job")
+    .option("--json", "Print one JSON object as the last line of stdout")
+    .option("--quick", "A smaller run (a few minutes): every figure measured once, one epoch per job")
     .option(
       "--md <file>",
-      "write the results block of this markdown file (default for a full run: BENCHMARKS.md)",
+      "Write the results block of this markdown file (default for a full run: BENCHMARKS.md)",
     )
-    .option("--no-md", "write no markdown file")
+    .option("--no-md", "Write no markdown file")
     .action(async (flags: BenchFlags) => {
       const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
       const report = await runBench(flags.quick ? QUICK_PLAN : FULL_PLAN, Boolean(flags.quick), say);

@@ -40,22 +40,22 @@ export function registerChaosCommand(program: Command): void {
   const cmd = program
     .command("chaos")
     .description(
-      `run a job on local daemons under seeded faults (${FAULT_KINDS.join(", ")}) and check the invariants`,
+      `Run a job on local daemons under seeded faults (${FAULT_KINDS.join(", ")}) and check the invariants`,
     )
     .option(
       "--seed <n>",
-      "seed of the fault plan and the job (default: from the clock, printed)",
+      "Seed of the fault plan and the job (default: from the clock, printed)",
       intFlag("--seed", 0),
     )
-    .option("--nodes <n>", "flock daemons", intFlag("--nodes", 2), 3)
+    .option("--nodes <n>", "Flock daemons", intFlag("--nodes", 2), 3)
     .option(
       "--duration <sec>",
-      "length of the faulty phase to aim at: one fault per ~10 s, at least one of each kind",
+      "Length of the faulty phase to aim at: one fault per ~10 s, at least one of each kind",
       intFlag("--duration", 1),
       60,
     )
     .addOption(
-      new Option("--faults <kinds>", `fault kinds, comma-separated (${FAULT_KINDS.join(",")})`)
+      new Option("--faults <kinds>", `Fault kinds, comma-separated (${FAULT_KINDS.join(",")})`)
         .argParser((v: string) => {
           try {
             return parseFaultKinds(v);
@@ -65,10 +65,10 @@ export function registerChaosCommand(program: Command): void {
         })
         .default([...FAULT_KINDS], "all"),
     )
-    .option("--epochs <n>", "epochs of the job (default: enough for --duration)", intFlag("--epochs", 1))
+    .option("--epochs <n>", "Epochs of the job (default: enough for --duration)", intFlag("--epochs", 1))
     .option(
       "--tolerance <x>",
-      "largest accepted |accuracy - baseline accuracy| (default 0.03)",
+      "Largest accepted |accuracy - baseline accuracy| (default 0.03)",
       (v: string) => {
         const x = Number(v);
         if (!(x >= 0 && x <= 1)) throw new InvalidArgumentError(`--tolerance must be in [0, 1], got "${v}"`);
@@ -77,7 +77,7 @@ export function registerChaosCommand(program: Command): void {
     )
     .option(
       "--baseline-accuracy <x>",
-      "skip the baseline run and compare with this accuracy (of an earlier baseline, same seed and epochs)",
+      "Skip the baseline run and compare with this accuracy (of an earlier baseline, same seed and epochs)",
       (v: string) => {
         const x = Number(v);
         if (!(x >= 0 && x <= 1))
@@ -87,11 +87,11 @@ export function registerChaosCommand(program: Command): void {
     )
     .option(
       "--log-dir <dir>",
-      "keep the daemons' and servers' logs here (default: a temp dir, kept only when the run fails)",
+      "Keep the daemons' and servers' logs here (default: a temp dir, kept only when the run fails)",
     )
     .option(
       "--inject-bug <names>",
-      `build deliberate bugs into the daemons (${INJECTABLE_BUGS.join(", ")}), to check that the run fails`,
+      `Build deliberate bugs into the daemons (${INJECTABLE_BUGS.join(", ")}), to check that the run fails`,
       (v: string) => {
         try {
           return parseInjectableBugs(v);
@@ -102,7 +102,7 @@ export function registerChaosCommand(program: Command): void {
     )
     .option(
       "--staleness <k>",
-      "steps of weight staleness of the job (sync.staleness: 0 or 1)",
+      "Steps of weight staleness of the job (sync.staleness: 0 or 1)",
       (v: string) => {
         if (v !== "0" && v !== "1") throw new InvalidArgumentError(`--staleness must be 0 or 1, got "${v}"`);
         return v === "1" ? 1 : 0;
@@ -114,19 +114,19 @@ export function registerChaosCommand(program: Command): void {
       intFlag("--local-steps", 1),
     )
     .addOption(
-      new Option("--compression <enc>", "encoding of the job's gradient slices").choices([
+      new Option("--compression <enc>", "Encoding of the job's gradient slices").choices([
         "none",
         "fp16",
         "int8",
       ]),
     )
     .addOption(
-      new Option("--balance <how>", "batch shares per member (job spec balance)").choices([
+      new Option("--balance <how>", "Batch shares per member (job spec balance)").choices([
         "equal",
         "throughput",
       ]),
     )
-    .option("--json", "print the report as one JSON object on the last line");
+    .option("--json", "Print the report as one JSON object on the last line");
   usageErrorsExit2(cmd);
   cmd.action(async (flags: ChaosFlags) => {
     const seed = flags.seed ?? Date.now() % 1_000_000;

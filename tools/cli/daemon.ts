@@ -54,45 +54,45 @@ export function registerDaemonCommand(
     .option("--nats <urls>", "NATS server URL(s), comma-separated (default: env NATS_URL)", natsUrls)
     .option(
       "--node-id <id>",
-      "node id, unique in the cluster (default: host name)",
+      "Node id, unique in the cluster (default: host name)",
       nodeIdArg,
       defaultNodeId(),
     )
-    .option("--cluster <name>", "cluster name", clusterName, "default")
-    .option("--slots <n>", "compute slots (trainers this node hosts at once)", intIn(0, 1024), 1)
+    .option("--cluster <name>", "Cluster name", clusterName, "default")
+    .option("--slots <n>", "Compute slots (trainers this node hosts at once)", intIn(0, 1024), 1)
     .addOption(
-      new Option("--device <device>", "compute device")
+      new Option("--device <device>", "Compute device")
         .choices(["auto", "gpu", "cpu", "wasm"])
         .default("auto"),
     )
-    .option("--heartbeat-ms <ms>", "heartbeat interval", intIn(10, 60_000), 500)
-    .option("--dead-after-ms <ms>", "failure-detection deadline", intIn(50, 600_000), 2000)
+    .option("--heartbeat-ms <ms>", "Heartbeat interval", intIn(10, 60_000), 500)
+    .option("--dead-after-ms <ms>", "Failure-detection deadline", intIn(50, 600_000), 2000)
     .option(
       "--metrics-port <port>",
-      "serve Prometheus metrics on http://<metrics-host>:<port>/metrics (0: a free port)",
+      "Serve Prometheus metrics on http://<metrics-host>:<port>/metrics (0: a free port)",
       intIn(0, 65535),
     )
     .option(
       "--metrics-host <address>",
-      "address the metrics endpoint binds to (0.0.0.0: every interface)",
+      "Address the metrics endpoint binds to (0.0.0.0: every interface)",
       "127.0.0.1",
     )
     .addOption(logLevelOption())
     .option(
       "--connect-timeout-ms <ms>",
-      "give up if NATS cannot be reached for this long at start",
+      "Give up if NATS cannot be reached for this long at start",
       intIn(100, 600_000),
       30_000,
     )
     .option(
       "--job-retention-hours <h>",
-      "keep an ended job's record and checkpoints this long, then delete them",
+      "Keep an ended job's record and checkpoints this long, then delete them",
       intIn(1, 100_000),
       168,
     )
     .option(
       "--checkpoint-store-max-mb <mb>",
-      "size limit of the checkpoint object store, fixed by whoever creates it first (default: unlimited); " +
+      "Size limit of the checkpoint object store, fixed by whoever creates it first (default: unlimited); " +
         "when full, new checkpoints fail and the older ones stay",
       intIn(1, 100_000_000),
     );

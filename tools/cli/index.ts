@@ -9,6 +9,7 @@ import { registerDemoCommand } from "../demo/command.js";
 import { registerBenchCommand } from "../bench/command.js";
 import { registerChaosCommand } from "../chaos/command.js";
 import { registerAuthCommand } from "../auth/command.js";
+import { registerDashboardCommand } from "./dashboard.js";
 export { readClusterStatus, formatStatus, type ClusterStatus, type StatusNode } from "./status.js";
 export { USAGE_EXIT_CODE } from "./options.js";
 export { formatJobs, type JobsListing } from "./jobs.js";
@@ -31,7 +32,7 @@ export function registerRuntimeCommands(program: Command, deps: RuntimeCommandDe
   registerStatusCommand(program);
 }
 
-/** Registers `flock train`, `flock jobs`, `flock job`, `flock chaos`, `flock bench`, `flock demo` and `flock auth`. */
+/** Registers `flock train`, `flock jobs`, `flock job`, `flock chaos`, `flock bench`, `flock demo`, `flock auth` and `flock dashboard`. */
 export function registerCommands(program: Command): void {
   registerTrainCommand(program);
   registerJobsCommands(program);
@@ -40,4 +41,5 @@ export function registerCommands(program: Command): void {
   registerDemoCommand(program);
   registerBenchCommand(program);
   registerChaosCommand(program);
+  registerDashboardCommand(program);
 }

@@ -45,7 +45,7 @@ export interface JobsListing {
 export function registerJobsCommands(program: Command): void {
   const list = clusterOptions(program.command("jobs").description("List the cluster's jobs")).option(
     "--json",
-    "print one JSON object",
+    "Print one JSON object",
   );
   list.action(async (flags: ClusterFlags & { json?: boolean }) => {
     const listing = await listJobs(withNats(list, flags));
@@ -56,8 +56,8 @@ export function registerJobsCommands(program: Command): void {
   const wait = clusterOptions(
     job.command("wait").description("Follow a job to its end and print its result as `flock train` does"),
   )
-    .argument("<id>", "job id (as `flock train` and `flock jobs` show it)")
-    .option("--json", "print the result as one JSON object on the last line");
+    .argument("<id>", "Job id (as `flock train` and `flock jobs` show it)")
+    .option("--json", "Print the result as one JSON object on the last line");
   wait.action(async (id: string, flags: ClusterFlags & { json?: boolean }) => {
     const log = createLogger({ cmd: "job wait" }, flags.logLevel ?? "warn");
     const cluster = await connectBounded(withNats(wait, flags), log);
@@ -71,7 +71,7 @@ export function registerJobsCommands(program: Command): void {
 
   const cancel = clusterOptions(
     job.command("cancel").description('End a running job as failed ("cancelled by <you>")'),
-  ).argument("<id>", "job id");
+  ).argument("<id>", "Job id");
   cancel.action(async (id: string, flags: ClusterFlags) => {
     const log = createLogger({ cmd: "job cancel" }, flags.logLevel ?? "warn");
     const cluster = await connectBounded(withNats(cancel, flags), log);
@@ -90,10 +90,10 @@ function clusterOptions(cmd: Command): Command {
       "NATS server URL(s), comma-separated (default: env NATS_URL, else nats://127.0.0.1:4222)",
       natsUrls,
     )
-    .option("--cluster <name>", "cluster name", clusterName, "default")
+    .option("--cluster <name>", "Cluster name", clusterName, "default")
     .option(
       "--timeout-ms <ms>",
-      "give up reaching NATS (cancel: the job's end) after this long",
+      "Give up reaching NATS (cancel: the job's end) after this long",
       intIn(100, 600_000),
       10_000,
     )

@@ -65,11 +65,11 @@ export function addNatsAuthOptions(cmd: Command): Command {
       "--pass <password>",
       "NATS password (env NATS_PASS; visible in process listings: prefer --pass-file)",
     )
-    .option("--pass-file <file>", "file holding the NATS password (env NATS_PASS_FILE)")
+    .option("--pass-file <file>", "File holding the NATS password (env NATS_PASS_FILE)")
     .option("--token <token>", "NATS token (env NATS_TOKEN; prefer --token-file)")
-    .option("--token-file <file>", "file holding the NATS token (env NATS_TOKEN_FILE)")
+    .option("--token-file <file>", "File holding the NATS token (env NATS_TOKEN_FILE)")
     .option("--nkey-seed <seed>", "NATS nkey seed (env NATS_NKEY_SEED; prefer --nkey-seed-file)")
-    .option("--nkey-seed-file <file>", "file holding the NATS nkey seed (env NATS_NKEY_SEED_FILE)")
+    .option("--nkey-seed-file <file>", "File holding the NATS nkey seed (env NATS_NKEY_SEED_FILE)")
     .option("--creds <file>", "NATS .creds file (env NATS_CREDS)")
     .option("--tls-ca <file>", "TLS CA file (env NATS_TLS_CA)")
     .option("--tls-cert <file>", "TLS client certificate (env NATS_TLS_CERT)")
@@ -142,7 +142,7 @@ export function secretFile(path: string | undefined, what: string): string | und
 export function logLevelOption(): Option {
   return new Option(
     "--log-level <level>",
-    "log level of the JSON logs on stderr (env FLOCK_LOG_LEVEL)",
+    "Log level of the JSON logs on stderr (env FLOCK_LOG_LEVEL)",
   ).choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
 }
 

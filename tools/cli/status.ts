@@ -109,9 +109,9 @@ export function registerStatusCommand(program: Command): void {
       "NATS server URL(s), comma-separated (default: env NATS_URL, else nats://127.0.0.1:4222)",
       natsUrls,
     )
-    .option("--cluster <name>", "cluster name", clusterName, "default")
-    .option("--json", "print one JSON object")
-    .option("--timeout-ms <ms>", "give up after this long", intIn(100, 600_000), 5000);
+    .option("--cluster <name>", "Cluster name", clusterName, "default")
+    .option("--json", "Print one JSON object")
+    .option("--timeout-ms <ms>", "Give up after this long", intIn(100, 600_000), 5000);
   addNatsAuthOptions(cmd);
   usageErrorsExit2(cmd);
   cmd.action(async (flags: StatusFlags) => {

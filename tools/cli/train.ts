@@ -53,24 +53,24 @@ export function registerTrainCommand(program: Command): void {
   const cmd = program
     .command("train")
     .description(
-      `train an example (${exampleNames().join(", ")}) or a job file (.json) on the embedded default or a cluster`,
+      `Train an example (${exampleNames().join(", ")}) or a job file (.json) on the embedded default or a cluster`,
     )
-    .argument("[example|job-file]", "example name or path to a JSON job spec (not with --resume)")
+    .argument("[example|job-file]", "Example name or path to a JSON job spec (not with --resume)")
     .option(
       "--nats <url>",
       "NATS server URL(s), comma-separated; without it the job runs on the embedded default",
     )
-    .option("--cluster <name>", "cluster name (subject namespace)", "default")
-    .option("--workers <n>", "exactly n workers (embedded: n nodes)", positiveInt("--workers"))
-    .option("--min-workers <n>", "pause below this many workers", positiveInt("--min-workers"))
-    .option("--max-workers <n>", "grow up to this many workers as nodes join", positiveInt("--max-workers"))
-    .option("--epochs <n>", "epochs to train", positiveInt("--epochs"))
-    .option("--seed <n>", "job seed", (v) => positiveInt("--seed")(String(Number(v) + 1)) - 1)
+    .option("--cluster <name>", "Cluster name (subject namespace)", "default")
+    .option("--workers <n>", "Exactly n workers (embedded: n nodes)", positiveInt("--workers"))
+    .option("--min-workers <n>", "Pause below this many workers", positiveInt("--min-workers"))
+    .option("--max-workers <n>", "Grow up to this many workers as nodes join", positiveInt("--max-workers"))
+    .option("--epochs <n>", "Epochs to train", positiveInt("--epochs"))
+    .option("--seed <n>", "Job seed", (v) => positiveInt("--seed")(String(Number(v) + 1)) - 1)
     .option(
       "--resume <id>",
-      "follow job <id>, already submitted to the cluster (--nats), to its end instead of submitting one (as `flock job wait`)",
+      "Follow job <id>, already submitted to the cluster (--nats), to its end instead of submitting one (as `flock job wait`)",
     )
-    .option("--staleness <k>", "steps of weight staleness (job spec sync.staleness: 0 or 1)", (v: string) => {
+    .option("--staleness <k>", "Steps of weight staleness (job spec sync.staleness: 0 or 1)", (v: string) => {
       if (v !== "0" && v !== "1") throw new InvalidArgumentError(`--staleness must be 0 or 1, got "${v}"`);
       return v === "1" ? 1 : 0;
     })
@@ -80,27 +80,27 @@ export function registerTrainCommand(program: Command): void {
       positiveInt("--local-steps"),
     )
     .addOption(
-      new Option("--compression <enc>", "encoding of gradient slices on the wire").choices([
+      new Option("--compression <enc>", "Encoding of gradient slices on the wire").choices([
         "none",
         "fp16",
         "int8",
       ]),
     )
     .addOption(
-      new Option("--balance <how>", "batch shares per member: equal, or by measured throughput").choices([
+      new Option("--balance <how>", "Batch shares per member: equal, or by measured throughput").choices([
         "equal",
         "throughput",
       ]),
     )
-    .option("--json", "print the result as one JSON object on the last line")
+    .option("--json", "Print the result as one JSON object on the last line")
     .option(
       "--out <dir>",
-      "write the final model there: model.json + weights.bin (tfjs LayersModel) and flock.json",
+      "Write the final model there: model.json + weights.bin (tfjs LayersModel) and flock.json",
     )
-    .option("--no-report", "do not write the HTML training report")
-    .option("--report-dir <dir>", "where reports go", "reports")
+    .option("--no-report", "Do not write the HTML training report")
+    .option("--report-dir <dir>", "Where reports go", "reports")
     .addOption(
-      new Option("--log-level <level>", "log level of the structured logs on stderr")
+      new Option("--log-level <level>", "Log level of the structured logs on stderr")
         .choices(["silent", "error", "warn", "info", "debug"])
         .default("warn"),
     );

@@ -27,9 +27,9 @@ interface DemoCluster {
 export function registerDemoCommand(program: Command): void {
   program
     .command("demo")
-    .description("three nodes train MNIST; one is killed mid-job and restarted; the job resizes and finishes")
-    .option("--in-process", "use the in-process bus even when nats-server is installed")
-    .option("--report-dir <dir>", "where the report goes", "reports")
+    .description("Three nodes train MNIST; one is killed mid-job and restarted; the job resizes and finishes")
+    .option("--in-process", "Use the in-process bus even when nats-server is installed")
+    .option("--report-dir <dir>", "Where the report goes", "reports")
     .action(async (flags: { inProcess?: boolean; reportDir: string }) => {
       const ok = await demo(flags);
       process.exitCode = ok ? 0 : 1;
