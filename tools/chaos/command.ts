@@ -110,7 +110,7 @@ export function registerChaosCommand(program: Command): void {
     )
     .option(
       "--local-steps <h>",
-      "local optimizer steps per committed step of the job (sync.every, 1 to 64)",
+      "Local optimizer steps per committed step of the job (sync.every, 1 to 64)",
       intFlag("--local-steps", 1),
     )
     .addOption(

@@ -68,15 +68,15 @@ export interface PutResult {
 export function registerDataCommands(program: Command): void {
   const data = program.command("data").description("Datasets stored in the cluster (flock://NAME sources)");
   const put = common(data.command("put").description("Store a CSV or JSONL file as a dataset, in shards"))
-    .argument("<file>", "the CSV (with a header row) or JSONL file")
+    .argument("<file>", "The CSV (with a header row) or JSONL file")
     .requiredOption(
       "--name <name>",
-      "the dataset's name (letters, digits, _ -): jobs read it as flock://NAME",
+      "The dataset's name (letters, digits, _ -): jobs read it as flock://NAME",
       datasetName,
     )
-    .option("--format <format>", "csv or jsonl (default: from the file's extension)", formatName)
-    .option("--shard-records <n>", "at most this many records per shard", intIn(1, 10_000_000))
-    .option("--shard-kib <kib>", "close a shard once it holds this many KiB", intIn(1, 64 * 1024));
+    .option("--format <format>", "Csv or jsonl (default: from the file's extension)", formatName)
+    .option("--shard-records <n>", "At most this many records per shard", intIn(1, 10_000_000))
+    .option("--shard-kib <kib>", "Close a shard once it holds this many KiB", intIn(1, 64 * 1024));
   put.action(async (file: string, flags: PutFlags) => {
     const result = await putFile(file, withNats(put, flags));
     const line = `flock: stored ${result.url}: ${result.records} records (${result.format}) in ${result.shards} shard(s), ${formatBytes(result.bytes)}\n`;
@@ -96,7 +96,7 @@ export function registerDataCommands(program: Command): void {
 
   const rm = common(
     data.command("rm").description("Remove a dataset (its manifest first, then its shards)"),
-  ).argument("<name>", "the dataset's name", datasetName);
+  ).argument("<name>", "The dataset's name", datasetName);
   rm.action(async (name: string, flags: DataFlags) => {
     const deleted = await readStores(withNats(rm, flags), "flock-data", async (stores) =>
       removeDataset(await stores.blobs(DATASETS_BUCKET), name),
@@ -116,14 +116,14 @@ function common(cmd: Command): Command {
       "NATS server URL(s), comma-separated (default: env NATS_URL, else nats://127.0.0.1:4222)",
       natsUrls,
     )
-    .option("--cluster <name>", "cluster name", clusterName, "default")
+    .option("--cluster <name>", "Cluster name", clusterName, "default")
     .option(
       "--timeout-ms <ms>",
-      "give up reaching NATS (put: the whole upload) after this long",
+      "Give up reaching NATS (put: the whole upload) after this long",
       intIn(100, 3_600_000),
       60_000,
     )
-    .option("--json", "print one JSON object on the last line");
+    .option("--json", "Print one JSON object on the last line");
   addNatsAuthOptions(cmd);
   return usageErrorsExit2(cmd);
 }

@@ -76,7 +76,7 @@ export function registerTrainCommand(program: Command): void {
     })
     .option(
       "--local-steps <h>",
-      "local optimizer steps per committed step, averaged by an outer Nesterov optimizer (job spec sync.every, 1 to 64)",
+      "Local optimizer steps per committed step, averaged by an outer Nesterov optimizer (job spec sync.every, 1 to 64)",
       positiveInt("--local-steps"),
     )
     .addOption(
