@@ -44,6 +44,7 @@ interface TrainFlags {
   staleness?: 0 | 1;
   compression?: "none" | "fp16" | "int8";
   balance?: "equal" | "throughput";
+  quantize?: "uint8" | "float16";
 }
 
 /** Registers `flock train`. */
@@ -90,6 +91,12 @@ export function registerTrainCommand(program: Command): void {
       "--out <dir>",
       "write the final model there: model.json + weights.bin (tfjs LayersModel) and flock.json",
     )
+    .addOption(
+      new Option(
+        "--quantize <dtype>",
+        "with --out: store the weights as uint8 or float16 (tfjs format)",
+      ).choices(["uint8", "float16"]),
+    )
     .option("--no-report", "do not write the HTML training report")
     .option("--report-dir <dir>", "where reports go", "reports")
     .addOption(
@@ -109,6 +116,8 @@ export function registerTrainCommand(program: Command): void {
       return;
     }
     if (source === undefined) usage("missing required argument 'example|job-file' (or --resume <id>)");
+    if (flags.quantize !== undefined && flags.out === undefined)
+      usage("--quantize applies to the model --out writes: give --out <dir>");
     if (flags.workers !== undefined && (flags.minWorkers !== undefined || flags.maxWorkers !== undefined)) {
       throw new InvalidArgumentError("use either --workers or --min-workers/--max-workers, not both");
     }
@@ -188,8 +197,15 @@ async function train(source: string, flags: TrainFlags): Promise<TrainResult> {
     let model: string | undefined;
     if (flags.out !== undefined && result.status === "completed") {
       model = resolve(flags.out);
-      await saveJobModel(cluster, spec, result, model);
-      out.write(`flock: model written to ${model} (model.json, weights.bin, flock.json)\n`);
+      const saved = await saveJobModel(
+        cluster,
+        spec,
+        result,
+        model,
+        flags.quantize ? { quantize: flags.quantize } : {},
+      );
+      const how = flags.quantize ? `, ${flags.quantize} weights: ${saved.bytes.weights} bytes` : "";
+      out.write(`flock: model written to ${model} (model.json, weights.bin, flock.json${how})\n`);
     }
     // The JSON line also says where the model went (printResult spreads what it is given).
     const shown: TrainResult = model === undefined ? result : Object.assign({ model }, result);
