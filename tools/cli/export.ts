@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Command, Option } from "commander";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { ClusterHandle } from "../../actors/api.js";
@@ -209,9 +209,10 @@ export function registerExportCommand(program: Command): void {
   cmd.action(async (what: string, flags: ExportFlags) => {
     const local = existsSync(what) && statSync(what).isDirectory();
     if (!local && !flags.nats)
-      throw new InvalidArgumentError(
-        `${what} is not a folder; to export a job's model give --nats <url> of its cluster`,
-      );
+      cmd.error(`error: ${what} is not a folder; to export a job's model give --nats <url> of its cluster`, {
+        exitCode: 2,
+        code: "commander.usage",
+      });
     let cluster: ClusterHandle | undefined;
     try {
       let source: SourceModel;
