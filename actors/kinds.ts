@@ -15,6 +15,7 @@ import { openJobsBucket } from "../runtime/cluster/jobs.js";
 import { janitorBehavior, type JanitorHost } from "./job/janitor.js";
 import { JobSpec } from "./job/spec.js";
 import { checkDataFile } from "./compute/dataset-read.js";
+import { checkImageDirs } from "./compute/dataset-images.js";
 import { checkSavedModelDir } from "./compute/saved-model.js";
 import { CHECKPOINTS_BUCKET, JOB_STATE_BUCKET, jobNames } from "./job/names.js";
 import { loaderBehavior } from "./loader/behavior.js";
@@ -153,7 +154,8 @@ export function setupNode(node: TrainingNode, options: SetupOptions = {}): void 
     create: ({ job, spec }) => {
       // A dataset file this node cannot read refuses the spawn with the file's own error (the
       // submitter checked the records already; this is one stat per file, not a parse).
-      if (typeof spec.dataset !== "string") {
+      if (typeof spec.dataset !== "string" && spec.dataset.format === "images") checkImageDirs(spec.dataset);
+      else if (typeof spec.dataset !== "string") {
         checkDataFile(spec.dataset.source);
         if (typeof spec.dataset.test === "string") checkDataFile(spec.dataset.test);
       }

@@ -3,6 +3,7 @@ import type { Dataset } from "./dataset-core.js";
 import { loadMnist } from "./dataset-mnist.js";
 import { loadSpamAssassin } from "./dataset-spam.js";
 import { loadFileDataset } from "./dataset-file.js";
+import { loadImageDataset } from "./dataset-images.js";
 import type { DatasetSpec } from "./dataset-spec.js";
 
 export type { Batch, Dataset } from "./dataset-core.js";
@@ -30,7 +31,9 @@ export function knownDatasets(): string[] {
 export function loadDataset(spec: DatasetSpec, seed = 0): Promise<Dataset> {
   if (typeof spec !== "string") {
     try {
-      return Promise.resolve(loadFileDataset(spec, seed));
+      return Promise.resolve(
+        spec.format === "images" ? loadImageDataset(spec, seed) : loadFileDataset(spec, seed),
+      );
     } catch (error) {
       return Promise.reject(error as Error);
     }

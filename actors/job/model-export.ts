@@ -4,7 +4,8 @@ import { pathToFileURL } from "node:url";
 import * as tfc from "@tensorflow/tfjs-core";
 import { selectBackend } from "../compute/backend.js";
 import { datasetName, type DatasetSpec } from "../compute/dataset-spec.js";
-import type { Preprocessing } from "../compute/dataset-file.js";
+import type { FileDataset, Preprocessing } from "../compute/dataset-file.js";
+import type { ImageDataset, ImagePreprocessing } from "../compute/dataset-images.js";
 import { loadDataset, type Dataset } from "../compute/datasets.js";
 import { buildModel, modelRequirement } from "../compute/models.js";
 import { quantizeWeights, type QuantizeDtype, type WeightSpec } from "../compute/quantize.js";
@@ -29,8 +30,10 @@ export interface FlockModelInfo {
   inputShape: number[];
   /** Class names in output order (a built-in dataset's classes are its indices). */
   classes: (string | number)[];
-  /** How a raw record becomes an input (datasets from files only). */
+  /** How a raw record becomes an input (CSV / JSONL datasets only). */
   preprocessing?: Preprocessing;
+  /** How an image becomes an input (`images` datasets only): classes, size, channels, scaling. */
+  images?: ImagePreprocessing;
   /** How the weights are stored when not float32 (`flock train --quantize`, `flock export`). */
   quantization?: QuantizeDtype;
 }
@@ -95,7 +98,7 @@ export async function storedModelFiles(
       throw new Error("tfjs saved no weights");
     const data = artifacts.weightData;
     const weightData = new Uint8Array(Array.isArray(data) ? tfc.io.concatenateArrayBuffers(data) : data);
-    const preprocessing = "preprocessing" in dataset ? (dataset.preprocessing as Preprocessing) : undefined;
+    const recorded = recordedPreprocessing(dataset);
     const info: FlockModelInfo = {
       flock: 1,
       job: stored.job,
@@ -106,8 +109,10 @@ export async function storedModelFiles(
       dataset: datasetName(spec.dataset),
       output: built.outputsProbabilities ? "probabilities" : "logits",
       inputShape: built.inputShape,
-      classes: preprocessing?.classes ?? Array.from({ length: dataset.numClasses }, (_, i) => i),
-      ...(preprocessing ? { preprocessing } : {}),
+      classes:
+        (recorded.preprocessing ?? recorded.images)?.classes ??
+        Array.from({ length: dataset.numClasses }, (_, i) => i),
+      ...recorded,
     };
     return {
       files: { modelTopology: artifacts.modelTopology, weightSpecs: artifacts.weightSpecs, weightData },
@@ -117,6 +122,13 @@ export async function storedModelFiles(
   } finally {
     built.model.dispose();
   }
+}
+
+/** What a dataset from files records of its preprocessing, under `flock.json`'s key for its kind. */
+function recordedPreprocessing(dataset: Dataset): Pick<FlockModelInfo, "preprocessing" | "images"> {
+  if (!("preprocessing" in dataset)) return {};
+  const p = (dataset as FileDataset | ImageDataset).preprocessing;
+  return p.format === "images" ? { images: p } : { preprocessing: p };
 }
 
 /** `files` with every float32 weight quantised to `dtype` (the topology is shared, not copied). */
@@ -216,10 +228,16 @@ export function readModelDir(dir: string): { files: ModelFiles; info: FlockModel
  * and seed give the same split; {@link testDatasetOf}'s caller checks the files' digests).
  */
 export function datasetOfInfo(info: FlockModelInfo): { dataset: DatasetSpec; seed: number } {
-  const p = info.preprocessing;
+  const p = info.images ?? info.preprocessing;
   if (!p) return { dataset: info.dataset, seed: 0 };
   const test =
     p.test.fraction !== undefined ? { fraction: p.test.fraction } : pathToFileURL(p.test.source).href;
+  const seed = p.test.seed ?? 0;
+  if (p.format === "images")
+    return {
+      dataset: { source: p.train.source, format: "images", size: p.size, channels: p.channels, test },
+      seed,
+    };
   return {
     dataset: {
       source: p.train.source,
@@ -229,7 +247,7 @@ export function datasetOfInfo(info: FlockModelInfo): { dataset: DatasetSpec; see
       ...(p.text ? { text: p.text.field, vocabSize: p.text.vocabSize } : {}),
       test,
     },
-    seed: p.test.seed ?? 0,
+    seed,
   };
 }
 
@@ -237,8 +255,9 @@ export function datasetOfInfo(info: FlockModelInfo): { dataset: DatasetSpec; see
 export async function testDatasetOf(info: FlockModelInfo): Promise<Dataset> {
   const { dataset, seed } = datasetOfInfo(info);
   const loaded = await loadDataset(dataset, seed);
-  const now = "preprocessing" in loaded ? (loaded.preprocessing as Preprocessing) : undefined;
-  const was = info.preprocessing;
+  const recorded = recordedPreprocessing(loaded);
+  const now = recorded.images ?? recorded.preprocessing;
+  const was = info.images ?? info.preprocessing;
   if (was && now && (was.train.sha256 !== now.train.sha256 || was.test.sha256 !== now.test.sha256))
     throw new SavedModelError(
       was.train.source,
