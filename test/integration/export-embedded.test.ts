@@ -144,12 +144,26 @@ test(
     const src = join(dir, "f32");
     const { stdout } = await run(
       process.execPath,
-      [flock, "export", src, "--out", join(dir, "cli-u8"), "--quantize", "uint8", "--json"],
+      [flock, "export", src, "--out", join(dir, "cli-u8"), "--quantize", "uint8", "--prune", "0.5", "--json"],
       { cwd: root },
     );
     const r = JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}") as ExportResult;
     assert.equal(r.quantize, "uint8");
     assert.equal(r.weightRatio, 0.25);
+    assert.deepEqual(
+      [r.prune, r.before.sparsity, r.after.sparsity],
+      [0.5, 0, 0.5],
+      "half of each kernel is 0",
+    );
+    const stock = await stockScore(join(dir, "cli-u8"), join(dir, "test.csv"));
+    assert.equal(
+      stock.accuracy,
+      r.after.accuracy,
+      "the pruned uint8 export scores in stock tfjs as reported",
+    );
+    console.log(
+      `export-embedded: pruned 50 % + uint8: accuracy ${r.after.accuracy.toFixed(4)} vs ${r.before.accuracy.toFixed(4)}`,
+    );
     await assert.rejects(
       run(process.execPath, [flock, "export", join(dir, "u8"), "--out", join(dir, "again")], { cwd: root }),
       (e: { code?: number; stderr?: string }) =>

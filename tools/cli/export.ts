@@ -1,4 +1,4 @@
-import { Command, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { ClusterHandle } from "../../actors/api.js";
@@ -6,6 +6,7 @@ import { selectBackend } from "../../actors/compute/backend.js";
 import type { Dataset } from "../../actors/compute/datasets.js";
 import type { QuantizeDtype, WeightSpec } from "../../actors/compute/quantize.js";
 import { loadModelFiles, testAccuracy } from "../../actors/compute/quantize-eval.js";
+import { pruneWeights, sparsityOf } from "../../actors/compute/prune.js";
 import { decodeJob } from "../../actors/coordinator/codec.js";
 import {
   fetchStoredModel,
@@ -46,6 +47,8 @@ export interface ModelFigures {
   totalBytes: number;
   /** Test accuracy, as stock tfjs computes it from the files. */
   accuracy: number;
+  /** Fraction of the kernels' values that are exactly 0. */
+  sparsity: number;
 }
 
 /** What `flock export --json` prints. */
@@ -53,6 +56,8 @@ export interface ExportResult {
   source: string;
   out: string;
   quantize?: QuantizeDtype;
+  /** The `--prune` target: that fraction of each kernel, smallest magnitudes first, set to 0. */
+  prune?: number;
   /** Test samples both accuracies are over. */
   testSize: number;
   before: ModelFigures;
@@ -64,6 +69,8 @@ export interface ExportResult {
 /** Options of {@link compressModel}. */
 export interface CompressOptions {
   quantize?: QuantizeDtype;
+  /** Magnitude-prune each kernel to this sparsity (in (0, 1)) before quantising. */
+  prune?: number;
 }
 
 /** A float32 model to compress, with the dataset whose test split it is scored on. */
@@ -130,26 +137,37 @@ export async function compressModel(
 ): Promise<ExportResult> {
   if (resolve(out) === resolve(source.source)) throw new Error(`--out ${out} is the model's own folder`);
   const before = source.files;
-  const after = opts.quantize ? quantizeModelFiles(before, opts.quantize) : before;
+  const pruned =
+    opts.prune === undefined
+      ? before
+      : { ...before, weightData: pruneWeights(before.weightSpecs, before.weightData, opts.prune).data };
+  const after = opts.quantize ? quantizeModelFiles(pruned, opts.quantize) : pruned;
   const written = writeModelFiles(out, after, {
     ...source.info,
     ...(opts.quantize ? { quantization: opts.quantize } : {}),
   });
-  const figures = async (files: ModelFiles, weightBytes: number, totalBytes: number) => ({
-    weightBytes,
-    totalBytes,
-    accuracy: await accuracyOf(files, source.dataset),
-  });
+  const figures = async (files: ModelFiles, weightBytes: number, totalBytes: number, kernels: ModelFiles) => {
+    const s = sparsityOf(kernels.weightSpecs, kernels.weightData);
+    return {
+      weightBytes,
+      totalBytes,
+      accuracy: await accuracyOf(files, source.dataset),
+      sparsity: s.values === 0 ? 0 : s.zeros / s.values,
+    };
+  };
   const b = await figures(
     before,
     before.weightData.length,
     before.weightData.length + Buffer.byteLength(modelJsonText(before)),
+    before,
   );
-  const a = await figures(readWritten(out), written.bytes.weights, written.bytes.total);
+  // The sparsity after is the pruned float32 kernels': quantisation keeps zeros exact (its zero point is a code).
+  const a = await figures(readWritten(out), written.bytes.weights, written.bytes.total, pruned);
   return {
     source: source.source,
     out: resolve(out),
     ...(opts.quantize ? { quantize: opts.quantize } : {}),
+    ...(opts.prune === undefined ? {} : { prune: opts.prune }),
     testSize: source.dataset.testSize,
     before: b,
     after: a,
@@ -160,10 +178,18 @@ export async function compressModel(
 interface ExportFlags extends NatsAuthFlags {
   out: string;
   quantize?: QuantizeDtype;
+  prune?: number;
   nats?: string;
   cluster: string;
   json?: boolean;
   logLevel: string;
+}
+
+function sparsityArg(value: string): number {
+  const s = Number(value);
+  if (!(s > 0 && s < 1))
+    throw new InvalidArgumentError(`--prune takes a sparsity between 0 and 1, got "${value}"`);
+  return s;
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
@@ -171,10 +197,10 @@ const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 /** The result as lines for a person. */
 export function formatExport(r: ExportResult): string {
   const row = (what: string, f: ModelFigures) =>
-    `  ${what}: weights ${f.weightBytes} bytes (model.json + weights ${f.totalBytes}), test accuracy ${pct(f.accuracy)}`;
+    `  ${what}: weights ${f.weightBytes} bytes (model.json + weights ${f.totalBytes}), test accuracy ${pct(f.accuracy)}, kernels ${pct(f.sparsity)} zeros`;
   return (
     [
-      `flock: ${r.source} written to ${r.out}${r.quantize ? ` with ${r.quantize} weights` : ""} (${r.testSize} test samples)`,
+      `flock: ${r.source} written to ${r.out}${r.prune === undefined ? "" : `, kernels pruned to ${pct(r.prune)}`}${r.quantize ? ` with ${r.quantize} weights` : ""} (${r.testSize} test samples)`,
       row("before", r.before),
       row("after ", r.after),
       `  weights ${pct(r.weightRatio)} of float32, accuracy ${((r.after.accuracy - r.before.accuracy) * 100).toFixed(2)} points`,
@@ -200,6 +226,11 @@ export function registerExportCommand(program: Command): void {
         "float16",
       ]),
     )
+    .option(
+      "--prune <sparsity>",
+      "zero that fraction (0 < s < 1) of each kernel, smallest magnitudes first",
+      sparsityArg,
+    )
     .option("--nats <url>", "NATS server URL(s), comma-separated: read a job's model from that cluster")
     .option("--cluster <name>", "cluster name (subject namespace)", clusterName, "default")
     .option("--json", "print the result as one JSON object on the last line")
@@ -223,11 +254,10 @@ export function registerExportCommand(program: Command): void {
         cluster = await connectBounded({ ...flags, nats, timeoutMs: 10_000 }, log);
         source = await sourceFromJob(cluster.stores, what);
       }
-      const result = await compressModel(
-        source,
-        flags.out,
-        flags.quantize ? { quantize: flags.quantize } : {},
-      );
+      const result = await compressModel(source, flags.out, {
+        ...(flags.quantize ? { quantize: flags.quantize } : {}),
+        ...(flags.prune === undefined ? {} : { prune: flags.prune }),
+      });
       (flags.json ? process.stderr : process.stdout).write(formatExport(result));
       if (flags.json) process.stdout.write(JSON.stringify(result) + "\n");
     } finally {
