@@ -15,7 +15,7 @@ import { TRAINING_MESSAGES } from "./kinds.js";
 import { checkJobFits } from "./job/check.js";
 import { dataAccess, fetchStoredSources } from "./compute/dataset-store-cache.js";
 import { resolveDataPaths } from "./compute/dataset-spec.js";
-import { exportModel, fetchStoredModel, type ExportedModel } from "./job/model-export.js";
+import { exportModel, fetchStoredModel, type ExportedModel, type ExportOptions } from "./job/model-export.js";
 import { StoredModelError } from "./job/model-store.js";
 
 export type { ExportedModel, FlockModelInfo } from "./job/model-export.js";
@@ -155,13 +155,14 @@ export async function runJob(
  * Writes a completed job's final model to `dir` (`model.json` + `weights.bin`, the tfjs
  * LayersModel format, and `flock.json`): the model its evaluator scored last, kept in the
  * cluster's object store under the job's id. Throws when the job did not complete or the stored
- * model is not the final step's (`StoredModelError`).
+ * model is not the final step's (`StoredModelError`). `opts.quantize` stores the weights quantised.
  */
 export async function saveJobModel(
   cluster: ClusterHandle,
   spec: JobSpec,
   result: TrainResult,
   dir: string,
+  opts: ExportOptions = {},
 ): Promise<ExportedModel> {
   if (result.status !== "completed")
     throw new JobFailedError(`job ${spec.id}: ${result.status}, so there is no final model to write`);
@@ -170,7 +171,8 @@ export async function saveJobModel(
     throw new StoredModelError(
       `job ${spec.id}: the stored model is of step ${stored.step}, the job ended at ${result.steps}`,
     );
-  return exportModel(spec, stored, dir, await fetchStoredSources(spec.dataset, dataAccess(cluster.stores)));
+  const data = await fetchStoredSources(spec.dataset, dataAccess(cluster.stores));
+  return exportModel(spec, stored, dir, { ...opts, data });
 }
 
 async function waitForNodes(cluster: ClusterHandle, n: number, timeoutMs: number): Promise<string[]> {

@@ -16,6 +16,7 @@ import { janitorBehavior, type JanitorHost } from "./job/janitor.js";
 import { JobSpec } from "./job/spec.js";
 import { checkFileSources, dataAccess } from "./compute/dataset-store-cache.js";
 import { DATASETS_BUCKET } from "./compute/dataset-store.js";
+import { checkImageDirs } from "./compute/dataset-images.js";
 import { checkSavedModelDir } from "./compute/saved-model.js";
 import { CHECKPOINTS_BUCKET, JOB_STATE_BUCKET, jobNames } from "./job/names.js";
 import { loaderBehavior } from "./loader/behavior.js";
@@ -161,7 +162,8 @@ export function setupNode(node: TrainingNode, options: SetupOptions = {}): void 
       // submitter checked the records already; this is one stat per file, not a parse).
       // A stored (flock://) dataset is checked complete by the submitter and fetched, verified,
       // by every trainer and evaluator as it starts (create cannot wait for the store).
-      checkFileSources(spec.dataset);
+      if (typeof spec.dataset !== "string" && spec.dataset.format === "images") checkImageDirs(spec.dataset);
+      else checkFileSources(spec.dataset);
       // So is a saved model to start from that this node cannot read.
       if (spec.init?.startsWith("file://")) checkSavedModelDir(spec.init);
       return nodeCoordinator(node, job, spec, scheduler);

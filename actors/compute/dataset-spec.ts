@@ -2,6 +2,7 @@ import { isAbsolute, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { z } from "zod";
 import { flockUrlName } from "./dataset-shards.js";
+import { ImageDatasetSpec, isImagesValue } from "./dataset-images-spec.js";
 
 /**
  * Bounds on a dataset read from the user's files. Every node that trains or evaluates parses the
@@ -97,13 +98,18 @@ export type FileDatasetSpec = z.infer<typeof FileDatasetSpec>;
 
 const DatasetName = z.string().min(1).max(128);
 
+/** The schema of a dataset object: `format: "images"` is an `ImageDatasetSpec` (dataset-images-spec.ts). */
+const objectSchema = (value: unknown) => (isImagesValue(value) ? ImageDatasetSpec : FileDatasetSpec);
+type DatasetValue = string | FileDatasetSpec | ImageDatasetSpec;
+
 /**
- * A job's dataset: a built-in name or a {@link FileDatasetSpec}. Picked by the input's type
- * rather than by a union, whose error would only say "Invalid input": a user's wrong field gets
+ * A job's dataset: a built-in name, a {@link FileDatasetSpec} or an `ImageDatasetSpec`. Picked by
+ * the input's type rather than by a union, whose error would only say "Invalid input": a user's wrong field gets
  * its own message and path.
  */
-export const DatasetSpec = z.unknown().transform((value, ctx): string | FileDatasetSpec => {
-  const parsed = typeof value === "string" ? DatasetName.safeParse(value) : FileDatasetSpec.safeParse(value);
+export const DatasetSpec = z.unknown().transform((value, ctx): DatasetValue => {
+  const parsed =
+    typeof value === "string" ? DatasetName.safeParse(value) : objectSchema(value).safeParse(value);
   if (parsed.success) return parsed.data;
   for (const issue of parsed.error.issues)
     ctx.addIssue({ code: "custom", message: issue.message, path: issue.path, input: value });

@@ -3,6 +3,7 @@ import type { Dataset } from "./dataset-core.js";
 import { loadMnist } from "./dataset-mnist.js";
 import { loadSpamAssassin } from "./dataset-spam.js";
 import { loadFileDataset } from "./dataset-file.js";
+import { loadImageDataset } from "./dataset-images.js";
 import type { DatasetSpec } from "./dataset-spec.js";
 import { readTable, type RawTable } from "./dataset-read.js";
 import { readStoredTable, type StoredSources } from "./dataset-store-cache.js";
@@ -36,7 +37,9 @@ export function loadDataset(spec: DatasetSpec, seed = 0, stored?: StoredSources)
     const read = (url: string, format: "csv" | "jsonl"): RawTable =>
       url.startsWith("flock://") ? readStoredTable(url, format, stored) : readTable(url, format);
     try {
-      return Promise.resolve(loadFileDataset(spec, seed, read));
+      return Promise.resolve(
+        spec.format === "images" ? loadImageDataset(spec, seed) : loadFileDataset(spec, seed, read),
+      );
     } catch (error) {
       return Promise.reject(error as Error);
     }

@@ -17,6 +17,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
 import { resolveJobSpec } from "../../actors/api.js";
 import { loadFileDataset } from "../../actors/compute/dataset-file.js";
+import type { FileDatasetSpec } from "../../actors/compute/dataset-spec.js";
 import { train } from "../../actors/train.js";
 import { flowersCsv } from "../../examples/data/generate.js";
 import { scaleTimeout } from "../helpers/index.js";
@@ -43,7 +44,7 @@ async function flockPredictions(
     }),
   );
   assert.equal(typeof spec.dataset, "object");
-  const data = loadFileDataset(spec.dataset as Exclude<typeof spec.dataset, string>, spec.seed);
+  const data = loadFileDataset(spec.dataset as FileDatasetSpec, spec.seed);
   const batch = data.testBatch(Array.from({ length: data.testSize }, (_, i) => i));
   const out = model.predict(tf.tensor2d(batch.x, [batch.n, data.inputSize])) as tf.Tensor;
   return Array.from(tf.argMax(out, 1).dataSync());

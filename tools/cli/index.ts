@@ -5,6 +5,7 @@ import { registerStatusCommand } from "./status.js";
 import { registerTrainCommand } from "./train.js";
 import { registerJobsCommands } from "./jobs.js";
 import { registerDataCommands } from "./data.js";
+import { registerExportCommand } from "./export.js";
 import { registerDemoCommand } from "../demo/command.js";
 import { registerBenchCommand } from "../bench/command.js";
 import { registerChaosCommand } from "../chaos/command.js";
@@ -37,6 +38,7 @@ export function registerCommands(program: Command): void {
   registerTrainCommand(program);
   registerJobsCommands(program);
   registerDataCommands(program);
+  registerExportCommand(program);
   registerAuthCommand(program);
   registerDemoCommand(program);
   registerBenchCommand(program);

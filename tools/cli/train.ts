@@ -46,6 +46,7 @@ interface TrainFlags {
   localSteps?: number;
   compression?: "none" | "fp16" | "int8";
   balance?: "equal" | "throughput";
+  quantize?: "uint8" | "float16";
 }
 
 /** Registers `flock train`. */
@@ -97,6 +98,12 @@ export function registerTrainCommand(program: Command): void {
       "--out <dir>",
       "Write the final model there: model.json + weights.bin (tfjs LayersModel) and flock.json",
     )
+    .addOption(
+      new Option(
+        "--quantize <dtype>",
+        "With --out: store the weights as uint8 or float16 (tfjs format)",
+      ).choices(["uint8", "float16"]),
+    )
     .option("--no-report", "Do not write the HTML training report")
     .option("--report-dir <dir>", "Where reports go", "reports")
     .addOption(
@@ -116,6 +123,8 @@ export function registerTrainCommand(program: Command): void {
       return;
     }
     if (source === undefined) usage("missing required argument 'example|job-file' (or --resume <id>)");
+    if (flags.quantize !== undefined && flags.out === undefined)
+      usage("--quantize applies to the model --out writes: give --out <dir>");
     if (flags.workers !== undefined && (flags.minWorkers !== undefined || flags.maxWorkers !== undefined)) {
       throw new InvalidArgumentError("use either --workers or --min-workers/--max-workers, not both");
     }
@@ -195,8 +204,15 @@ async function train(source: string, flags: TrainFlags): Promise<TrainResult> {
     let model: string | undefined;
     if (flags.out !== undefined && result.status === "completed") {
       model = resolve(flags.out);
-      await saveJobModel(cluster, spec, result, model);
-      out.write(`flock: model written to ${model} (model.json, weights.bin, flock.json)\n`);
+      const saved = await saveJobModel(
+        cluster,
+        spec,
+        result,
+        model,
+        flags.quantize ? { quantize: flags.quantize } : {},
+      );
+      const how = flags.quantize ? `, ${flags.quantize} weights: ${saved.bytes.weights} bytes` : "";
+      out.write(`flock: model written to ${model} (model.json, weights.bin, flock.json${how})\n`);
     }
     // The JSON line also says where the model went (printResult spreads what it is given).
     const shown: TrainResult = model === undefined ? result : Object.assign({ model }, result);

@@ -1,0 +1,270 @@
+import { Command, InvalidArgumentError, Option } from "commander";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { ClusterHandle } from "../../actors/api.js";
+import { selectBackend } from "../../actors/compute/backend.js";
+import type { Dataset } from "../../actors/compute/datasets.js";
+import { dataAccess, fetchStoredSources } from "../../actors/compute/dataset-store-cache.js";
+import type { QuantizeDtype, WeightSpec } from "../../actors/compute/quantize.js";
+import { loadModelFiles, testAccuracy } from "../../actors/compute/quantize-eval.js";
+import { pruneWeights, sparsityOf } from "../../actors/compute/prune.js";
+import { decodeJob } from "../../actors/coordinator/codec.js";
+import {
+  fetchStoredModel,
+  modelJsonText,
+  quantizeModelFiles,
+  readModelDir,
+  storedModelFiles,
+  testDatasetOf,
+  writeModelFiles,
+  type FlockModelInfo,
+  type ModelFiles,
+} from "../../actors/job/model-export.js";
+import { JOB_STATE_BUCKET } from "../../actors/job/names.js";
+import type { JobSpec } from "../../actors/job/spec.js";
+import { createLogger } from "../../runtime/log.js";
+import type { StoreProvider } from "../../runtime/store/types.js";
+import { connectBounded } from "./jobs.js";
+import {
+  addNatsAuthOptions,
+  clusterName,
+  logLevelOption,
+  natsUrls,
+  usageErrorsExit2,
+  type NatsAuthFlags,
+} from "./options.js";
+
+/**
+ * `flock export JOB_OR_DIR --out DIR [--quantize uint8|float16]`: a trained model written again,
+ * its weights compressed in the tfjs weight format, with the size and test accuracy of both.
+ * @module
+ */
+
+/** Size and test accuracy of one form of a model. */
+export interface ModelFigures {
+  /** Bytes of `weights.bin`. */
+  weightBytes: number;
+  /** Bytes of `model.json` + `weights.bin`. */
+  totalBytes: number;
+  /** Test accuracy, as stock tfjs computes it from the files. */
+  accuracy: number;
+  /** Fraction of the kernels' values that are exactly 0. */
+  sparsity: number;
+}
+
+/** What `flock export --json` prints. */
+export interface ExportResult {
+  source: string;
+  out: string;
+  quantize?: QuantizeDtype;
+  /** The `--prune` target: that fraction of each kernel, smallest magnitudes first, set to 0. */
+  prune?: number;
+  /** Test samples both accuracies are over. */
+  testSize: number;
+  before: ModelFigures;
+  after: ModelFigures;
+  /** `after.weightBytes / before.weightBytes`. */
+  weightRatio: number;
+}
+
+/** Options of {@link compressModel}. */
+export interface CompressOptions {
+  quantize?: QuantizeDtype;
+  /** Magnitude-prune each kernel to this sparsity (in (0, 1)) before quantising. */
+  prune?: number;
+}
+
+/** A float32 model to compress, with the dataset whose test split it is scored on. */
+export interface SourceModel {
+  source: string;
+  files: ModelFiles;
+  info: FlockModelInfo;
+  dataset: Dataset;
+}
+
+/** The model of a folder `flock train --out` wrote (float32), with its test split. */
+export async function sourceFromDir(dir: string): Promise<SourceModel> {
+  const { files, info } = readModelDir(dir);
+  await selectBackend("cpu", { requires: "conv" });
+  return { source: dir, files, info, dataset: await testDatasetOf(info) };
+}
+
+/** A job's spec, from its record in the cluster's job-state bucket; throws when there is none. */
+export async function fetchJobSpec(stores: StoreProvider, job: string): Promise<JobSpec> {
+  const entry = await (await stores.kv(JOB_STATE_BUCKET)).get(job);
+  if (!entry) throw new Error(`no job ${job} in the cluster's job records (${JOB_STATE_BUCKET})`);
+  return decodeJob(entry.value).spec;
+}
+
+/** The latest scored model of `job` in the cluster's object store, with its spec's test split. */
+export async function sourceFromJob(stores: StoreProvider, job: string): Promise<SourceModel> {
+  const spec = await fetchJobSpec(stores, job);
+  const stored = await fetchStoredModel(stores, job);
+  // A flock:// dataset's shards come from the cluster, as for the job's own trainers.
+  const data = await fetchStoredSources(spec.dataset, dataAccess(stores));
+  const { files, info, dataset } = await storedModelFiles(spec, stored, data);
+  return { source: `job://${job}`, files, info, dataset };
+}
+
+/** Test accuracy of a model held in memory (loaded through stock tfjs's decoding). */
+async function accuracyOf(files: ModelFiles, dataset: Dataset): Promise<number> {
+  const model = await loadModelFiles(files);
+  try {
+    return testAccuracy(model, dataset);
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Reads back the files {@link writeModelFiles} wrote into `dir`, as stock tfjs would. */
+function readWritten(dir: string): ModelFiles {
+  const json = JSON.parse(readFileSync(join(dir, "model.json"), "utf8")) as {
+    modelTopology: object;
+    weightsManifest: { weights: WeightSpec[] }[];
+  };
+  return {
+    modelTopology: json.modelTopology,
+    weightSpecs: json.weightsManifest.flatMap((g) => g.weights),
+    weightData: new Uint8Array(readFileSync(join(dir, "weights.bin"))),
+  };
+}
+
+/**
+ * Writes `source` into `out`, quantised as `opts` says, and scores both: the float32 original
+ * from memory and the written files read back from disk, each through stock tfjs's loader.
+ */
+export async function compressModel(
+  source: SourceModel,
+  out: string,
+  opts: CompressOptions,
+): Promise<ExportResult> {
+  if (resolve(out) === resolve(source.source)) throw new Error(`--out ${out} is the model's own folder`);
+  const before = source.files;
+  const pruned =
+    opts.prune === undefined
+      ? before
+      : { ...before, weightData: pruneWeights(before.weightSpecs, before.weightData, opts.prune).data };
+  const after = opts.quantize ? quantizeModelFiles(pruned, opts.quantize) : pruned;
+  const written = writeModelFiles(out, after, {
+    ...source.info,
+    ...(opts.quantize ? { quantization: opts.quantize } : {}),
+  });
+  const figures = async (files: ModelFiles, weightBytes: number, totalBytes: number, kernels: ModelFiles) => {
+    const s = sparsityOf(kernels.weightSpecs, kernels.weightData);
+    return {
+      weightBytes,
+      totalBytes,
+      accuracy: await accuracyOf(files, source.dataset),
+      sparsity: s.values === 0 ? 0 : s.zeros / s.values,
+    };
+  };
+  const b = await figures(
+    before,
+    before.weightData.length,
+    before.weightData.length + Buffer.byteLength(modelJsonText(before)),
+    before,
+  );
+  // The sparsity after is the pruned float32 kernels': quantisation keeps zeros exact (its zero point is a code).
+  const a = await figures(readWritten(out), written.bytes.weights, written.bytes.total, pruned);
+  return {
+    source: source.source,
+    out: resolve(out),
+    ...(opts.quantize ? { quantize: opts.quantize } : {}),
+    ...(opts.prune === undefined ? {} : { prune: opts.prune }),
+    testSize: source.dataset.testSize,
+    before: b,
+    after: a,
+    weightRatio: b.weightBytes === 0 ? 1 : a.weightBytes / b.weightBytes,
+  };
+}
+
+interface ExportFlags extends NatsAuthFlags {
+  out: string;
+  quantize?: QuantizeDtype;
+  prune?: number;
+  nats?: string;
+  cluster: string;
+  json?: boolean;
+  logLevel: string;
+}
+
+function sparsityArg(value: string): number {
+  const s = Number(value);
+  if (!(s > 0 && s < 1))
+    throw new InvalidArgumentError(`--prune takes a sparsity between 0 and 1, got "${value}"`);
+  return s;
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+
+/** The result as lines for a person. */
+export function formatExport(r: ExportResult): string {
+  const row = (what: string, f: ModelFigures) =>
+    `  ${what}: weights ${f.weightBytes} bytes (model.json + weights ${f.totalBytes}), test accuracy ${pct(f.accuracy)}, kernels ${pct(f.sparsity)} zeros`;
+  return (
+    [
+      `flock: ${r.source} written to ${r.out}${r.prune === undefined ? "" : `, kernels pruned to ${pct(r.prune)}`}${r.quantize ? ` with ${r.quantize} weights` : ""} (${r.testSize} test samples)`,
+      row("before", r.before),
+      row("after ", r.after),
+      `  weights ${pct(r.weightRatio)} of float32, accuracy ${((r.after.accuracy - r.before.accuracy) * 100).toFixed(2)} points`,
+    ].join("\n") + "\n"
+  );
+}
+
+/** Registers `flock export`. */
+export function registerExportCommand(program: Command): void {
+  const cmd = program
+    .command("export")
+    .description(
+      "write a trained model again, its weights quantised (tfjs format), with size and accuracy before/after",
+    )
+    .argument(
+      "<job-or-dir>",
+      "a folder `flock train --out` wrote, or a job id whose model the cluster (--nats) holds",
+    )
+    .requiredOption("--out <dir>", "where the model goes (model.json, weights.bin, flock.json)")
+    .addOption(
+      new Option("--quantize <dtype>", "store weights as uint8 (affine) or float16").choices([
+        "uint8",
+        "float16",
+      ]),
+    )
+    .option(
+      "--prune <sparsity>",
+      "zero that fraction (0 < s < 1) of each kernel, smallest magnitudes first",
+      sparsityArg,
+    )
+    .option("--nats <url>", "NATS server URL(s), comma-separated: read a job's model from that cluster")
+    .option("--cluster <name>", "cluster name (subject namespace)", clusterName, "default")
+    .option("--json", "print the result as one JSON object on the last line")
+    .addOption(logLevelOption());
+  addNatsAuthOptions(cmd);
+  usageErrorsExit2(cmd);
+  cmd.action(async (what: string, flags: ExportFlags) => {
+    const local = existsSync(what) && statSync(what).isDirectory();
+    if (!local && !flags.nats)
+      cmd.error(`error: ${what} is not a folder; to export a job's model give --nats <url> of its cluster`, {
+        exitCode: 2,
+        code: "commander.usage",
+      });
+    let cluster: ClusterHandle | undefined;
+    try {
+      let source: SourceModel;
+      if (local) source = await sourceFromDir(resolve(what));
+      else {
+        const log = createLogger({ cmd: "export" }, flags.logLevel);
+        const nats = natsUrls(flags.nats ?? "");
+        cluster = await connectBounded({ ...flags, nats, timeoutMs: 10_000 }, log);
+        source = await sourceFromJob(cluster.stores, what);
+      }
+      const result = await compressModel(source, flags.out, {
+        ...(flags.quantize ? { quantize: flags.quantize } : {}),
+        ...(flags.prune === undefined ? {} : { prune: flags.prune }),
+      });
+      (flags.json ? process.stderr : process.stdout).write(formatExport(result));
+      if (flags.json) process.stdout.write(JSON.stringify(result) + "\n");
+    } finally {
+      await cluster?.close();
+    }
+  });
+}
