@@ -4,6 +4,7 @@ import { registerDaemonCommand, type DaemonSetupOptions } from "./daemon.js";
 import { registerStatusCommand } from "./status.js";
 import { registerTrainCommand } from "./train.js";
 import { registerJobsCommands } from "./jobs.js";
+import { registerPredictCommand } from "./predict.js";
 import { registerDemoCommand } from "../demo/command.js";
 import { registerBenchCommand } from "../bench/command.js";
 import { registerChaosCommand } from "../chaos/command.js";
@@ -34,6 +35,7 @@ export function registerRuntimeCommands(program: Command, deps: RuntimeCommandDe
 export function registerCommands(program: Command): void {
   registerTrainCommand(program);
   registerJobsCommands(program);
+  registerPredictCommand(program);
   registerAuthCommand(program);
   registerDemoCommand(program);
   registerBenchCommand(program);
