@@ -177,8 +177,14 @@ export class RangeLedger {
   private dropNode(node: string): void {
     this.inFlight.delete(node);
     this.stats_.lost.push(node);
+    // A lost node's attempts are forgotten: an answer it still gets out is not taken (a timed-out
+    // attempt's is, as its node is still a member).
     for (const r of this.window())
-      for (const a of r.attempts.values()) if (a.live && a.node === node) this.retire(a, true);
+      for (const [id, a] of r.attempts)
+        if (a.node === node) {
+          if (a.live) this.retire(a, true);
+          r.attempts.delete(id);
+        }
   }
 
   /** An attempt no longer counts against its node; `redo`: its range needs another (when unanswered). */
@@ -206,7 +212,8 @@ export class RangeLedger {
     const out: LedgerCommand[] = [];
     this.window().forEach((r, i) => {
       if (r.done || [...r.attempts.values()].some((a) => a.live)) return;
-      const node = this.pickNode();
+      // Another node than one that already had this range, when one has room.
+      const node = this.pickNode(new Set([...r.attempts.values()].map((a) => a.node)));
       if (node === undefined) return;
       const attempt = this.nextAttempt++;
       r.attempts.set(attempt, { node, deadline: now + this.opts.timeoutMs, live: true });
@@ -217,10 +224,14 @@ export class RangeLedger {
     return out;
   }
 
-  private pickNode(): string | undefined {
+  /** The ready node with room and the fewest ranges in flight (by name on a tie), preferring those not in `avoid`. */
+  private pickNode(avoid: ReadonlySet<string>): string | undefined {
     let best: string | undefined;
-    for (const [node, n] of [...this.inFlight].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      if (n < this.opts.perNode && (best === undefined || n < this.inFlight.get(best)!)) best = node;
+    let bestKey = Infinity;
+    for (const [node, n] of [...this.inFlight].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      const key = n + (avoid.has(node) ? this.opts.perNode : 0);
+      if (n < this.opts.perNode && key < bestKey) [best, bestKey] = [node, key];
+    }
     return best;
   }
 }

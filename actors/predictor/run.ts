@@ -177,7 +177,10 @@ export function runOnCluster(
     const poll = (): void => {
       if (ended) return;
       const now = scheduler.now();
-      exec(ledger.nodesAlive(port.alive(), now));
+      const alive = port.alive();
+      // A node that left may come back (a new incarnation, no predictor): it is started again.
+      for (const node of started) if (!alive.includes(node)) started.delete(node);
+      exec(ledger.nodesAlive(alive, now));
       exec(ledger.tick(now));
       startNodes();
       if (ledger.readyNodes.length > 0) lastReady = now;

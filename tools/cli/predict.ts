@@ -113,10 +113,12 @@ async function runPredict(model: string, inputArg: string, flags: PredictFlags):
 /** A throttled progress printer on stderr: records done, and per node the ranges it took. */
 function progressLine(everyMs: number): (p: { done: number; total: number; stats?: LedgerStats }) => void {
   let last = 0;
+  let lastDone = -1;
   return (p) => {
     const now = Date.now();
-    if (now - last < everyMs && p.done < p.total) return;
+    if (p.done === lastDone || (now - last < everyMs && p.done < p.total)) return;
     last = now;
+    lastDone = p.done;
     const nodes = p.stats
       ? ` · ${Object.entries(p.stats.nodes)
           .map(([n, c]) => `${n}:${c.taken}`)
