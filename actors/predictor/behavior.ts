@@ -3,8 +3,7 @@ import type { ActorContext, Behavior } from "../../runtime/actor/index.js";
 import { systemScheduler, type Scheduler, type Timer } from "../../runtime/clock.js";
 import type { Metrics } from "../../runtime/metrics.js";
 import { IgnoredMessages } from "../ignored.js";
-import { openModel, type OpenModel } from "./model.js";
-import { predictRange } from "./predict.js";
+import { PredictorWorker, type LoadedLayout } from "./worker.js";
 import type { PredictorCommand, PredictorLoaded, PredictorResult } from "./protocol.js";
 
 type Load = Extract<PredictorCommand, { type: "predictor.load" }>;
@@ -24,7 +23,8 @@ export interface PredictorHost {
 }
 
 /**
- * A predictor of one run: loads the model the client sends (`predictor.load`), then answers each
+ * A predictor of one run: loads the model the client sends (`predictor.load`) into its own thread
+ * (`worker.ts`), then answers each
  * `predictor.range` ask with the range's class probabilities. It holds no ledger — the client
  * does, and may send a range to several predictors — and stops itself after `idleMs` without a
  * message, so a client that died leaves no model in a daemon's memory. Wire input is hostile:
@@ -36,7 +36,8 @@ export function predictorBehavior(
 ): Behavior<PredictorCommand, undefined> {
   const scheduler = host.scheduler ?? systemScheduler;
   const ignored = new IgnoredMessages("predictor", host.metrics);
-  let model: OpenModel | undefined;
+  const worker = new PredictorWorker();
+  let model: LoadedLayout | undefined;
   let lastSeen = scheduler.now();
   let idleTimer: Timer | undefined;
 
@@ -52,10 +53,10 @@ export function predictorBehavior(
   }
 
   async function onLoad(msg: Load, ctx: ActorContext<PredictorCommand>): Promise<void> {
-    model?.dispose();
     model = undefined;
     try {
-      model = await openModel(msg, `run ${msg.run}`);
+      const { topology, weightSpecs, weights, info } = msg;
+      model = await worker.load({ topology, weightSpecs, weights, info }, `run ${msg.run}`);
     } catch (error) {
       return refuse(ctx, msg.type, "model-unloadable", (error as Error).message);
     }
@@ -69,13 +70,11 @@ export function predictorBehavior(
 
   async function onRange(msg: Range, ctx: ActorContext<PredictorCommand>): Promise<void> {
     if (!model) return ignored.unhandled(ctx, msg.type, "no-model");
-    const width = model.preprocessing.features.length;
-    const needsText = model.preprocessing.text !== undefined;
-    if (msg.x.length !== msg.n * width || needsText !== (msg.text !== undefined))
+    if (msg.x.length !== msg.n * model.width || model.text !== (msg.text !== undefined))
       return ignored.unhandled(ctx, msg.type, "shape-mismatch");
     // The request holds the range alone, read from index 0; batches stay aligned with the
     // client's because ranges start at multiples of the batch.
-    const probs = await predictRange(model, { x: msg.x, ...(msg.text ? { text: msg.text } : {}) }, 0, msg.n);
+    const probs = await worker.predict(msg.n, msg.x, msg.text);
     ctx.reply<PredictorResult>({
       type: "predictor.result",
       run: args.run,
@@ -111,7 +110,7 @@ export function predictorBehavior(
     },
     stopped() {
       idleTimer?.cancel();
-      model?.dispose();
+      void worker.close();
     },
   };
 }

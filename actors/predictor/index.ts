@@ -20,6 +20,7 @@ import type { LedgerStats } from "./ledger.js";
 
 export { registerPredictorKind } from "./kind.js";
 export { PREDICTOR_MESSAGES } from "./protocol.js";
+export { jobOf } from "./source.js";
 
 /** Options of {@link predict}. */
 export interface PredictOptions {
@@ -33,6 +34,8 @@ export interface PredictOptions {
   write: (text: string) => void;
   onProgress?: (p: { done: number; total: number; stats?: LedgerStats }) => void;
   log?: Logger;
+  /** The model and input, already read by {@link prepare} (before connecting: parsing a large input blocks). */
+  prepared?: Prepared;
   /** Distributed runs: ledger sizes and timings. */
   run?: Omit<ClusterRunOptions, "log" | "onProgress">;
 }
@@ -53,10 +56,16 @@ export interface PredictResult {
   cluster?: LedgerStats;
 }
 
-/** The model and input of a run, read and checked before anything is predicted. */
-export async function prepare(
-  opts: Pick<PredictOptions, "model" | "input" | "cluster">,
-): Promise<{ bundle: ModelBundle; input: PredictInput; classes: (string | number)[]; job: string }> {
+/** The model and input of a run, read and checked. */
+export interface Prepared {
+  bundle: ModelBundle;
+  input: PredictInput;
+  classes: (string | number)[];
+  job: string;
+}
+
+/** Reads and checks the model and input of a run; a job's model needs `cluster`. */
+export async function prepare(opts: Pick<PredictOptions, "model" | "input" | "cluster">): Promise<Prepared> {
   const job = jobOf(opts.model);
   let bundle: ModelBundle;
   if (job !== undefined) {
@@ -82,7 +91,7 @@ export async function prepare(
  */
 export async function predict(opts: PredictOptions): Promise<PredictResult> {
   const t0 = systemScheduler.now();
-  const { bundle, input, classes, job } = await prepare(opts);
+  const { bundle, input, classes, job } = opts.prepared ?? (await prepare(opts));
   let correct: number | undefined;
   let cluster: LedgerStats | undefined;
   if (opts.cluster) {

@@ -1,4 +1,9 @@
-import type { ActorRef, ActorSystem } from "../../runtime/actor/index.js";
+import {
+  ActorExistsError,
+  formatAddress,
+  type ActorRef,
+  type ActorSystem,
+} from "../../runtime/actor/index.js";
 import type { Logger } from "../../runtime/log.js";
 import type { ModelBundle } from "./model.js";
 import { PredictorLoaded, PredictorResult, type PredictorCommand } from "./protocol.js";
@@ -38,13 +43,21 @@ export function actorPort(
   return {
     alive,
     async start(node) {
-      const ref = await client.spawnRemote<PredictorCommand>(
-        node,
-        PREDICTOR_KIND,
-        predictorName(run),
-        { run, idleMs: opts.idleMs },
-        { timeoutMs: opts.startMs },
-      );
+      let ref: ActorRef<PredictorCommand>;
+      try {
+        ref = await client.spawnRemote<PredictorCommand>(
+          node,
+          PREDICTOR_KIND,
+          predictorName(run),
+          { run, idleMs: opts.idleMs },
+          { timeoutMs: opts.startMs },
+        );
+      } catch (error) {
+        // This run's predictor is there already: the node was out of the membership for a moment
+        // (a missed heartbeat) and is started again. Only this node's own system spawns it.
+        if (!(error instanceof ActorExistsError)) throw error;
+        ref = client.ref<PredictorCommand>(formatAddress(node, predictorName(run)));
+      }
       refs.set(node, ref);
       const reply = PredictorLoaded.safeParse(
         await ref.ask({ type: "predictor.load", run, ...bundle }, { timeoutMs: opts.startMs }),

@@ -1,7 +1,7 @@
 import { createWriteStream, type WriteStream } from "node:fs";
 import type { Command } from "commander";
 import type { ClusterHandle } from "../../actors/api.js";
-import { predict, type PredictResult } from "../../actors/predictor/index.js";
+import { jobOf, predict, prepare, type PredictResult } from "../../actors/predictor/index.js";
 import type { LedgerStats } from "../../actors/predictor/ledger.js";
 import { createLogger } from "../../runtime/log.js";
 import { connectBounded } from "./jobs.js";
@@ -70,6 +70,9 @@ export function registerPredictCommand(program: Command): void {
 
 async function runPredict(model: string, inputArg: string, flags: PredictFlags): Promise<number> {
   const log = createLogger({ cmd: "predict" }, flags.logLevel ?? "warn");
+  // A folder's model and the input are read before connecting: parsing a large input blocks the
+  // event loop, and a client that misses heartbeats meanwhile sees the daemons as suspects.
+  const prepared = jobOf(model) === undefined ? await prepare({ model, input: inputArg }) : undefined;
   let cluster: ClusterHandle | undefined;
   if (flags.nats) cluster = await connectBounded({ ...flags, nats: flags.nats }, log);
   // The output file is opened only after the model and input check out (predict writes nothing
@@ -89,6 +92,7 @@ async function runPredict(model: string, inputArg: string, flags: PredictFlags):
       `flock: predicting ${inputArg} with ${model} ${cluster ? `on ${cluster.describe}` : "in this process"}\n`,
     );
     const result = await predict({
+      ...(prepared ? { prepared } : {}),
       model,
       input: inputArg,
       ...(cluster ? { cluster } : {}),
