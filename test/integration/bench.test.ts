@@ -38,6 +38,7 @@ const FIGURES = [
   "fp16Speedup",
   "int8Speedup",
   "balanceSpeedup",
+  "predictScaling2",
   "recoveryMedianS",
   "failoverS",
   "peakRssMB",
