@@ -6,7 +6,7 @@
  * whole runs — a node dying mid-run — on virtual time.
  * @module
  */
-import { systemScheduler, type Scheduler } from "../../runtime/clock.js";
+import { systemScheduler, type Scheduler, type Timer } from "../../runtime/clock.js";
 import { silentLogger, type Logger } from "../../runtime/log.js";
 import type { PredictInput } from "./input.js";
 import { RangeLedger, type LedgerCommand, type LedgerStats } from "./ledger.js";
@@ -80,119 +80,153 @@ export function runOnCluster(
   write: (text: string) => void,
   opts: ClusterRunOptions = {},
 ): Promise<ClusterRunResult> {
-  const scheduler = opts.scheduler ?? systemScheduler;
-  const log = opts.log ?? silentLogger();
-  const width = input.n === 0 ? 0 : input.x.length / input.n;
-  const k = classes.length;
-  const ledger = new RangeLedger({
-    records: input.n,
-    rangeSize: alignedRangeSize(opts.rangeSize ?? 256),
-    perNode: opts.perNode ?? 2,
-    window: opts.window ?? 64,
-    timeoutMs: opts.timeoutMs ?? 30_000,
-  });
-  const results = new Map<number, Float32Array>();
-  const started = new Set<string>();
-  let correct = 0;
-  let lastReady = scheduler.now();
+  return new Promise((resolve, reject) =>
+    new ClusterRun(port, input, classes, write, opts, resolve, reject).start(),
+  );
+}
 
-  return new Promise<ClusterRunResult>((resolve, reject) => {
-    let ended = false;
-    const end = (error?: Error): void => {
-      if (ended) return;
-      ended = true;
-      timer.cancel();
-      if (error) reject(error);
-      else resolve({ stats: ledger.stats(), ...(input.truth ? { correct } : {}) });
+type Send = Extract<LedgerCommand, { kind: "send" }>;
+type Release = Extract<LedgerCommand, { kind: "release" }>;
+
+/** One run: the ledger, the results held until released, and the port's promises fed back in. */
+class ClusterRun {
+  private readonly scheduler: Scheduler;
+  private readonly log: Logger;
+  private readonly ledger: RangeLedger;
+  private readonly results = new Map<number, Float32Array>();
+  private readonly started = new Set<string>();
+  private readonly width: number;
+  private readonly nodeWaitMs: number;
+  private correct = 0;
+  private lastReady: number;
+  private ended = false;
+  private timer: Timer | undefined;
+
+  constructor(
+    private readonly port: PredictorPort,
+    private readonly input: PredictInput,
+    private readonly classes: readonly (string | number)[],
+    private readonly write: (text: string) => void,
+    private readonly opts: ClusterRunOptions,
+    private readonly resolve: (r: ClusterRunResult) => void,
+    private readonly reject: (e: Error) => void,
+  ) {
+    this.scheduler = opts.scheduler ?? systemScheduler;
+    this.log = opts.log ?? silentLogger();
+    this.width = input.n === 0 ? 0 : input.x.length / input.n;
+    this.nodeWaitMs = opts.nodeWaitMs ?? 30_000;
+    this.lastReady = this.scheduler.now();
+    this.ledger = new RangeLedger({
+      records: input.n,
+      rangeSize: alignedRangeSize(opts.rangeSize ?? 256),
+      perNode: opts.perNode ?? 2,
+      window: opts.window ?? 64,
+      timeoutMs: opts.timeoutMs ?? 30_000,
+    });
+  }
+
+  start(): void {
+    this.timer = this.scheduler.every(this.opts.pollMs ?? 200, () => this.poll());
+    if (this.input.n === 0) return this.end();
+    this.startNodes();
+  }
+
+  private end(error?: Error): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.timer?.cancel();
+    if (error) this.reject(error);
+    else this.resolve({ stats: this.ledger.stats(), ...(this.input.truth ? { correct: this.correct } : {}) });
+  }
+
+  private exec(commands: LedgerCommand[]): void {
+    for (const c of commands)
+      if (c.kind === "send") this.send(c);
+      else this.release(c);
+    if (this.ledger.done) this.end();
+  }
+
+  private send(c: Send): void {
+    const { input, width } = this;
+    const req: RangeRequest = {
+      range: c.range,
+      attempt: c.attempt,
+      start: c.start,
+      n: c.end - c.start,
+      x: input.x.slice(c.start * width, c.end * width),
+      ...(input.text ? { text: input.text.slice(c.start, c.end) } : {}),
     };
-    const exec = (commands: LedgerCommand[]): void => {
-      for (const c of commands)
-        if (c.kind === "send") send(c);
-        else release(c);
-      if (ledger.done) end();
-    };
-    const send = (c: Extract<LedgerCommand, { kind: "send" }>): void => {
-      const n = c.end - c.start;
-      const req: RangeRequest = {
-        range: c.range,
-        attempt: c.attempt,
-        start: c.start,
-        n,
-        x: input.x.slice(c.start * width, c.end * width),
-        ...(input.text ? { text: input.text.slice(c.start, c.end) } : {}),
-      };
-      port.predict(c.node, req).then(
-        (res) => {
-          if (ended) return;
-          // The port's asks take answers only from the node asked; the fields must agree too.
-          if (
-            res.range !== c.range ||
-            res.attempt !== c.attempt ||
-            res.node !== c.node ||
-            res.probs.length !== n * k
-          ) {
-            log.warn(
-              { node: c.node, range: c.range },
-              "predictor answer does not match its request: ignored",
-            );
-            return exec(ledger.attemptFailed(c.range, c.attempt, scheduler.now()));
-          }
-          const { accepted, commands } = ledger.answered(c.node, c.range, c.attempt, scheduler.now());
-          if (accepted) results.set(c.range, res.probs);
-          exec(commands);
+    this.port.predict(c.node, req).then(
+      (res) => this.onAnswer(c, res),
+      (error: Error) => {
+        if (this.ended) return;
+        this.log.info(
+          { node: c.node, range: c.range, err: error.message },
+          "range request failed: handed out again",
+        );
+        this.exec(this.ledger.attemptFailed(c.range, c.attempt, this.scheduler.now()));
+      },
+    );
+  }
+
+  private onAnswer(c: Send, res: PredictorResult): void {
+    if (this.ended) return;
+    const now = this.scheduler.now();
+    // The port's asks take answers only from the node asked; the fields must agree too.
+    const fits =
+      res.range === c.range &&
+      res.attempt === c.attempt &&
+      res.node === c.node &&
+      res.probs.length === (c.end - c.start) * this.classes.length;
+    if (!fits) {
+      this.log.warn({ node: c.node, range: c.range }, "predictor answer does not match its request: ignored");
+      return this.exec(this.ledger.attemptFailed(c.range, c.attempt, now));
+    }
+    const { accepted, commands } = this.ledger.answered(c.node, c.range, c.attempt, now);
+    if (accepted) this.results.set(c.range, res.probs);
+    this.exec(commands);
+  }
+
+  private release(c: Release): void {
+    const probs = this.results.get(c.range)!; // accepted before it could be released
+    this.results.delete(c.range);
+    this.write(formatLines(this.classes, probs, c.end - c.start));
+    if (this.input.truth) this.correct += countCorrect(this.input.truth, c.start, probs, this.classes.length);
+    const stats = this.ledger.stats();
+    this.opts.onProgress?.({ done: stats.recordsReleased, total: this.input.n, stats });
+  }
+
+  private startNodes(): void {
+    for (const node of this.port.alive()) {
+      if (this.started.has(node)) continue;
+      this.started.add(node);
+      this.port.start(node).then(
+        () => {
+          if (!this.ended) this.exec(this.ledger.nodeReady(node, this.scheduler.now()));
         },
         (error: Error) => {
-          if (ended) return;
-          log.info(
-            { node: c.node, range: c.range, err: error.message },
-            "range request failed: handed out again",
-          );
-          exec(ledger.attemptFailed(c.range, c.attempt, scheduler.now()));
+          this.log.warn({ node, err: error.message }, "predictor could not start on this node");
+          if (!this.ended) this.exec(this.ledger.nodeFailed(node, this.scheduler.now()));
         },
       );
-    };
-    const release = (c: Extract<LedgerCommand, { kind: "release" }>): void => {
-      const probs = results.get(c.range)!; // accepted before it could be released
-      results.delete(c.range);
-      write(formatLines(classes, probs, c.end - c.start));
-      if (input.truth) correct += countCorrect(input.truth, c.start, probs, k);
-      const stats = ledger.stats();
-      opts.onProgress?.({ done: stats.recordsReleased, total: input.n, stats });
-    };
-    const startNodes = (): void => {
-      for (const node of port.alive()) {
-        if (started.has(node)) continue;
-        started.add(node);
-        port.start(node).then(
-          () => {
-            if (!ended) exec(ledger.nodeReady(node, scheduler.now()));
-          },
-          (error: Error) => {
-            log.warn({ node, err: error.message }, "predictor could not start on this node");
-            if (!ended) exec(ledger.nodeFailed(node, scheduler.now()));
-          },
-        );
-      }
-    };
-    const poll = (): void => {
-      if (ended) return;
-      const now = scheduler.now();
-      const alive = port.alive();
-      // A node that left may come back (a new incarnation, no predictor): it is started again.
-      for (const node of started) if (!alive.includes(node)) started.delete(node);
-      exec(ledger.nodesAlive(alive, now));
-      exec(ledger.tick(now));
-      startNodes();
-      if (ledger.readyNodes.length > 0) lastReady = now;
-      else if (now - lastReady > (opts.nodeWaitMs ?? 30_000))
-        end(
-          new Error(
-            `no predictor ready for ${opts.nodeWaitMs ?? 30_000} ms (alive nodes: ${port.alive().join(", ") || "none"})`,
-          ),
-        );
-    };
-    const timer = scheduler.every(opts.pollMs ?? 200, poll);
-    if (input.n === 0) return end();
-    startNodes();
-  });
+    }
+  }
+
+  private poll(): void {
+    if (this.ended) return;
+    const now = this.scheduler.now();
+    const alive = this.port.alive();
+    // A node that left may come back (a new incarnation, no predictor): it is started again.
+    for (const node of this.started) if (!alive.includes(node)) this.started.delete(node);
+    this.exec(this.ledger.nodesAlive(alive, now));
+    this.exec(this.ledger.tick(now));
+    this.startNodes();
+    if (this.ledger.readyNodes.length > 0) this.lastReady = now;
+    else if (now - this.lastReady > this.nodeWaitMs)
+      this.end(
+        new Error(
+          `no predictor ready for ${this.nodeWaitMs} ms (alive nodes: ${alive.join(", ") || "none"})`,
+        ),
+      );
+  }
 }
