@@ -151,7 +151,7 @@ test(
       ),
     );
     const m = await dist.waitForLine(
-      /^flock: (\d+)\/24000 records · .*\bb:([1-9]\d*) ranges taken/,
+      /^flock: (\d+)\/24000 records · (?:\S+ )*b:([1-9]\d*) (?:\S+ )*ranges taken/,
       scaleTimeout(60_000),
     );
     const killedAt = Number(m[1]);
