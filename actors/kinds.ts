@@ -24,6 +24,7 @@ import { LoaderCommand } from "./loader/protocol.js";
 import { reducerBehavior } from "./reducer/behavior.js";
 import type { ReducerFaults } from "./reducer/machine.js";
 import { ReducerCommand } from "./reducer/protocol.js";
+import { registerPredictorKind } from "./predictor/kind.js";
 import { leaseTermCheck } from "./term-guard.js";
 import { trainerBehavior, type TrainerFaults } from "./trainer/behavior.js";
 import { TrainerCommand } from "./trainer/protocol.js";
@@ -169,6 +170,8 @@ export function setupNode(node: TrainingNode, options: SetupOptions = {}): void 
       return nodeCoordinator(node, job, spec, scheduler);
     },
   });
+
+  registerPredictorKind(system, node.nodeId, scheduler);
 
   system.spawn(orphanWatcherBehavior(orphanHost(node, scheduler), { scheduler }), {
     name: "orphan-watcher",

@@ -43,6 +43,7 @@ const FIGURES = [
   "int8Speedup",
   "localStepsSpeedup",
   "balanceSpeedup",
+  "predictScaling2",
   "recoveryMedianS",
   "failoverS",
   "peakRssMB",

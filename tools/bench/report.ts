@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import type { BalanceResult } from "./balance.js";
 import type { MessagingResult } from "./messaging.js";
+import type { PredictBenchResult } from "./predict.js";
 import type { ReduceResult } from "./reduce.js";
 import { LOCAL_STEPS, MODES, type ModeFigureKey } from "./scaling.js";
 import { median, sig } from "./stats.js";
@@ -39,6 +40,7 @@ export interface BenchReport {
   int8Speedup: number;
   localStepsSpeedup: number;
   balanceSpeedup: number;
+  predictScaling2: number;
   /** Final test accuracy of each job, so a speedup that costs accuracy shows. */
   accuracy: Record<string, number>;
   recoveryMedianS: number;
@@ -53,6 +55,7 @@ export interface BenchReport {
   reduce: ReduceResult & { members: number; gradientBytes: number };
   training: TrainingResult;
   balance: BalanceResult;
+  predict: PredictBenchResult;
 }
 
 /** The headline figures: key, aim, and whether higher is better. */
@@ -76,6 +79,7 @@ export const FIGURES = [
   { key: "int8Speedup", aim: undefined, higher: true },
   { key: "localStepsSpeedup", aim: undefined, higher: true },
   { key: "balanceSpeedup", aim: undefined, higher: true },
+  { key: "predictScaling2", aim: undefined, higher: true },
   { key: "recoveryMedianS", aim: 2.5, higher: false },
   { key: "failoverS", aim: 5, higher: false },
   { key: "peakRssMB", aim: undefined, higher: false },
@@ -128,6 +132,8 @@ export function explain(r: BenchReport, key: FigureKey): string {
       return explainMode(r, key);
     case "balanceSpeedup":
       return `on two embedded nodes with node-2's trainer slowed ${n(r.balance.slowMsPerSample)} ms a sample, MNIST (global batch ${r.balance.globalBatch}) trained at ${runs(r.balance.samplesPerSec.throughput)} samples/s with \`balance: "throughput"\` against ${runs(r.balance.samplesPerSec.equal)} with equal shares (runs interleaved; median step ${n(r.balance.stepMs.throughput)} ms against ${n(r.balance.stepMs.equal)} ms; node-2's median share ${n(r.balance.slowShare)} of ${r.balance.globalBatch}); test accuracy ${n(r.balance.accuracy.throughput)} against ${n(r.balance.accuracy.equal)}.`;
+    case "predictScaling2":
+      return `\`flock predict --nats\` of ${n(r.predict.records)} flowers records in ranges of ${r.predict.rangeSize} wrote ${n(r.predict.twoDaemonRecordsPerSec)} records/s with two daemons against ${n(r.predict.oneDaemonRecordsPerSec)} with one (from the first range written to the last; the client, nats-server and the daemons share ${r.cores} cores).`;
     case "recoveryMedianS":
       return `SIGKILL of a trainer's daemon to the next committed step: ${t.recoverySeconds.map((s) => `${n(s)} s`).join(", ")}, of which detection (the kill to the coordinator's record of the death) took ${t.detectionSeconds.map((s) => `${n(s)} s`).join(", ")} (default failure deadline 2 s).`;
     case "failoverS":

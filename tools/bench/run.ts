@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { startNatsServer } from "../natsd/index.js";
 import { measureBalance, type BalancePlan } from "./balance.js";
 import { measureMessaging, type MessagingPlan } from "./messaging.js";
+import { measurePredict, type PredictPlan } from "./predict.js";
 import { measureReduce, type ReducePlan } from "./reduce.js";
 import type { BenchReport, MachineInfo } from "./report.js";
 import type { ModeFigureKey } from "./scaling.js";
@@ -14,6 +15,7 @@ export interface BenchPlan {
   reduce: ReducePlan;
   training: TrainingPlan;
   balance: BalancePlan;
+  predict: PredictPlan;
 }
 
 /** The full run: several minutes, figures stable to a few percent on an idle machine. */
@@ -31,6 +33,7 @@ export const FULL_PLAN: BenchPlan = {
     resilienceEpochs: 5,
   },
   balance: { epochs: 1, rounds: 2, slowMsPerSample: 1 },
+  predict: { records: 48_000, rangeSize: 256 },
 };
 
 /**
@@ -52,6 +55,7 @@ export const QUICK_PLAN: BenchPlan = {
     resilienceEpochs: 3,
   },
   balance: { epochs: 1, rounds: 1, slowMsPerSample: 1 },
+  predict: { records: 12_000, rangeSize: 256 },
 };
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
@@ -105,6 +109,13 @@ export async function runBench(
       say,
     );
     const balance = await measureBalance(plan.balance, say);
+    const predict = await measurePredict(
+      server.url,
+      "bench-predict",
+      plan.predict,
+      here("../../bin/flock.js"),
+      say,
+    );
     info.loadAvg[1] = Number(loadavg()[0]!.toFixed(2));
     return {
       tellRatio: messaging.tellRatio,
@@ -123,6 +134,7 @@ export async function runBench(
       scalingEfficiencyHeavy: training.scalingEfficiencyHeavy,
       ...modeFigures(training),
       balanceSpeedup: balance.balanceSpeedup,
+      predictScaling2: predict.predictScaling2,
       accuracy: {
         ...training.accuracy,
         balanceEqual: balance.accuracy.equal,
@@ -140,6 +152,7 @@ export async function runBench(
       reduce: { ...reduce, members: plan.reduce.members, gradientBytes: plan.reduce.gradientBytes },
       training,
       balance,
+      predict,
     };
   } finally {
     await server.stop();

@@ -216,27 +216,27 @@ export function registerExportCommand(program: Command): void {
   const cmd = program
     .command("export")
     .description(
-      "write a trained model again, its weights quantised (tfjs format), with size and accuracy before/after",
+      "Write a trained model again, its weights quantised (tfjs format), with size and accuracy before/after",
     )
     .argument(
       "<job-or-dir>",
-      "a folder `flock train --out` wrote, or a job id whose model the cluster (--nats) holds",
+      "A folder `flock train --out` wrote, or a job id whose model the cluster (--nats) holds",
     )
-    .requiredOption("--out <dir>", "where the model goes (model.json, weights.bin, flock.json)")
+    .requiredOption("--out <dir>", "Where the model goes (model.json, weights.bin, flock.json)")
     .addOption(
-      new Option("--quantize <dtype>", "store weights as uint8 (affine) or float16").choices([
+      new Option("--quantize <dtype>", "Store weights as uint8 (affine) or float16").choices([
         "uint8",
         "float16",
       ]),
     )
     .option(
       "--prune <sparsity>",
-      "zero that fraction (0 < s < 1) of each kernel, smallest magnitudes first",
+      "Zero that fraction (0 < s < 1) of each kernel, smallest magnitudes first",
       sparsityArg,
     )
     .option("--nats <url>", "NATS server URL(s), comma-separated: read a job's model from that cluster")
-    .option("--cluster <name>", "cluster name (subject namespace)", clusterName, "default")
-    .option("--json", "print the result as one JSON object on the last line")
+    .option("--cluster <name>", "Cluster name (subject namespace)", clusterName, "default")
+    .option("--json", "Print the result as one JSON object on the last line")
     .addOption(logLevelOption());
   addNatsAuthOptions(cmd);
   usageErrorsExit2(cmd);

@@ -6,6 +6,7 @@ import { registerTrainCommand } from "./train.js";
 import { registerJobsCommands } from "./jobs.js";
 import { registerDataCommands } from "./data.js";
 import { registerExportCommand } from "./export.js";
+import { registerPredictCommand } from "./predict.js";
 import { registerDemoCommand } from "../demo/command.js";
 import { registerBenchCommand } from "../bench/command.js";
 import { registerChaosCommand } from "../chaos/command.js";
@@ -39,6 +40,7 @@ export function registerCommands(program: Command): void {
   registerJobsCommands(program);
   registerDataCommands(program);
   registerExportCommand(program);
+  registerPredictCommand(program);
   registerAuthCommand(program);
   registerDemoCommand(program);
   registerBenchCommand(program);
