@@ -36,7 +36,7 @@ export const OptimizerSpec = z.discriminatedUnion("name", [
 export const OuterOptimizerSpec = z.strictObject({
   name: z.literal("nesterov").default("nesterov"),
   lr: z.number().positive().max(10).default(0.7),
-  momentum: z.number().min(0).max(0.9999).default(0.9),
+  momentum: z.number().min(0).max(0.9999).default(0.5),
 });
 
 /**

@@ -7,8 +7,13 @@
 import type { OptimizerSpec } from "../compute/optimizer.js";
 import type { JobSpec } from "./spec.js";
 
-/** DiLoCo's outer optimizer defaults (Douillard et al. 2023: Nesterov, lr 0.7, momentum 0.9). */
-export const OUTER_DEFAULTS = { lr: 0.7, momentum: 0.9 } as const;
+/**
+ * The outer optimizer's defaults: Nesterov with DiLoCo's lr 0.7 (Douillard et al. 2023), but
+ * momentum 0.5 instead of its 0.9, which is tuned for thousands of rounds: over the tens of rounds
+ * of a short job, 0.9 overshoots (MNIST, two workers, 2 epochs, every 4: 0.741 test accuracy with
+ * 0.9 against 0.908 with 0.5; every 8: 0.883 against 0.910).
+ */
+export const OUTER_DEFAULTS = { lr: 0.7, momentum: 0.5 } as const;
 
 /** Local optimizer steps per committed step (1: synchronous data parallel). */
 export function localSteps(spec: Pick<JobSpec, "sync">): number {

@@ -24,7 +24,7 @@ test("the spec: every (local steps) 1..64, no staleness with it, an outer optimi
   const spec = JobSpec.parse({ ...base, sync: { every: 8 } });
   assert.deepEqual(spec.sync, { staleness: 0, every: 8 });
   assert.equal(roundSamples(spec), 512);
-  assert.deepEqual(reducerOptimizer(spec), { name: "sgd", lr: 0.7, momentum: 0.9, nesterov: true });
+  assert.deepEqual(reducerOptimizer(spec), { name: "sgd", lr: 0.7, momentum: 0.5, nesterov: true });
   const plain = JobSpec.parse(base);
   assert.equal(plain.sync.every, 1);
   assert.equal(roundSamples(plain), 64);
@@ -34,7 +34,7 @@ test("the spec: every (local steps) 1..64, no staleness with it, an outer optimi
     "without local steps the reducers apply the job's optimizer",
   );
   const outer = JobSpec.parse({ ...base, sync: { every: 4, outer: { lr: 0.5 } } });
-  assert.deepEqual(reducerOptimizer(outer), { name: "sgd", lr: 0.5, momentum: 0.9, nesterov: true });
+  assert.deepEqual(reducerOptimizer(outer), { name: "sgd", lr: 0.5, momentum: 0.5, nesterov: true });
   const bad = (sync: unknown, path: string) => {
     const r = JobSpec.safeParse({ ...base, sync });
     assert.equal(r.success, false, JSON.stringify(sync));
