@@ -52,7 +52,7 @@ const FIGURES = [
 
 test(
   "flock bench --quick --json reports every figure with a finite value",
-  { timeout: scaleTimeout(480_000) },
+  { timeout: scaleTimeout(720_000) },
   async (t) => {
     const bench = spawnChild(process.execPath, [flock, "bench", "--quick", "--json"], { name: "bench" });
     t.after(() => bench.stop());
