@@ -210,6 +210,39 @@ test("a job's state comes from its record; an event alone cannot end it on the p
   assert.equal(s.jobs[0]?.report, "/reports/j/report.html");
 });
 
+test("an ended job the page never heard finish takes its result from the durable record, once", () => {
+  const stored = {
+    status: "completed",
+    steps: 20,
+    epochs: 2,
+    accuracy: 0.8,
+    loss: 0.5,
+    backend: "wasm",
+    wallSeconds: 9,
+    replicasConsistent: true,
+  } as Extract<JobEvent, { type: "job.finished" }>["result"];
+  const running = fold([
+    { type: "jobs", records: [record("j")], at: 0 },
+    { type: "stored-result", job: "j", result: stored, at: 1 },
+  ]);
+  assert.equal(running.jobs[0]?.result, null, "a running job takes no stored result");
+  let s = fold(
+    [{ type: "jobs", records: [record("j", { state: "finished", step: 20 })], at: 5 }],
+    DEFAULT_LIMITS,
+    running,
+  );
+  s = fold([{ type: "stored-result", job: "j", result: stored, at: 6 }], DEFAULT_LIMITS, s);
+  assert.deepEqual([s.jobs[0]?.result?.accuracy, s.jobs[0]?.result?.steps], [0.8, 20]);
+  const again = fold(
+    [{ type: "stored-result", job: "j", result: { ...stored, accuracy: 0.1 }, at: 7 }],
+    DEFAULT_LIMITS,
+    s,
+  );
+  assert.equal(again, s, "a result already shown is not replaced (nothing pushed)");
+  const unknown = fold([{ type: "stored-result", job: "nope", result: stored, at: 8 }], DEFAULT_LIMITS, s);
+  assert.equal(unknown, s, "a job the view does not hold is not added");
+});
+
 test("bounds: nodes, jobs and finished jobs are capped, the oldest finished going first", () => {
   const limits = { ...DEFAULT_LIMITS, maxNodes: 3, maxJobs: 4, maxFinishedJobs: 2 };
   const s = fold(

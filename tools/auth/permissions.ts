@@ -135,14 +135,16 @@ export function submitterPermissions(cluster: string, id = "submitter"): Permiss
 
 /**
  * The observer's permissions (`flock status`, `flock dashboard`, `flock data ls`): reads heartbeats, job records,
- * the jobs' live events (the dashboard's curves) and the dataset list (`flock data ls`), publishes
- * nothing else.
+ * the jobs' live events (the dashboard's curves), the jobs' state records (a result the dashboard
+ * did not hear live) and the dataset list (`flock data ls`), publishes nothing else.
  */
 export function observerPermissions(cluster: string, id = "observer"): Permissions {
   // The datasets bucket, read only (`flock data ls`).
   const datasets = ["$JS.API.STREAM.NAMES", ...streamReads(`OBJ_${bucket(cluster, DATASETS_BUCKET)}`)];
+  // The jobs' state records, read only: the dashboard shows the result of a job that ended before it heard it live.
+  const states = streamReads(`KV_${bucket(cluster, JOB_STATE_BUCKET)}`);
   return {
-    publish: [...statusReads(cluster), ...datasets],
+    publish: [...statusReads(cluster), ...datasets, ...states],
     subscribe: [
       `flock.${cluster}.hb.*`,
       `flock.${cluster}.from.*.topic.job.*.events`,

@@ -200,6 +200,20 @@ export function markDeaths(
   });
 }
 
+/**
+ * Sets an ended job's result from its durable record, for a job the view holds that has none (a
+ * result heard live is never replaced).
+ */
+export function setStoredResult(
+  jobs: readonly DashJob[],
+  job: string,
+  result: Extract<JobEvent, { type: "job.finished" }>["result"],
+): DashJob[] {
+  return jobs.map((j) =>
+    j.id === job && j.result === null && j.endedAt !== null ? { ...j, result: summary(result) } : j,
+  );
+}
+
 /** Sets a job's report path (only for a job the view holds). */
 export function setReport(jobs: readonly DashJob[], job: string, path: string): DashJob[] {
   return jobs.map((j) => (j.id === job && j.report !== path ? { ...j, report: path } : j));

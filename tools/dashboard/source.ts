@@ -20,6 +20,8 @@ import type { Transport, Unsubscribe } from "../../runtime/transport/index.js";
 import { Wire } from "../../runtime/wire.js";
 import { REPORT_HTML_FILE } from "../report/report.js";
 import type { DashEvent, DashState } from "./types.js";
+import { decodeJob } from "../../actors/coordinator/codec.js";
+import { JOB_STATE_BUCKET } from "../../actors/job/names.js";
 
 /** Options of {@link ClusterSource}. */
 export interface ClusterSourceOptions {
@@ -51,6 +53,8 @@ export class ClusterSource {
   private readonly rlog: RateLimitedLog;
   private reading = false;
   private stopped = false;
+  /** Ended jobs whose durable record was read for their result (pruned to the jobs in view). */
+  private resultsRead = new Set<string>();
 
   constructor(private readonly opts: ClusterSourceOptions) {
     this.clock = opts.scheduler ?? systemScheduler;
@@ -129,10 +133,39 @@ export class ClusterSource {
       if (view) this.emit({ type: "view", view, at: this.now() });
       this.emit({ type: "jobs", records: jobs.jobs, at: this.now() });
       await this.findReports();
+      await this.findStoredResults();
     } catch (err) {
       this.rlog.warn("read", { err }, "dashboard: cannot read the cluster's buckets yet; will retry");
     } finally {
       this.reading = false;
+    }
+  }
+
+  /**
+   * The result of each ended job the page has none for (it ended before the dashboard heard it
+   * live), read once per job from the job's durable record (`jobstate`, key = job id).
+   */
+  private async findStoredResults(): Promise<void> {
+    const jobs = this.opts.state().jobs;
+    const inView = new Set(jobs.map((j) => j.id));
+    for (const id of this.resultsRead) if (!inView.has(id)) this.resultsRead.delete(id);
+    const missing = jobs.filter(
+      (j) => j.endedAt !== null && j.result === null && !this.resultsRead.has(j.id),
+    );
+    if (missing.length === 0) return;
+    const kv = await this.opts.stores.kv(JOB_STATE_BUCKET);
+    for (const j of missing) {
+      this.resultsRead.add(j.id);
+      const entry = await kv.get(j.id);
+      if (!entry) continue;
+      let result;
+      try {
+        result = decodeJob(entry.value).result;
+      } catch {
+        this.refused();
+        continue;
+      }
+      if (result) this.emit({ type: "stored-result", job: j.id, result, at: this.now() });
     }
   }
 

@@ -158,4 +158,11 @@ export type DashEvent =
   | { type: "jobs"; records: JobRecord[]; at: number }
   | { type: "job-event"; event: JobEvent; at: number }
   | { type: "report"; job: string; path: string; at: number }
+  /** An ended job's result from its durable record (the job ended before the page heard it live). */
+  | {
+      type: "stored-result";
+      job: string;
+      result: Extract<JobEvent, { type: "job.finished" }>["result"];
+      at: number;
+    }
   | { type: "refused"; at: number };

@@ -5,7 +5,7 @@
  * (`source.ts`) subscribes and reads, the server (`server.ts`) pushes the state to browsers.
  * @module
  */
-import { applyJobEvent, applyRecords, markDeaths, setReport } from "./jobs.js";
+import { applyJobEvent, applyRecords, markDeaths, setReport, setStoredResult } from "./jobs.js";
 import { observeHeartbeat, tickNodes } from "./nodes.js";
 import { DEFAULT_LIMITS, type DashEvent, type DashLimits, type DashState } from "./types.js";
 
@@ -41,6 +41,10 @@ function apply(s: DashState, e: DashEvent, limits: DashLimits): DashState {
       return { ...s, jobs: applyJobEvent(s.jobs, e.event, e.at, limits) };
     case "report": {
       const jobs = setReport(s.jobs, e.job, e.path);
+      return jobs.every((j, i) => j === s.jobs[i]) ? s : { ...s, jobs };
+    }
+    case "stored-result": {
+      const jobs = setStoredResult(s.jobs, e.job, e.result);
       return jobs.every((j, i) => j === s.jobs[i]) ? s : { ...s, jobs };
     }
     case "refused":
