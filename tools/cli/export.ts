@@ -285,7 +285,10 @@ export function registerExportCommand(program: Command): void {
       "--spec <example-or-job-file>",
       "The job a folder's model was trained by (a folder holds no spec): fine-tuning reuses it",
     )
-    .option("--nats <url>", "NATS server URL(s), comma-separated: read a job's model from that cluster")
+    .option(
+      "--nats <url>",
+      "NATS server URL(s), comma-separated: read a job's model from that cluster (and fine-tune there)",
+    )
     .option("--cluster <name>", "Cluster name (subject namespace)", clusterName, "default")
     .option("--json", "Print the result as one JSON object on the last line")
     .addOption(logLevelOption());
