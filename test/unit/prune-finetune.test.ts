@@ -13,6 +13,7 @@ import { savedZeroIndices, zeroAt, type SavedWeight } from "../../actors/compute
 import type { WeightInfo } from "../../actors/compute/models.js";
 import { createOptimizer } from "../../actors/compute/optimizer.js";
 import { magnitudePrune } from "../../actors/compute/prune.js";
+import { finetuneSpec } from "../../tools/cli/export-finetune.js";
 import { InvalidJobSpecError, parseJobSpec, type JobSpecInput } from "../../actors/job/spec.js";
 
 const dir = mkdtempSync(join(tmpdir(), "flock-prune-ft-"));
@@ -134,4 +135,28 @@ test("keepZeros without init is refused by the spec check and by the engine", as
     ComputeEngine.create({ model, dataset, backend: "cpu", keepZeros: true }),
     /keepZeros keeps the zeros of saved weights: give init/,
   );
+});
+
+test("the fine-tuning job's spec: the original's, a new id, init from the pruned folder, zeros kept", () => {
+  const original = parseJobSpec({
+    id: "orig",
+    name: "flowers",
+    model,
+    dataset: { source: csv(), format: "csv", label: "y" },
+    epochs: 20,
+    globalBatch: 8,
+    seed: 7,
+    optimizer: { name: "adam", lr: 0.02 },
+  });
+  const url = pathToFileURL(join(dir, "pruned")).href;
+  const tuned = finetuneSpec(original, url, 2);
+  assert.notEqual(tuned.id, "orig");
+  assert.equal(tuned.init, url);
+  assert.equal(tuned.keepZeros, true);
+  assert.equal(tuned.epochs, 2);
+  assert.deepEqual(
+    [tuned.dataset, tuned.model, tuned.seed, tuned.globalBatch, tuned.optimizer],
+    [original.dataset, original.model, 7, 8, original.optimizer],
+  );
+  assert.deepEqual(finetuneSpec(original, url, 1, 0.001).optimizer, { name: "adam", lr: 0.001 });
 });
