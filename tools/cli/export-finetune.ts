@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { resolveJobSpec } from "../../actors/api.js";
+import { resolveJobSpec, runJob, saveJobModel, type ClusterHandle } from "../../actors/api.js";
+import { EmbeddedCluster } from "../../actors/embedded.js";
 import {
   readModelDir,
   writeModelFiles,
@@ -10,7 +11,6 @@ import {
   type ModelFiles,
 } from "../../actors/job/model-export.js";
 import type { JobSpec } from "../../actors/job/spec.js";
-import { train } from "../../actors/train.js";
 import type { Logger } from "../../runtime/log.js";
 
 /**
@@ -29,9 +29,11 @@ export interface FinetuneOptions {
   epochs: number;
   /** Learning rate (default: the original spec's). */
   lr?: number;
-  /** NATS URL(s) of a cluster; without it the job runs on the embedded default, as `flock train` does. */
-  nats?: string;
-  cluster?: string;
+  /**
+   * The cluster to run on, connected (with the command's auth flags); without it the job runs on
+   * the embedded default, as `flock train` does.
+   */
+  cluster?: ClusterHandle;
   log?: Logger;
 }
 
@@ -69,17 +71,21 @@ export async function finetunePruned(
     const from = join(tmp, "pruned");
     writeModelFiles(from, pruned, info);
     const spec = finetuneSpec(opts.spec, pathToFileURL(from).href, opts.epochs, opts.lr);
-    const result = await train(spec, {
-      ...(opts.nats === undefined ? {} : { nats: opts.nats }),
-      ...(opts.cluster === undefined ? {} : { cluster: opts.cluster }),
-      ...(opts.log ? { log: opts.log } : {}),
-      out: join(tmp, "tuned"),
-    });
-    if (result.status !== "completed") throw new Error(`fine-tuning job ${spec.id}: ${result.status}`);
-    // Every trainer computes the mask from the same saved bytes; a hash mismatch would say otherwise.
-    if (!result.replicasConsistent) throw new Error(`fine-tuning job ${spec.id}: replicas diverged`);
-    const tuned = readModelDir(join(tmp, "tuned"));
-    return { job: spec.id!, epochs: opts.epochs, steps: result.steps, lr: spec.optimizer.lr, ...tuned };
+    const embedded = opts.cluster
+      ? undefined
+      : await EmbeddedCluster.start({ nodes: spec.maxWorkers, ...(opts.log ? { log: opts.log } : {}) });
+    const cluster = opts.cluster ?? embedded!.handle;
+    try {
+      const result = await runJob(cluster, spec, opts.log ? { log: opts.log } : {});
+      if (result.status !== "completed") throw new Error(`fine-tuning job ${spec.id}: ${result.status}`);
+      // Every trainer computes the mask from the same saved bytes; a hash mismatch would say otherwise.
+      if (!result.replicasConsistent) throw new Error(`fine-tuning job ${spec.id}: replicas diverged`);
+      await saveJobModel(cluster, spec, result, join(tmp, "tuned"));
+      const tuned = readModelDir(join(tmp, "tuned"));
+      return { job: spec.id!, epochs: opts.epochs, steps: result.steps, lr: spec.optimizer.lr, ...tuned };
+    } finally {
+      await embedded?.close();
+    }
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -216,6 +216,27 @@ interface ExportFlags extends NatsAuthFlags {
   logLevel: string;
 }
 
+/** The `finetune` option the flags ask for: on `cluster` when connected, else on the embedded default. */
+function finetuneOption(
+  flags: ExportFlags,
+  source: SourceModel,
+  cluster: ClusterHandle | undefined,
+): Pick<CompressOptions, "finetune"> {
+  const epochs = flags.finetuneEpochs;
+  const spec = flags.spec === undefined ? source.spec : resolveJobSpec(flags.spec);
+  if (epochs === undefined || spec === undefined) return {};
+  const lr = flags.finetuneLr;
+  return {
+    finetune: (files, info) =>
+      finetunePruned(files, info, {
+        spec,
+        epochs,
+        ...(lr === undefined ? {} : { lr }),
+        ...(cluster ? { cluster } : {}),
+      }),
+  };
+}
+
 function positiveNumber(value: string): number {
   const x = Number(value);
   if (!(x > 0 && Number.isFinite(x)))
@@ -319,23 +340,10 @@ export function registerExportCommand(program: Command): void {
         cluster = await connectBounded({ ...flags, nats, timeoutMs: 10_000 }, log);
         source = await sourceFromJob(cluster.stores, what);
       }
-      const spec = flags.spec === undefined ? source.spec : resolveJobSpec(flags.spec);
-      const epochs = flags.finetuneEpochs;
       const result = await compressModel(source, flags.out, {
         ...(flags.quantize ? { quantize: flags.quantize } : {}),
         ...(flags.prune === undefined ? {} : { prune: flags.prune }),
-        ...(epochs === undefined || spec === undefined
-          ? {}
-          : {
-              finetune: (files, info) =>
-                finetunePruned(files, info, {
-                  spec,
-                  epochs,
-                  ...(flags.finetuneLr === undefined ? {} : { lr: flags.finetuneLr }),
-                  ...(flags.nats === undefined ? {} : { nats: flags.nats }),
-                  cluster: flags.cluster,
-                }),
-            }),
+        ...finetuneOption(flags, source, cluster),
       });
       (flags.json ? process.stderr : process.stdout).write(formatExport(result));
       if (flags.json) process.stdout.write(JSON.stringify(result) + "\n");
