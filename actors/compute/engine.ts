@@ -18,6 +18,8 @@ import { initialParams } from "./init.js";
 import {
   frozenRanges,
   initFromSaved,
+  savedZeroIndices,
+  zeroAt,
   zeroFrozen,
   type InitReport,
   type ParamRange,
@@ -44,6 +46,11 @@ export interface EngineOptions {
   init?: string | readonly SavedWeight[];
   /** Layers whose parameters never change: their gradient entries are always zero. */
   freeze?: readonly string[];
+  /**
+   * With `init`: the kernel values that are exactly 0 in the saved weights (a pruned model) stay
+   * exactly 0; their gradient entries are always zero. Refused without `init`.
+   */
+  keepZeros?: boolean;
   /** The stored (`flock://`) datasets the spec reads, fetched into the node's cache (`fetchStoredSources`). */
   stored?: StoredSources;
 }
@@ -110,6 +117,8 @@ export class ComputeEngine {
     private readonly seed: number,
     private readonly saved: readonly SavedWeight[] | undefined,
     private readonly frozen: readonly ParamRange[],
+    /** Flat indices `keepZeros` pins at 0 (empty without it). */
+    private readonly zeros: Uint32Array,
   ) {}
 
   /** Loads the dataset, selects the backend, builds the model and sets `initParams(seed)`. */
@@ -138,9 +147,18 @@ export class ComputeEngine {
     const seed = options.seed ?? 0;
     let saved: readonly SavedWeight[] | undefined;
     let frozen: ParamRange[];
+    let zeros: Uint32Array = new Uint32Array(0);
     try {
       saved = typeof options.init === "string" ? readSavedWeights(options.init) : options.init;
       frozen = frozenRanges(built.weights, options.freeze ?? []);
+      if (options.keepZeros && !saved)
+        throw new Error("keepZeros keeps the zeros of saved weights: give init");
+      if (saved) {
+        // From the saved values alone (seed-independent): only taken layers hold them.
+        const { params, report } = initFromSaved(built.weights, new Float32Array(built.paramCount), saved);
+        info.init = report;
+        if (options.keepZeros) zeros = savedZeroIndices(built.weights, params, report.taken);
+      }
     } catch (error) {
       built.model.dispose();
       throw error;
@@ -155,8 +173,8 @@ export class ComputeEngine {
       seed,
       saved,
       frozen,
+      zeros,
     );
-    if (saved) info.init = initFromSaved(built.weights, new Float32Array(built.paramCount), saved).report;
     engine.setParams(engine.initParams(seed));
     return engine;
   }
@@ -221,6 +239,7 @@ export class ComputeEngine {
       result.grad = this.flatten(this.variables.map((v) => grads[v.name]));
       // Zero at the source: the reducers' optimizers (sgd, momentum, adam) then move these by 0.
       zeroFrozen(result.grad, this.frozen);
+      zeroAt(result.grad, this.zeros);
       result.lossSum = value.dataSync()[0] ?? NaN;
     });
     return result;

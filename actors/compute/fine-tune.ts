@@ -1,5 +1,6 @@
 import { UnknownFrozenLayerError } from "./errors.js";
 import type { WeightInfo } from "./models.js";
+import { isPrunable } from "./prune.js";
 
 /**
  * Fine-tuning, decided purely: which layers of a model take saved weights, and which parameter
@@ -119,4 +120,32 @@ export function frozenRanges(weights: readonly WeightInfo[], freeze: readonly st
 /** Sets the frozen ranges of a gradient to zero, in place: every optimizer then leaves them as they are. */
 export function zeroFrozen(grad: Float32Array, ranges: readonly ParamRange[]): void {
   for (const r of ranges) grad.fill(0, r.start, r.end);
+}
+
+/**
+ * Flat indices of the kernel values that are exactly 0 in `params`, over the layers in `taken`
+ * (those whose weights came from a saved model): what `keepZeros` pins after magnitude pruning.
+ * Biases are left out, as `prune.ts` never zeroes them. Pure and ordered, so every trainer given
+ * the same saved weights computes the same mask.
+ */
+export function savedZeroIndices(
+  weights: readonly WeightInfo[],
+  params: Float32Array,
+  taken: readonly string[],
+): Uint32Array {
+  const layers = new Set(taken);
+  const out: number[] = [];
+  for (const w of weights) {
+    if (!layers.has(layerOf(w.name)) || !isPrunable(w.name)) continue;
+    for (let i = w.offset; i < w.offset + w.size; i++) if (params[i] === 0) out.push(i);
+  }
+  return Uint32Array.from(out);
+}
+
+/**
+ * Sets the gradient entries at `indices` to 0, in place. From the first step on, so an optimizer's
+ * state for them stays 0 too (Adam's moments, momentum) and they never move from 0.
+ */
+export function zeroAt(grad: Float32Array, indices: Uint32Array): void {
+  for (const i of indices) grad[i] = 0;
 }

@@ -25,6 +25,7 @@ export async function checkJobFits(spec: JobSpec, stores?: StoreProvider): Promi
     seed: spec.seed,
     init: await resolveInit(spec.init, stores && (() => stores.blobs(CHECKPOINTS_BUCKET))),
     freeze: spec.freeze,
+    keepZeros: spec.keepZeros,
     stored: await fetchStoredSources(spec.dataset, stores && dataAccess(stores)),
   });
   engine.dispose();

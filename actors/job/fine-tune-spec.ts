@@ -56,7 +56,7 @@ export function configLayerNames(model: unknown): (string | undefined)[] | undef
 }
 
 /**
- * The problems of a spec's `init` and `freeze` against its model config: each frozen name must be
+ * The problems of a spec's `init`, `freeze` and `keepZeros` (which needs `init`) against its model config: each frozen name must be
  * a layer of the model; with `init` every layer must be named, since saved weights are matched by
  * name and tfjs would otherwise invent names from a per-process counter (replicas could disagree).
  */
@@ -64,7 +64,15 @@ export function fineTuneProblems(spec: {
   model: unknown;
   init?: string;
   freeze?: readonly string[];
+  keepZeros?: boolean;
 }): { path: (string | number)[]; message: string }[] {
+  if (spec.keepZeros === true && spec.init === undefined)
+    return [
+      {
+        path: ["keepZeros"],
+        message: "keepZeros keeps the zeros of saved weights: give init (file:///DIR or job://ID) too",
+      },
+    ];
   if (spec.init === undefined && spec.freeze === undefined) return [];
   const names = configLayerNames(spec.model);
   if (!names) return []; // an unreadable model is the model build's error

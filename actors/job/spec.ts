@@ -154,6 +154,12 @@ export const JobSpec = z
     init: InitSource.optional(),
     /** Layer names whose parameters never change (their gradients are zeroed on every trainer). */
     freeze: FreezeList.optional(),
+    /**
+     * With `init`: every kernel value that is exactly 0 in the saved weights (a model `flock export
+     * --prune` wrote) stays exactly 0: its gradient entries are zeroed on every trainer, from the
+     * first step, so no optimizer moves it. Biases are not pinned (pruning keeps them).
+     */
+    keepZeros: z.boolean().optional(),
   })
   .refine((s) => s.minWorkers <= s.maxWorkers, {
     message: "minWorkers must not exceed maxWorkers",

@@ -104,6 +104,7 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
       seed: args.spec.seed,
       init,
       freeze: args.spec.freeze,
+      keepZeros: args.spec.keepZeros,
       stored,
     }),
   );

@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
-import type { ClusterHandle } from "../../actors/api.js";
+import { resolveJobSpec, type ClusterHandle } from "../../actors/api.js";
 import { selectBackend } from "../../actors/compute/backend.js";
 import type { Dataset } from "../../actors/compute/datasets.js";
 import { dataAccess, fetchStoredSources } from "../../actors/compute/dataset-store-cache.js";
@@ -24,7 +24,9 @@ import { JOB_STATE_BUCKET } from "../../actors/job/names.js";
 import type { JobSpec } from "../../actors/job/spec.js";
 import { createLogger } from "../../runtime/log.js";
 import type { StoreProvider } from "../../runtime/store/types.js";
+import { finetunePruned, type FinetuneRun } from "./export-finetune.js";
 import { connectBounded } from "./jobs.js";
+import { positiveInt } from "./train.js";
 import {
   addNatsAuthOptions,
   clusterName,
@@ -35,8 +37,9 @@ import {
 } from "./options.js";
 
 /**
- * `flock export JOB_OR_DIR --out DIR [--quantize uint8|float16]`: a trained model written again,
- * its weights compressed in the tfjs weight format, with the size and test accuracy of both.
+ * `flock export JOB_OR_DIR --out DIR [--quantize uint8|float16] [--prune S [--finetune-epochs E]]`:
+ * a trained model written again, its weights compressed in the tfjs weight format (pruned, then
+ * fine-tuned on the cluster with the pruned values kept at 0), with the size and test accuracy of each.
  * @module
  */
 
@@ -59,9 +62,13 @@ export interface ExportResult {
   quantize?: QuantizeDtype;
   /** The `--prune` target: that fraction of each kernel, smallest magnitudes first, set to 0. */
   prune?: number;
-  /** Test samples both accuracies are over. */
+  /** Test samples the accuracies are over. */
   testSize: number;
   before: ModelFigures;
+  /** With `finetune`: the pruned float32 model, before fine-tuning. */
+  pruned?: ModelFigures;
+  /** The fine-tuning job that ran after pruning (`--finetune-epochs`). */
+  finetune?: { job: string; epochs: number; steps: number; lr: number };
   after: ModelFigures;
   /** `after.weightBytes / before.weightBytes`. */
   weightRatio: number;
@@ -72,6 +79,8 @@ export interface CompressOptions {
   quantize?: QuantizeDtype;
   /** Magnitude-prune each kernel to this sparsity (in (0, 1)) before quantising. */
   prune?: number;
+  /** With `prune`: fine-tune the pruned model (zeros kept) before quantising; see `export-finetune.ts`. */
+  finetune?: (pruned: ModelFiles, info: FlockModelInfo) => Promise<FinetuneRun>;
 }
 
 /** A float32 model to compress, with the dataset whose test split it is scored on. */
@@ -80,6 +89,8 @@ export interface SourceModel {
   files: ModelFiles;
   info: FlockModelInfo;
   dataset: Dataset;
+  /** The spec of the job that trained it, where known (a job source; a folder holds none). */
+  spec?: JobSpec;
 }
 
 /** The model of a folder `flock train --out` wrote (float32), with its test split. */
@@ -103,7 +114,7 @@ export async function sourceFromJob(stores: StoreProvider, job: string): Promise
   // A flock:// dataset's shards come from the cluster, as for the job's own trainers.
   const data = await fetchStoredSources(spec.dataset, dataAccess(stores));
   const { files, info, dataset } = await storedModelFiles(spec, stored, data);
-  return { source: `job://${job}`, files, info, dataset };
+  return { source: `job://${job}`, files, info, dataset, spec };
 }
 
 /** Test accuracy of a model held in memory (loaded through stock tfjs's decoding). */
@@ -144,9 +155,12 @@ export async function compressModel(
     opts.prune === undefined
       ? before
       : { ...before, weightData: pruneWeights(before.weightSpecs, before.weightData, opts.prune).data };
-  const after = opts.quantize ? quantizeModelFiles(pruned, opts.quantize) : pruned;
+  if (opts.finetune && opts.prune === undefined) throw new Error("fine-tuning follows pruning: give prune");
+  const run = opts.finetune ? await opts.finetune(pruned, source.info) : undefined;
+  const final = run ? run.files : pruned;
+  const after = opts.quantize ? quantizeModelFiles(final, opts.quantize) : final;
   const written = writeModelFiles(out, after, {
-    ...source.info,
+    ...(run ? run.info : source.info),
     ...(opts.quantize ? { quantization: opts.quantize } : {}),
   });
   const figures = async (files: ModelFiles, weightBytes: number, totalBytes: number, kernels: ModelFiles) => {
@@ -164,8 +178,16 @@ export async function compressModel(
     before.weightData.length + Buffer.byteLength(modelJsonText(before)),
     before,
   );
-  // The sparsity after is the pruned float32 kernels': quantisation keeps zeros exact (its zero point is a code).
-  const a = await figures(readWritten(out), written.bytes.weights, written.bytes.total, pruned);
+  const p = run
+    ? await figures(
+        pruned,
+        pruned.weightData.length,
+        pruned.weightData.length + Buffer.byteLength(modelJsonText(pruned)),
+        pruned,
+      )
+    : undefined;
+  // The sparsity after is the float32 kernels': quantisation keeps zeros exact (its zero point is a code).
+  const a = await figures(readWritten(out), written.bytes.weights, written.bytes.total, final);
   return {
     source: source.source,
     out: resolve(out),
@@ -173,6 +195,9 @@ export async function compressModel(
     ...(opts.prune === undefined ? {} : { prune: opts.prune }),
     testSize: source.dataset.testSize,
     before: b,
+    ...(p && run
+      ? { pruned: p, finetune: { job: run.job, epochs: run.epochs, steps: run.steps, lr: run.lr } }
+      : {}),
     after: a,
     weightRatio: b.weightBytes === 0 ? 1 : a.weightBytes / b.weightBytes,
   };
@@ -182,10 +207,41 @@ interface ExportFlags extends NatsAuthFlags {
   out: string;
   quantize?: QuantizeDtype;
   prune?: number;
+  finetuneEpochs?: number;
+  finetuneLr?: number;
+  spec?: string;
   nats?: string;
   cluster: string;
   json?: boolean;
   logLevel: string;
+}
+
+/** The `finetune` option the flags ask for: on `cluster` when connected, else on the embedded default. */
+function finetuneOption(
+  flags: ExportFlags,
+  source: SourceModel,
+  cluster: ClusterHandle | undefined,
+): Pick<CompressOptions, "finetune"> {
+  const epochs = flags.finetuneEpochs;
+  const spec = flags.spec === undefined ? source.spec : resolveJobSpec(flags.spec);
+  if (epochs === undefined || spec === undefined) return {};
+  const lr = flags.finetuneLr;
+  return {
+    finetune: (files, info) =>
+      finetunePruned(files, info, {
+        spec,
+        epochs,
+        ...(lr === undefined ? {} : { lr }),
+        ...(cluster ? { cluster } : {}),
+      }),
+  };
+}
+
+function positiveNumber(value: string): number {
+  const x = Number(value);
+  if (!(x > 0 && Number.isFinite(x)))
+    throw new InvalidArgumentError(`expected a positive number, got "${value}"`);
+  return x;
 }
 
 function sparsityArg(value: string): number {
@@ -205,6 +261,12 @@ export function formatExport(r: ExportResult): string {
     [
       `flock: ${r.source} written to ${r.out}${r.prune === undefined ? "" : `, kernels pruned to ${pct(r.prune)}`}${r.quantize ? ` with ${r.quantize} weights` : ""} (${r.testSize} test samples)`,
       row("before", r.before),
+      ...(r.pruned && r.finetune
+        ? [
+            row("pruned", r.pruned),
+            `  fine-tuned: job ${r.finetune.job}, ${r.finetune.epochs} epoch(s), ${r.finetune.steps} steps at lr ${r.finetune.lr}, pruned values kept at 0`,
+          ]
+        : []),
       row("after ", r.after),
       `  weights ${pct(r.weightRatio)} of float32, accuracy ${((r.after.accuracy - r.before.accuracy) * 100).toFixed(2)} points`,
     ].join("\n") + "\n"
@@ -234,7 +296,20 @@ export function registerExportCommand(program: Command): void {
       "Zero that fraction (0 < s < 1) of each kernel, smallest magnitudes first",
       sparsityArg,
     )
-    .option("--nats <url>", "NATS server URL(s), comma-separated: read a job's model from that cluster")
+    .option(
+      "--finetune-epochs <n>",
+      "With --prune: fine-tune the pruned model for n epochs (pruned values kept at 0) before writing it",
+      positiveInt("--finetune-epochs"),
+    )
+    .option("--finetune-lr <lr>", "Learning rate of the fine-tuning (default: the job's)", positiveNumber)
+    .option(
+      "--spec <example-or-job-file>",
+      "The job a folder's model was trained by (a folder holds no spec): fine-tuning reuses it",
+    )
+    .option(
+      "--nats <url>",
+      "NATS server URL(s), comma-separated: read a job's model from that cluster (and fine-tune there)",
+    )
     .option("--cluster <name>", "Cluster name (subject namespace)", clusterName, "default")
     .option("--json", "Print the result as one JSON object on the last line")
     .addOption(logLevelOption());
@@ -247,6 +322,14 @@ export function registerExportCommand(program: Command): void {
         exitCode: 2,
         code: "commander.usage",
       });
+    const usage = (message: string): never =>
+      cmd.error(`error: ${message}`, { exitCode: 2, code: "commander.usage" });
+    if (flags.finetuneEpochs !== undefined && flags.prune === undefined)
+      usage("--finetune-epochs fine-tunes a pruned model: give --prune <sparsity>");
+    if (flags.finetuneEpochs !== undefined && local && flags.spec === undefined)
+      usage(
+        `${what} holds no job spec: give --spec <example-or-job-file> it was trained by, or a job id and --nats`,
+      );
     let cluster: ClusterHandle | undefined;
     try {
       let source: SourceModel;
@@ -260,6 +343,7 @@ export function registerExportCommand(program: Command): void {
       const result = await compressModel(source, flags.out, {
         ...(flags.quantize ? { quantize: flags.quantize } : {}),
         ...(flags.prune === undefined ? {} : { prune: flags.prune }),
+        ...finetuneOption(flags, source, cluster),
       });
       (flags.json ? process.stderr : process.stdout).write(formatExport(result));
       if (flags.json) process.stdout.write(JSON.stringify(result) + "\n");
