@@ -12,6 +12,7 @@ import {
   natsUrls,
   usageErrorsExit2,
   type NatsAuthFlags,
+  withNats,
 } from "./options.js";
 
 interface DashboardFlags extends NatsAuthFlags {
@@ -47,16 +48,8 @@ export function registerDashboardCommand(program: Command): void {
   addNatsAuthOptions(cmd);
   usageErrorsExit2(cmd);
   cmd.action(async (flags: DashboardFlags) => {
-    await serve(flags, flags.nats ?? defaultUrls(cmd));
+    await serve(flags, withNats(cmd, flags).nats);
   });
-}
-
-function defaultUrls(cmd: Command): string[] {
-  try {
-    return natsUrls(process.env.NATS_URL || "nats://127.0.0.1:4222");
-  } catch (err) {
-    return cmd.error(`error: NATS_URL: ${(err as Error).message}`, { exitCode: 2, code: "commander.usage" });
-  }
 }
 
 async function serve(flags: DashboardFlags, urls: string[]): Promise<void> {

@@ -32,6 +32,7 @@ import {
   natsUrls,
   usageErrorsExit2,
   type NatsAuthFlags,
+  withNats,
 } from "./options.js";
 import { readStores } from "./stores-read.js";
 import { table } from "./table.js";
@@ -126,17 +127,6 @@ function common(cmd: Command): Command {
     .option("--json", "Print one JSON object on the last line");
   addNatsAuthOptions(cmd);
   return usageErrorsExit2(cmd);
-}
-
-function withNats<F extends DataFlags>(cmd: Command, flags: F): F & { nats: string[] } {
-  if (!flags.nats) {
-    try {
-      flags.nats = natsUrls(process.env.NATS_URL || "nats://127.0.0.1:4222");
-    } catch (err) {
-      cmd.error(`error: NATS_URL: ${(err as Error).message}`, { exitCode: 2, code: "commander.usage" });
-    }
-  }
-  return flags as F & { nats: string[] };
 }
 
 function datasetName(value: string): string {

@@ -21,6 +21,7 @@ import {
   natsUrls,
   usageErrorsExit2,
   type NatsAuthFlags,
+  withNats,
 } from "./options.js";
 import { printResult, resultExitCode } from "./outcome.js";
 import { readStores } from "./stores-read.js";
@@ -100,17 +101,6 @@ function clusterOptions(cmd: Command): Command {
     .addOption(logLevelOption());
   addNatsAuthOptions(cmd);
   return usageErrorsExit2(cmd);
-}
-
-function withNats<F extends ClusterFlags>(cmd: Command, flags: F): F & { nats: string[] } {
-  if (!flags.nats) {
-    try {
-      flags.nats = natsUrls(process.env.NATS_URL || "nats://127.0.0.1:4222");
-    } catch (err) {
-      cmd.error(`error: NATS_URL: ${(err as Error).message}`, { exitCode: 2, code: "commander.usage" });
-    }
-  }
-  return flags as F & { nats: string[] };
 }
 
 /** Connects a follower client (an actor system) to the cluster, or fails with a clear error after `--timeout-ms`. */

@@ -43,6 +43,21 @@ export function clusterName(value: string): string {
   return value;
 }
 
+/**
+ * `flags` with `nats` set: the `--nats` flag, else `NATS_URL`, else `nats://127.0.0.1:4222`; a bad
+ * `NATS_URL` is a usage error (exit 2) of `cmd`.
+ */
+export function withNats<F extends { nats?: string[] }>(cmd: Command, flags: F): F & { nats: string[] } {
+  if (!flags.nats) {
+    try {
+      flags.nats = natsUrls(process.env.NATS_URL || "nats://127.0.0.1:4222");
+    } catch (err) {
+      cmd.error(`error: NATS_URL: ${(err as Error).message}`, { exitCode: 2, code: "commander.usage" });
+    }
+  }
+  return flags as F & { nats: string[] };
+}
+
 /** Parser of comma-separated NATS URLs. */
 export function natsUrls(value: string): string[] {
   const urls = value

@@ -9,6 +9,7 @@ import {
   natsUrls,
   usageErrorsExit2,
   type NatsAuthFlags,
+  withNats,
 } from "./options.js";
 import { readStores } from "./stores-read.js";
 import { table } from "./table.js";
@@ -115,14 +116,7 @@ export function registerStatusCommand(program: Command): void {
   addNatsAuthOptions(cmd);
   usageErrorsExit2(cmd);
   cmd.action(async (flags: StatusFlags) => {
-    if (!flags.nats) {
-      try {
-        flags.nats = natsUrls(process.env.NATS_URL || "nats://127.0.0.1:4222");
-      } catch (err) {
-        cmd.error(`error: NATS_URL: ${(err as Error).message}`, { exitCode: 2, code: "commander.usage" });
-      }
-    }
-    const status = await fetchStatus(flags as StatusFlags & { nats: string[] });
+    const status = await fetchStatus(withNats(cmd, flags));
     process.stdout.write(flags.json ? `${JSON.stringify(status)}\n` : formatStatus(status));
   });
 }
