@@ -19,6 +19,22 @@ import {
 /** The compiled CLI. */
 export const FLOCK = fileURLToPath(new URL("../../bin/flock.js", import.meta.url));
 
+/**
+ * Waits for a child's exit and returns its exit code; past `limitMs` it stops the child and fails
+ * the test with the child's output.
+ */
+export async function exitWithin(child: ChildHandle, limitMs: number): Promise<number | null> {
+  const exit = await Promise.race([
+    child.exited,
+    new Promise<"timeout">((r) => setTimeout(() => r("timeout"), limitMs).unref()),
+  ]);
+  if (exit === "timeout") {
+    await child.stop(0);
+    assert.fail(`${child.name} did not end within ${limitMs} ms:\n${child.output()}`);
+  }
+  return exit.code;
+}
+
 /** A running daemon. */
 export interface Daemon {
   id: string;

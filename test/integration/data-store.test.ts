@@ -15,7 +15,7 @@ import { test } from "node:test";
 import type { TrainResult } from "../../actors/api.js";
 import type { PutResult } from "../../tools/cli/data.js";
 import { registerCleanup, scaleTimeout, spawnChild, useNatsServer } from "../helpers/index.js";
-import { FLOCK, startDaemon } from "./cluster-kit.js";
+import { FLOCK, exitWithin, startDaemon } from "./cluster-kit.js";
 
 const CLUSTER = "ds";
 const root = fileURLToPath(new URL("../../../", import.meta.url));
@@ -35,15 +35,8 @@ async function flock(t: { after(fn: () => unknown): void }, args: string[], limi
     t,
     spawnChild(process.execPath, [FLOCK, ...args], { name: `flock ${args[0]} ${args[1]}` }),
   );
-  const exit = await Promise.race([
-    child.exited,
-    new Promise<"timeout">((r) => setTimeout(() => r("timeout"), scaleTimeout(limitMs)).unref()),
-  ]);
-  if (exit === "timeout") {
-    await child.stop(0);
-    assert.fail(`${child.name} did not end within ${limitMs} ms:\n${child.output()}`);
-  }
-  return { code: exit.code, out: child.output(), stdout: child.stdout() };
+  const code = await exitWithin(child, scaleTimeout(limitMs));
+  return { code, out: child.output(), stdout: child.stdout() };
 }
 
 function lastJson<T>(run: Run): T {

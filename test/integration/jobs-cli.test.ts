@@ -15,24 +15,12 @@ import {
   useNatsServer,
   type ChildHandle,
 } from "../helpers/index.js";
-import { FLOCK, startDaemon } from "./cluster-kit.js";
+import { FLOCK, exitWithin, startDaemon } from "./cluster-kit.js";
 
 const CLUSTER = "jc";
 
 function flock(args: string[], name: string): ChildHandle {
   return spawnChild(process.execPath, [FLOCK, ...args], { name });
-}
-
-async function finished(child: ChildHandle, limitMs: number): Promise<number | null> {
-  const exit = await Promise.race([
-    child.exited,
-    new Promise<"timeout">((r) => setTimeout(() => r("timeout"), limitMs).unref()),
-  ]);
-  if (exit === "timeout") {
-    await child.stop(0);
-    assert.fail(`${child.name} did not end within ${limitMs} ms:\n${child.output()}`);
-  }
-  return exit.code;
 }
 
 /** Starts `flock train` and returns it with its job id, once it has printed progress. */
@@ -73,7 +61,7 @@ test(
     await startDaemon(t, [server.url], CLUSTER, "a", ["--log-level", "warn"]);
 
     const unknown = flock(["job", "wait", "no-such-job", ...common], "flock job wait (unknown)");
-    assert.equal(await finished(unknown, scaleTimeout(20_000)), 1, unknown.output());
+    assert.equal(await exitWithin(unknown, scaleTimeout(20_000)), 1, unknown.output());
     assert.match(unknown.output(), /unknown job "no-such-job"/);
 
     const [train, job] = await startTraining(t, server.url);
@@ -81,7 +69,7 @@ test(
     await train.exited;
 
     const listed = flock(["jobs", ...common, "--json"], "flock jobs");
-    assert.equal(await finished(listed, scaleTimeout(20_000)), 0, listed.output());
+    assert.equal(await exitWithin(listed, scaleTimeout(20_000)), 0, listed.output());
     const listing = JSON.parse(listed.stdout().trim().split("\n").pop() ?? "") as JobsListing;
     assert.ok(
       listing.jobs.some((j) => j.id === job),
@@ -89,7 +77,7 @@ test(
     );
 
     const wait = flock(["job", "wait", job, ...common, "--json"], "flock job wait");
-    assert.equal(await finished(wait, scaleTimeout(120_000)), 0, wait.output());
+    assert.equal(await exitWithin(wait, scaleTimeout(120_000)), 0, wait.output());
     const result = JSON.parse(wait.stdout().trim().split("\n").pop() ?? "") as TrainResult;
     assert.equal(result.job, job);
     assert.equal(result.status, "completed");
@@ -98,15 +86,15 @@ test(
 
     const [second, victim] = await startTraining(t, server.url);
     const cancel = flock(["job", "cancel", victim, ...common], "flock job cancel");
-    assert.equal(await finished(cancel, scaleTimeout(60_000)), 0, cancel.output());
+    assert.equal(await exitWithin(cancel, scaleTimeout(60_000)), 0, cancel.output());
     assert.match(cancel.stdout(), new RegExp(`job ${victim} ended as failed: cancelled by client-`));
-    assert.equal(await finished(second, scaleTimeout(30_000)), 1, "the submitting client fails too");
+    assert.equal(await exitWithin(second, scaleTimeout(30_000)), 1, "the submitting client fails too");
     assert.match(second.output(), /cancelled by client-/);
     const waitCancelled = flock(["job", "wait", victim, ...common], "flock job wait (cancelled)");
-    assert.equal(await finished(waitCancelled, scaleTimeout(30_000)), 1, waitCancelled.output());
+    assert.equal(await exitWithin(waitCancelled, scaleTimeout(30_000)), 1, waitCancelled.output());
     assert.match(waitCancelled.output(), new RegExp(`job ${victim} failed: cancelled by client-`));
     const again = flock(["job", "cancel", victim, ...common], "flock job cancel (ended)");
-    assert.equal(await finished(again, scaleTimeout(20_000)), 1, again.output());
+    assert.equal(await exitWithin(again, scaleTimeout(20_000)), 1, again.output());
     assert.match(again.output(), /already ended \(failed: cancelled by client-/);
   },
 );

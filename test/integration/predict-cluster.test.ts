@@ -21,7 +21,7 @@ import {
   useNatsServer,
   type ChildHandle,
 } from "../helpers/index.js";
-import { FLOCK, daemonWarnings, startDaemon, startedDaemons } from "./cluster-kit.js";
+import { FLOCK, daemonWarnings, exitWithin, startDaemon, startedDaemons } from "./cluster-kit.js";
 
 const CLUSTER = "pr";
 const root = fileURLToPath(new URL("../../../", import.meta.url));
@@ -30,19 +30,6 @@ test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 function flock(args: string[], name: string): ChildHandle {
   return spawnChild(process.execPath, [FLOCK, ...args], { name });
-}
-
-/** Waits for a child's exit (failing the test past `limitMs`) and returns its exit code. */
-async function exitCode(child: ChildHandle, limitMs: number): Promise<number | null> {
-  const exit = await Promise.race([
-    child.exited,
-    new Promise<"timeout">((r) => setTimeout(() => r("timeout"), limitMs).unref()),
-  ]);
-  if (exit === "timeout") {
-    await child.stop(0);
-    assert.fail(`${child.name} did not end within ${limitMs} ms:\n${child.output()}`);
-  }
-  return exit.code;
 }
 
 /** The last stdout line of a finished command, parsed. */
@@ -54,7 +41,7 @@ function lastJson<T>(child: ChildHandle): T {
 async function predictCli(t: { after(fn: () => unknown): void }, args: string[], name: string) {
   const out = join(dir, `${name.replace(/\W+/g, "-")}.jsonl`);
   const child = registerCleanup(t, flock(["predict", ...args, "--out", out, "--json"], name));
-  assert.equal(await exitCode(child, scaleTimeout(120_000)), 0, child.output());
+  assert.equal(await exitWithin(child, scaleTimeout(120_000)), 0, child.output());
   return { result: lastJson<PredictResult>(child), lines: readFileSync(out, "utf8"), child };
 }
 
@@ -110,7 +97,7 @@ test(
         "flock train",
       ),
     );
-    assert.equal(await exitCode(train, scaleTimeout(180_000)), 0, train.output());
+    assert.equal(await exitWithin(train, scaleTimeout(180_000)), 0, train.output());
     const trained = lastJson<{ status: string; accuracy: number; id?: string; job?: string }>(train);
     assert.equal(trained.status, "completed");
     const jobId = /\(job (\S+)\)/.exec(train.output())?.[1];
@@ -157,7 +144,7 @@ test(
     const killedAt = Number(m[1]);
     startedDaemons.find((d) => d.id === "b")!.proc.kill("SIGKILL");
     assert.ok(killedAt < 24_000, `b was killed mid-run (at ${killedAt} records)`);
-    assert.equal(await exitCode(dist, scaleTimeout(180_000)), 0, dist.output());
+    assert.equal(await exitWithin(dist, scaleTimeout(180_000)), 0, dist.output());
     const run = lastJson<PredictResult>(dist);
     const lines = readFileSync(outFile, "utf8");
     assert.equal(lines.split("\n").length - 1, 24_000, "exactly one line per record");
@@ -184,7 +171,7 @@ test("flock predict: bad input and an unknown model exit non-zero, naming the pr
   const bad = join(dir, "bad.csv");
   writeFileSync(bad, `${header}\n1,2,3,4\n1,2,oops,4\n`);
   const unknown = registerCleanup(t, flock(["predict", modelDir, bad, "--json"], "predict unknown model"));
-  assert.equal(await exitCode(unknown, scaleTimeout(30_000)), 1);
+  assert.equal(await exitWithin(unknown, scaleTimeout(30_000)), 1);
   assert.match(unknown.output(), /no such model folder/);
   assert.equal(unknown.stdout(), "");
   // A real model (exported by the test above when it ran first; else trained here quickly).
@@ -195,14 +182,14 @@ test("flock predict: bad input and an unknown model exit non-zero, naming the pr
       t,
       flock(["train", data.job, "--epochs", "1", "--out", modelOk, "--no-report"], "train"),
     );
-    assert.equal(await exitCode(train, scaleTimeout(120_000)), 0, train.output());
+    assert.equal(await exitWithin(train, scaleTimeout(120_000)), 0, train.output());
   }
   const out = join(dir, "bad-out.jsonl");
   const refused = registerCleanup(
     t,
     flock(["predict", modelOk, bad, "--out", out, "--json"], "predict bad input"),
   );
-  assert.equal(await exitCode(refused, scaleTimeout(30_000)), 1);
+  assert.equal(await exitWithin(refused, scaleTimeout(30_000)), 1);
   assert.match(refused.output(), /bad\.csv: line 3, field "petal_length": "oops" is not a number/);
   assert.equal(refused.stdout(), "");
   assert.equal(existsSync(out), false, "no output file is started");
