@@ -5,14 +5,13 @@ import { NatsTransport } from "../../runtime/transport/index.js";
 import { startDashboard } from "../dashboard/index.js";
 import {
   addNatsAuthOptions,
-  clusterName,
+  clusterTargetOptions,
   intIn,
   logLevelOption,
   natsOptions,
-  natsUrls,
   usageErrorsExit2,
-  type NatsAuthFlags,
   withNats,
+  type NatsAuthFlags,
 } from "./options.js";
 
 interface DashboardFlags extends NatsAuthFlags {
@@ -27,15 +26,11 @@ interface DashboardFlags extends NatsAuthFlags {
 
 /** Registers `flock dashboard`: the live page of a cluster, served until SIGINT or SIGTERM. */
 export function registerDashboardCommand(program: Command): void {
-  const cmd = program
-    .command("dashboard")
-    .description("Serve a live web page of the cluster's nodes, jobs and training curves (read-only)")
-    .option(
-      "--nats <urls>",
-      "NATS server URL(s), comma-separated (default: env NATS_URL, else nats://127.0.0.1:4222)",
-      natsUrls,
-    )
-    .option("--cluster <name>", "Cluster name", clusterName, "default")
+  const cmd = clusterTargetOptions(
+    program
+      .command("dashboard")
+      .description("Serve a live web page of the cluster's nodes, jobs and training curves (read-only)"),
+  )
     .option("--host <host>", "Address to listen on (keep it on loopback or a trusted network)", "127.0.0.1")
     .option("--port <port>", "Port to listen on (0: any free port)", intIn(0, 65_535), 8080)
     .option(

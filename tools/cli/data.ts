@@ -27,12 +27,11 @@ import {
 import { BadDataError } from "../../actors/compute/errors.js";
 import {
   addNatsAuthOptions,
-  clusterName,
+  clusterTargetOptions,
   intIn,
-  natsUrls,
   usageErrorsExit2,
-  type NatsAuthFlags,
   withNats,
+  type NatsAuthFlags,
 } from "./options.js";
 import { readStores } from "./stores-read.js";
 import { table } from "./table.js";
@@ -111,13 +110,7 @@ export function registerDataCommands(program: Command): void {
 }
 
 function common(cmd: Command): Command {
-  cmd
-    .option(
-      "--nats <urls>",
-      "NATS server URL(s), comma-separated (default: env NATS_URL, else nats://127.0.0.1:4222)",
-      natsUrls,
-    )
-    .option("--cluster <name>", "Cluster name", clusterName, "default")
+  clusterTargetOptions(cmd)
     .option(
       "--timeout-ms <ms>",
       "Give up reaching NATS (put: the whole upload) after this long",

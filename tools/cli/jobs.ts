@@ -14,14 +14,13 @@ import { createProgress } from "../report/index.js";
 import { JobTimeline } from "./follow.js";
 import {
   addNatsAuthOptions,
-  clusterName,
+  clusterTargetOptions,
   intIn,
   logLevelOption,
   natsOptions,
-  natsUrls,
   usageErrorsExit2,
-  type NatsAuthFlags,
   withNats,
+  type NatsAuthFlags,
 } from "./options.js";
 import { printResult, resultExitCode } from "./outcome.js";
 import { readStores } from "./stores-read.js";
@@ -85,13 +84,7 @@ export function registerJobsCommands(program: Command): void {
 }
 
 function clusterOptions(cmd: Command): Command {
-  cmd
-    .option(
-      "--nats <urls>",
-      "NATS server URL(s), comma-separated (default: env NATS_URL, else nats://127.0.0.1:4222)",
-      natsUrls,
-    )
-    .option("--cluster <name>", "Cluster name", clusterName, "default")
+  clusterTargetOptions(cmd)
     .option(
       "--timeout-ms <ms>",
       "Give up reaching NATS (cancel: the job's end) after this long",

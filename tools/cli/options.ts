@@ -44,6 +44,20 @@ export function clusterName(value: string): string {
 }
 
 /**
+ * `--nats` (its default: `NATS_URL`, else the local server; see {@link withNats}) and `--cluster`,
+ * the two options of every command that reads or addresses a running cluster.
+ */
+export function clusterTargetOptions(cmd: Command): Command {
+  return cmd
+    .option(
+      "--nats <urls>",
+      "NATS server URL(s), comma-separated (default: env NATS_URL, else nats://127.0.0.1:4222)",
+      natsUrls,
+    )
+    .option("--cluster <name>", "Cluster name", clusterName, "default");
+}
+
+/**
  * `flags` with `nats` set: the `--nats` flag, else `NATS_URL`, else `nats://127.0.0.1:4222`; a bad
  * `NATS_URL` is a usage error (exit 2) of `cmd`.
  */

@@ -4,12 +4,11 @@ import { readClusterView, type ClusterView } from "../../runtime/cluster/monitor
 import type { StoreProvider } from "../../runtime/store/index.js";
 import {
   addNatsAuthOptions,
-  clusterName,
+  clusterTargetOptions,
   intIn,
-  natsUrls,
   usageErrorsExit2,
-  type NatsAuthFlags,
   withNats,
+  type NatsAuthFlags,
 } from "./options.js";
 import { readStores } from "./stores-read.js";
 import { table } from "./table.js";
@@ -102,15 +101,7 @@ function toStatusNode(n: ClusterView["nodes"][number], view: ClusterView): Statu
 
 /** Registers `flock status`. */
 export function registerStatusCommand(program: Command): void {
-  const cmd = program
-    .command("status")
-    .description("Show the cluster's nodes and jobs")
-    .option(
-      "--nats <urls>",
-      "NATS server URL(s), comma-separated (default: env NATS_URL, else nats://127.0.0.1:4222)",
-      natsUrls,
-    )
-    .option("--cluster <name>", "Cluster name", clusterName, "default")
+  const cmd = clusterTargetOptions(program.command("status").description("Show the cluster's nodes and jobs"))
     .option("--json", "Print one JSON object")
     .option("--timeout-ms <ms>", "Give up after this long", intIn(100, 600_000), 5000);
   addNatsAuthOptions(cmd);
