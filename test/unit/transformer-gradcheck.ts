@@ -86,3 +86,19 @@ export function pseudoRandom(tf: Tf, shape: number[], seed: number, scale = 1): 
   }
   return tf.tensor(values, shape);
 }
+
+/**
+ * Sets every variable from a seed, so a gradient check is the same on every run (tfjs's
+ * initializers draw from an unseeded generator). Embedding tables at ±0.5, matrices at glorot
+ * scale by their first dimension, layer-norm gains near 1, other vectors at ±0.1.
+ */
+export function seedVariables(tf: Tf, vars: tfc.Variable[], seed: number): void {
+  vars.forEach((v, i) => {
+    const fanIn = v.shape.length > 1 ? (v.shape[0] ?? 1) : 1;
+    const scale = v.name.includes("embeddings") ? 0.5 : v.shape.length > 1 ? Math.sqrt(3 / fanIn) : 0.1;
+    tf.tidy(() => {
+      const values = pseudoRandom(tf, v.shape, seed + i, scale);
+      v.assign(v.name.endsWith("gamma") ? tf.add(values, 1) : values);
+    });
+  });
+}

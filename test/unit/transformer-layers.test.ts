@@ -9,7 +9,7 @@ import {
   SelfAttention,
   TokenEmbedding,
 } from "../../actors/compute/transformer/index.js";
-import { gradCheck, pseudoRandom, type GradCheckResult } from "./transformer-gradcheck.js";
+import { gradCheck, pseudoRandom, seedVariables, type GradCheckResult } from "./transformer-gradcheck.js";
 
 // Every backend flock may choose in a trainer's worker thread without tfjs-node.
 const BACKENDS = ["wasm", "cpu"] as const;
@@ -44,6 +44,7 @@ for (const backend of BACKENDS) {
     ]);
     layer.apply(ids);
     const vars = layerVariables(layer);
+    seedVariables(tf, vars, 41);
     assert.deepEqual(
       layer.trainableWeights.map((w) => w.originalName),
       ["tok/embeddings", "tok/position_embeddings", "tok/output_bias"],
@@ -71,6 +72,7 @@ for (const backend of BACKENDS) {
       [1, 2, 3, 5],
     ]);
     layer.apply([hidden, ids]);
+    seedVariables(tf, layerVariables(layer), 43);
     const result = gradCheck(tf, () => weightedSum(tf, layer.apply([hidden, ids]) as tfc.Tensor, 5), [
       ...layerVariables(layer),
       hidden,
@@ -86,6 +88,7 @@ for (const backend of BACKENDS) {
       const layer = new PositionDense({ inputWidth: 4, units: 5, activation, name: `ffn_${activation}` });
       const x = tf.variable(pseudoRandom(tf, [2, 3, 4], 17));
       layer.apply(x);
+      seedVariables(tf, layerVariables(layer), 47);
       const r = gradCheck(tf, () => weightedSum(tf, layer.apply(x) as tfc.Tensor, 19), [
         ...layerVariables(layer),
         x,
