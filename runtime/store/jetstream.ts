@@ -1,4 +1,4 @@
-import type { JetStreamClient, KV, NatsConnection, ObjectStore } from "nats";
+import { StorageType, type JetStreamClient, type KV, type NatsConnection, type ObjectStore } from "nats";
 import { checkBucketName, checkKey, keyHasPrefix } from "./names.js";
 import { KvConflictError, type BlobStore, type KvEntry, type KvStore, type StoreProvider } from "./types.js";
 
@@ -47,6 +47,17 @@ function isWrongLastSequence(err: unknown): boolean {
  * Buckets in NATS JetStream: KV buckets (history 1, the given TTL as the stream's max age, so TTL
  * expiry runs on the server's clock) and object stores for blobs. Bucket streams are created on
  * first use and shared by every process of the cluster.
+ *
+ * A bucket with a TTL (leases, the membership view) is held in memory, not on disk. Its keys are
+ * ephemeral by nature, and nats-server 2.9.10 breaks such a file-stored bucket when it restores it
+ * empty (every key expired while the servers were down): the message a holder has just written can
+ * be read back by its revision, but a read of the key's last value says it is absent. A
+ * compare-and-set on the key then fails while a create succeeds, so leases changed hands once a
+ * second for minutes after a JetStream outage (issue 14; logged from the chaos harness: revision
+ * 263 read as a PUT by revision, absent by key, `Restored 0 messages` for the bucket on all three
+ * servers). A memory stream is not restored: after an outage it starts empty and consistent. What
+ * that costs: a restart of every server at once loses the leases even when it was shorter than
+ * their TTL, so every node re-incarnates; a restart of one server of three does not.
  */
 export class JetStreamStores implements StoreProvider {
   readonly cluster: string;
@@ -83,7 +94,13 @@ export class JetStreamStores implements StoreProvider {
     if (!p) {
       const ttlMs = opts.ttlMs ?? 0;
       p = this.withReplicas((replicas) =>
-        this.js.views.kv(this.bucketName(bucket), { history: 1, ttl: ttlMs, replicas, allow_direct: false }),
+        this.js.views.kv(this.bucketName(bucket), {
+          history: 1,
+          ttl: ttlMs,
+          replicas,
+          allow_direct: false,
+          storage: ttlMs > 0 ? StorageType.Memory : StorageType.File,
+        }),
       ).then((kv) => new JetStreamKv(bucket, ttlMs, kv));
       this.kvs.set(bucket, p);
       p.catch(() => this.kvs.delete(bucket));

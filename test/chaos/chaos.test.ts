@@ -3,7 +3,7 @@
  * that some process outlives at least once (seed 7: coordinator, coordinator-pause, partition,
  * kill, pause, slow, broker), a fault-free baseline first; it must pass every invariant, and lose
  * no committed step. About two and a half minutes on two cores. The faults that nothing outlives
- * (total, jetstream-outage) have their own, shorter scenario: test/soak/durability.test.ts.
+ * (total, jetstream-outage) have their own, shorter scenario: durability.test.ts.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { JetStreamStores } from "../../runtime/store/index.js";
 import { storeContract } from "../contract/store.js";
 import { sharedJetStream } from "../helpers/index.js";
+import { StorageType } from "nats";
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const dec = (b: Uint8Array | undefined): string | undefined => (b ? new TextDecoder().decode(b) : undefined);
@@ -34,5 +35,16 @@ describe("JetStreamStores specifics", () => {
     const info = await jsm.streams.info("KV_flock_blue_shared");
     assert.equal(info.config.num_replicas, 1);
     assert.equal(info.config.max_msgs_per_subject, 1);
+  });
+
+  test("a bucket with a TTL lives in memory; one without lives on disk", async () => {
+    const stores = new JetStreamStores(nc(), { cluster: "storage" });
+    await (await stores.kv("ephemeral", { ttlMs: 3000 })).put("k", enc("v"));
+    await (await stores.kv("durable")).put("k", enc("v"));
+    const jsm = await nc().jetstreamManager();
+    const ephemeral = await jsm.streams.info("KV_flock_storage_ephemeral");
+    assert.equal(ephemeral.config.storage, StorageType.Memory);
+    assert.equal(ephemeral.config.max_age, 3000 * 1_000_000);
+    assert.equal((await jsm.streams.info("KV_flock_storage_durable")).config.storage, StorageType.File);
   });
 });
