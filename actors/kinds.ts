@@ -64,6 +64,8 @@ export interface SetupOptions {
   faults?: { reducer?: ReducerFaults; trainer?: TrainerFaults };
   /** How long ended jobs' records and checkpoints are kept (default 7 days; see `job/janitor.ts`). */
   jobRetentionMs?: number;
+  /** Bound of the node's shard cache in bytes (default `DEFAULT_CACHE_BYTES`, 2 GiB). */
+  dataCacheBytes?: number;
 }
 
 /**
@@ -112,7 +114,7 @@ export function setupNode(node: TrainingNode, options: SetupOptions = {}): void 
           terms: leaseTermCheck(node.stores, job, scheduler),
           faults: options.faults?.trainer,
           blobs: () => node.stores.blobs(CHECKPOINTS_BUCKET),
-          data: dataAccess(node.stores),
+          data: dataAccess(node.stores, undefined, options.dataCacheBytes),
         },
       );
     },
@@ -152,7 +154,7 @@ export function setupNode(node: TrainingNode, options: SetupOptions = {}): void 
         metrics: system.metrics,
         terms: leaseTermCheck(node.stores, args.job, scheduler),
         blobs: () => node.stores.blobs(CHECKPOINTS_BUCKET),
-        data: dataAccess(node.stores),
+        data: dataAccess(node.stores, undefined, options.dataCacheBytes),
       }),
   });
 
