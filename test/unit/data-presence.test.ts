@@ -1,7 +1,8 @@
 /**
  * A node's side of the data check (`actors/compute/data-presence.ts`): the sources of a spec, the
  * hasher's cache (one read per file version, keyed by size, mtime and inode; bounded LRU; shared
- * concurrent reads), and the problems a node reports (missing, not a file, other bytes; bounded).
+ * concurrent reads), the problems a node reports (missing, not a file, other bytes; bounded), and
+ * the bounds of the data check's wire messages.
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -18,6 +19,7 @@ import {
   submittedHashes,
 } from "../../actors/compute/data-presence.js";
 import { FileDatasetSpec } from "../../actors/compute/dataset-spec.js";
+import { CheckData, DataChecked } from "../../actors/data-check/protocol.js";
 
 const dir = mkdtempSync(join(tmpdir(), "flock-presence-"));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -108,4 +110,25 @@ test("a problem text is bounded, and submittedHashes hashes each file:// CSV/JSO
     [train.url]: sha('{"y":"p"}\n'),
     [testFile.url]: sha('{"y":"q"}\n'),
   });
+});
+
+test("the data check's wire schemas are bounded: file:// URLs only, at most 4 sources and 4 short problems", () => {
+  const source = { url: "file:///d/a.csv", kind: "file", sha256: sha("a") };
+  const ask = (sources: unknown[]) => CheckData.safeParse({ type: "data.check", job: "j1", sources });
+  assert.ok(ask([source]).success);
+  assert.equal(ask([]).success, false, "nothing to check");
+  assert.equal(ask(Array(5).fill(source)).success, false, "more than MAX_DATA_SOURCES");
+  assert.equal(ask([{ ...source, url: "/etc/passwd" }]).success, false, "not a file:// URL");
+  assert.equal(ask([{ ...source, url: `file:///${"x".repeat(5000)}` }]).success, false, "too long");
+  assert.equal(ask([{ ...source, sha256: "not-hex" }]).success, false);
+  assert.equal(ask([{ ...source, extra: 1 }]).success, false, "strict");
+  const answer = (problems: string[]) => DataChecked.safeParse({ type: "data.checked", problems });
+  assert.ok(answer([]).success);
+  assert.equal(answer(Array<string>(5).fill("x")).success, false);
+  assert.equal(answer(["x".repeat(MAX_PROBLEM_CHARS + 1)]).success, false);
+  assert.equal(
+    DataChecked.safeParse({ type: "data.checked", problems: [], node: "b" }).success,
+    false,
+    "names no node",
+  );
 });
