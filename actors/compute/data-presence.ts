@@ -113,9 +113,11 @@ async function sourceProblem(source: DataSource, hasher: FileHasher): Promise<st
     const path = checkDataFile(source.url);
     if (source.sha256 === undefined) return undefined;
     const actual = await hasher.sha256(path);
+    // The answer names only the submitted hash: an asker learns match or not, never a digest of
+    // a file it named (any file this daemon can read would otherwise be fingerprinted).
     return actual === source.sha256
       ? undefined
-      : `${path}: sha256 ${actual.slice(0, 12)}… differs from the submitted file's ${source.sha256.slice(0, 12)}…`;
+      : `${path}: this node's copy differs from the submitted file (sha256 ${source.sha256.slice(0, 12)}…)`;
   } catch (error) {
     return (error as Error).message;
   }

@@ -13,7 +13,7 @@ const URL = "file:///data/train.csv";
 const SHA = "a".repeat(64);
 const fileSpec = (over: Parameters<typeof testSpec>[0] = {}) =>
   testSpec({ dataset: { source: URL, format: "csv", label: "y" }, dataHashes: { [URL]: SHA }, ...over });
-const lacks = `/data/train.csv: sha256 bbbbbbbbbbbb… differs from the submitted file's aaaaaaaaaaaa…`;
+const lacks = "/data/train.csv: this node's copy differs from the submitted file (sha256 aaaaaaaaaaaa…)";
 
 /** Answers every pending `checkData`: the nodes in `refused` with `lacks`, the others with nothing. */
 function answer(d: Driver, refused: readonly string[] = []): string[] {
