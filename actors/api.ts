@@ -14,6 +14,7 @@ import { InvalidJobSpecError, parseJobSpec, type JobSpec, type JobSpecInput } fr
 import { TRAINING_MESSAGES } from "./kinds.js";
 import { checkJobFits } from "./job/check.js";
 import { dataAccess, fetchStoredSources } from "./compute/dataset-store-cache.js";
+import { submittedHashes } from "./compute/data-presence.js";
 import { resolveDataPaths } from "./compute/dataset-spec.js";
 import { exportModel, fetchStoredModel, type ExportedModel, type ExportOptions } from "./job/model-export.js";
 import { StoredModelError } from "./job/model-store.js";
@@ -109,6 +110,10 @@ export async function submitJob(
 ): Promise<string> {
   const log = opts.log ?? silentLogger();
   await checkJobFits(spec, cluster.stores);
+  // The hashes of the file:// data as this machine holds it: the reference every node's copy
+  // must match to get a trainer (`coordinator/data-checks.ts`).
+  const hashes = await submittedHashes(spec.dataset);
+  const placed: JobSpec = Object.keys(hashes).length > 0 ? { ...spec, dataHashes: hashes } : spec;
   const job = spec.id!;
   const client = cluster.client;
   client.registry.register(...TRAINING_MESSAGES);
@@ -116,13 +121,13 @@ export async function submitJob(
   const name = jobNames.coordinator(job);
   const [active] = nodes;
   if (active === undefined) throw new JobFailedError(`job ${job}: no node to place it on`);
-  await client.spawnRemote(active, "flock.coordinator", name, { job, spec }, { timeoutMs: 10_000 });
+  await client.spawnRemote(active, "flock.coordinator", name, { job, spec: placed }, { timeoutMs: 10_000 });
   // The coordinator keeps a standby on the first other node (sorted) once it runs; this one
   // covers the moments before that.
   const standby = nodes.filter((n) => n !== active).sort()[0];
   if (standby)
     await client
-      .spawnRemote(standby, "flock.coordinator", name, { job, spec }, { timeoutMs: 10_000 })
+      .spawnRemote(standby, "flock.coordinator", name, { job, spec: placed }, { timeoutMs: 10_000 })
       .catch((e: Error) => log.warn({ err: e }, "no standby coordinator"));
   log.info({ job, active, standby }, "job submitted");
   return job;

@@ -14,9 +14,10 @@ import { orphanWatcherBehavior, type OrphanWatcherHost } from "./job/orphan-watc
 import { openJobsBucket } from "../runtime/cluster/jobs.js";
 import { janitorBehavior, type JanitorHost } from "./job/janitor.js";
 import { JobSpec } from "./job/spec.js";
-import { checkFileSources, dataAccess } from "./compute/dataset-store-cache.js";
+import { dataAccess } from "./compute/dataset-store-cache.js";
+import { dataCheckBehavior } from "./data-check/behavior.js";
+import { DATA_CHECK_ACTOR, DATA_CHECK_MESSAGES } from "./data-check/protocol.js";
 import { DATASETS_BUCKET } from "./compute/dataset-store.js";
-import { checkImageDirs } from "./compute/dataset-images.js";
 import { checkSavedModelDir } from "./compute/saved-model.js";
 import { CHECKPOINTS_BUCKET, JOB_STATE_BUCKET, jobNames } from "./job/names.js";
 import { loaderBehavior } from "./loader/behavior.js";
@@ -47,6 +48,7 @@ export const TRAINING_MESSAGES = [
   ReducerCommand,
   LoaderCommand,
   EvaluatorCommand,
+  ...DATA_CHECK_MESSAGES,
 ];
 
 const JobArgs = z.strictObject({ job: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/), spec: JobSpec });
@@ -62,6 +64,8 @@ export interface SetupOptions {
   faults?: { reducer?: ReducerFaults; trainer?: TrainerFaults };
   /** How long ended jobs' records and checkpoints are kept (default 7 days; see `job/janitor.ts`). */
   jobRetentionMs?: number;
+  /** Bound of the node's shard cache in bytes (default `DEFAULT_CACHE_BYTES`, 2 GiB). */
+  dataCacheBytes?: number;
 }
 
 /**
@@ -110,7 +114,7 @@ export function setupNode(node: TrainingNode, options: SetupOptions = {}): void 
           terms: leaseTermCheck(node.stores, job, scheduler),
           faults: options.faults?.trainer,
           blobs: () => node.stores.blobs(CHECKPOINTS_BUCKET),
-          data: dataAccess(node.stores),
+          data: dataAccess(node.stores, undefined, options.dataCacheBytes),
         },
       );
     },
@@ -150,7 +154,7 @@ export function setupNode(node: TrainingNode, options: SetupOptions = {}): void 
         metrics: system.metrics,
         terms: leaseTermCheck(node.stores, args.job, scheduler),
         blobs: () => node.stores.blobs(CHECKPOINTS_BUCKET),
-        data: dataAccess(node.stores),
+        data: dataAccess(node.stores, undefined, options.dataCacheBytes),
       }),
   });
 
@@ -159,19 +163,19 @@ export function setupNode(node: TrainingNode, options: SetupOptions = {}): void 
     // A coordinator that crashes stops and resigns: its standby takes over from the persisted state.
     supervision: { strategy: "stop" },
     create: ({ job, spec }) => {
-      // A dataset file this node cannot read refuses the spawn with the file's own error (the
-      // submitter checked the records already; this is one stat per file, not a parse).
-      // A stored (flock://) dataset is checked complete by the submitter and fetched, verified,
-      // by every trainer and evaluator as it starts (create cannot wait for the store).
-      if (typeof spec.dataset !== "string" && spec.dataset.format === "images") checkImageDirs(spec.dataset);
-      else checkFileSources(spec.dataset);
-      // So is a saved model to start from that this node cannot read.
+      // The coordinator reads no data: its trainers and evaluator go to nodes whose data check
+      // found the job's file:// data (`coordinator/data-checks.ts`), so a node without the files
+      // may coordinate. A stored (flock://) dataset is checked complete by the submitter and
+      // fetched, verified, by every trainer and evaluator as it starts.
+      // A saved model to start from that this node cannot read refuses the spawn.
       if (spec.init?.startsWith("file://")) checkSavedModelDir(spec.init);
       return nodeCoordinator(node, job, spec, scheduler);
     },
   });
 
   registerPredictorKind(system, node.nodeId, scheduler);
+
+  system.spawn(dataCheckBehavior(undefined, system.metrics), { name: DATA_CHECK_ACTOR });
 
   system.spawn(orphanWatcherBehavior(orphanHost(node, scheduler), { scheduler }), {
     name: "orphan-watcher",

@@ -23,7 +23,8 @@ const program = new Command()
   .exitOverride();
 
 registerRuntimeCommands(program, {
-  setupNode: (node, { jobRetentionMs }) => setupNode(node, { jobRetentionMs }),
+  setupNode: (node, { jobRetentionMs, dataCacheBytes }) =>
+    setupNode(node, { jobRetentionMs, dataCacheBytes }),
 });
 registerCommands(program);
 

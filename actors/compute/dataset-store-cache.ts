@@ -4,12 +4,15 @@
  * rename so a reader never sees half a file. The actor side (which reaches the object store)
  * fetches the shards a job needs ({@link fetchStoredSources}); the compute thread then reads them
  * from the folder ({@link readStoredTable}) with no store access.
- * TODO: nothing evicts cached shards yet (`flock data rm` reaches the store, not the nodes), so a
- * node's cache grows with every distinct dataset it trained on until its tmp dir is cleaned.
+ *
+ * The folder is bounded (`DataAccess.maxBytes`, default {@link DEFAULT_CACHE_BYTES}; the daemon's
+ * `--data-cache-mib`): after each fetch, least recently used shards are deleted until the folder
+ * fits, sparing the shards of the datasets just fetched and any shard used (fetched or read) in
+ * the last {@link IN_USE_MS} — a job on this node may be reading it (see `dataset-cache-evict.ts`).
  * @module
  */
 import { randomUUID } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BlobStore } from "../../runtime/store/types.js";
@@ -25,6 +28,7 @@ import {
 import type { DatasetSpec } from "./dataset-spec.js";
 import { checkStoredDataset, DATASETS_BUCKET, IncompleteDatasetError } from "./dataset-store.js";
 import { BadDataError } from "./errors.js";
+import { DEFAULT_CACHE_BYTES, IN_USE_MS, evictCache } from "./dataset-cache-evict.js";
 
 /** A stored dataset a job reads: its manifest (pinned when the shards were fetched) and the cache folder. */
 export interface StoredSource {
@@ -39,14 +43,21 @@ export type StoredSources = Record<string, StoredSource>;
 export interface DataAccess {
   blobs: () => Promise<BlobStore>;
   cacheDir?: string;
+  /** The cache folder's bound in bytes (default {@link DEFAULT_CACHE_BYTES}). */
+  maxBytes?: number;
 }
 
 /** The {@link DataAccess} of a store provider (the cluster's datasets bucket, the default cache). */
 export function dataAccess(
   stores: { blobs(bucket: string): Promise<BlobStore> },
   cacheDir?: string,
+  maxBytes?: number,
 ): DataAccess {
-  return { blobs: () => stores.blobs(DATASETS_BUCKET), ...(cacheDir === undefined ? {} : { cacheDir }) };
+  return {
+    blobs: () => stores.blobs(DATASETS_BUCKET),
+    ...(cacheDir === undefined ? {} : { cacheDir }),
+    ...(maxBytes === undefined ? {} : { maxBytes }),
+  };
 }
 
 /** The shard cache of this machine when the node says no other: `<tmpdir>/flock-data-cache`. */
@@ -57,15 +68,27 @@ export function defaultCacheDir(): string {
 const shardFile = (dir: string, shard: Pick<ShardEntry, "sha256">): string =>
   join(dir, `${shard.sha256}.shard`);
 
-/** The cached bytes of a shard when the file is there and hashes right; undefined otherwise. */
+/**
+ * The cached bytes of a shard when the file is there and hashes right; undefined otherwise. A
+ * good read marks the shard used (its mtime, which eviction orders by: shared by every process
+ * of the node, and kept across restarts).
+ */
 function readCached(dir: string, shard: ShardEntry): Uint8Array | undefined {
   let bytes: Buffer;
+  const file = shardFile(dir, shard);
   try {
-    bytes = readFileSync(shardFile(dir, shard));
+    bytes = readFileSync(file);
   } catch {
     return undefined;
   }
-  return sha256Hex(bytes) === shard.sha256 ? bytes : undefined;
+  if (sha256Hex(bytes) !== shard.sha256) return undefined;
+  try {
+    const now = new Date();
+    utimesSync(file, now, now);
+  } catch {
+    // evicted by another process since the read: the bytes read are still good
+  }
+  return bytes;
 }
 
 /**
@@ -148,6 +171,8 @@ export async function fetchStoredSources(
     await Promise.all(Array.from({ length: PARALLEL_FETCHES }, fetchNext));
     out[url] = { manifest, dir };
   }
+  const keep = new Set(Object.values(out).flatMap((s) => s.manifest.shards.map((x) => x.sha256)));
+  evictCache(dir, access.maxBytes ?? DEFAULT_CACHE_BYTES, keep, Date.now(), IN_USE_MS);
   return out;
 }
 

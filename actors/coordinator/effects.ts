@@ -11,6 +11,9 @@ import type { ParamsCopy, Prepared, ReducerMap, TrainerCommand } from "../traine
 import type { CoordinatorHost } from "./host.js";
 import { ASK_MS, PREPARE_MS, type Command, type ReducerSpawn } from "./model.js";
 import type { Member } from "./state.js";
+import { DATA_CHECK_ACTOR, DataChecked, type DataCheckCommand } from "../data-check/protocol.js";
+import { MAX_PROBLEM_CHARS } from "../compute/data-presence.js";
+import { DATA_CHECK_MS } from "./data-checks.js";
 
 type Cmd<K extends Command["kind"]> = Extract<Command, { kind: K }>;
 
@@ -65,6 +68,28 @@ export class CoordinatorEffects {
       { type: "trainer.prepare", term, version, reducers },
       PREPARE_MS,
     );
+  }
+
+  /**
+   * Asks `node`'s data checker what it lacks of the job's data. The answer is the asked node's:
+   * it is attributed to `node`, whatever it says. No answer in time is itself a reason.
+   */
+  async checkData(c: Cmd<"checkData">): Promise<string[]> {
+    const ref = this.ctx().ref<DataCheckCommand>(`${c.node}/${DATA_CHECK_ACTOR}`);
+    try {
+      const reply = await ref.ask(
+        { type: "data.check", job: this.job, sources: c.sources },
+        { timeoutMs: DATA_CHECK_MS },
+      );
+      const parsed = DataChecked.safeParse(reply);
+      return parsed.success
+        ? parsed.data.problems
+        : [`${c.node} answered the data check with a ${reply.type}`];
+    } catch (error) {
+      return [
+        `${c.node} did not answer the data check: ${(error as Error).message}`.slice(0, MAX_PROBLEM_CHARS),
+      ];
+    }
   }
 
   /** Places the first members: spawn on each node, then prepare (initialise parameters). */

@@ -2,7 +2,7 @@ import type { MembershipEvent, NodeInfo } from "../../runtime/cluster/types.js";
 import { jobNames } from "../job/names.js";
 import type { Prepared } from "../trainer/protocol.js";
 import { type Core, job, nodeOf } from "./model.js";
-import { candidates } from "./placement.js";
+import { trainable } from "./placement.js";
 import { pendRecovery, record } from "./records.js";
 import { abortAndRedo, recoverReducers } from "./recovery.js";
 import { commit, startStep } from "./step.js";
@@ -89,7 +89,7 @@ export function mayAdmit(m: Core, node: string): boolean {
   const taken = p.members.length + readyJoiners.length + joining.size;
   if (taken >= m.cfg.spec.maxWorkers || joining.has(node) || p.members.some((x) => x.node === node))
     return false;
-  return candidates(m.w.alive, []).includes(node);
+  return trainable(m, []).includes(node);
 }
 
 /** Starts admitting `node` (spawn, prepare at the current version); it takes part from a later step boundary. */
@@ -114,8 +114,8 @@ export function maybeJoin(m: Core, node: string): void {
 export function admitCandidates(m: Core): void {
   const { phase, p } = m.s;
   if (!p || (phase.name !== "stepping" && phase.name !== "paused")) return;
-  for (const node of candidates(
-    m.w.alive,
+  for (const node of trainable(
+    m,
     p.members.map((x) => x.node),
   ))
     maybeJoin(m, node);

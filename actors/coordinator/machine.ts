@@ -8,6 +8,7 @@ import {
   type MachineConfig,
   type PhaseName,
   type World,
+  acting,
 } from "./model.js";
 import {
   admitCandidates,
@@ -17,6 +18,7 @@ import {
   reconcileMembers,
 } from "./elastic.js";
 import { onMembersPlaced, onReducersReady, tryPlace } from "./placement.js";
+import { onDataChecked, requestDataChecks } from "./data-checks.js";
 import { failJob, onEvaluated, onFinishCheck, onLeaseRequest } from "./progress.js";
 import { onCheckpointed, onManifestFailed, onManifestWritten } from "./checkpoints.js";
 import { onCheckpointRead, onReducersRestored, restoreFailed } from "./restore.js";
@@ -57,6 +59,7 @@ export function initialState(): CoordState {
     checkpointAcks: new Map(),
     restores: 0,
     restoreToken: 0,
+    dataChecks: new Map(),
     ignored: 0,
   };
 }
@@ -191,6 +194,7 @@ export class CoordinatorMachine implements Core {
 
   private tick(): void {
     ensureStandby(this);
+    if (acting(this.s.phase)) requestDataChecks(this);
     tryPlace(this);
     reconcileMembers(this);
     stepDeadlines(this);
@@ -219,6 +223,8 @@ export class CoordinatorMachine implements Core {
         return onReducersReady(this, e.reducers);
       case "placementFailed":
         return this.fail(`placement failed: ${e.error}`);
+      case "dataChecked":
+        return onDataChecked(this, e.node, e.inc, e.problems);
       case "joinerPrepared":
         return onJoinerPrepared(this, e.node, e.member, e.prepared, e.restores);
       case "joinerFailed":

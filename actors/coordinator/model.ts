@@ -10,6 +10,8 @@ import type { Prepared, ReducerMap, TrainerCommand } from "../trainer/protocol.j
 import type { CoordinatorCommand, Leased, StepDone } from "./protocol.js";
 import type { CheckpointManifest, ManifestPart, ManifestState } from "./manifest.js";
 import type { Member, MembershipRecord, PersistedJob } from "./state.js";
+import type { DataSource } from "../compute/data-presence.js";
+import type { DataCheck } from "./data-checks.js";
 
 /** Default ask deadline of the coordinator's requests. */
 export const ASK_MS = 5_000;
@@ -139,6 +141,8 @@ export type Command =
   | { kind: "claim"; gen: number; term: number }
   | { kind: "spawn"; gen: number; purpose: SpawnPurpose; node: string; actorKind: string; name: string }
   | { kind: "placeMembers"; gen: number; term: number; nodes: string[]; incs: Record<string, string> }
+  /** Ask `node` (incarnation `inc`) whether it holds the job's `file://` data (`data-checks.ts`). */
+  | { kind: "checkData"; gen: number; node: string; inc: string; sources: DataSource[] }
   | {
       kind: "startReducers";
       gen: number;
@@ -226,6 +230,8 @@ export type Event =
   | { type: "membersPlaced"; gen: number; members: Member[]; prepared: Prepared[] }
   | { type: "reducersReady"; gen: number; reducers: ReducerMap }
   | { type: "placementFailed"; gen: number; error: string }
+  /** A node's data check: what it lacks ([] when nothing), or that it did not answer. */
+  | { type: "dataChecked"; gen: number; node: string; inc: string; problems: string[] }
   | {
       type: "joinerPrepared";
       gen: number;
@@ -293,6 +299,8 @@ export interface CoordState {
   /** The restore in flight: its token, and the manifest once read. */
   restoring?: { token: number; manifest?: CheckpointManifest };
   restoreToken: number;
+  /** Each live node's latest data check, by node (only for jobs that read `file://` data). */
+  dataChecks: Map<string, DataCheck>;
   /** Messages ignored because they did not fit the state (stale or from another term). */
   ignored: number;
 }

@@ -9,6 +9,7 @@ import { startStep } from "./step.js";
 import { ensureStandby, spawnEvaluator } from "./takeover.js";
 import { persist, record } from "./records.js";
 import { requestCheckpoint } from "./checkpoints.js";
+import { dataReady, unplacedNodes } from "./data-checks.js";
 
 // ---- pure decisions ----
 
@@ -81,6 +82,11 @@ export function freshJob(jobId: string, spec: JobSpec, term: number, startedAt: 
   };
 }
 
+/** Nodes that may get a trainer now: {@link candidates} whose data check passed (see `data-checks.ts`). */
+export function trainable(m: Core, exclude: readonly string[]): string[] {
+  return candidates(m.w.alive, exclude).filter((node) => dataReady(m, node));
+}
+
 // ---- the placement sequence: wait for nodes → members → reducers → first step ----
 
 /** Fresh job: wait for enough nodes, then spawn trainers, loaders, reducers and an evaluator. */
@@ -98,7 +104,7 @@ export function tryPlace(m: Core): void {
   const ph = m.s.phase;
   if (ph.name !== "placing" || ph.stage !== "waiting") return;
   const { minWorkers, maxWorkers, placementTimeoutMs } = m.cfg.spec;
-  const nodes = candidates(m.w.alive, []).slice(0, maxWorkers);
+  const nodes = trainable(m, []).slice(0, maxWorkers);
   if (nodes.length >= minWorkers) {
     m.s.phase = { ...ph, stage: "members" };
     const incs = Object.fromEntries(
@@ -106,8 +112,9 @@ export function tryPlace(m: Core): void {
     );
     m.emit({ kind: "placeMembers", gen: m.s.generation, term: m.s.term, nodes, incs });
   } else if (m.w.now - ph.startedAt > placementTimeoutMs) {
+    const lacking = unplacedNodes(m).map((u) => `; ${u.node}: ${u.reason}`);
     m.fail(
-      `placement failed: only ${nodes.length} node(s) with a free slot after ${placementTimeoutMs} ms; the job needs minWorkers=${minWorkers}`,
+      `placement failed: only ${nodes.length} node(s) with a free slot and the job's data after ${placementTimeoutMs} ms; the job needs minWorkers=${minWorkers}${lacking.join("")}`,
     );
   }
 }

@@ -13,6 +13,7 @@ import {
 import type { MembershipRecord, PersistedJob } from "./state.js";
 import { sendCommitIfDurable } from "./step.js";
 import { onLeaseLost } from "./takeover.js";
+import { unplacedNodes } from "./data-checks.js";
 
 function running(m: Core): PersistedJob {
   if (!m.s.p) throw new Error(`coordinator: no job state in phase ${m.s.phase.name}`);
@@ -144,7 +145,14 @@ export function jobRecord(m: Core): JobRecord {
     epoch: p.epoch,
     members: p.members.map((x) => x.node),
     updatedAt: m.w.now,
+    ...unplaced(m),
   };
+}
+
+/** The record's `unplaced` (live nodes refused for the data, as last checked), or nothing. */
+function unplaced(m: Core): Pick<JobRecord, "unplaced"> {
+  const nodes = unplacedNodes(m);
+  return nodes.length > 0 ? { unplaced: nodes } : {};
 }
 
 /** Writes the job record at most every {@link RECORD_THROTTLE_MS}. */

@@ -160,6 +160,12 @@ export function coordinatorBehavior(
           ({ members, prepared }) => ({ type: "membersPlaced", gen, members, prepared }),
           (e) => ({ type: "placementFailed", gen, error: e.message }),
         );
+      case "checkData":
+        return after(
+          effects.checkData(c),
+          (problems) => ({ type: "dataChecked", gen, node: c.node, inc: c.inc, problems }),
+          (e) => ({ type: "dataChecked", gen, node: c.node, inc: c.inc, problems: [e.message] }),
+        );
       case "startReducers":
         return after(
           effects.startReducers(c),

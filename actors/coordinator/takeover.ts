@@ -6,6 +6,7 @@ import { removeMember, staleMembers } from "./elastic.js";
 import { place } from "./placement.js";
 import { pendRecovery, record } from "./records.js";
 import { recoverReducers } from "./recovery.js";
+import { dataReady } from "./data-checks.js";
 import type { PersistedJob } from "./state.js";
 
 /** The lease is ours under `term`: claim the job's state (read it and write it back under this term). */
@@ -123,13 +124,22 @@ export function ensureStandby(m: Core): void {
   });
 }
 
-/** Places this term's evaluator on this node. */
+/**
+ * Where this term's evaluator goes: this node, unless the job reads `file://` data this node was
+ * not found to hold; then the first member's node (members were checked when they were placed).
+ */
+export function evaluatorNode(m: Core): string {
+  if (dataReady(m, m.cfg.nodeId)) return m.cfg.nodeId;
+  return m.s.p?.members.map((x) => x.node).sort()[0] ?? m.cfg.nodeId;
+}
+
+/** Places this term's evaluator (on {@link evaluatorNode}). */
 export function spawnEvaluator(m: Core): void {
   m.emit({
     kind: "spawn",
     gen: m.s.generation,
     purpose: { what: "evaluator" },
-    node: m.cfg.nodeId,
+    node: evaluatorNode(m),
     actorKind: "flock.evaluator",
     name: jobNames.evaluator(m.cfg.job, m.s.term),
   });

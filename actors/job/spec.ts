@@ -79,6 +79,14 @@ export const JobSpec = z
     model: z.union([z.string().min(1).max(128), z.record(z.string(), z.unknown())]),
     /** A built-in dataset name, or a CSV / JSONL dataset from `file://` URLs (see `FileDatasetSpec`). */
     dataset: DatasetSpec,
+    /**
+     * The sha256 of each `file://` data file, by URL: set by the submitter from its own copy
+     * (`submitJob`); a node whose copy hashes otherwise is not given a trainer.
+     */
+    dataHashes: z
+      .record(z.string().max(4096), z.string().regex(/^[0-9a-f]{64}$/))
+      .refine((r) => Object.keys(r).length <= 4, "at most 4 data files")
+      .optional(),
     epochs: z.number().int().min(1).max(1000),
     /** Samples per committed step, over all workers together; constant while the job resizes. */
     globalBatch: z

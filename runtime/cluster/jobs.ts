@@ -20,6 +20,11 @@ export const JobRecord = z.object({
   members: z.array(z.string()),
   /** Wall-clock ms of the write. */
   updatedAt: z.number(),
+  /** Live nodes not given a trainer because they lack the job's data, with why (absent: none). */
+  unplaced: z
+    .array(z.strictObject({ node: z.string().max(128), reason: z.string().max(2000) }))
+    .max(64)
+    .optional(),
 });
 export type JobRecord = z.infer<typeof JobRecord>;
 

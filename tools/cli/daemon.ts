@@ -31,6 +31,7 @@ interface DaemonFlags extends NatsAuthFlags {
   logLevel?: string;
   connectTimeoutMs: number;
   jobRetentionHours: number;
+  dataCacheMib: number;
   checkpointStoreMaxMb?: number;
 }
 
@@ -38,6 +39,8 @@ interface DaemonFlags extends NatsAuthFlags {
 export interface DaemonSetupOptions {
   /** How long ended jobs' records and checkpoints are kept. */
   jobRetentionMs: number;
+  /** Bound of the node's cache of stored-dataset shards, in bytes. */
+  dataCacheBytes: number;
 }
 
 /** How long a draining daemon may take before it exits anyway. */
@@ -89,6 +92,12 @@ export function registerDaemonCommand(
       "Keep an ended job's record and checkpoints this long, then delete them",
       intIn(1, 100_000),
       168,
+    )
+    .option(
+      "--data-cache-mib <n>",
+      "Bound of this node's cache of stored-dataset shards (least recently used shards go first)",
+      intIn(1, 16 * 1024 * 1024),
+      2048,
     )
     .option(
       "--checkpoint-store-max-mb <mb>",
@@ -182,7 +191,11 @@ async function runDaemon(
       heartbeatMs: flags.heartbeatMs,
       deadAfterMs: flags.deadAfterMs,
       log,
-      setup: (n) => setupNode(n, { jobRetentionMs: flags.jobRetentionHours * 3600 * 1000 }),
+      setup: (n) =>
+        setupNode(n, {
+          jobRetentionMs: flags.jobRetentionHours * 3600 * 1000,
+          dataCacheBytes: flags.dataCacheMib * 1024 * 1024,
+        }),
     });
   } catch (err) {
     log.error({ err }, "daemon could not start");

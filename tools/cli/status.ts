@@ -154,6 +154,8 @@ export function formatStatus(s: ClusterStatus): string {
       "(no jobs)",
     ),
   );
+  for (const j of s.jobs)
+    for (const u of j.unplaced ?? []) lines.push(`job ${j.id}: no trainer on ${u.node}: ${u.reason}`);
   for (const w of s.warnings ?? []) lines.push(`warning: ${w}`);
   return `${lines.join("\n")}\n`;
 }
