@@ -213,6 +213,7 @@ function transformerLayerCost(
     FlockTokenEmbedding: ["vocabulary", "max_len", "width"],
     FlockSelfAttention: ["width", "heads"],
     FlockPositionDense: ["input_width", "units"],
+    FlockLayerNorm: ["width"],
   }[cls];
   if (read === undefined) return `layer class ${JSON.stringify(cls.slice(0, 60))} is not supported`;
   const s = sizes(...read);
@@ -222,6 +223,7 @@ function transformerLayerCost(
     const bias = field(layer, "output_bias") === true ? a : 0;
     return { params: a * c + b * c + bias, shape: { width: shape.width * c, channels: c } };
   }
+  if (cls === "FlockLayerNorm") return { params: 2 * a, shape };
   if (cls === "FlockSelfAttention")
     return { params: 4 * (a * a + a), shape: { width: positions * a, channels: a } };
   return { params: a * b + b, shape: { width: positions * b, channels: b } };

@@ -5,6 +5,7 @@ import * as tfl from "@tensorflow/tfjs-layers";
 import { selectBackend, type Tf } from "../../actors/compute/backend.js";
 import {
   ClsPool,
+  LayerNorm,
   PositionDense,
   SelfAttention,
   TokenEmbedding,
@@ -96,15 +97,23 @@ for (const backend of BACKENDS) {
       assertPasses(t, activation, r);
       layer.dispose();
     }
-    // Stock LayerNormalization on [batch, len, width], as the encoder uses it.
-    const norm = tfl.layers.layerNormalization({ axis: -1, epsilon: 1e-5, name: "ln" });
+    // flock's layer norm on [batch, len, width], as the encoder uses it; equal to stock's.
+    const norm = new LayerNorm({ width: 4, name: "ln" });
     const y = tf.variable(pseudoRandom(tf, [2, 3, 4], 23));
     norm.apply(y);
+    seedVariables(tf, layerVariables(norm), 53);
     assertPasses(
       t,
       "layer norm",
       gradCheck(tf, () => weightedSum(tf, norm.apply(y) as tfc.Tensor, 29), [...layerVariables(norm), y]),
     );
+    const stock = tfl.layers.layerNormalization({ axis: -1, epsilon: 1e-5, name: "ln_stock" });
+    stock.apply(y);
+    stock.setWeights(norm.getWeights());
+    const ours = Float32Array.from((norm.apply(y) as tfc.Tensor).dataSync());
+    const theirs = Float32Array.from((stock.apply(y) as tfc.Tensor).dataSync());
+    const worst = ours.reduce((m, v, i) => Math.max(m, Math.abs(v - (theirs[i] ?? NaN))), 0);
+    assert.ok(worst < 1e-5, `flock's layer norm and stock's differ by ${worst}`);
     const pool = new ClsPool({ name: "cls" });
     const z = tf.variable(pseudoRandom(tf, [2, 3, 4], 31));
     assertPasses(

@@ -13,6 +13,7 @@ export {
   type PositionDenseArgs,
 } from "./position-dense.js";
 export { ClsPool } from "./cls-pool.js";
+export { LayerNorm, type LayerNormArgs } from "./layer-norm.js";
 export { lookup } from "./lookup.js";
 export { LIMITS as TRANSFORMER_LIMITS } from "./limits.js";
 export {

@@ -6,7 +6,7 @@ import { LIMITS } from "./limits.js";
  * as `model.toJSON()` writes it), generated from a few sizes. A job names one by name (default
  * sizes) or by `{ name, layers, heads, width, maxLen, vocabulary, ffn?, classes? }`; the config
  * is what travels and what an export saves, so a model is still built from registered classes
- * only. The encoder is pre-LN (each block normalises its input, a final LayerNormalization closes
+ * only. The encoder is pre-LN (each block normalises its input, a final layer norm closes
  * the stack), which trains without a learning-rate warm-up.
  * @module
  */
@@ -70,8 +70,8 @@ function node(
   };
 }
 
-const norm = (name: string, input: string) =>
-  node("LayerNormalization", name, { axis: -1, epsilon: 1e-5, center: true, scale: true }, [[input, 0]]);
+const norm = (name: string, input: string, width: number) =>
+  node("FlockLayerNorm", name, { width, epsilon: 1e-5 }, [[input, 0]]);
 
 const positionDense = (name: string, input: string, inputWidth: number, units: number, activation: string) =>
   node("FlockPositionDense", name, { input_width: inputWidth, units, activation }, [[input, 0]]);
@@ -81,7 +81,7 @@ function block(i: number, input: string, s: TransformerSpec): { layers: LayerJso
   const p = `block${i}`;
   const ffn = s.ffn ?? 4 * s.width;
   const layers = [
-    norm(`${p}_attention_norm`, input),
+    norm(`${p}_attention_norm`, input, s.width),
     node("FlockSelfAttention", `${p}_attention`, { width: s.width, heads: s.heads }, [
       [`${p}_attention_norm`, 0],
       ["ids", 0],
@@ -90,7 +90,7 @@ function block(i: number, input: string, s: TransformerSpec): { layers: LayerJso
       [input, 0],
       [`${p}_attention`, 0],
     ]),
-    norm(`${p}_ffn_norm`, `${p}_attention_residual`),
+    norm(`${p}_ffn_norm`, `${p}_attention_residual`, s.width),
     positionDense(`${p}_ffn_inner`, `${p}_ffn_norm`, s.width, ffn, "gelu"),
     positionDense(`${p}_ffn_outer`, `${p}_ffn_inner`, ffn, s.width, "linear"),
     node("Add", `${p}_ffn_residual`, {}, [
@@ -133,11 +133,11 @@ export function transformerConfig(spec: TransformerSpec): {
     layers.push(...b.layers);
     hidden = b.output;
   }
-  layers.push(norm("final_norm", hidden));
+  layers.push(norm("final_norm", hidden, spec.width));
   let output: [string, number, number];
   if (mlm) {
     layers.push(positionDense("mlm_transform", "final_norm", spec.width, spec.width, "gelu"));
-    layers.push(norm("mlm_norm", "mlm_transform"));
+    layers.push(norm("mlm_norm", "mlm_transform", spec.width));
     output = ["token", 1, 0];
   } else {
     layers.push(node("FlockClsPool", "cls", {}, [["final_norm", 0]]));
