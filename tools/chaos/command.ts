@@ -8,6 +8,7 @@ import { usageErrorsExit2 } from "../cli/options.js";
 import { runChaos, type ChaosReport } from "./run.js";
 import { FAULT_KINDS, parseFaultKinds, type FaultKind } from "./schedule.js";
 import { INJECTABLE_BUGS, parseInjectableBugs, type InjectableBug } from "./bugs.js";
+import { CHAOS_MODELS, type ChaosModel } from "./workload.js";
 
 interface ChaosFlags {
   seed?: number;
@@ -23,6 +24,7 @@ interface ChaosFlags {
   localSteps?: number;
   compression?: "none" | "fp16" | "int8";
   balance?: "equal" | "throughput";
+  model: ChaosModel;
   json?: boolean;
 }
 
@@ -126,6 +128,14 @@ export function registerChaosCommand(program: Command): void {
         "throughput",
       ]),
     )
+    .addOption(
+      new Option(
+        "--model <name>",
+        "Model of the job: MNIST's MLP, or a text-transformer on SpamAssassin text",
+      )
+        .choices([...CHAOS_MODELS])
+        .default("mlp"),
+    )
     .option("--json", "Print the report as one JSON object on the last line");
   usageErrorsExit2(cmd);
   cmd.action(async (flags: ChaosFlags) => {
@@ -142,6 +152,7 @@ export function registerChaosCommand(program: Command): void {
       logDir: flags.logDir,
       baselineAccuracy: flags.baselineAccuracy,
       injectBugs: flags.injectBug,
+      model: flags.model,
       mode: {
         staleness: flags.staleness ?? 0,
         localSteps: flags.localSteps ?? 1,

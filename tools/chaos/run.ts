@@ -14,6 +14,7 @@ import { runScenario, type ChaosMode, type ScenarioOutcome } from "./scenario.js
 export type { ChaosMode } from "./scenario.js";
 import { DURABILITY_FAULT_KINDS, FAULT_KINDS, planFaults, type FaultKind } from "./schedule.js";
 import type { InjectableBug } from "./bugs.js";
+import { chaosJobFields, defaultModelEpochs, type ChaosModel } from "./workload.js";
 
 /** Options of {@link runChaos}. */
 export interface ChaosOptions {
@@ -35,6 +36,8 @@ export interface ChaosOptions {
   injectBugs?: readonly InjectableBug[];
   /** The job's throughput options (both runs): `sync` (staleness, local steps), `compression` and `balance` of the job spec. */
   mode?: ChaosMode;
+  /** The model trained (default `mlp`, MNIST's; `transformer`: a text-transformer on SpamAssassin text). */
+  model?: ChaosModel;
   /** Skip the baseline run and compare with this accuracy (from an earlier baseline of the same seed and epochs). */
   baselineAccuracy?: number;
   /** Keep logs here (default: a temp dir, deleted when the run passes). */
@@ -103,7 +106,7 @@ export function defaultEpochs(durationSec: number): number {
 /** The command line that replays a run. */
 export function replayCommand(
   o: Required<Pick<ChaosOptions, "seed" | "nodes" | "durationSec" | "faults" | "epochs">> &
-    Pick<ChaosOptions, "injectBugs" | "baselineAccuracy" | "mode">,
+    Pick<ChaosOptions, "injectBugs" | "baselineAccuracy" | "mode" | "model">,
 ): string {
   const bugs = o.injectBugs?.length ? ` --inject-bug ${o.injectBugs.join(",")}` : "";
   const staleness = o.mode?.staleness ? ` --staleness ${o.mode.staleness}` : "";
@@ -112,7 +115,8 @@ export function replayCommand(
     o.mode?.compression && o.mode.compression !== "none" ? ` --compression ${o.mode.compression}` : "";
   const baseline = o.baselineAccuracy === undefined ? "" : ` --baseline-accuracy ${o.baselineAccuracy}`;
   const balance = o.mode?.balance === "throughput" ? " --balance throughput" : "";
-  return `npx flock chaos${bugs}${staleness}${local}${compression}${balance} --seed ${o.seed} --nodes ${o.nodes} --duration ${o.durationSec} --faults ${o.faults.join(",")} --epochs ${o.epochs}${baseline} --json`;
+  const model = o.model && o.model !== "mlp" ? ` --model ${o.model}` : "";
+  return `npx flock chaos${bugs}${model}${staleness}${local}${compression}${balance} --seed ${o.seed} --nodes ${o.nodes} --duration ${o.durationSec} --faults ${o.faults.join(",")} --epochs ${o.epochs}${baseline} --json`;
 }
 
 /** Runs the baseline and the faulty run, checks the invariants and reports. */
@@ -121,7 +125,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const nodes = opts.nodes ?? 3;
   const durationSec = opts.durationSec ?? 60;
   const kinds = [...(opts.faults ?? FAULT_KINDS)];
-  const epochs = opts.epochs ?? defaultEpochs(durationSec);
+  const model = opts.model ?? "mlp";
+  const epochs = opts.epochs ?? defaultModelEpochs(model, defaultEpochs(durationSec), durationSec);
   const tolerance = opts.tolerance ?? ACCURACY_TOLERANCE;
   const progress = opts.onProgress ?? (() => undefined);
   const logDir = opts.logDir ?? mkdtempSync(join(tmpdir(), "flock-chaos-"));
@@ -134,10 +139,12 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     injectBugs: opts.injectBugs,
     baselineAccuracy: opts.baselineAccuracy,
     mode: opts.mode,
+    model,
   });
   if (nodes < 2) throw new RangeError("--nodes must be at least 2: a coordinator fault needs a standby node");
 
-  const spec = resolveJobSpec("mnist");
+  const job = chaosJobFields(model, logDir);
+  const spec = resolveJobSpec("mnist", job);
   const dataset = await loadDataset(spec.dataset);
   // A committed step is a round of H batches with local steps (`sync.every`).
   const totalSteps =
@@ -146,7 +153,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const checkpointEvery = spec.checkpointEvery;
   const plan = planFaults({ seed: opts.seed, kinds, count, totalSteps, checkpointEvery });
   progress(
-    `chaos seed ${opts.seed}: ${nodes} nodes, ${epochs} epoch(s) of mnist, ${plan.length} faults (${plan.map((f) => `${f.kind}@${f.atStep}`).join(", ")}); logs in ${logDir}`,
+    `chaos seed ${opts.seed}: ${nodes} nodes, ${epochs} epoch(s) of ${spec.name}, ${plan.length} faults (${plan.map((f) => `${f.kind}@${f.atStep}`).join(", ")}); logs in ${logDir}`,
   );
 
   const scenario = {
@@ -157,6 +164,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     logDir,
     progress,
     ...(opts.mode ? { mode: opts.mode } : {}),
+    job,
   };
   let baseline: ScenarioOutcome | undefined;
   if (opts.baselineAccuracy === undefined) {

@@ -7,7 +7,7 @@ import { createWriteStream, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { resolveJobSpec, runJob, type ClusterHandle, type TrainResult } from "../../actors/api.js";
-import type { JobSpec } from "../../actors/job/spec.js";
+import type { JobSpec, JobSpecInput } from "../../actors/job/spec.js";
 import { connectCluster } from "../../actors/remote.js";
 import { ChaosCluster } from "./cluster.js";
 import { injectFault, type FaultRecord, type JobView } from "./faults.js";
@@ -45,6 +45,8 @@ export interface ScenarioOptions {
   injectBugs?: readonly InjectableBug[];
   /** The job's throughput options. */
   mode?: ChaosMode;
+  /** Job spec fields of the model trained (`workload.ts`; default: the MNIST example's). */
+  job?: Partial<JobSpecInput>;
   logDir: string;
   progress: (line: string) => void;
 }
@@ -129,6 +131,7 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioOutcome> 
 /** Submits the job, injects the plan while it runs, and waits for its end (or a stall). */
 async function followJob(s: Required<System>, o: ScenarioOptions, out: ScenarioOutcome): Promise<void> {
   const spec = resolveJobSpec("mnist", {
+    ...o.job,
     id: `chaos-${o.seed}-${o.label}`,
     epochs: o.epochs,
     seed: o.seed % 2 ** 31,
