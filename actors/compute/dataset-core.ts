@@ -1,4 +1,5 @@
 import { SampleIndexError } from "./errors.js";
+import type { TokenizerJson } from "./tokenizer.js";
 
 /** A batch of samples: `x` is `n × inputSize` row-major, `y` holds the class index of each row. */
 export interface Batch {
@@ -20,13 +21,27 @@ export interface Dataset {
   readonly inputSize: number;
   /** The natural shape of one sample (e.g. `[28, 28, 1]` for MNIST); models may reshape to it. */
   readonly inputShape: readonly number[];
+  /** Classes of the labels; 0 for an unlabelled corpus (every label is 0: masked-LM pre-training). */
   readonly numClasses: number;
+  /**
+   * Present when samples are token ids (a `tokenizer` dataset): each sample is `maxLen` ids in
+   * `0 .. vocabulary-1`, handed out as float32 (the transformer's input layer is float32).
+   */
+  readonly tokens?: DatasetTokens;
   /** How long loading took in this process (or worker thread), in milliseconds. */
   readonly loadMs: number;
   /** Copies the given training samples into a fresh batch; throws {@link SampleIndexError}. */
   trainBatch(indices: readonly number[]): Batch;
   /** Copies the given test samples into a fresh batch; throws {@link SampleIndexError}. */
   testBatch(indices: readonly number[]): Batch;
+}
+
+/** What a token-id dataset holds besides its samples: the sizes a transformer takes and the tokenizer. */
+export interface DatasetTokens {
+  readonly maxLen: number;
+  /** The tokenizer's size (ids are `0 .. vocabulary-1`). */
+  readonly vocabulary: number;
+  readonly tokenizer: TokenizerJson;
 }
 
 /** One split as the dataset implementations store it. */
@@ -37,7 +52,10 @@ export interface Split {
 }
 
 /** The parts of a {@link Dataset} that are not derived from its splits. */
-export type DatasetMeta = Pick<Dataset, "name" | "inputSize" | "inputShape" | "numClasses" | "loadMs">;
+export type DatasetMeta = Pick<
+  Dataset,
+  "name" | "inputSize" | "inputShape" | "numClasses" | "loadMs" | "tokens"
+>;
 
 /** A split stored densely: `features` is `labels.length × inputSize`. */
 export function denseSplit(features: Float32Array, labels: Int32Array, inputSize: number): Split {

@@ -10,6 +10,8 @@ import {
 import { buildVocabulary, tfidfRows, tokenize, TOKEN_PATTERN, type SparseRows } from "./dataset-text.js";
 import { BadDataError } from "./errors.js";
 import { hash32, seededPermutation } from "./prng.js";
+import { checkTokenBudget, resolveTokenizer, tokenRows, type TokenPreprocessing } from "./dataset-tokens.js";
+import type { DatasetTokens } from "./dataset-core.js";
 
 /** A numeric feature and the training-split statistics it is standardised with: `(x - mean) / std`. */
 export interface FeatureStat {
@@ -31,12 +33,13 @@ export interface SplitSource {
 /**
  * Everything needed to turn a raw record into a model input and an output back into a label:
  * what `flock.json` holds next to an exported model. Inputs are `[standardised features...,
- * vocabSize tf-idf columns]`.
+ * vocabSize tf-idf columns]`, or with `tokens` the `maxLen` token ids of the text field.
  */
 export interface Preprocessing {
   format: "csv" | "jsonl";
-  label: string;
-  /** Class names in output order: integers when every training label is one, else strings. */
+  /** Absent for an unlabelled corpus (a `tokenizer` dataset without label). */
+  label?: string;
+  /** Class names in output order: integers when every training label is one, else strings; [] unlabelled. */
   classes: (string | number)[];
   features: FeatureStat[];
   text?: {
@@ -47,6 +50,8 @@ export interface Preprocessing {
     vocabulary: string[];
     idf: number[];
   };
+  /** The text field as token ids (a `tokenizer` dataset; the tokenizer is the dataset's `tokens`). */
+  tokens?: TokenPreprocessing;
   inputSize: number;
   train: SplitSource;
   test: SplitSource;
@@ -93,7 +98,46 @@ export function loadFileDataset(
   const parsed = trainTable.records.map((r) => parseRecord(trainTable.file, r, fields));
   const parsedTest = testTable?.records.map((r) => parseRecord(testTable.file, r, fields));
   const { trainRows, testRows, testSource } = split(spec, trainTable, parsed, testTable, parsedTest, seed);
-  const classes = classList(trainTable.file, trainRows);
+  const { classes, labelsOf } = labelling(spec, trainTable.file, trainRows, testRows);
+  const stats = featureStats(fields.features, trainRows);
+  const text = textEncoding(spec, trainTable.file, trainRows, testRows.length);
+  const inputSize = stats.length + text.width;
+  const makeSplit = (rows: Parsed[]): Split =>
+    denseAndText(standardise(rows, stats), stats.length, text.rows(rows), labelsOf(rows));
+  const preprocessing: Preprocessing = {
+    format: spec.format,
+    ...(spec.label === undefined ? {} : { label: spec.label }),
+    classes,
+    features: stats,
+    ...text.recorded,
+    inputSize,
+    train: { source: spec.source, sha256: trainTable.sha256, records: trainRows.length },
+    test: { ...testSource, records: testRows.length },
+  };
+  const meta = {
+    name: datasetName(spec),
+    inputSize,
+    inputShape: [inputSize],
+    numClasses: classes.length,
+    ...(text.tokens ? { tokens: text.tokens } : {}),
+  };
+  const train = makeSplit(trainRows);
+  const test = makeSplit(testRows);
+  return { ...makeDataset({ ...meta, loadMs: performance.now() - started }, train, test), preprocessing };
+}
+
+/**
+ * The classes and each split's labels. An unlabelled corpus (no `label`, only with a tokenizer)
+ * has no classes and labels all 0; a labelled test record must hold a training class.
+ */
+function labelling(
+  spec: FileDatasetSpec,
+  file: string,
+  trainRows: Parsed[],
+  testRows: Parsed[],
+): { classes: (string | number)[]; labelsOf: (rows: Parsed[]) => Int32Array } {
+  if (spec.label === undefined) return { classes: [], labelsOf: (rows) => new Int32Array(rows.length) };
+  const classes = classList(file, trainRows);
   const index = new Map(classes.map((c, i) => [String(c), i]));
   const numeric = typeof classes[0] === "number";
   for (const row of testRows)
@@ -106,55 +150,73 @@ export function loadFileDataset(
       );
   const labelsOf = (rows: Parsed[]): Int32Array =>
     Int32Array.from(rows, (r) => index.get(numeric ? numericKey(r.labelValue) : r.label)!); // checked above
-  const stats = featureStats(fields.features, trainRows);
-  const vocabSize = spec.text === undefined ? 0 : (spec.vocabSize ?? DEFAULT_VOCAB_SIZE);
-  const vocab =
-    spec.text === undefined
-      ? undefined
-      : buildVocabulary(
-          trainRows.map((r) => tokenize(r.text)),
-          vocabSize,
-        );
-  const inputSize = stats.length + vocabSize;
-  const makeSplit = (rows: Parsed[]): Split => {
-    const text = vocab
-      ? tfidfRows(
-          rows.map((r) => tokenize(r.text)),
-          vocab,
-        )
-      : undefined;
-    return denseAndText(standardise(rows, stats), stats.length, text, labelsOf(rows));
+  return { classes, labelsOf };
+}
+
+/** How the text field becomes inputs: `width` columns written by `rows`, and what the preprocessing records. */
+interface TextEncoding {
+  width: number;
+  rows: (rows: Parsed[]) => SparseRows | undefined;
+  recorded: Pick<Preprocessing, "text" | "tokens">;
+  tokens?: DatasetTokens;
+}
+
+/** The text field's encoding: none, a tf-idf bag of words, or (with `tokenizer`) token ids. */
+function textEncoding(
+  spec: FileDatasetSpec,
+  file: string,
+  trainRows: Parsed[],
+  testRecords: number,
+): TextEncoding {
+  const field = spec.text;
+  if (field === undefined) return { width: 0, rows: () => undefined, recorded: {} };
+  if (spec.tokenizer !== undefined) {
+    const { tokenizer, maxLen } = resolveTokenizer(spec.tokenizer, () => trainRows.map((r) => r.text));
+    checkTokenBudget(file, trainRows.length + testRecords, maxLen);
+    const vocabulary = tokenizer.size;
+    return {
+      width: maxLen,
+      rows: (rows) =>
+        tokenRows(
+          tokenizer,
+          rows.map((r) => r.text),
+          maxLen,
+        ),
+      recorded: { tokens: { field, maxLen, vocabulary, from: spec.tokenizer } },
+      tokens: { maxLen, vocabulary, tokenizer: tokenizer.toJSON() },
+    };
+  }
+  const vocabSize = spec.vocabSize ?? DEFAULT_VOCAB_SIZE;
+  const vocab = buildVocabulary(
+    trainRows.map((r) => tokenize(r.text)),
+    vocabSize,
+  );
+  return {
+    width: vocabSize,
+    rows: (rows) =>
+      tfidfRows(
+        rows.map((r) => tokenize(r.text)),
+        vocab,
+      ),
+    recorded: {
+      text: {
+        field,
+        tokenPattern: TOKEN_PATTERN,
+        lowercase: true,
+        vocabSize,
+        vocabulary: vocab.tokens,
+        idf: vocab.idf,
+      },
+    },
   };
-  const preprocessing: Preprocessing = {
-    format: spec.format,
-    label: spec.label,
-    classes,
-    features: stats,
-    ...(vocab && spec.text !== undefined
-      ? {
-          text: {
-            field: spec.text,
-            tokenPattern: TOKEN_PATTERN,
-            lowercase: true,
-            vocabSize,
-            vocabulary: vocab.tokens,
-            idf: vocab.idf,
-          },
-        }
-      : {}),
-    inputSize,
-    train: { source: spec.source, sha256: trainTable.sha256, records: trainRows.length },
-    test: { ...testSource, records: testRows.length },
-  };
-  const meta = { name: datasetName(spec), inputSize, inputShape: [inputSize], numClasses: classes.length };
-  const train = makeSplit(trainRows);
-  const test = makeSplit(testRows);
-  return { ...makeDataset({ ...meta, loadMs: performance.now() - started }, train, test), preprocessing };
 }
 
 /** The input columns in order (features, then the text): the spec's, or every column but the label. */
 function inputColumns(spec: FileDatasetSpec, table: RawTable): string[] {
-  const features = spec.features ?? table.columns.filter((c) => c !== spec.label && c !== spec.text);
+  // A tokenizer dataset reads the text only (the spec refuses features with it).
+  const features =
+    spec.features ??
+    (spec.tokenizer !== undefined ? [] : table.columns.filter((c) => c !== spec.label && c !== spec.text));
   if (features.length > DATA_LIMITS.features)
     throw new BadDataError(
       table.file,
@@ -162,8 +224,10 @@ function inputColumns(spec: FileDatasetSpec, table: RawTable): string[] {
     );
   const inputs = [...features, ...(spec.text === undefined ? [] : [spec.text])];
   if (inputs.length === 0)
-    throw new BadDataError(table.file, `has no input column besides the label "${spec.label}"`);
-  [spec.label, ...inputs].forEach((name) => requireColumn(spec, table, name));
+    throw new BadDataError(table.file, `has no input column besides the label "${spec.label ?? ""}"`);
+  [...(spec.label === undefined ? [] : [spec.label]), ...inputs].forEach((name) =>
+    requireColumn(spec, table, name),
+  );
   return inputs;
 }
 
@@ -211,17 +275,12 @@ function split(
 function parseRecord(
   file: string,
   rec: RawRecord,
-  fields: { label: string; features: string[]; text?: string },
+  fields: { label?: string | undefined; features: string[]; text?: string | undefined },
 ): Parsed {
   const fail = (field: string, problem: string): never => {
     throw new BadDataError(file, problem, rec.line, field);
   };
-  const raw = rec.values[fields.label];
-  if (raw === undefined || raw === null || (typeof raw === "string" && raw.trim() === ""))
-    fail(fields.label, "missing label");
-  if (!(typeof raw === "string" || (typeof raw === "number" && Number.isInteger(raw))))
-    fail(fields.label, `a label is a string or an integer, got ${JSON.stringify(raw)}`);
-  const labelValue = typeof raw === "string" ? raw.trim() : (raw as number);
+  const labelValue = fields.label === undefined ? 0 : parseLabel(rec, fields.label, fail);
   const x = fields.features.map((name) => {
     const v = rec.values[name];
     if (v === undefined) return fail(name, "missing field");
@@ -238,6 +297,20 @@ function parseRecord(
     text = typeof v === "string" ? v : "";
   }
   return { label: String(labelValue), labelValue, x, text, at: { file, line: rec.line } };
+}
+
+/** A record's label: a string (trimmed) or an integer. */
+function parseLabel(
+  rec: RawRecord,
+  field: string,
+  fail: (field: string, problem: string) => never,
+): string | number {
+  const raw = rec.values[field];
+  if (raw === undefined || raw === null || (typeof raw === "string" && raw.trim() === ""))
+    return fail(field, "missing label");
+  if (typeof raw === "string") return raw.trim();
+  if (typeof raw === "number" && Number.isInteger(raw)) return raw;
+  return fail(field, `a label is a string or an integer, got ${JSON.stringify(raw)}`);
 }
 
 /** A label as an integer class key ("07" and 7 are class 7); "NaN" when it is not an integer. */

@@ -3,6 +3,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { z } from "zod";
 import { flockUrlName } from "./dataset-shards.js";
 import { ImageDatasetSpec, isImagesValue } from "./dataset-images-spec.js";
+import { LIMITS as TRANSFORMER_LIMITS } from "./transformer/limits.js";
 
 /**
  * Bounds on a dataset read from the user's files. Every node that trains or evaluates parses the
@@ -57,28 +58,64 @@ const FileUrl = z
   });
 const Field = z.string().min(1).max(256);
 
+/** WordPiece vocabulary size of a `tokenizer` when the spec does not say (specials included). */
+export const DEFAULT_TOKENIZER_VOCAB = 2000;
+/** Tokens per sample of a `tokenizer` when the spec does not say (`[CLS]` and `[SEP]` included). */
+export const DEFAULT_MAX_LEN = 64;
+
+/**
+ * How a `text` field becomes token ids for a transformer: a WordPiece vocabulary of `vocabSize`
+ * learned from the training split at load, or `file:///ABS/DIR`, the tokenizer (and `maxLen`)
+ * of a model `flock train --out` wrote to DIR (its `flock.json`), so fine-tuning reads text the
+ * way pre-training did.
+ */
+export const TokenizerSpec = z.union([
+  z.strictObject({
+    vocabSize: z.number().int().min(8).max(TRANSFORMER_LIMITS.vocabulary).optional(),
+    maxLen: z.number().int().min(2).max(TRANSFORMER_LIMITS.maxLen).optional(),
+  }),
+  z
+    .string()
+    .max(4096)
+    .superRefine((url, ctx) => {
+      const problem = fileUrlProblem(url);
+      if (problem) ctx.addIssue({ code: "custom", message: `tokenizer: ${problem}` });
+    }),
+]);
+/** How a `text` field becomes token ids (see {@link TokenizerSpec}). */
+export type TokenizerSpec = z.infer<typeof TokenizerSpec>;
+
 /**
  * A dataset read from the user's files: a CSV (with a header row) or JSONL (one JSON object per
  * line) file, a label column, numeric feature columns (default: every column but the label and
  * the text) and optionally one text column, turned into a tf-idf bag of words. Inputs are laid
  * out as `[standardised features..., vocabSize tf-idf columns]`, so the model's input size is
  * `features.length + vocabSize` whatever the data holds.
+ *
+ * With `tokenizer`, the `text` field (required) is instead encoded as exactly `maxLen` WordPiece
+ * ids, `[CLS] pieces… [SEP] [PAD]…` (input size `maxLen`), for the transformer models; no numeric
+ * `features` then, and `label` may be left out: an unlabelled corpus for `task: "mlm"`, whose
+ * dataset has `numClasses` 0 and every label 0.
  */
 export const FileDatasetSpec = z
   .strictObject({
     source: FileUrl,
     format: z.enum(["csv", "jsonl"]),
-    label: Field,
+    /** Required, except with `tokenizer` (an unlabelled corpus for masked-LM pre-training). */
+    label: Field.optional(),
     features: z.array(Field).max(DATA_LIMITS.features).optional(),
     text: Field.optional(),
     /** Columns of the text vocabulary (the most frequent tokens of the training split). */
     vocabSize: z.number().int().min(1).max(DATA_LIMITS.vocabSize).optional(),
+    /** Token ids for a transformer instead of a bag of words (see {@link TokenizerSpec}). */
+    tokenizer: TokenizerSpec.optional(),
     /** A test file in the same format, or the fraction of `source` held out (split from the job seed). */
     test: z.union([FileUrl, z.strictObject({ fraction: z.number().gt(0).lt(1) })]).optional(),
   })
   .superRefine((s, ctx) => {
+    for (const problem of tokenizerProblems(s)) ctx.addIssue({ code: "custom", ...problem });
     const used = [...(s.features ?? []), ...(s.text === undefined ? [] : [s.text])];
-    if (used.includes(s.label))
+    if (s.label !== undefined && used.includes(s.label))
       ctx.addIssue({
         code: "custom",
         message: `the label "${s.label}" cannot also be an input`,
@@ -93,6 +130,34 @@ export const FileDatasetSpec = z
     if (new Set(s.features).size !== (s.features?.length ?? 0))
       ctx.addIssue({ code: "custom", message: "features are listed more than once", path: ["features"] });
   });
+/** What `tokenizer` rules out or needs in a {@link FileDatasetSpec}. */
+function tokenizerProblems(s: {
+  label?: string | undefined;
+  features?: string[] | undefined;
+  text?: string | undefined;
+  vocabSize?: number | undefined;
+  tokenizer?: TokenizerSpec | undefined;
+}): { message: string; path: string[] }[] {
+  if (s.tokenizer === undefined)
+    return s.label === undefined
+      ? [{ message: "a label is required (only a tokenized text corpus may have none)", path: ["label"] }]
+      : [];
+  const out: { message: string; path: string[] }[] = [];
+  if (s.text === undefined)
+    out.push({ message: "a tokenizer encodes the text field: give text", path: ["text"] });
+  if (s.features !== undefined)
+    out.push({
+      message: "features cannot be combined with tokenizer (a transformer reads token ids only)",
+      path: ["features"],
+    });
+  if (s.vocabSize !== undefined)
+    out.push({
+      message: "vocabSize sizes the bag of words; with tokenizer give tokenizer.vocabSize",
+      path: ["vocabSize"],
+    });
+  return out;
+}
+
 /** A dataset read from the user's files. */
 export type FileDatasetSpec = z.infer<typeof FileDatasetSpec>;
 
@@ -125,7 +190,7 @@ export function datasetName(spec: DatasetSpec): string {
 }
 
 /**
- * A job file's dataset with plain paths turned into `file://` URLs: a `source` or `test` that has
+ * A job file's dataset with plain paths turned into `file://` URLs: a `source`, `test` or `tokenizer` that has
  * no URL scheme is a path, relative to `baseDir` (the job file's folder) unless absolute. Only
  * job files get this; the spec on the wire always carries absolute URLs. Other values pass as is.
  */
@@ -138,5 +203,6 @@ export function resolveDataPaths(dataset: unknown, baseDir: string): unknown {
   const out: Record<string, unknown> = { ...(dataset as Record<string, unknown>) };
   if ("source" in out) out.source = asUrl(out.source);
   if ("test" in out) out.test = asUrl(out.test);
+  if ("tokenizer" in out) out.tokenizer = asUrl(out.tokenizer);
   return out;
 }

@@ -6,6 +6,7 @@ import { InvalidModelConfigError, ModelDataMismatchError, UnknownModelError } fr
 import { BUILTIN_MODELS } from "./model-zoo.js";
 // Registers the transformer layer classes, so configs naming them build in this process.
 import { TransformerSpec, isTransformerSpec, transformerConfig } from "./transformer/index.js";
+import { sizeForDataset, type SizingData } from "./transformer/sized.js";
 
 /**
  * The JSON of a tfjs-layers model, as `model.toJSON(null, false)` writes it (Keras style, snake
@@ -121,10 +122,18 @@ export function modelRequirement(spec: ModelSpec): ModelRequirement {
   return layers.some((l) => CONV_CLASSES.has(String(l.class_name))) ? "conv" : "dense";
 }
 
+/** What a model is built for: `classify` (output `[numClasses]`) or `mlm` (output `[maxLen, vocabulary]`). */
+export type ModelTask = "classify" | "mlm";
+
+/** The dataset facts a model is sized by and checked against. */
+export type ModelData = Pick<Dataset, "name" | "inputSize" | "numClasses"> & SizingData;
+
 /**
  * Builds a model from its spec and checks it against the dataset: the product of the model's
  * input dimensions must equal the dataset's values per sample (so a conv model may take MNIST
- * as [28, 28, 1]), and its output must be `[numClasses]`. Throws {@link ModelDataMismatchError}
+ * as [28, 28, 1]), and its output must be `[numClasses]` (`task` classify, the default) or
+ * `[maxLen, vocabulary]` of the dataset's tokens (`task` mlm). A registered transformer takes
+ * `maxLen`, `vocabulary` and `classes` from the dataset (see `transformer/sized.ts`). Throws {@link ModelDataMismatchError}
  * naming both shapes, {@link InvalidModelConfigError} for configs tfjs-layers rejects or that the
  * compute layer does not support (regularizers, constraints, non-trainable weights such as
  * BatchNormalization's moving statistics), {@link UnknownModelError} for an unknown name.
@@ -132,9 +141,10 @@ export function modelRequirement(spec: ModelSpec): ModelRequirement {
  */
 export async function buildModel(
   spec: ModelSpec,
-  dataset: Pick<Dataset, "name" | "inputSize" | "numClasses">,
+  dataset: ModelData,
+  task: ModelTask = "classify",
 ): Promise<BuiltModel> {
-  const config = resolveModelConfig(spec);
+  const config = resolveModelConfig(sizeForDataset(spec, dataset));
   const layers = layerConfigs(config);
   for (const layer of layers) {
     const bad = UNSUPPORTED_KEYS.filter((k) => layer.config?.[k] != null);
@@ -155,7 +165,7 @@ export async function buildModel(
   }
   const name = typeof spec === "string" ? spec : String(config.config.name ?? "custom");
   try {
-    return describe(name, model, layers, dataset);
+    return describe(name, model, layers, dataset, task);
   } catch (err) {
     model.dispose();
     throw err;
@@ -166,7 +176,8 @@ function describe(
   name: string,
   model: tfl.LayersModel,
   layers: { class_name?: unknown }[],
-  dataset: Pick<Dataset, "name" | "inputSize" | "numClasses">,
+  dataset: ModelData,
+  task: ModelTask,
 ): BuiltModel {
   if (model.inputs.length !== 1 || model.outputs.length !== 1) {
     throw new InvalidModelConfigError("the model must have exactly one input and one output");
@@ -192,12 +203,8 @@ function describe(
         `but dataset "${dataset.name}" has ${dataset.inputSize} values per sample`,
     );
   }
-  if (outputShape.length !== 1 || outputShape[0] !== dataset.numClasses) {
-    problems.push(
-      `model "${name}" outputs [${outputShape.join(", ")}] ` +
-        `but dataset "${dataset.name}" has ${dataset.numClasses} classes (expected output [${dataset.numClasses}])`,
-    );
-  }
+  const outputProblem = outputMismatch(name, outputShape, dataset, task);
+  if (outputProblem) problems.push(outputProblem);
   if (problems.length > 0) throw new ModelDataMismatchError(problems.join("; "));
 
   let offset = 0;
@@ -217,6 +224,26 @@ function describe(
     weights,
     paramCount: offset,
   };
+}
+
+/** Why a model's output does not fit the task on the dataset, or undefined when it does. */
+function outputMismatch(
+  name: string,
+  outputShape: (number | null)[],
+  dataset: ModelData,
+  task: ModelTask,
+): string | undefined {
+  const got = `model "${name}" outputs [${outputShape.join(", ")}]`;
+  if (task === "mlm") {
+    const t = dataset.tokens;
+    if (!t) return `task mlm reads token ids, but dataset "${dataset.name}" has none (give it a tokenizer)`;
+    return outputShape.length === 2 && outputShape[0] === t.maxLen && outputShape[1] === t.vocabulary
+      ? undefined
+      : `${got} but task mlm on dataset "${dataset.name}" needs [${t.maxLen}, ${t.vocabulary}] (maxLen, vocabulary): a text-transformer-mlm`;
+  }
+  return outputShape.length === 1 && outputShape[0] === dataset.numClasses
+    ? undefined
+    : `${got} but dataset "${dataset.name}" has ${dataset.numClasses} classes (expected output [${dataset.numClasses}])`;
 }
 
 /**

@@ -246,8 +246,10 @@ export function datasetOfInfo(info: FlockModelInfo): { dataset: DatasetSpec; see
     dataset: {
       source: p.train.source,
       format: p.format,
-      label: p.label,
-      features: p.features.map((f) => f.name),
+      ...(p.label === undefined ? {} : { label: p.label }),
+      ...(p.tokens
+        ? { text: p.tokens.field, tokenizer: p.tokens.from }
+        : { features: p.features.map((f) => f.name) }),
       ...(p.text ? { text: p.text.field, vocabSize: p.text.vocabSize } : {}),
       test,
     },

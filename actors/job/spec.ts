@@ -2,6 +2,7 @@ import { z } from "zod";
 import { DatasetSpec } from "../compute/dataset-spec.js";
 import { modelTooLarge } from "./model-bounds.js";
 import { FreezeList, InitSource, fineTuneProblems } from "./fine-tune-spec.js";
+import { MlmSpec, TaskSpec, taskProblems } from "./task-spec.js";
 
 /**
  * Fewest steps between two checkpoints. A checkpoint writes every reducer's parameter slice and
@@ -160,6 +161,14 @@ export const JobSpec = z
      * first step, so no optimizer moves it. Biases are not pinned (pruning keeps them).
      */
     keepZeros: z.boolean().optional(),
+    /**
+     * `classify` (default): predict each sample's label. `mlm`: masked-language-model pre-training
+     * on a tokenized text dataset (labels unused), with `text-transformer-mlm`; scored by masked-token
+     * accuracy and perplexity. See `task-spec.ts`.
+     */
+    task: TaskSpec.default("classify"),
+    /** Options of `task: "mlm"` (default `{ rate: 0.15 }`). */
+    mlm: MlmSpec.optional(),
   })
   .refine((s) => s.minWorkers <= s.maxWorkers, {
     message: "minWorkers must not exceed maxWorkers",
@@ -170,6 +179,7 @@ export const JobSpec = z
     const tooLarge = modelTooLarge(s.model);
     if (tooLarge) ctx.addIssue({ code: "custom", message: tooLarge, path: ["model"] });
     for (const p of fineTuneProblems(s)) ctx.addIssue({ code: "custom", message: p.message, path: p.path });
+    for (const p of taskProblems(s)) ctx.addIssue({ code: "custom", message: p.message, path: p.path });
   });
 /** A declarative training job. */
 export type JobSpec = z.infer<typeof JobSpec>;

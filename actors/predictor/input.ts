@@ -44,8 +44,9 @@ export function readPredictInput(pathOrUrl: string, p: Preprocessing): PredictIn
   const table = readTable(inputUrl(pathOrUrl), p.format);
   if (table.records.length === 0) throw new BadDataError(table.file, "has no records to predict");
   const names = p.features.map((f) => f.name);
+  const textName = p.text?.field ?? p.tokens?.field;
   if (p.format === "csv")
-    for (const name of [...names, ...(p.text ? [p.text.field] : [])])
+    for (const name of [...names, ...(textName === undefined ? [] : [textName])])
       if (!table.columns.includes(name))
         throw new BadDataError(
           table.file,
@@ -55,15 +56,17 @@ export function readPredictInput(pathOrUrl: string, p: Preprocessing): PredictIn
         );
   const n = table.records.length;
   const x = new Float64Array(n * names.length);
-  const text: string[] | undefined = p.text ? [] : undefined;
+  const text: string[] | undefined = textName === undefined ? undefined : [];
+  const label = p.label;
   const labelled =
-    p.format === "csv" ? table.columns.includes(p.label) : table.records.some((r) => p.label in r.values);
+    label !== undefined &&
+    (p.format === "csv" ? table.columns.includes(label) : table.records.some((r) => label in r.values));
   const truth = labelled ? new Int32Array(n) : undefined;
   const classIndex = new Map(p.classes.map((c, i) => [String(c), i]));
   table.records.forEach((rec, i) => {
     names.forEach((name, j) => (x[i * names.length + j] = numericField(table.file, rec, name)));
-    if (text && p.text) text.push(textField(table.file, rec, p.text.field));
-    if (truth) truth[i] = labelIndex(rec.values[p.label], classIndex);
+    if (text && textName !== undefined) text.push(textField(table.file, rec, textName));
+    if (truth && label !== undefined) truth[i] = labelIndex(rec.values[label], classIndex);
   });
   return { file: table.file, n, x, ...(text ? { text } : {}), ...(truth ? { truth } : {}) };
 }

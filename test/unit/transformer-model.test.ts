@@ -13,7 +13,7 @@ import { gradCheck, pseudoRandom, seedVariables } from "./transformer-gradcheck.
 const tiny = { layers: 1, heads: 2, width: 8, maxLen: 6, vocabulary: 12, ffn: 16 };
 const classifier = { name: "text-transformer", ...tiny };
 const mlm = { name: "text-transformer-mlm", ...tiny };
-const tinyData = { name: "tiny", inputSize: 6, numClasses: 2 };
+const tinyData = { name: "tiny", inputSize: 6, numClasses: 2, tokens: { maxLen: 6, vocabulary: 12 } };
 // [CLS]=1 ... [SEP]=2, then [PAD]=0.
 const ids = [
   [1, 5, 7, 2, 0, 0],
@@ -59,7 +59,12 @@ for (const backend of ["wasm", "cpu"] as const) {
 test("registered names, sizes and parameter counts; the MLM head ties the embedding matrix", async () => {
   await selectBackend("wasm");
   assert.ok(knownModels().includes("text-transformer") && knownModels().includes("text-transformer-mlm"));
-  const named = await buildModel("text-transformer", { name: "t", inputSize: 64, numClasses: 2 });
+  const named = await buildModel("text-transformer", {
+    name: "t",
+    inputSize: 64,
+    numClasses: 2,
+    tokens: { maxLen: 64, vocabulary: 2000 },
+  });
   assert.equal(named.paramCount, transformerParams(TransformerSpec.parse({ name: "text-transformer" })));
   const init = Object.fromEntries(named.weights.map((w) => [w.name, w.init]));
   assert.equal(init["token/embeddings"], "glorot-uniform");
