@@ -13,7 +13,16 @@ import { loadDataset } from "./datasets.js";
 import type { DatasetSpec } from "./dataset-spec.js";
 import type { StoredSources } from "./dataset-store-cache.js";
 import { ParamLengthError } from "./errors.js";
-import { applyModel, buildModel, modelRequirement, type BuiltModel, type ModelSpec } from "./models.js";
+import {
+  applyModel,
+  buildModel,
+  modelRequirement,
+  type BuiltModel,
+  type ModelSpec,
+  type ModelTask,
+} from "./models.js";
+import { mlmEvaluate, mlmTask, mlmTrainLoss, type MlmTask } from "./engine-mlm.js";
+import type { Batch } from "./dataset-core.js";
 import { initialParams } from "./init.js";
 import {
   frozenRanges,
@@ -51,6 +60,13 @@ export interface EngineOptions {
    * exactly 0; their gradient entries are always zero. Refused without `init`.
    */
   keepZeros?: boolean;
+  /**
+   * `classify` (default) or `mlm`: masked-LM training on a token-id dataset with a model whose
+   * output is `[maxLen, vocabulary]` (see `engine-mlm.ts`).
+   */
+  task?: ModelTask;
+  /** Options of `task: "mlm"`: the masking rate (default 0.15). */
+  mlm?: { rate: number };
   /** The stored (`flock://`) datasets the spec reads, fetched into the node's cache (`fetchStoredSources`). */
   stored?: StoredSources;
 }
@@ -87,10 +103,16 @@ export interface GradientResult {
 
 /** Scores on (part of) the test split. */
 export interface EvalResult {
-  /** Mean softmax cross-entropy. */
+  /** Mean softmax cross-entropy (task mlm: over the masked positions). */
   loss: number;
+  /** Accuracy (task mlm: masked-token accuracy). */
   accuracy: number;
+  /** Samples (rows) scored. */
   n: number;
+  /** Task mlm: exp(loss). */
+  perplexity?: number;
+  /** Task mlm: the masked positions scored. */
+  maskedTokens?: number;
 }
 
 /** Test samples per forward pass in `evaluate`, to bound memory. */
@@ -119,6 +141,8 @@ export class ComputeEngine {
     private readonly frozen: readonly ParamRange[],
     /** Flat indices `keepZeros` pins at 0 (empty without it). */
     private readonly zeros: Uint32Array,
+    /** Set for `task: "mlm"`. */
+    private readonly mlm: MlmTask | undefined,
   ) {}
 
   /** Loads the dataset, selects the backend, builds the model and sets `initParams(seed)`. */
@@ -126,7 +150,8 @@ export class ComputeEngine {
     const requires = modelRequirement(options.model);
     const dataset = await loadDataset(options.dataset, options.seed ?? 0, options.stored);
     const backend = await selectBackend(options.backend ?? "auto", { requires });
-    const built = await buildModel(options.model, dataset);
+    const task = options.task ?? "classify";
+    const built = await buildModel(options.model, dataset, task);
     // A LayerVariable's read() hands out its underlying tf.Variable (not a copy).
     const variables = built.model.trainableWeights.map((w) => w.read() as tfc.Variable);
     const info: EngineInfo = {
@@ -148,7 +173,9 @@ export class ComputeEngine {
     let saved: readonly SavedWeight[] | undefined;
     let frozen: ParamRange[];
     let zeros: Uint32Array = new Uint32Array(0);
+    let mlm: MlmTask | undefined;
     try {
+      if (task === "mlm") mlm = mlmTask(dataset, seed, options.mlm?.rate ?? 0.15);
       saved = typeof options.init === "string" ? readSavedWeights(options.init) : options.init;
       frozen = frozenRanges(built.weights, options.freeze ?? []);
       if (options.keepZeros && !saved)
@@ -174,6 +201,7 @@ export class ComputeEngine {
       saved,
       frozen,
       zeros,
+      mlm,
     );
     engine.setParams(engine.initParams(seed));
     return engine;
@@ -222,20 +250,22 @@ export class ComputeEngine {
     return flat;
   }
 
-  /** Sums of per-sample gradients and losses over the given training samples. */
-  gradients(indices: readonly number[]): GradientResult {
+  /**
+   * Sums of per-sample gradients and losses over the given training samples. `step` (the committed
+   * step computed for) chooses the masks of `task: "mlm"` (see `engine-mlm.ts`: a sample's loss is
+   * its row's mean over its masked tokens); a classifier ignores it.
+   */
+  gradients(indices: readonly number[], step = 0): GradientResult {
     this.check(this.paramCount);
     if (indices.length === 0) return { grad: new Float32Array(this.paramCount), lossSum: 0, n: 0 };
     const batch = this.dataset.trainBatch(indices);
     const { tf } = this;
     const result: GradientResult = { grad: new Float32Array(0), lossSum: 0, n: batch.n };
     tf.tidy(() => {
-      const x = tf.tensor(batch.x, [batch.n, ...this.built.inputShape]);
-      const labels = tf.oneHot(tf.tensor1d(batch.y, "int32"), this.dataset.numClasses);
-      const { value, grads } = tf.variableGrads(
-        () => this.lossSum(applyModel(this.built.model, x, true), labels),
-        this.variables,
-      );
+      const loss = this.mlm
+        ? mlmTrainLoss(tf, this.built.model, batch, this.mlm, step)
+        : this.classifyLoss(batch);
+      const { value, grads } = tf.variableGrads(loss, this.variables);
       result.grad = this.flatten(this.variables.map((v) => grads[v.name]));
       // Zero at the source: the reducers' optimizers (sgd, momentum, adam) then move these by 0.
       zeroFrozen(result.grad, this.frozen);
@@ -250,7 +280,8 @@ export class ComputeEngine {
    * `indices`, from the current parameters. Returns the round's pseudo-gradient (`(start − end) · n`,
    * see `local-steps.ts`) and loss sum, and leaves the parameters as they started, so the engine
    * still holds the version it was given. `round` (the step number) lets a redo rewind the inner
-   * optimizer.
+   * optimizer; inner step i of round r masks (`task: "mlm"`) for step `r · steps + i`, so every
+   * inner batch of every round has its own masks and a redo of the round repeats them.
    */
   localSteps(
     indices: readonly number[],
@@ -269,7 +300,7 @@ export class ComputeEngine {
     let lossSum = 0;
     innerBatches(indices, steps).forEach((batch, i) => {
       if (i > 0) this.setParams(params);
-      const g = this.gradients(batch);
+      const g = this.gradients(batch, round * steps + i);
       lossSum += g.lossSum;
       inner.step(params, g.grad, 1 / g.n);
     });
@@ -281,6 +312,7 @@ export class ComputeEngine {
   evaluate(indices?: readonly number[]): EvalResult {
     this.check(this.paramCount);
     const all = indices ?? Array.from({ length: this.dataset.testSize }, (_, i) => i);
+    if (this.mlm) return mlmEvaluate(this.tf, this.built.model, this.dataset, all, this.mlm);
     let lossSum = 0;
     let correct = 0;
     const { tf } = this;
@@ -306,6 +338,14 @@ export class ComputeEngine {
     if (this.disposed) return;
     this.disposed = true;
     this.built.model.dispose();
+  }
+
+  /** The summed cross-entropy of a classifier's batch, as a function for `tf.variableGrads`. */
+  private classifyLoss(batch: Batch): () => tfc.Scalar {
+    const { tf } = this;
+    const x = tf.tensor(batch.x, [batch.n, ...this.built.inputShape]);
+    const labels = tf.oneHot(tf.tensor1d(batch.y, "int32"), this.dataset.numClasses);
+    return () => this.lossSum(applyModel(this.built.model, x, true), labels);
   }
 
   /** Summed softmax cross-entropy of logits (or of probabilities, for a softmax-ended model). */

@@ -44,7 +44,7 @@ async function handle(request: WorkerRequest): Promise<unknown> {
     case "getParams":
       return engine.getParams();
     case "gradients":
-      return engine.gradients(request.indices);
+      return engine.gradients(request.indices, request.step);
     case "localSteps":
       return engine.localSteps(request.indices, request.steps, request.optimizer, request.round);
     case "evaluate":

@@ -8,7 +8,7 @@ export type WorkerRequest = { id: number } & (
   | { op: "initParams"; seed?: number }
   | { op: "setParams"; params: Float32Array }
   | { op: "getParams" }
-  | { op: "gradients"; indices: readonly number[] }
+  | { op: "gradients"; indices: readonly number[]; step: number }
   | { op: "localSteps"; indices: readonly number[]; steps: number; optimizer: OptimizerSpec; round: number }
   | { op: "evaluate"; indices?: readonly number[] }
 );

@@ -120,9 +120,9 @@ export class ComputeWorker implements AsyncDisposable {
     return this.call({ op: "getParams" }) as Promise<Float32Array>;
   }
 
-  /** See {@link ComputeEngine.gradients}. */
-  gradients(indices: readonly number[]): Promise<GradientResult> {
-    return this.call({ op: "gradients", indices }) as Promise<GradientResult>;
+  /** See {@link ComputeEngine.gradients}; `step` chooses the masks of `task: "mlm"` (default 0). */
+  gradients(indices: readonly number[], step = 0): Promise<GradientResult> {
+    return this.call({ op: "gradients", indices, step }) as Promise<GradientResult>;
   }
 
   /** See {@link ComputeEngine.localSteps}. */

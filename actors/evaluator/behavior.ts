@@ -56,6 +56,8 @@ export function evaluatorBehavior(
       dataset: args.spec.dataset,
       backend: args.spec.backend,
       seed: args.spec.seed,
+      task: args.spec.task,
+      mlm: args.spec.mlm,
       stored,
     }),
   );

@@ -26,6 +26,8 @@ export async function checkJobFits(spec: JobSpec, stores?: StoreProvider): Promi
     init: await resolveInit(spec.init, stores && (() => stores.blobs(CHECKPOINTS_BUCKET))),
     freeze: spec.freeze,
     keepZeros: spec.keepZeros,
+    task: spec.task,
+    mlm: spec.mlm,
     stored: await fetchStoredSources(spec.dataset, stores && dataAccess(stores)),
   });
   engine.dispose();

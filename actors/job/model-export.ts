@@ -82,7 +82,7 @@ export async function storedModelFiles(
 ): Promise<{ files: ModelFiles; info: FlockModelInfo; dataset: Dataset }> {
   await selectBackend("cpu", { requires: modelRequirement(spec.model) });
   const dataset = await loadDataset(spec.dataset, spec.seed, data);
-  const built = await buildModel(spec.model, dataset);
+  const built = await buildModel(spec.model, dataset, spec.task);
   try {
     if (stored.params.length !== built.paramCount)
       throw new StoredModelError(

@@ -105,6 +105,8 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
       init,
       freeze: args.spec.freeze,
       keepZeros: args.spec.keepZeros,
+      task: args.spec.task,
+      mlm: args.spec.mlm,
       stored,
     }),
   );
@@ -326,7 +328,7 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
     const g =
       innerSteps > 1
         ? await worker.localSteps(indices, innerSteps, args.spec.optimizer, msg.step)
-        : await worker.gradients(indices);
+        : await worker.gradients(indices, msg.step); // the step chooses task mlm's masks
     const extraMs = (host.faults?.extraStepMs ?? 0) + (host.faults?.extraMsPerSample ?? 0) * g.n;
     if (extraMs > 0) await scheduler.sleep(extraMs);
     for (const { address, data } of grads.encode(msg.step, g.grad, msg.reducers)) {

@@ -128,8 +128,14 @@ function flatLogits(tf: Tf, logits: tfc.Tensor, targets: Int32Array): tfc.Tensor
  * Softmax cross-entropy of `logits` (`[batch, len, vocabulary]`) summed over the masked positions.
  * Built from oneHot × logSoftmax and a 0/1 position mask, like the engine's `lossSum`: a gather would
  * be cheaper, but tfjs's gather gradient needs UnsortedSegmentSum, which the wasm backend lacks.
+ * With `scale`, each masked position's loss is multiplied by `scale[i]` (see {@link rowMeanScale}).
  */
-export function maskedLmLoss(tf: Tf, logits: tfc.Tensor, targets: Int32Array): MaskedLoss {
+export function maskedLmLoss(
+  tf: Tf,
+  logits: tfc.Tensor,
+  targets: Int32Array,
+  scale?: Float32Array,
+): MaskedLoss {
   const flat = flatLogits(tf, logits, targets);
   const vocabulary = flat.shape[1];
   const mask = new Float32Array(targets.length);
@@ -137,7 +143,7 @@ export function maskedLmLoss(tf: Tf, logits: tfc.Tensor, targets: Int32Array): M
   let count = 0;
   targets.forEach((t, i) => {
     if (t === NOT_MASKED) return;
-    mask[i] = 1;
+    mask[i] = scale?.[i] ?? 1;
     index[i] = t;
     count++;
   });
@@ -149,6 +155,22 @@ export function maskedLmLoss(tf: Tf, logits: tfc.Tensor, targets: Int32Array): M
     return tf.neg(tf.sum<tfc.Scalar>(tf.mul(picked, tf.tensor1d(mask))));
   });
   return { lossSum, count };
+}
+
+/**
+ * Per-position loss scales that make a row's masked loss its MEAN over its masked positions
+ * (`1 / count_row` at each of them, 0 elsewhere): summed over rows, the batch loss is then a sum of
+ * per-sample terms, like a classifier's, so any split of a batch over trainers adds up to the same
+ * sum and the reducers' division by the samples gives the mean per-row masked cross-entropy.
+ */
+export function rowMeanScale(targets: Int32Array, maxLen: number): Float32Array {
+  const scale = new Float32Array(targets.length);
+  for (let start = 0; start < targets.length; start += maxLen) {
+    let count = 0;
+    for (let i = start; i < start + maxLen; i++) if (targets[i] !== NOT_MASKED) count++;
+    for (let i = start; i < start + maxLen; i++) if (targets[i] !== NOT_MASKED) scale[i] = 1 / count;
+  }
+  return scale;
 }
 
 /** Masked-token accuracy: how many masked positions the logits' argmax predicts. */
