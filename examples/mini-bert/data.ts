@@ -144,7 +144,9 @@ function writeJsonl(path: string, rows: readonly Record<string, string>[]): Writ
  * write the same bytes.
  */
 export function writeMiniBertData(dir: string, opts: MiniBertDataOptions = {}): MiniBertData {
-  const o = { ...DEFAULTS, ...opts };
+  // An option given as undefined (a flag not passed) keeps its default.
+  const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
+  const o: MiniBertDataOptions & typeof DEFAULTS = { ...DEFAULTS, ...given };
   const { train, test } = corpus(o.chars);
   mkdirSync(dir, { recursive: true });
   const unlabelled = (s: Sample) => ({ [TEXT_FIELD]: s.text });
