@@ -113,6 +113,12 @@ export const TrainResult = z.strictObject({
    * committed step − checkpoint step). 0 when the job never restored (optional: older results).
    */
   stepsLost: z.number().int().min(0).optional(),
+  /** The job's task; absent for classification (and in older results). */
+  task: z.literal("mlm").optional(),
+  /** Task mlm: masked-token accuracy of the last evaluation (`accuracy` holds it too). */
+  maskedAccuracy: metric.optional(),
+  /** Task mlm: exp(the last evaluation's mean masked cross-entropy, `loss`); NaN before any evaluation. */
+  perplexity: metric.optional(),
 });
 /** The result of a training job. */
 export type TrainResult = z.infer<typeof TrainResult>;

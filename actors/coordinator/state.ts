@@ -85,7 +85,12 @@ export function buildResult(
   const recoveries = p.membership.flatMap((m) =>
     m.recoverySeconds === undefined ? [] : [m.recoverySeconds],
   );
+  const scored = final ?? p.evals.at(-1);
   return {
+    // Task mlm: an evaluation's loss is the mean masked cross-entropy, so its exp is the perplexity.
+    ...(p.spec.task === "mlm"
+      ? { task: "mlm", maskedAccuracy: scored?.accuracy ?? 0, perplexity: Math.exp(scored?.loss ?? NaN) }
+      : {}),
     status,
     job: p.job,
     name: p.spec.name,

@@ -16,6 +16,7 @@ import type { StoreProvider } from "../../runtime/store/types.js";
 import { CHECKPOINTS_BUCKET } from "./names.js";
 import { StoredModelError, decodeStoredModel, modelBlobName, type StoredModel } from "./model-store.js";
 import type { JobSpec } from "./spec.js";
+import type { TokenizerJson } from "../compute/tokenizer.js";
 
 /** What `flock.json` holds next to an exported model: enough to feed it and to read its output. */
 export interface FlockModelInfo {
@@ -37,6 +38,14 @@ export interface FlockModelInfo {
   images?: ImagePreprocessing;
   /** How the weights are stored when not float32 (`flock train --quantize`, `flock export`). */
   quantization?: QuantizeDtype;
+  /** What the model was trained for (absent in older files: classify). An mlm model predicts tokens. */
+  task?: "classify" | "mlm";
+  /**
+   * A token-id dataset's tokenizer and ids per sample: what encodes a record's text for this model,
+   * and what a dataset's `tokenizer: "file:///DIR"` reads to fine-tune with the same vocabulary.
+   */
+  tokenizer?: TokenizerJson;
+  maxLen?: number;
 }
 
 /** A model in the tfjs LayersModel format, in memory: its topology and its weights' manifest and bytes. */
@@ -117,6 +126,8 @@ export async function storedModelFiles(
         (recorded.preprocessing ?? recorded.images)?.classes ??
         Array.from({ length: dataset.numClasses }, (_, i) => i),
       ...recorded,
+      task: spec.task,
+      ...(dataset.tokens ? { tokenizer: dataset.tokens.tokenizer, maxLen: dataset.tokens.maxLen } : {}),
     };
     return {
       files: { modelTopology: artifacts.modelTopology, weightSpecs: artifacts.weightSpecs, weightData },

@@ -2,7 +2,8 @@
  * The records to predict, read in the model's training format and checked as training checks
  * them, and each record turned into the model input exactly as `dataset-file.ts` builds it:
  * `(x - mean) / std` per numeric feature (in float64, stored as float32), then the L2-normalised
- * tf-idf columns of the text field over the training vocabulary (`dataset-text.ts`).
+ * tf-idf columns of the text field over the training vocabulary (`dataset-text.ts`), or the
+ * text's `maxLen` token ids by the model's tokenizer (`dataset-tokens.ts`, the dataset's encoder).
  * @module
  */
 import { isAbsolute, resolve } from "node:path";
@@ -10,7 +11,9 @@ import { pathToFileURL } from "node:url";
 import { readTable, type RawRecord } from "../compute/dataset-read.js";
 import type { Preprocessing } from "../compute/dataset-file.js";
 import { tfidfRows, tokenize } from "../compute/dataset-text.js";
+import { tokenRows } from "../compute/dataset-tokens.js";
 import { BadDataError } from "../compute/errors.js";
+import { WordPieceTokenizer, type TokenizerJson } from "../compute/tokenizer.js";
 
 /**
  * The parsed input: per record its raw numeric features (row-major, `features` per record), its
@@ -102,15 +105,26 @@ function labelIndex(raw: unknown, classIndex: ReadonlyMap<string, number>): numb
   return /^[+-]?\d+$/.test(s) ? (classIndex.get(String(Number(s))) ?? -1) : -1;
 }
 
+/** Opened tokenizers by their JSON (one per model; the JSON object is the model's, kept while it is open). */
+const tokenizers = new WeakMap<TokenizerJson, WordPieceTokenizer>();
+
+function tokenizerOf(json: TokenizerJson): WordPieceTokenizer {
+  let t = tokenizers.get(json);
+  if (!t) tokenizers.set(json, (t = WordPieceTokenizer.fromJSON(json)));
+  return t;
+}
+
 /**
  * The model inputs of records `[start, end)` of `input`, row-major (`(end - start) × inputSize`):
- * pure, so the client and every predictor build the same bits.
+ * pure, so the client and every predictor build the same bits. A model of token ids needs its
+ * `tokenizer` (from `flock.json`).
  */
 export function recordsToInputs(
   p: Preprocessing,
   input: Pick<PredictInput, "x" | "text">,
   start: number,
   end: number,
+  tokenizer?: TokenizerJson,
 ): Float32Array {
   const n = end - start;
   const width = p.features.length;
@@ -125,6 +139,11 @@ export function recordsToInputs(
       input.text.slice(start, end).map((t) => tokenize(t)),
       vocab,
     );
+    for (let i = 0; i < n; i++) rows.write(i, out, i * p.inputSize + width);
+  }
+  if (p.tokens && input.text) {
+    if (!tokenizer) throw new Error("a model of token ids needs its tokenizer (flock.json)");
+    const rows = tokenRows(tokenizerOf(tokenizer), input.text.slice(start, end), p.tokens.maxLen);
     for (let i = 0; i < n; i++) rows.write(i, out, i * p.inputSize + width);
   }
   return out;

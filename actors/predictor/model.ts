@@ -11,7 +11,9 @@ import * as tfl from "@tensorflow/tfjs-layers";
 import { z } from "zod";
 import { selectBackend } from "../compute/backend.js";
 import type { Preprocessing } from "../compute/dataset-file.js";
+import { TokenizerSpec } from "../compute/dataset-spec.js";
 import { SavedModelError } from "../compute/errors.js";
+import { TokenizerJson } from "../compute/tokenizer.js";
 
 /** Largest `model.json` and `flock.json` read (a vocabulary of 100 000 tokens fits). */
 export const MODEL_JSON_BYTES = 16 << 20;
@@ -44,6 +46,22 @@ export const PreprocessingSchema = z.strictObject({
       idf: z.array(z.number()).max(1_000_000),
     })
     .optional(),
+  tokens: z
+    .strictObject({
+      field: z.string().max(256),
+      maxLen: z
+        .number()
+        .int()
+        .min(2)
+        .max(1 << 16),
+      vocabulary: z
+        .number()
+        .int()
+        .min(1)
+        .max(1 << 20),
+      from: TokenizerSpec,
+    })
+    .optional(),
   inputSize: z.number().int().min(1).max(10_000_000),
   train: Split,
   test: Split,
@@ -58,6 +76,14 @@ export const PredictInfo = z
     output: z.enum(["logits", "probabilities"]),
     classes: z.array(z.union([z.string(), z.number()])).max(100_000),
     preprocessing: PreprocessingSchema.optional(),
+    task: z.enum(["classify", "mlm"]).optional(),
+    tokenizer: TokenizerJson.optional(),
+    maxLen: z
+      .number()
+      .int()
+      .min(2)
+      .max(1 << 16)
+      .optional(),
   })
   .passthrough();
 /** The part of `flock.json` prediction needs. */
@@ -162,7 +188,13 @@ export function readModelDir(dirArg: string): ModelBundle {
 
 /** The checked `flock.json` of a model that records can be predicted with; throws {@link SavedModelError}. */
 export function checkInfo(file: string, text: string): PredictInfo & { preprocessing: Preprocessing } {
-  const parsed = PredictInfo.safeParse(parseJson(file, text));
+  const json = parseJson(file, text);
+  if (typeof json === "object" && json !== null && "task" in json && json.task === "mlm")
+    throw new SavedModelError(
+      file,
+      'describes a masked language model (task "mlm"): it predicts tokens, not classes; fine-tune a classifier from it (init: file:///DIR, dataset tokenizer: "file:///DIR") and predict with that',
+    );
+  const parsed = PredictInfo.safeParse(json);
   if (!parsed.success)
     throw new SavedModelError(file, `is not a flock model description: ${z.prettifyError(parsed.error)}`);
   const info = parsed.data;
@@ -173,10 +205,18 @@ export function checkInfo(file: string, text: string): PredictInfo & { preproces
     );
   const p = info.preprocessing;
   if (
-    p.features.length + (p.text?.vocabSize ?? 0) !== p.inputSize ||
+    p.features.length + (p.text?.vocabSize ?? 0) + (p.tokens?.maxLen ?? 0) !== p.inputSize ||
     (p.text && p.text.idf.length !== p.text.vocabulary.length)
   )
     throw new SavedModelError(file, "its preprocessing does not add up to its input size");
+  if (
+    p.tokens &&
+    (info.tokenizer?.vocab.length !== p.tokens.vocabulary || info.maxLen !== p.tokens.maxLen || p.text)
+  )
+    throw new SavedModelError(
+      file,
+      "its tokens need a tokenizer of their vocabulary and maxLen (and no bag of words)",
+    );
   return { ...info, preprocessing: p };
 }
 

@@ -25,7 +25,10 @@ export async function predictRange(
   const out = new Float32Array((end - start) * k);
   for (let at = start; at < end; at += PREDICT_BATCH) {
     const stop = Math.min(end, at + PREDICT_BATCH);
-    const probs = model.predict(recordsToInputs(model.preprocessing, input, at, stop), stop - at);
+    const probs = model.predict(
+      recordsToInputs(model.preprocessing, input, at, stop, model.info.tokenizer),
+      stop - at,
+    );
     out.set(probs, (at - start) * k);
     await yieldTurn();
   }

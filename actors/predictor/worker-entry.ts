@@ -26,7 +26,7 @@ async function answer(ask: WorkerAsk): Promise<void> {
         id: ask.id,
         ok: true,
         width: model.preprocessing.features.length,
-        text: model.preprocessing.text !== undefined,
+        text: model.preprocessing.text !== undefined || model.preprocessing.tokens !== undefined,
       };
       return port.postMessage(reply);
     }

@@ -105,6 +105,17 @@ for (const backend of ["cpu", "wasm"] as const) {
   });
 }
 
+test("local steps: a redo of a round repeats its masks (the same pseudo-gradient)", async () => {
+  const e = await engineOn("cpu");
+  e.setParams(e.initParams());
+  const opt = { name: "sgd" as const, lr: 0.1 };
+  const a = e.localSteps(range(0, 12), 3, opt, 2);
+  const b = e.localSteps(range(0, 12), 3, opt, 2);
+  assert.deepEqual(a.grad, b.grad);
+  assert.equal(a.n, 12);
+  assert.notDeepEqual(e.localSteps(range(0, 12), 3, opt, 3).grad, a.grad, "another round masks anew");
+});
+
 test("evaluate: masked loss, accuracy, perplexity = exp(loss), the same masks every time", async () => {
   const e = await engineOn("cpu");
   e.setParams(e.initParams());

@@ -8,6 +8,11 @@ import type { Progress } from "../report/index.js";
 export function resultLines(result: TrainResult, report?: string): string[] {
   return [
     `status ${result.status}: accuracy ${result.accuracy.toFixed(4)}, loss ${result.loss.toFixed(4)}, ${result.steps} steps, ${result.epochs} epochs in ${result.wallSeconds.toFixed(1)} s`,
+    ...(result.task === "mlm"
+      ? [
+          `masked language model: masked-token accuracy ${(result.maskedAccuracy ?? NaN).toFixed(4)}, perplexity ${(result.perplexity ?? NaN).toFixed(2)}`,
+        ]
+      : []),
     `backend ${result.backend}; replicas consistent: ${result.replicasConsistent}; membership changes: ${result.membershipChanges}; samples per epoch: ${result.samplesPerEpoch.join(", ")}`,
     ...(report ? [`report: ${report}`] : []),
   ];
