@@ -32,11 +32,11 @@ export interface MiniBertDataOptions {
   labelled?: number;
   /** Held-out labelled examples (half spam, half ham); default 400. */
   test?: number;
-  /** Unlabelled pre-training bodies (from the training split, seeded order); default all (about 4,800). */
+  /** Unlabelled pre-training bodies (from the training split, seeded order, at most about 4,800); default 1,600. */
   pretrain?: number;
-  /** Unlabelled held-out bodies for the masked-LM evaluation; default 300. */
+  /** Unlabelled held-out bodies for the masked-LM evaluation; default 200. */
   pretrainTest?: number;
-  /** Characters kept of each message; default 320. */
+  /** Characters kept of each message; default 160 (about 32 tokens). */
   chars?: number;
   /** Seed of the samples drawn; default 1. */
   seed?: number;
@@ -64,7 +64,14 @@ export const TEXT_FIELD = "body";
 /** The JSONL field holding a labelled message's class (`spam` or `ham`). */
 export const LABEL_FIELD = "label";
 
-const DEFAULTS = { labelled: 300, test: 400, pretrainTest: 300, chars: 320, seed: 1 } as const;
+const DEFAULTS = {
+  labelled: 300,
+  test: 400,
+  pretrain: 1600,
+  pretrainTest: 200,
+  chars: 160,
+  seed: 1,
+} as const;
 
 /**
  * A message's text as the example trains on it: Subject and body, markup and encodings removed,
@@ -151,7 +158,7 @@ export function writeMiniBertData(dir: string, opts: MiniBertDataOptions = {}): 
   mkdirSync(dir, { recursive: true });
   const unlabelled = (s: Sample) => ({ [TEXT_FIELD]: s.text });
   const labelled = (s: Sample) => ({ [TEXT_FIELD]: s.text, [LABEL_FIELD]: s.label });
-  const pretrainRows = shuffled(train, o.seed + 10).slice(0, o.pretrain ?? train.length);
+  const pretrainRows = shuffled(train, o.seed + 10).slice(0, o.pretrain);
   return {
     pretrain: writeJsonl(join(dir, "pretrain.jsonl"), pretrainRows.map(unlabelled)),
     pretrainTest: writeJsonl(

@@ -32,11 +32,12 @@ const USAGE = `Usage: npm run example:mini-bert -- [options]
   --no-report            Do not write the report
   --labelled N           Labelled training examples, half spam (default 300)
   --test N               Held-out labelled examples (default 400)
-  --pretrain N           Unlabelled pre-training bodies (default: all of the training split)
-  --chars N              Characters kept of each message (default 320)
+  --pretrain N           Unlabelled pre-training bodies (default 1600)
+  --chars N              Characters kept of each message (default 160)
   --pretrain-epochs N    Pre-training epochs (default ${DEFAULT_SIZES.pretrainEpochs})
   --finetune-epochs N    Epochs of the fine-tuning and from-scratch jobs (default ${DEFAULT_SIZES.finetuneEpochs})
-  --layers N --heads N --width N --max-len N --vocab-size N   Model sizes (default 2, 2, 64, 64, 2000)
+  --layers N --heads N --width N --ffn N --max-len N --vocab-size N
+                         Model sizes (default ${DEFAULT_SIZES.layers}, ${DEFAULT_SIZES.heads}, ${DEFAULT_SIZES.width}, ${DEFAULT_SIZES.ffn}, ${DEFAULT_SIZES.maxLen}, ${DEFAULT_SIZES.vocabSize})
   --seed N               Seed of the data sample and of every job (default 1)`;
 
 const OPTIONS = {
@@ -56,6 +57,7 @@ const OPTIONS = {
   layers: { type: "string" },
   heads: { type: "string" },
   width: { type: "string" },
+  ffn: { type: "string" },
   "max-len": { type: "string" },
   "vocab-size": { type: "string" },
   seed: { type: "string" },
@@ -95,6 +97,7 @@ function parse() {
   set("layers", int("layers", values.layers));
   set("heads", int("heads", values.heads));
   set("width", int("width", values.width));
+  set("ffn", int("ffn", values.ffn));
   set("maxLen", int("max-len", values["max-len"]));
   set("vocabSize", int("vocab-size", values["vocab-size"]));
   set("seed", int("seed", values.seed));

@@ -59,7 +59,11 @@ function phaseChart(
   const loss = {
     data: { values: data.steps },
     mark: { type: "line", strokeWidth: 1.6 },
-    encoding: { x, y: { field: "loss", type: "quantitative", axis: { title: "train loss" } }, color },
+    encoding: {
+      x,
+      y: { field: "loss", type: "quantitative", scale: { zero: false }, axis: { title: "train loss" } },
+      color,
+    },
   };
   const acc = {
     data: { values: data.evals },
