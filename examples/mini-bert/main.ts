@@ -33,6 +33,7 @@ const USAGE = `Usage: npm run example:mini-bert -- [options]
   --labelled N           Labelled training examples, half spam (default 300)
   --test N               Held-out labelled examples (default 400)
   --pretrain N           Unlabelled pre-training bodies (default 1600)
+  --pretrain-test N      Unlabelled held-out bodies of the masked-LM evaluation (default 200)
   --chars N              Characters kept of each message (default 160)
   --pretrain-epochs N    Pre-training epochs (default ${DEFAULT_SIZES.pretrainEpochs})
   --finetune-epochs N    Epochs of the fine-tuning and from-scratch jobs (default ${DEFAULT_SIZES.finetuneEpochs})
@@ -51,6 +52,7 @@ const OPTIONS = {
   labelled: { type: "string" },
   test: { type: "string" },
   pretrain: { type: "string" },
+  "pretrain-test": { type: "string" },
   chars: { type: "string" },
   "pretrain-epochs": { type: "string" },
   "finetune-epochs": { type: "string" },
@@ -109,6 +111,7 @@ function parse() {
       labelled: int("labelled", values.labelled),
       test: int("test", values.test),
       pretrain: int("pretrain", values.pretrain),
+      pretrainTest: int("pretrain-test", values["pretrain-test"]),
       chars: int("chars", values.chars),
       seed: sizes.seed,
     },
