@@ -56,8 +56,13 @@ const FLAGS = [
   ["--pretrain-epochs", 1],
   ["--finetune-epochs", 4],
 ].flatMap(([flag, value]) => [String(flag), String(value)]);
-/** Fine-tuned minus from-scratch test accuracy, at least (measured: see the README). */
-const MIN_GAIN = 0.05;
+/**
+ * Fine-tuned minus from-scratch test accuracy, at least. Measured on two runs: 0.640 vs 0.580 and
+ * 0.630 vs 0.580 (the pre-training is bit-identical run to run; a fine-tuning step that leaves a
+ * slow first member out varies by about one test example), so 2 of 100 examples leaves room for
+ * that and still fails when the pre-trained start does not help.
+ */
+const MIN_GAIN = 0.02;
 
 /** The last stdout line of a finished command, parsed. */
 function lastJson<T>(child: ChildHandle): T {
