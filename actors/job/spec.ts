@@ -2,7 +2,7 @@ import { z } from "zod";
 import { DatasetSpec } from "../compute/dataset-spec.js";
 import { modelTooLarge } from "./model-bounds.js";
 import { FreezeList, InitSource, fineTuneProblems } from "./fine-tune-spec.js";
-import { MlmSpec, TaskSpec, taskProblems } from "./task-spec.js";
+import { MlmSpec, TaskSpec, boundedModel, taskProblems } from "./task-spec.js";
 
 /**
  * Fewest steps between two checkpoints. A checkpoint writes every reducer's parameter slice and
@@ -176,7 +176,7 @@ export const JobSpec = z
   })
   // Checked wherever a spec is parsed: in the submitting client and, from the wire, in every daemon.
   .superRefine((s, ctx) => {
-    const tooLarge = modelTooLarge(s.model);
+    const tooLarge = modelTooLarge(boundedModel(s.model, s.dataset));
     if (tooLarge) ctx.addIssue({ code: "custom", message: tooLarge, path: ["model"] });
     for (const p of fineTuneProblems(s)) ctx.addIssue({ code: "custom", message: p.message, path: p.path });
     for (const p of taskProblems(s)) ctx.addIssue({ code: "custom", message: p.message, path: p.path });

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { DatasetSpec } from "../compute/dataset-spec.js";
+import { DEFAULT_MAX_LEN, DEFAULT_TOKENIZER_VOCAB, type DatasetSpec } from "../compute/dataset-spec.js";
 import { BUILTIN_MODELS } from "../compute/model-zoo.js";
 import { isTransformerSpec } from "../compute/transformer/model-config.js";
 
@@ -32,6 +32,26 @@ function registeredName(model: unknown): string | undefined {
   if (typeof model === "object" && model !== null && isTransformerSpec(model) && "name" in model)
     return String(model.name);
   return undefined;
+}
+
+/**
+ * The model as the job's size bound should see it: a registered transformer without `vocabulary` /
+ * `maxLen` takes them from an object `tokenizer` (an upper bound: training may learn fewer tokens),
+ * not the defaults. A `file://` tokenizer is only known at load, where `transformer/sized.ts` bounds it.
+ */
+export function boundedModel(model: unknown, dataset: DatasetSpec): unknown {
+  const files = typeof dataset === "object" && dataset.format !== "images" ? dataset : undefined;
+  const tokenizer = files?.tokenizer;
+  const name = registeredName(model);
+  if (typeof tokenizer !== "object" || (name !== "text-transformer" && name !== "text-transformer-mlm"))
+    return model;
+  const fields =
+    typeof model === "object" && model !== null ? Object.fromEntries(Object.entries(model)) : { name };
+  return {
+    ...fields,
+    maxLen: fields.maxLen ?? tokenizer.maxLen ?? DEFAULT_MAX_LEN,
+    vocabulary: fields.vocabulary ?? tokenizer.vocabSize ?? DEFAULT_TOKENIZER_VOCAB,
+  };
 }
 
 /** The problems of a spec's `task` and `mlm` against its dataset and model. */

@@ -234,3 +234,17 @@ test("buildModel sizes a transformer from the dataset's tokens and refuses a mis
     (e: unknown) => e instanceof InvalidModelConfigError && /reads token ids.*has none/.test(e.message),
   );
 });
+
+test("tokenize(text, limit) is the first limit ids of the whole text's (encode stops early)", () => {
+  const d = loadFileDataset(spec({ label: "y", tokenizer: { vocabSize: 30, maxLen: 8 } }), 1);
+  const tok = WordPieceTokenizer.fromJSON(d.tokens!.tokenizer);
+  const text =
+    corpus(true)
+      .replace(/[{}":,]/g, " ")
+      .repeat(5) + " Ünïcode ÅB, x!";
+  const all = tok.tokenize(text);
+  assert.ok(all.length > 200);
+  for (const limit of [0, 1, 2, 7, 50, all.length, all.length + 3])
+    assert.deepEqual(tok.tokenize(text, limit), all.slice(0, limit), `limit ${limit}`);
+  assert.deepEqual(Array.from(tok.encode(text, 8)), [CLS_ID, ...all.slice(0, 6), SEP_ID]);
+});

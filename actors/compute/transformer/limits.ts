@@ -18,4 +18,9 @@ export const LIMITS = {
   ffn: 16_384,
   /** Classes of a classifier head. */
   classes: 4096,
+  /**
+   * Most parameters of a transformer sized by its dataset (the job spec's `MAX_MODEL_PARAMETERS`,
+   * checked again here because a `tokenizer: "file://DIR"` vocabulary is only known at load).
+   */
+  params: 16_000_000,
 } as const;

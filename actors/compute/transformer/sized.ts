@@ -5,7 +5,8 @@
  * @module
  */
 import { InvalidModelConfigError } from "../errors.js";
-import { TRANSFORMER_MODELS, isTransformerSpec } from "./model-config.js";
+import { LIMITS } from "./limits.js";
+import { TRANSFORMER_MODELS, TransformerSpec, isTransformerSpec, transformerParams } from "./model-config.js";
 
 /** What a dataset says about a transformer's sizes. */
 export interface SizingData {
@@ -40,6 +41,12 @@ export function sizeForDataset<S>(spec: S, data: SizingData): S | Record<string,
   fill("vocabulary", tokens.vocabulary);
   // An unlabelled corpus (0 classes) says nothing about a classifier's head.
   if (model === "text-transformer" && data.numClasses >= 2) fill("classes", data.numClasses);
+  // Bounded before anything is allocated: the dataset's vocabulary may be far larger than the default.
+  const sizes = TransformerSpec.safeParse(out);
+  if (sizes.success && transformerParams(sizes.data) > LIMITS.params)
+    throw new InvalidModelConfigError(
+      `model "${model}" on dataset "${data.name}" (vocabulary ${tokens.vocabulary}, maxLen ${tokens.maxLen}) has ${transformerParams(sizes.data)} parameters; at most ${LIMITS.params} are accepted`,
+    );
   return out;
 }
 
