@@ -6,7 +6,7 @@
  */
 import { pathToFileURL } from "node:url";
 import type { JobSpecInput } from "../../actors/job/spec.js";
-import { LABEL_FIELD, TEXT_FIELD, type MiniBertData } from "./data.js";
+import { LABEL_FIELD, TEXT_FIELD, type MiniBertData } from "../../actors/compute/spam-corpus.js";
 
 /** The sizes of one run (the example's defaults, or the integration test's tiny ones). */
 export interface MiniBertSizes {

@@ -18,7 +18,7 @@ import type { ClusterHandle } from "../../actors/api.js";
 import { EmbeddedCluster } from "../../actors/embedded.js";
 import { connectCluster } from "../../actors/remote.js";
 import { DEFAULT_SIZES, type MiniBertSizes } from "./config.js";
-import { writeMiniBertData } from "./data.js";
+import { writeMiniBertData } from "../../actors/compute/spam-corpus.js";
 import { writeMiniBertReport } from "./report.js";
 import { runMiniBert, summarize, type MiniBertSummary } from "./workflow.js";
 

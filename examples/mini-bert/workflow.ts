@@ -18,7 +18,7 @@ import type { Logger } from "../../runtime/log.js";
 import { JobTimeline } from "../../tools/cli/follow.js";
 import { createProgress, type ProgressStream } from "../../tools/report/index.js";
 import { classifierJob, pretrainJob, type MiniBertSizes, type PhaseCommon } from "./config.js";
-import type { MiniBertData } from "./data.js";
+import type { MiniBertData } from "../../actors/compute/spam-corpus.js";
 
 /** The phases, in the order they run. */
 export const PHASES = ["pretrain", "finetune", "scratch"] as const;

@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { test } from "node:test";
 import type { PredictResult } from "../../actors/predictor/index.js";
-import { writeMiniBertData, type MiniBertDataOptions } from "../../examples/mini-bert/data.js";
+import { writeMiniBertData, type MiniBertDataOptions } from "../../actors/compute/spam-corpus.js";
 import type { MiniBertSummary } from "../../examples/mini-bert/workflow.js";
 import {
   registerCleanup,
