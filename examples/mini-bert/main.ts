@@ -37,6 +37,8 @@ const USAGE = `Usage: npm run example:mini-bert -- [options]
   --chars N              Characters kept of each message (default 160)
   --pretrain-epochs N    Pre-training epochs (default ${DEFAULT_SIZES.pretrainEpochs})
   --finetune-epochs N    Epochs of the fine-tuning and from-scratch jobs (default ${DEFAULT_SIZES.finetuneEpochs})
+  --pretrain-lr X        Adam learning rate of pre-training (default ${DEFAULT_SIZES.pretrainLr})
+  --finetune-lr X        Adam learning rate of fine-tuning and from scratch (default ${DEFAULT_SIZES.finetuneLr})
   --layers N --heads N --width N --ffn N --max-len N --vocab-size N
                          Model sizes (default ${DEFAULT_SIZES.layers}, ${DEFAULT_SIZES.heads}, ${DEFAULT_SIZES.width}, ${DEFAULT_SIZES.ffn}, ${DEFAULT_SIZES.maxLen}, ${DEFAULT_SIZES.vocabSize})
   --seed N               Seed of the data sample and of every job (default 1)`;
@@ -56,6 +58,8 @@ const OPTIONS = {
   chars: { type: "string" },
   "pretrain-epochs": { type: "string" },
   "finetune-epochs": { type: "string" },
+  "pretrain-lr": { type: "string" },
+  "finetune-lr": { type: "string" },
   layers: { type: "string" },
   heads: { type: "string" },
   width: { type: "string" },
@@ -72,6 +76,14 @@ function int(name: string, value: string | undefined): number | undefined {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) usageError(`--${name} must be a positive integer, got "${value}"`);
   return n;
+}
+
+/** A learning rate flag in (0, 1], or undefined when absent; exits with the usage on anything else. */
+function rate(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const x = Number(value);
+  if (!(x > 0 && x <= 1)) usageError(`--${name} must be a number in (0, 1], got "${value}"`);
+  return x;
 }
 
 function usageError(message: string): never {
@@ -96,6 +108,8 @@ function parse() {
   };
   set("pretrainEpochs", int("pretrain-epochs", values["pretrain-epochs"]));
   set("finetuneEpochs", int("finetune-epochs", values["finetune-epochs"]));
+  set("pretrainLr", rate("pretrain-lr", values["pretrain-lr"]));
+  set("finetuneLr", rate("finetune-lr", values["finetune-lr"]));
   set("layers", int("layers", values.layers));
   set("heads", int("heads", values.heads));
   set("width", int("width", values.width));
