@@ -48,16 +48,19 @@ function isWrongLastSequence(err: unknown): boolean {
  * expiry runs on the server's clock) and object stores for blobs. Bucket streams are created on
  * first use and shared by every process of the cluster.
  *
- * A bucket with a TTL (leases, the membership view) is held in memory, not on disk. Its keys are
- * ephemeral by nature, and nats-server 2.9.10 breaks such a file-stored bucket when it restores it
- * empty (every key expired while the servers were down): the message a holder has just written can
- * be read back by its revision, but a read of the key's last value says it is absent. A
- * compare-and-set on the key then fails while a create succeeds, so leases changed hands once a
- * second for minutes after a JetStream outage (issue 14; logged from the chaos harness: revision
- * 263 read as a PUT by revision, absent by key, `Restored 0 messages` for the bucket on all three
- * servers). A memory stream is not restored: after an outage it starts empty and consistent. What
- * that costs: a restart of every server at once loses the leases even when it was shorter than
- * their TTL, so every node re-incarnates; a restart of one server of three does not.
+ * A replicated bucket with a TTL (leases, the membership view, on a JetStream cluster) is held in
+ * memory, not on disk. Its keys are ephemeral by nature, and nats-server 2.9.10 breaks such a
+ * file-stored R3 bucket when its servers restore it empty (every key expired while they were
+ * down): the message a holder has just written can be read back by its revision, but a read of
+ * the key's last value says it is absent. A compare-and-set on the key then fails while a create
+ * succeeds, so leases changed hands once a second for minutes after a JetStream outage (issue 14;
+ * logged from the chaos harness: revision 263 read as a PUT by revision, absent by key,
+ * `Restored 0 messages` for the bucket on all three servers). The cluster's metadata recreates a
+ * memory stream empty and consistent after an outage. What that costs: a restart of every server
+ * at once loses the leases even when it was shorter than their TTL, so every node re-incarnates; a
+ * restart of one server of three does not. A single server keeps file storage: it does not
+ * recreate a memory stream after its own restart at all (a daemon then found no identity bucket),
+ * and the defect was not seen there (the single-server restart tests keep their leases).
  */
 export class JetStreamStores implements StoreProvider {
   readonly cluster: string;
@@ -99,7 +102,7 @@ export class JetStreamStores implements StoreProvider {
           ttl: ttlMs,
           replicas,
           allow_direct: false,
-          storage: ttlMs > 0 ? StorageType.Memory : StorageType.File,
+          storage: ttlMs > 0 && replicas > 1 ? StorageType.Memory : StorageType.File,
         }),
       ).then((kv) => new JetStreamKv(bucket, ttlMs, kv));
       this.kvs.set(bucket, p);

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { connect } from "nats";
+import { StorageType, connect } from "nats";
 import { startNatsCluster, type NatsClusterHandle, type NatsServerHandle } from "../../tools/natsd/index.js";
 import { formatLogs, registerCleanup, scaleTimeout, waitFor } from "../helpers/index.js";
 import {
@@ -52,6 +52,8 @@ test("a NATS server of the cluster dies: daemons reconnect to the others and mem
       for (const bucket of ["leases-15000", "membership"]) {
         const info = await jsm.streams.info(`KV_flock_${cluster}_${bucket}`);
         assert.equal(info.config.num_replicas, 3, bucket);
+        // Replicated TTL buckets live in memory (runtime/store/jetstream.ts says why).
+        assert.equal(info.config.storage, StorageType.Memory, bucket);
       }
     });
 

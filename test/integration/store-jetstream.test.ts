@@ -37,13 +37,13 @@ describe("JetStreamStores specifics", () => {
     assert.equal(info.config.max_msgs_per_subject, 1);
   });
 
-  test("a bucket with a TTL lives in memory; one without lives on disk", async () => {
+  test("on a single server every bucket lives on disk, a TTL bucket too (it must survive a restart)", async () => {
     const stores = new JetStreamStores(nc(), { cluster: "storage" });
     await (await stores.kv("ephemeral", { ttlMs: 3000 })).put("k", enc("v"));
     await (await stores.kv("durable")).put("k", enc("v"));
     const jsm = await nc().jetstreamManager();
     const ephemeral = await jsm.streams.info("KV_flock_storage_ephemeral");
-    assert.equal(ephemeral.config.storage, StorageType.Memory);
+    assert.equal(ephemeral.config.storage, StorageType.File);
     assert.equal(ephemeral.config.max_age, 3000 * 1_000_000);
     assert.equal((await jsm.streams.info("KV_flock_storage_durable")).config.storage, StorageType.File);
   });
