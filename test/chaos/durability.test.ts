@@ -7,8 +7,8 @@
  * bit-identical replicas, the step events back only to a restore's checkpoint, and at most
  * `checkpointEvery` committed steps lost per fault.
  *
- * It failed under heavy load (2 of 4 runs, load 30+) until the lease and membership buckets moved
- * to memory storage: nats-server 2.9.10 restored their file streams empty and broken (a key's last
+ * It failed under heavy load (2 of 4 runs, load 30+) until the lease and membership buckets of a
+ * JetStream cluster moved to memory storage: nats-server 2.9.10 restored their file streams empty and broken (a key's last
  * value read absent right after a write), so the nodes' coordinators took the job's lease from
  * each other about once a second (see runtime/store/jetstream.ts).
  */
