@@ -1,11 +1,11 @@
-import { mkdtempSync, renameSync, rmSync, existsSync } from "node:fs";
+import { existsSync, mkdtempSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { resolveJobSpec } from "../../actors/api.js";
 import type { PlainTrainOptions } from "../../actors/compute/baseline.js";
 import { LABEL_FIELD, TEXT_FIELD, writeMiniBertData } from "../../actors/compute/spam-corpus.js";
 import type { JobSpecInput } from "../../actors/job/spec.js";
-import { pathToFileURL } from "node:url";
 
 /** The models the training figures measure: `mnist` (the example's 784→128→10) and `heavy`. */
 export type Workload = "mnist" | "heavy";
