@@ -19,6 +19,8 @@ export interface SgdSpec {
   momentum?: number;
   /** Nesterov momentum (default false); needs momentum > 0 to differ from plain SGD. */
   nesterov?: boolean;
+  /** Linear learning-rate warmup over this many steps (see {@link warmupLr}); default 0, none. */
+  warmup?: number;
 }
 
 /** Adam (Kingma & Ba) with bias correction. */
@@ -31,6 +33,8 @@ export interface AdamSpec {
   beta2?: number;
   /** Default 1e-8. */
   epsilon?: number;
+  /** Linear learning-rate warmup over this many steps (see {@link warmupLr}); default 0, none. */
+  warmup?: number;
 }
 
 /** The hyperparameters of an optimizer, as a job spec carries them. */
@@ -64,12 +68,24 @@ export interface Optimizer {
   importState(state: OptimizerState): void;
 }
 
+/**
+ * The learning rate of step `t` (1-based) under a linear warmup of `warmup` steps: `lr · t / warmup`
+ * until `t` reaches `warmup`, then `lr` (Goyal et al.'s large-batch recipe; BERT warms up too). A
+ * transformer's masked-LM pre-training at a high rate from the first step stalls at the unigram
+ * plateau; warmed up, it does not. A function of the step count only, so every replica and a
+ * reducer restored from a checkpoint (which keeps `t`) apply the same rate.
+ */
+export function warmupLr(lr: number, warmup: number, t: number): number {
+  return warmup > 0 && t < warmup ? (lr * t) / warmup : lr;
+}
+
 /** Creates an optimizer from its spec; throws `RangeError` on hyperparameters out of range. */
 export function createOptimizer(spec: OptimizerSpec): Optimizer {
   checkPositive("lr", spec.lr);
+  const warmup = checkSteps("warmup", spec.warmup ?? 0);
   switch (spec.name) {
     case "sgd":
-      return new Sgd(spec.lr, checkUnit("momentum", spec.momentum ?? 0), spec.nesterov === true);
+      return new Sgd(spec.lr, checkUnit("momentum", spec.momentum ?? 0), spec.nesterov === true, warmup);
     case "adam":
       checkPositive("epsilon", spec.epsilon ?? 1e-8);
       return new Adam(
@@ -77,6 +93,7 @@ export function createOptimizer(spec: OptimizerSpec): Optimizer {
         checkUnit("beta1", spec.beta1 ?? 0.9),
         checkUnit("beta2", spec.beta2 ?? 0.999),
         spec.epsilon ?? 1e-8,
+        warmup,
       );
     default:
       throw new RangeError(`unknown optimizer "${(spec as { name: string }).name}"`);
@@ -85,6 +102,11 @@ export function createOptimizer(spec: OptimizerSpec): Optimizer {
 
 function checkPositive(what: string, x: number): number {
   if (!Number.isFinite(x) || x <= 0) throw new RangeError(`${what} must be a finite number > 0, got ${x}`);
+  return x;
+}
+
+function checkSteps(what: string, x: number): number {
+  if (!Number.isSafeInteger(x) || x < 0) throw new RangeError(`${what} must be an integer >= 0, got ${x}`);
   return x;
 }
 
@@ -147,16 +169,18 @@ class Sgd extends BaseOptimizer {
   protected readonly bufferCount: number;
 
   constructor(
-    private readonly lr: number,
+    private readonly baseLr: number,
     private readonly momentum: number,
     private readonly nesterov: boolean,
+    private readonly warmup: number,
   ) {
     super();
     this.bufferCount = momentum > 0 ? 1 : 0;
   }
 
   protected update(params: Float32Array, grad: Float32Array, scale: number): void {
-    const { lr, momentum } = this;
+    const { momentum } = this;
+    const lr = warmupLr(this.baseLr, this.warmup, this.t);
     if (this.bufferCount === 0) {
       // Indices below params.length are in range: step() checked grad and the buffers have that length.
       for (let i = 0; i < params.length; i++) params[i]! -= lr * (grad[i]! * scale);
@@ -187,16 +211,18 @@ class Adam extends BaseOptimizer {
   private beta2Power = 1;
 
   constructor(
-    private readonly lr: number,
+    private readonly baseLr: number,
     private readonly beta1: number,
     private readonly beta2: number,
     private readonly epsilon: number,
+    private readonly warmup: number,
   ) {
     super();
   }
 
   protected update(params: Float32Array, grad: Float32Array, scale: number): void {
-    const { lr, beta1, beta2, epsilon } = this;
+    const { beta1, beta2, epsilon } = this;
+    const lr = warmupLr(this.baseLr, this.warmup, this.t);
     this.beta1Power *= beta1;
     this.beta2Power *= beta2;
     const c1 = 1 - this.beta1Power;

@@ -14,12 +14,16 @@ export const MIN_CHECKPOINT_EVERY = 5;
 /** Largest interval of the periodic actions (evaluation, hash check, checkpoint), in steps. */
 const MAX_EVERY = 1_000_000;
 
+/** Steps of linear learning-rate warmup (the reducers' optimizer step count, see `warmupLr`). */
+const Warmup = z.number().int().min(0).max(MAX_EVERY);
+
 /** Optimizer hyper-parameters (applied by the reducers, each on its slice). */
 export const OptimizerSpec = z.discriminatedUnion("name", [
   z.strictObject({
     name: z.literal("sgd"),
     lr: z.number().positive().max(10),
     momentum: z.number().min(0).max(0.9999).optional(),
+    warmup: Warmup.optional(),
   }),
   z.strictObject({
     name: z.literal("adam"),
@@ -27,6 +31,7 @@ export const OptimizerSpec = z.discriminatedUnion("name", [
     beta1: z.number().min(0).max(0.9999).optional(),
     beta2: z.number().min(0).max(0.99999).optional(),
     epsilon: z.number().positive().max(1).optional(),
+    warmup: Warmup.optional(),
   }),
 ]);
 

@@ -93,3 +93,15 @@ test("layers the check cannot size are refused by name; weight-free ones pass", 
   }));
   assert.equal(modelTooLarge(sequential([dense(8, 784), ...light, dense(10)])), undefined);
 });
+
+test("an optimizer's warmup is a whole number of steps within the bound", () => {
+  const warmed = parseJobSpec({ ...base, optimizer: { name: "adam", lr: 0.004, warmup: 50 } });
+  assert.deepEqual(warmed.optimizer, { name: "adam", lr: 0.004, warmup: 50 });
+  assert.ok(parseJobSpec({ ...base, optimizer: { name: "sgd", lr: 0.1, warmup: 0 } }));
+  for (const warmup of [-1, 2.5, 2_000_000, "10"])
+    assert.throws(
+      () => parseJobSpec({ ...base, optimizer: { name: "adam", lr: 0.004, warmup } }),
+      InvalidJobSpecError,
+      String(warmup),
+    );
+});

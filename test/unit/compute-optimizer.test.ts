@@ -21,6 +21,8 @@ for (const spec of [
   { name: "sgd", lr: 0.1, momentum: 0.9 },
   { name: "sgd", lr: 0.1 },
   { name: "adam", lr: 1e-3 },
+  { name: "adam", lr: 1e-3, warmup: 7 },
+  { name: "sgd", lr: 0.1, momentum: 0.9, warmup: 6 },
 ] satisfies OptimizerSpec[]) {
   test(`${spec.name} (${JSON.stringify(spec)}): export/import continues bit-identically`, () => {
     const n = 1000;
@@ -55,6 +57,30 @@ test("sgd and adam take the textbook first step", () => {
   createOptimizer({ name: "adam", lr: 0.01 }).step(q, Float32Array.from([3, -0.5]));
   const [q0 = NaN, q1 = NaN] = q;
   assert.ok(Math.abs(q0 - 0.99) < 1e-6 && Math.abs(q1 - 1.01) < 1e-6);
+});
+
+test("warmup: step t of W moves by t/W of the full rate, then by the full rate", () => {
+  // Plain SGD moves a parameter by exactly lr·g per step, so each step's rate can be read off.
+  const moves = (spec: OptimizerSpec, steps: number) => {
+    const opt = createOptimizer(spec);
+    const p = new Float32Array([0]);
+    return Array.from({ length: steps }, () => {
+      const before = p[0]!;
+      opt.step(p, new Float32Array([1]));
+      return before - p[0]!;
+    });
+  };
+  const warmed = moves({ name: "sgd", lr: 0.4, warmup: 4 }, 6);
+  const expected = [0.1, 0.2, 0.3, 0.4, 0.4, 0.4];
+  warmed.forEach((m, i) => assert.ok(Math.abs(m - expected[i]!) < 1e-6, `step ${i + 1}: ${m}`));
+  assert.deepEqual(moves({ name: "sgd", lr: 0.4, warmup: 0 }, 3), moves({ name: "sgd", lr: 0.4 }, 3));
+  // Adam's first step moves by lr (its update is ±lr before the moments settle): lr/W warmed up.
+  const adam = createOptimizer({ name: "adam", lr: 0.01, warmup: 10 });
+  const p = new Float32Array([0]);
+  adam.step(p, new Float32Array([3]));
+  assert.ok(Math.abs(p[0]! + 0.001) < 1e-7, `adam's first warmed-up step: ${p[0]}`);
+  assert.throws(() => createOptimizer({ name: "adam", lr: 0.01, warmup: 1.5 }), RangeError);
+  assert.throws(() => createOptimizer({ name: "sgd", lr: 0.01, warmup: -1 }), RangeError);
 });
 
 test("optimizer state that does not fit is refused", () => {
