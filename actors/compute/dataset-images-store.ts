@@ -62,6 +62,10 @@ function decodeRecord(url: string, r: RawRecord): Stored {
  * `flock://NAME/class/file`.
  */
 export function storedImageSource(url: string, stored: StoredSources | undefined): ImageSource {
+  // The count is refused before any record is decoded, as a folder's before any image is read.
+  const records = stored?.[url]?.manifest.records ?? 0;
+  if (records > IMAGE_LIMITS.images)
+    throw new BadDataError(url, `holds more than ${IMAGE_LIMITS.images} images (the limit)`);
   const table = readStoredTable(url, "images", stored);
   const groups: ClassGroup[] = [];
   let images: ImageEntry[] = [];
@@ -75,17 +79,15 @@ export function storedImageSource(url: string, stored: StoredSources | undefined
       const group = images;
       groups.push({ name: rec.class, path: `${url}/${rec.class}`, images: () => group });
     }
-    const path = `${url}/${rec.class}/${rec.file}`;
-    // base64's length fixes the decoded size up to its padding: the limit is checked before decoding
-    const size =
-      Math.floor((rec.data.length * 3) / 4) - (rec.data.endsWith("==") ? 2 : rec.data.endsWith("=") ? 1 : 0);
-    const data = rec.data;
+    // Decoded now (the limit was checked on the base64's length): the bytes live outside the heap,
+    // and the records' strings can go once the listing is built.
+    const bytes = Buffer.from(rec.data, "base64");
     images.push({
       className: rec.class,
       name: rec.file,
-      path,
-      size,
-      read: () => Buffer.from(data, "base64"),
+      path: `${url}/${rec.class}/${rec.file}`,
+      size: bytes.length,
+      read: () => bytes,
     });
     previous = rec;
   }

@@ -16,7 +16,9 @@ import { seededPermutation } from "./prng.js";
  * The `images` dataset format: a folder with one sub-folder per class, PNG and JPEG files,
  * decoded, resized to one size and scaled to [0, 1]. Deterministic: classes and files are read
  * in sorted order (by UTF-16 code units, not the locale), a `{ fraction }` split comes from the
- * job seed as for CSV / JSONL, so every node builds the same samples at the same indices.
+ * job seed as for CSV / JSONL, so every node builds the same samples at the same indices. A
+ * folder stored by `flock data put DIR` (`flock://NAME`, see `dataset-images-store.ts`) is read
+ * through the same listing and checks, so it gives the very dataset the folder gives.
  * @module
  */
 
@@ -281,8 +283,35 @@ function sizeOf(spec: ImageDatasetSpec, first: ImageFile): [number, number] {
   return [image.height, image.width];
 }
 
+/** The indices of a `{ fraction }` split of `n` images for the job seed; throws when a split is empty. */
+function fractionSplit(root: string, n: number, fraction: number, seed: number) {
+  const k = Math.round(fraction * n);
+  if (k === 0 || k === n)
+    throw new BadDataError(root, `a test fraction of ${fraction} of ${n} images leaves a split empty`);
+  const perm = seededPermutation(n, splitSeed(seed));
+  const isTest = new Uint8Array(n);
+  for (let i = 0; i < k; i++) isTest[perm[i]!] = 1; // perm holds 0..n-1
+  return {
+    trainIdx: [...isTest.keys()].filter((i) => isTest[i] === 0),
+    testIdx: [...isTest.keys()].filter((i) => isTest[i] === 1),
+  };
+}
+
+/** The samples at `idx` of a dense block, as one split. */
+function pickRows(from: { x: Float32Array; y: Int32Array }, idx: readonly number[], inputSize: number) {
+  const x = new Float32Array(idx.length * inputSize);
+  idx.forEach((j, i) => x.set(from.x.subarray(j * inputSize, (j + 1) * inputSize), i * inputSize));
+  return denseSplit(
+    x,
+    Int32Array.from(idx, (j) => from.y[j]!), // j < from.y.length
+    inputSize,
+  );
+}
+
 /**
- * Loads an {@link ImageDatasetSpec}: lists the folders, splits, decodes and resizes every image.
+ * Loads an {@link ImageDatasetSpec}: lists the folders (or the stored datasets of `flock://`
+ * sources, from the shards `fetchStoredSources` put in `stored`), splits, decodes and resizes
+ * every image.
  * Throws {@link BadDataError} naming the file or folder of the first problem (an undecodable
  * image, a file that is neither PNG nor JPEG, an empty class folder, a test class that training
  * lacks, a folder past {@link IMAGE_LIMITS}).
@@ -295,7 +324,6 @@ export function loadImageDataset(spec: ImageDatasetSpec, seed: number, stored?: 
   const root = source.root;
   const train = listImages(source);
   const testSrc = typeof spec.test === "string" ? sourceOf(spec.test) : undefined;
-  const testRoot = testSrc?.root;
   const testList = testSrc ? listImages(testSrc, train.classes) : undefined;
   const channels = spec.channels ?? 3;
   const size = sizeOf(spec, train.files[0]!); // listImages found at least one
@@ -305,34 +333,18 @@ export function loadImageDataset(spec: ImageDatasetSpec, seed: number, stored?: 
   let testIdx: number[];
   let test: { x: Float32Array; y: Int32Array; sha256: string };
   let testSource: Omit<SplitSource, "records">;
-  if (testSrc && testRoot !== undefined && testList) {
+  if (testSrc && testList) {
     trainIdx = train.files.map((_, i) => i);
     test = decodeAll(testSrc, testList.files, size, channels);
     testIdx = testList.files.map((_, i) => i);
-    testSource = { source: testRoot, sha256: test.sha256 };
+    testSource = { source: testSrc.root, sha256: test.sha256 };
   } else {
     const fraction = typeof spec.test === "object" ? spec.test.fraction : DEFAULT_TEST_FRACTION;
-    const n = train.files.length;
-    const k = Math.round(fraction * n);
-    if (k === 0 || k === n)
-      throw new BadDataError(root, `a test fraction of ${fraction} of ${n} images leaves a split empty`);
-    const perm = seededPermutation(n, splitSeed(seed));
-    const isTest = new Uint8Array(n);
-    for (let i = 0; i < k; i++) isTest[perm[i]!] = 1; // perm holds 0..n-1
-    trainIdx = [...isTest.keys()].filter((i) => isTest[i] === 0);
-    testIdx = [...isTest.keys()].filter((i) => isTest[i] === 1);
+    ({ trainIdx, testIdx } = fractionSplit(root, train.files.length, fraction, seed));
     test = all;
     testSource = { source: root, sha256: all.sha256, fraction, seed };
   }
-  const pick = (from: { x: Float32Array; y: Int32Array }, idx: number[]) => {
-    const x = new Float32Array(idx.length * inputSize);
-    idx.forEach((j, i) => x.set(from.x.subarray(j * inputSize, (j + 1) * inputSize), i * inputSize));
-    return denseSplit(
-      x,
-      Int32Array.from(idx, (j) => from.y[j]!),
-      inputSize,
-    ); // j < from.y.length
-  };
+  const pick = (from: { x: Float32Array; y: Int32Array }, idx: number[]) => pickRows(from, idx, inputSize);
   const preprocessing: ImagePreprocessing = {
     format: "images",
     classes: train.classes,

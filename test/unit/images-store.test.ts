@@ -203,6 +203,20 @@ test("stored records that no put wrote are refused, named by the URL", async () 
     await loadRecords(good),
     /flock:\/\/bad: its images digest to [0-9a-f]{64}, its manifest says 0{64}/,
   );
+  // A manifest past the image count limit is refused before any record is decoded.
+  const stores = new MemoryStores();
+  await putFolder(stores, "many", writeShapes(fresh(), 2, 1));
+  const fetched = await fetchStoredSources(
+    { source: "flock://many", format: "images" },
+    dataAccess(stores, join(root, "cache")),
+  );
+  const source = fetched?.["flock://many"];
+  assert.ok(source);
+  const huge = { "flock://many": { ...source, manifest: { ...source.manifest, records: 50_001 } } };
+  assert.throws(
+    () => loadImageDataset({ source: "flock://many", format: "images" }, 0, huge),
+    /flock:\/\/many: holds more than 50000 images \(the limit\)/,
+  );
   const oneClass = good.slice(0, 2);
   assert.throws(await loadRecords(oneClass), /flock:\/\/bad: has 1 class folder\(s\); at least 2/);
 });
