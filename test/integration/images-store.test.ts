@@ -83,6 +83,9 @@ test(
     assert.match(refused.out, /bad\/disc\/0001\.jpg: cannot be decoded as JPEG/);
 
     const shapes = writeShapes(join(dir, "shapes"), 60, 11);
+    const asCsv = await flock(t, ["data", "put", shapes, "--name", "shapes", "--format", "csv", ...nats]);
+    assert.equal(asCsv.code, 1, asCsv.out);
+    assert.match(asCsv.out, /shapes: is a folder: only an images dataset is a folder, not csv/);
     const put = await flock(t, [
       "data",
       "put",
