@@ -44,10 +44,11 @@ const Side = z.number().int().min(1).max(IMAGE_LIMITS.side);
 
 /**
  * An image dataset: `source` is a folder with one sub-folder per class (its name is the class),
- * holding PNG and JPEG files, or `flock://NAME`, such a folder stored by `flock data put DIR`. Each image is resized to `size` (`[height, width]`; default: the
- * first image's) with `channels` (1 grey or 3 RGB; default 3), values in [0, 1]: the model's
- * input is `[height, width, channels]`. `test` is a folder (or stored folder) laid out the same way, or the fraction
- * of `source` held out (split from the job seed).
+ * holding PNG and JPEG files, or `flock://NAME`, such a folder stored by `flock data put DIR`.
+ * Each image is resized to `size` (`[height, width]`; default: the first image's) with
+ * `channels` (1 grey or 3 RGB; default 3), values in [0, 1]: the model's input is
+ * `[height, width, channels]`. `test` is a folder (or a stored one) laid out the same way, or
+ * the fraction of `source` held out (split from the job seed).
  */
 export const ImageDatasetSpec = z.strictObject({
   source: DirUrl,

@@ -92,7 +92,7 @@ function entries(dir: string): string[] {
 }
 
 /** Orders strings by UTF-16 code units (not the locale), as folders are listed. */
-export function byCodeUnits(a: string, b: string): number {
+function byCodeUnits(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 

@@ -83,6 +83,10 @@ test("a stored image folder loads as exactly the folder's dataset: samples, indi
   const storedSpec = DatasetSpec.parse({ ...base, source: "flock://shapes" });
   assert.ok(typeof fileSpec !== "string" && fileSpec.format === "images");
   assert.ok(typeof storedSpec !== "string" && storedSpec.format === "images");
+  assert.match(
+    JSON.stringify(DatasetSpec.safeParse({ source: "flock://no.dots", format: "images" }).error?.issues),
+    /does not name a stored dataset/,
+  );
   const stored = await fetchStoredSources(storedSpec, dataAccess(stores, join(root, "cache")));
   for (const seed of [3, 4]) {
     const fromFolder = await load(fileSpec, seed);

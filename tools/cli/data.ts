@@ -1,8 +1,9 @@
 /**
  * `flock data put|ls|rm`: datasets in the cluster's object store, which jobs read as
  * `"source": "flock://NAME"`. A put checks the whole file (bad CSV/JSONL named by file and line)
- * or image folder (every image decoded, a bad one named by its file) before it uploads anything, uploads the shards with progress on stderr, and writes the
- * manifest last, so a dataset is visible only once complete.
+ * or image folder (every image decoded, a bad one named by its file) before it uploads
+ * anything, uploads the shards with progress on stderr, and writes the manifest last, so a
+ * dataset is visible only once complete.
  * @module
  */
 import { statSync } from "node:fs";
