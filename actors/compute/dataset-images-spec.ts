@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { flockUrlName } from "./dataset-shards.js";
 import { fileUrlProblem } from "./dataset-spec.js";
 
 /**
@@ -31,17 +32,23 @@ const DirUrl = z
   .string()
   .max(4096)
   .superRefine((url, ctx) => {
-    const problem = fileUrlProblem(url);
+    // flock://NAME: an image folder `flock data put` stored in the cluster
+    const problem = url.startsWith("flock://")
+      ? flockUrlName(url) === undefined
+        ? `"${url}" does not name a stored dataset (flock://NAME: letters, digits, _ or -)`
+        : undefined
+      : fileUrlProblem(url);
     if (problem) ctx.addIssue({ code: "custom", message: problem });
   });
 const Side = z.number().int().min(1).max(IMAGE_LIMITS.side);
 
 /**
  * An image dataset: `source` is a folder with one sub-folder per class (its name is the class),
- * holding PNG and JPEG files. Each image is resized to `size` (`[height, width]`; default: the
- * first image's) with `channels` (1 grey or 3 RGB; default 3), values in [0, 1]: the model's
- * input is `[height, width, channels]`. `test` is a folder laid out the same way, or the fraction
- * of `source` held out (split from the job seed).
+ * holding PNG and JPEG files, or `flock://NAME`, such a folder stored by `flock data put DIR`.
+ * Each image is resized to `size` (`[height, width]`; default: the first image's) with
+ * `channels` (1 grey or 3 RGB; default 3), values in [0, 1]: the model's input is
+ * `[height, width, channels]`. `test` is a folder (or a stored one) laid out the same way, or
+ * the fraction of `source` held out (split from the job seed).
  */
 export const ImageDatasetSpec = z.strictObject({
   source: DirUrl,

@@ -139,7 +139,8 @@ export const DataManifest = z
   .strictObject({
     v: z.literal(1),
     name: z.string().regex(DATASET_NAME_PATTERN),
-    format: z.enum(["csv", "jsonl"]),
+    /** `images`: one record per image, `{ class, file, data }` (see `dataset-images-store.ts`). */
+    format: z.enum(["csv", "jsonl", "images"]),
     columns: z.array(z.string().max(256)).max(4096),
     records: Count,
     bytes: Count,
@@ -178,7 +179,7 @@ function manifestProblem(records: number, bytes: number, shards: readonly ShardE
 /** The manifest of `table` cut into `shards`, whose object names `shardName(i)` gives. */
 export function buildManifest(
   name: string,
-  format: "csv" | "jsonl",
+  format: DataManifest["format"],
   table: Pick<RawTable, "file" | "columns" | "sha256">,
   fileBytes: number,
   shards: readonly CutShard[],

@@ -184,7 +184,7 @@ export async function fetchStoredSources(
  */
 export function readStoredTable(
   url: string,
-  format: "csv" | "jsonl",
+  format: DataManifest["format"],
   sources: StoredSources | undefined,
 ): RawTable {
   const source = sources?.[url];

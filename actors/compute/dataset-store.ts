@@ -78,7 +78,7 @@ export interface PutOptions {
 export async function putDataset(
   blobs: BlobStore,
   name: string,
-  format: "csv" | "jsonl",
+  format: DataManifest["format"],
   table: RawTable,
   opts: PutOptions,
 ): Promise<DataManifest> {

@@ -38,7 +38,7 @@ export function loadDataset(spec: DatasetSpec, seed = 0, stored?: StoredSources)
       url.startsWith("flock://") ? readStoredTable(url, format, stored) : readTable(url, format);
     try {
       return Promise.resolve(
-        spec.format === "images" ? loadImageDataset(spec, seed) : loadFileDataset(spec, seed, read),
+        spec.format === "images" ? loadImageDataset(spec, seed, stored) : loadFileDataset(spec, seed, read),
       );
     } catch (error) {
       return Promise.reject(error as Error);

@@ -1,15 +1,18 @@
 /**
  * `flock data put|ls|rm`: datasets in the cluster's object store, which jobs read as
  * `"source": "flock://NAME"`. A put checks the whole file (bad CSV/JSONL named by file and line)
- * before it uploads anything, uploads the shards with progress on stderr, and writes the
- * manifest last, so a dataset is visible only once complete.
+ * or image folder (every image decoded, a bad one named by its file) before it uploads
+ * anything, uploads the shards with progress on stderr, and writes the manifest last, so a
+ * dataset is visible only once complete.
  * @module
  */
 import { statSync } from "node:fs";
 import { extname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { InvalidArgumentError, type Command } from "commander";
-import { readTable } from "../../actors/compute/dataset-read.js";
+import { readTable, type RawTable } from "../../actors/compute/dataset-read.js";
+import { checkImageFolder } from "../../actors/compute/dataset-images.js";
+import { imageTable } from "../../actors/compute/dataset-images-store.js";
 import {
   datasetNameProblem,
   DEFAULT_SHARD_LIMITS,
@@ -43,9 +46,11 @@ interface DataFlags extends NatsAuthFlags {
   json?: boolean;
 }
 
+type Format = DataManifest["format"];
+
 interface PutFlags extends DataFlags {
   name: string;
-  format?: "csv" | "jsonl";
+  format?: Format;
   shardRecords?: number;
   shardKib?: number;
 }
@@ -55,7 +60,7 @@ export interface PutResult {
   status: "stored";
   name: string;
   url: string;
-  format: "csv" | "jsonl";
+  format: Format;
   records: number;
   shards: number;
   bytes: number;
@@ -67,19 +72,31 @@ export interface PutResult {
 /** Registers `flock data put`, `flock data ls` and `flock data rm`. */
 export function registerDataCommands(program: Command): void {
   const data = program.command("data").description("Datasets stored in the cluster (flock://NAME sources)");
-  const put = common(data.command("put").description("Store a CSV or JSONL file as a dataset, in shards"))
-    .argument("<file>", "The CSV (with a header row) or JSONL file")
+  const put = common(
+    data
+      .command("put")
+      .description("Store a CSV or JSONL file, or a folder of images, as a dataset, in shards"),
+  )
+    .argument(
+      "<path>",
+      "The CSV (with a header row) or JSONL file, or a folder with one sub-folder of images per class",
+    )
     .requiredOption(
       "--name <name>",
       "The dataset's name (letters, digits, _ -): jobs read it as flock://NAME",
       datasetName,
     )
-    .option("--format <format>", "Csv or jsonl (default: from the file's extension)", formatName)
+    .option(
+      "--format <format>",
+      "Csv, jsonl or images (default: images for a folder, else from the file's extension)",
+      formatName,
+    )
     .option("--shard-records <n>", "At most this many records per shard", intIn(1, 10_000_000))
     .option("--shard-kib <kib>", "Close a shard once it holds this many KiB", intIn(1, 64 * 1024));
   put.action(async (file: string, flags: PutFlags) => {
     const result = await putFile(file, withNats(put, flags));
-    const line = `flock: stored ${result.url}: ${result.records} records (${result.format}) in ${result.shards} shard(s), ${formatBytes(result.bytes)}\n`;
+    const what = result.format === "images" ? "images" : `records (${result.format})`;
+    const line = `flock: stored ${result.url}: ${result.records} ${what} in ${result.shards} shard(s), ${formatBytes(result.bytes)}\n`;
     if (flags.json) {
       process.stderr.write(line);
       process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -128,30 +145,46 @@ function datasetName(value: string): string {
   return value;
 }
 
-function formatName(value: string): "csv" | "jsonl" {
-  if (value === "csv" || value === "jsonl") return value;
-  throw new InvalidArgumentError(`"${value}" is not a format: csv or jsonl`);
+function formatName(value: string): Format {
+  if (value === "csv" || value === "jsonl" || value === "images") return value;
+  throw new InvalidArgumentError(`"${value}" is not a format: csv, jsonl or images`);
 }
 
-/** The format a file's extension says, or the flag's; throws {@link BadDataError} when neither says. */
-function formatOf(file: string, flag: "csv" | "jsonl" | undefined): "csv" | "jsonl" {
+/**
+ * The format of what `path` names: images for a folder, else the file extension's; the flag's
+ * when given. Throws {@link BadDataError} when neither says, or when the flag contradicts the path.
+ */
+function formatOf(path: string, flag: Format | undefined): Format {
+  const folder = statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
+  if (folder && flag !== undefined && flag !== "images")
+    throw new BadDataError(path, `is a folder: only an images dataset is a folder, not ${flag}`);
+  if (!folder && flag === "images")
+    throw new BadDataError(path, "is not a folder (an images dataset is a folder of class folders)");
+  if (folder) return "images";
   if (flag) return flag;
-  const ext = extname(file).toLowerCase();
+  const ext = extname(path).toLowerCase();
   if (ext === ".csv") return "csv";
   if (ext === ".jsonl" || ext === ".ndjson") return "jsonl";
-  throw new BadDataError(file, `cannot tell its format from the extension "${ext}": give --format csv|jsonl`);
+  throw new BadDataError(path, `cannot tell its format from the extension "${ext}": give --format csv|jsonl`);
 }
 
-/** Checks the whole file, then uploads it (nothing is uploaded when the file holds bad data). */
+/** A file's or image folder's records, checked whole, and its size in bytes. */
+function readInput(path: string, format: Format): { table: RawTable; fileBytes: number } {
+  if (format === "images") {
+    const folder = checkImageFolder(path);
+    return { table: imageTable(folder), fileBytes: folder.bytes };
+  }
+  const table = readTable(pathToFileURL(path).href, format);
+  if (table.records.length === 0) throw new BadDataError(path, "has no records");
+  return { table, fileBytes: statSync(path).size };
+}
+
+/** Checks the whole file or folder, then uploads it (nothing is uploaded when it holds bad data). */
 async function putFile(file: string, flags: PutFlags & { nats: string[] }): Promise<PutResult> {
   const started = performance.now();
   const path = resolve(file);
-  if (statSync(path, { throwIfNoEntry: false })?.isDirectory())
-    throw new BadDataError(path, "is a folder: `flock data put` stores one CSV or JSONL file");
   const format = formatOf(path, flags.format);
-  const table = readTable(pathToFileURL(path).href, format);
-  if (table.records.length === 0) throw new BadDataError(path, "has no records");
-  const fileBytes = statSync(path).size;
+  const { table, fileBytes } = readInput(path, format);
   const limits = {
     maxRecords: flags.shardRecords ?? DEFAULT_SHARD_LIMITS.maxRecords,
     maxBytes: flags.shardKib !== undefined ? flags.shardKib * 1024 : DEFAULT_SHARD_LIMITS.maxBytes,
@@ -231,7 +264,7 @@ export function formatDatasets(l: DatasetListing): string {
       m.format,
       m.createdAt,
     ]),
-    "(no datasets: store one with `flock data put FILE --name NAME`)",
+    "(no datasets: store one with `flock data put FILE_OR_DIR --name NAME`)",
   );
   for (const w of l.warnings) lines.push(`warning: ${w}`);
   return `${lines.join("\n")}\n`;
