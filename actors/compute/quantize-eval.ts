@@ -2,6 +2,7 @@ import * as tfc from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
 import type { Dataset } from "./dataset-core.js";
 import type { WeightSpec } from "./quantize.js";
+import { mlmEvaluate, mlmTask, type MlmEval } from "./engine-mlm.js";
 
 /**
  * Scores a model as stock tfjs would run it, to compare a compressed export with its float32
@@ -44,4 +45,19 @@ export function testAccuracy(model: tfl.LayersModel, dataset: Dataset): number {
     for (let i = 0; i < n; i++) if (predicted[i] === batch.y[i]) correct++;
   }
   return dataset.testSize === 0 ? 0 : correct / dataset.testSize;
+}
+
+/**
+ * The masked-LM scores (masked-token accuracy, loss, perplexity) of `model` on `dataset`'s test
+ * split, masked as its job's evaluation masked it (the job's `seed` and `rate`, the fixed
+ * evaluation step): the figures the job reported, so a compressed copy is compared on the very
+ * positions its original was scored on.
+ */
+export function maskedTestScores(
+  model: tfl.LayersModel,
+  dataset: Dataset,
+  mlm: { seed: number; rate: number },
+): MlmEval {
+  const indices = Array.from({ length: dataset.testSize }, (_, i) => i);
+  return mlmEvaluate(tfc, model, dataset, indices, mlmTask(dataset, mlm.seed, mlm.rate));
 }

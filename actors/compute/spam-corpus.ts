@@ -29,11 +29,11 @@ interface Email {
 
 /** Sizes and seed of the written files. */
 export interface MiniBertDataOptions {
-  /** Labelled training examples (half spam, half ham); default 300. */
+  /** Labelled training examples (half spam, half ham); default 100. */
   labelled?: number;
   /** Held-out labelled examples (half spam, half ham); default 400. */
   test?: number;
-  /** Unlabelled pre-training bodies (from the training split, seeded order, at most about 4,800); default 1,600. */
+  /** Unlabelled pre-training bodies (from the training split, seeded order, at most about 4,800); default 3,200. */
   pretrain?: number;
   /** Unlabelled held-out bodies for the masked-LM evaluation; default 200. */
   pretrainTest?: number;
@@ -66,9 +66,9 @@ export const TEXT_FIELD = "body";
 export const LABEL_FIELD = "label";
 
 const DEFAULTS = {
-  labelled: 300,
+  labelled: 100,
   test: 400,
-  pretrain: 1600,
+  pretrain: 3200,
   pretrainTest: 200,
   chars: 160,
   seed: 1,

@@ -14,6 +14,7 @@ import { readSavedWeights } from "../compute/saved-model.js";
 import { SavedModelError } from "../compute/errors.js";
 import type { StoreProvider } from "../../runtime/store/types.js";
 import { CHECKPOINTS_BUCKET } from "./names.js";
+import { DEFAULT_MASK_RATE } from "./task-spec.js";
 import { StoredModelError, decodeStoredModel, modelBlobName, type StoredModel } from "./model-store.js";
 import type { JobSpec } from "./spec.js";
 import type { TokenizerJson } from "../compute/tokenizer.js";
@@ -46,6 +47,11 @@ export interface FlockModelInfo {
    */
   tokenizer?: TokenizerJson;
   maxLen?: number;
+  /**
+   * An mlm model's masking (the job's seed and rate): what fixes the positions its evaluation
+   * scored, so `flock export` scores a compressed copy on exactly those positions.
+   */
+  mlm?: { seed: number; rate: number };
 }
 
 /** A model in the tfjs LayersModel format, in memory: its topology and its weights' manifest and bytes. */
@@ -127,6 +133,7 @@ export async function storedModelFiles(
         Array.from({ length: dataset.numClasses }, (_, i) => i),
       ...recorded,
       task: spec.task,
+      ...(spec.task === "mlm" ? { mlm: { seed: spec.seed, rate: spec.mlm?.rate ?? DEFAULT_MASK_RATE } } : {}),
       ...(dataset.tokens ? { tokenizer: dataset.tokens.tokenizer, maxLen: dataset.tokens.maxLen } : {}),
     };
     return {

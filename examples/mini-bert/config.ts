@@ -23,6 +23,8 @@ export interface MiniBertSizes {
   pretrainEpochs: number;
   pretrainBatch: number;
   pretrainLr: number;
+  /** Steps of linear learning-rate warmup of pre-training (the optimizer's `warmup`). */
+  pretrainWarmup: number;
   /** Epochs over the labelled subset, for fine-tuning and for scratch alike. */
   finetuneEpochs: number;
   finetuneBatch: number;
@@ -34,8 +36,9 @@ export interface MiniBertSizes {
 
 /**
  * The example's default sizes: a run of a few minutes on two loaded CPU cores (wasm backend).
- * Measured on one trainer thread: a 2-block, width-64, 64-token, 2,000-word MLM model computes
- * about 2 samples/s there; this one (1 block, width 32, 32 tokens) about 15.
+ * Pre-training is 400 steps of 32 bodies (3,200 bodies, 4 epochs) at Adam 0.004 warmed up over
+ * 50 steps: measured on one thread, that passes the unigram plateau (masked accuracy ~0.06, where
+ * 100 steps at 0.008 unwarmed stayed) and the encoder then helps a few-label classifier.
  */
 export const DEFAULT_SIZES: MiniBertSizes = {
   layers: 1,
@@ -44,9 +47,10 @@ export const DEFAULT_SIZES: MiniBertSizes = {
   ffn: 64,
   maxLen: 32,
   vocabSize: 600,
-  pretrainEpochs: 1,
-  pretrainBatch: 16,
-  pretrainLr: 0.008,
+  pretrainEpochs: 4,
+  pretrainBatch: 32,
+  pretrainLr: 0.004,
+  pretrainWarmup: 50,
   finetuneEpochs: 6,
   finetuneBatch: 16,
   finetuneLr: 0.001,
@@ -89,7 +93,7 @@ export function pretrainJob(data: MiniBertData, s: MiniBertSizes, c: PhaseCommon
     mlm: { rate: s.maskRate },
     epochs: s.pretrainEpochs,
     globalBatch: s.pretrainBatch,
-    optimizer: { name: "adam", lr: s.pretrainLr },
+    optimizer: { name: "adam", lr: s.pretrainLr, warmup: s.pretrainWarmup },
     ...common(c, s),
   };
 }

@@ -30,14 +30,16 @@ const USAGE = `Usage: npm run example:mini-bert -- [options]
   --dir DIR              Data and exported models (default models/mini-bert)
   --report-dir DIR       Report pages (default reports/mini-bert)
   --no-report            Do not write the report
-  --labelled N           Labelled training examples, half spam (default 300)
+  --labelled N           Labelled training examples, half spam (default 100)
   --test N               Held-out labelled examples (default 400)
-  --pretrain N           Unlabelled pre-training bodies (default 1600)
+  --pretrain N           Unlabelled pre-training bodies (default 3200)
   --pretrain-test N      Unlabelled held-out bodies of the masked-LM evaluation (default 200)
   --chars N              Characters kept of each message (default 160)
   --pretrain-epochs N    Pre-training epochs (default ${DEFAULT_SIZES.pretrainEpochs})
   --finetune-epochs N    Epochs of the fine-tuning and from-scratch jobs (default ${DEFAULT_SIZES.finetuneEpochs})
   --pretrain-lr X        Adam learning rate of pre-training (default ${DEFAULT_SIZES.pretrainLr})
+  --pretrain-warmup N    Steps of linear warmup of that rate (default ${DEFAULT_SIZES.pretrainWarmup})
+  --pretrain-batch N     Global batch of pre-training (default ${DEFAULT_SIZES.pretrainBatch})
   --finetune-lr X        Adam learning rate of fine-tuning and from scratch (default ${DEFAULT_SIZES.finetuneLr})
   --layers N --heads N --width N --ffn N --max-len N --vocab-size N
                          Model sizes (default ${DEFAULT_SIZES.layers}, ${DEFAULT_SIZES.heads}, ${DEFAULT_SIZES.width}, ${DEFAULT_SIZES.ffn}, ${DEFAULT_SIZES.maxLen}, ${DEFAULT_SIZES.vocabSize})
@@ -59,6 +61,8 @@ const OPTIONS = {
   "pretrain-epochs": { type: "string" },
   "finetune-epochs": { type: "string" },
   "pretrain-lr": { type: "string" },
+  "pretrain-warmup": { type: "string" },
+  "pretrain-batch": { type: "string" },
   "finetune-lr": { type: "string" },
   layers: { type: "string" },
   heads: { type: "string" },
@@ -109,6 +113,8 @@ function parse() {
   set("pretrainEpochs", int("pretrain-epochs", values["pretrain-epochs"]));
   set("finetuneEpochs", int("finetune-epochs", values["finetune-epochs"]));
   set("pretrainLr", rate("pretrain-lr", values["pretrain-lr"]));
+  set("pretrainWarmup", int("pretrain-warmup", values["pretrain-warmup"]));
+  set("pretrainBatch", int("pretrain-batch", values["pretrain-batch"]));
   set("finetuneLr", rate("finetune-lr", values["finetune-lr"]));
   set("layers", int("layers", values.layers));
   set("heads", int("heads", values.heads));

@@ -37,14 +37,11 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/**
- * `flock ...args` with `who`'s creds, to its end; its exit code and output. The creds go by
- * `NATS_CREDS`, the environment route every client command reads (`flock train` has no `--creds`).
- */
+/** `flock ...args` with `who`'s creds (`--creds`), to its end; its exit code and output. */
 async function flockAs(t: TestContext, who: string, args: string[], limitMs = 60_000) {
-  const child = spawnChild(process.execPath, [FLOCK, ...args, "--nats", server.url, "--cluster", CLUSTER], {
+  const where = ["--nats", server.url, "--cluster", CLUSTER, "--creds", creds(who)];
+  const child = spawnChild(process.execPath, [FLOCK, ...args, ...where], {
     name: `flock ${args[0]} ${args[1]}`,
-    env: { NATS_CREDS: creds(who) },
   });
   t.after(() => child.stop());
   const code = await exitWithin(child, scaleTimeout(limitMs));

@@ -3,8 +3,8 @@
  * processes, with a tiny configuration: `examples/mini-bert/main.js --nats` pre-trains
  * `text-transformer-mlm` (`task: "mlm"`) on unlabelled SpamAssassin bodies across both daemons,
  * fine-tunes `text-transformer` from the export, and trains the same classifier from scratch on the
- * same labelled subset. Checked: the masked-LM loss falls (fine-tuned vs scratch is only reported:
- * not robust at this budget); the exported
+ * same labelled subset. Checked: the masked-LM loss falls, and the fine-tuned classifier beats the
+ * one from scratch on 96 labelled messages (scored on 400 held out); the exported
  * classifiers and their `flock.json` (tokenizer included) predict in a fresh `flock predict`
  * process exactly the test accuracy the jobs reported, twice over with identical lines; the data
  * the example wrote are the bytes the shared data module writes here (what every daemon read).
@@ -35,8 +35,8 @@ test.after(() => rmSync(dir, { recursive: true, force: true }));
 /** The tiny run: data sizes (also written here, to compare) and the example's flags. */
 const DATA: MiniBertDataOptions = {
   labelled: 96,
-  test: 100,
-  pretrain: 480,
+  test: 400,
+  pretrain: 3200,
   pretrainTest: 100,
   chars: 160,
   seed: 3,
@@ -53,8 +53,12 @@ const FLAGS = [
   ["--width", 32],
   ["--ffn", 64],
   ["--max-len", 32],
-  ["--vocab-size", 400],
-  ["--pretrain-epochs", 1],
+  ["--vocab-size", 600],
+  // 400 steps of 32 bodies, warmed up: past the unigram plateau (see the example's DEFAULT_SIZES).
+  ["--pretrain-epochs", 4],
+  ["--pretrain-batch", 32],
+  ["--pretrain-lr", 0.004],
+  ["--pretrain-warmup", 50],
   ["--finetune-epochs", 4],
 ].flatMap(([flag, value]) => [String(flag), String(value)]);
 /** The last stdout line of a finished command, parsed. */
@@ -73,7 +77,7 @@ async function predict(t: { after(fn: () => unknown): void }, model: string, inp
 }
 
 test(
-  "mini-BERT on two daemons: MLM loss falls, fine-tuned and scratch are scored, the export predicts what the job reported",
+  "mini-BERT on two daemons: MLM loss falls, fine-tuned beats scratch, the export predicts what the job reported",
   { timeout: scaleTimeout(600_000) },
   async (t) => {
     t.after(() => {
@@ -116,10 +120,12 @@ test(
     assert.equal(s.labelled, DATA.labelled);
     assert.ok(s.pretrainLossEnd < s.pretrainLossStart, "the masked-LM loss falls");
     assert.ok(Number.isFinite(s.pretrainPerplexity) && s.pretrainPerplexity > 1, "a perplexity is reported");
-    // Fine-tuned vs scratch is reported, not asserted: at this budget (30 pre-training steps,
-    // masked accuracy 0.03-0.05) it is not robust. Measured on three runs: 0.640 vs 0.580,
-    // 0.630 vs 0.580, 0.540 vs 0.580 (see the README's "Transformers and fine-tuning").
-    assert.ok(s.finetuneAccuracy > 0 && s.scratchAccuracy > 0, "both classifiers are scored");
+    // Four epochs over 96 labelled messages: from scratch the classifier has seen too little to
+    // read spam; the pre-trained encoder already tells words by their company.
+    assert.ok(
+      s.finetuneAccuracy > s.scratchAccuracy,
+      `fine-tuned ${s.finetuneAccuracy} does not beat scratch ${s.scratchAccuracy}`,
+    );
     assert.ok(existsSync(join(dir, "report", "index.html")), "the report is written");
 
     // The daemons read the files the example wrote; the shared data module writes the same bytes.

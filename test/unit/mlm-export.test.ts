@@ -7,7 +7,8 @@ import { pathToFileURL } from "node:url";
 import { ComputeEngine } from "../../actors/compute/engine.js";
 import { loadDataset } from "../../actors/compute/datasets.js";
 import { SavedModelError } from "../../actors/compute/errors.js";
-import { exportModel } from "../../actors/job/model-export.js";
+import { exportModel, readModelDir, testDatasetOf } from "../../actors/job/model-export.js";
+import { loadModelFiles, maskedTestScores } from "../../actors/compute/quantize-eval.js";
 import { parseJobSpec } from "../../actors/job/spec.js";
 import { sha256Hex } from "../../actors/reducer/checkpoint.js";
 import { checkInfo } from "../../actors/predictor/model.js";
@@ -37,6 +38,10 @@ async function exported(id: string, spec: ReturnType<typeof parseJobSpec>): Prom
   });
   const params = engine.getParams();
   engine.dispose();
+  return exportParams(id, spec, params);
+}
+
+async function exportParams(id: string, spec: ReturnType<typeof parseJobSpec>, params: Float32Array) {
   const out = join(dir, id);
   const stored = {
     v: 1 as const,
@@ -105,4 +110,35 @@ test("an mlm export records task, tokenizer and maxLen; predict refuses it; a cl
   const rows = inOrder.testBatch(records.map((_, i) => i));
   assert.deepEqual(inputs, rows.x);
   assert.deepEqual(Array.from(input.truth ?? []), Array.from(rows.y));
+});
+
+test("flock export scores an mlm export on the masks its job's evaluation used (stock tfjs, the job's figures)", async () => {
+  const mlm = parseJobSpec({
+    model: { name: "text-transformer-mlm", ...sizes },
+    dataset: { source: pathToFileURL(source).href, format: "jsonl", text: "body", tokenizer, test: { fraction: 0.3 } },
+    task: "mlm",
+    mlm: { rate: 0.4 },
+    seed: 5,
+    epochs: 1,
+    globalBatch: 8,
+    optimizer: { name: "adam", lr: 1e-3 },
+  });
+  // The job's evaluator: an engine of the job's seed and rate, on trained-looking parameters.
+  const engine = await ComputeEngine.create({ ...mlm, backend: "cpu", seed: mlm.seed, mlm: mlm.mlm });
+  const params = engine.initParams().map((p, i) => p + 0.05 * Math.sin(i));
+  engine.setParams(params);
+  const job = engine.evaluate();
+  engine.dispose();
+  const out = await exportParams("lm-scored", mlm, params);
+  const { files, info } = readModelDir(out);
+  assert.deepEqual(info.mlm, { seed: 5, rate: 0.4 });
+  const model = await loadModelFiles(files);
+  const dataset = await testDatasetOf(info);
+  const scores = maskedTestScores(model, dataset, info.mlm!);
+  const other = maskedTestScores(model, dataset, { seed: 6, rate: 0.4 });
+  model.dispose();
+  assert.equal(scores.maskedTokens, job.maskedTokens);
+  assert.ok(Math.abs(scores.loss - job.loss) < 1e-4 * job.loss, `loss ${scores.loss} vs the job's ${job.loss}`);
+  assert.equal(scores.accuracy, job.accuracy);
+  assert.ok(Math.abs(other.loss - job.loss) > 1e-3, "another seed masks other positions: another loss");
 });

@@ -6,10 +6,13 @@ import { selectBackend } from "../../actors/compute/backend.js";
 import type { Dataset } from "../../actors/compute/datasets.js";
 import { dataAccess, fetchStoredSources } from "../../actors/compute/dataset-store-cache.js";
 import type { QuantizeDtype, WeightSpec } from "../../actors/compute/quantize.js";
-import { loadModelFiles, testAccuracy } from "../../actors/compute/quantize-eval.js";
+import { loadModelFiles, maskedTestScores, testAccuracy } from "../../actors/compute/quantize-eval.js";
 import { pruneWeights, sparsityOf } from "../../actors/compute/prune.js";
 import { decodeJob } from "../../actors/coordinator/codec.js";
+import { z } from "zod";
+import { DEFAULT_MASK_RATE } from "../../actors/job/task-spec.js";
 import {
+  datasetOfInfo,
   fetchStoredModel,
   modelJsonText,
   quantizeModelFiles,
@@ -117,11 +120,26 @@ export async function sourceFromJob(stores: StoreProvider, job: string): Promise
   return { source: `job://${job}`, files, info, dataset, spec };
 }
 
-/** Test accuracy of a model held in memory (loaded through stock tfjs's decoding). */
-async function accuracyOf(files: ModelFiles, dataset: Dataset): Promise<number> {
+/** An mlm model's masking as `flock.json` records it (hostile: a file anyone may have edited). */
+const MlmMasking = z.strictObject({
+  seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  rate: z.number().gt(0).max(1),
+});
+
+/**
+ * Test accuracy of a model held in memory (loaded through stock tfjs's decoding): of its labels,
+ * or for an mlm model its masked-token accuracy on the positions its job's evaluation masked.
+ */
+async function accuracyOf(files: ModelFiles, dataset: Dataset, info: FlockModelInfo): Promise<number> {
   const model = await loadModelFiles(files);
   try {
-    return testAccuracy(model, dataset);
+    if (info.task !== "mlm") return testAccuracy(model, dataset);
+    const masking = MlmMasking.safeParse(
+      info.mlm ?? { seed: datasetOfInfo(info).seed, rate: DEFAULT_MASK_RATE },
+    );
+    if (!masking.success)
+      throw new InvalidArgumentError(`flock.json: mlm: ${z.prettifyError(masking.error)}`);
+    return maskedTestScores(model, dataset, masking.data).accuracy;
   } finally {
     model.dispose();
   }
@@ -168,7 +186,7 @@ export async function compressModel(
     return {
       weightBytes,
       totalBytes,
-      accuracy: await accuracyOf(files, source.dataset),
+      accuracy: await accuracyOf(files, source.dataset, source.info),
       sparsity: s.values === 0 ? 0 : s.zeros / s.values,
     };
   };

@@ -16,7 +16,13 @@ import { createProgress, writeTrainingReport } from "../report/index.js";
 import { JobTimeline } from "./follow.js";
 import { printResult, resultExitCode } from "./outcome.js";
 import { connectBounded, waitForJob } from "./jobs.js";
-import { natsUrls, usageErrorsExit2 } from "./options.js";
+import {
+  addNatsAuthOptions,
+  natsOptions,
+  natsUrls,
+  usageErrorsExit2,
+  type NatsAuthFlags,
+} from "./options.js";
 
 /** Parses a positive integer flag, with an error that names the flag. */
 export function positiveInt(flag: string) {
@@ -28,7 +34,7 @@ export function positiveInt(flag: string) {
   };
 }
 
-interface TrainFlags {
+interface TrainFlags extends NatsAuthFlags {
   nats?: string;
   cluster: string;
   workers?: number;
@@ -111,6 +117,7 @@ export function registerTrainCommand(program: Command): void {
         .choices(["silent", "error", "warn", "info", "debug"])
         .default("warn"),
     );
+  addNatsAuthOptions(cmd);
   usageErrorsExit2(cmd);
   cmd.action(async (source: string | undefined, flags: TrainFlags) => {
     const usage = (message: string): never =>
@@ -137,7 +144,12 @@ export function registerTrainCommand(program: Command): void {
 async function resume(job: string, flags: TrainFlags): Promise<TrainResult> {
   const log = createLogger({ cmd: "train" }, flags.logLevel);
   const cluster = await connectBounded(
-    { nats: natsUrls(flags.nats ?? ""), cluster: flags.cluster, timeoutMs: RESUME_CONNECT_TIMEOUT_MS },
+    {
+      ...flags,
+      nats: natsUrls(flags.nats ?? ""),
+      cluster: flags.cluster,
+      timeoutMs: RESUME_CONNECT_TIMEOUT_MS,
+    },
     log,
   );
   try {
@@ -168,7 +180,8 @@ async function train(source: string, flags: TrainFlags): Promise<TrainResult> {
   let cluster: ClusterHandle;
   let embedded: EmbeddedCluster | undefined;
   if (flags.nats) {
-    cluster = await connectCluster({ servers: flags.nats, cluster: flags.cluster, log });
+    const opts = natsOptions(natsUrls(flags.nats), flags, "flock-train");
+    cluster = await connectCluster({ ...opts, cluster: flags.cluster, log });
   } else {
     embedded = await EmbeddedCluster.start({ nodes: spec.maxWorkers, cluster: flags.cluster, log });
     cluster = embedded.handle;
