@@ -5,7 +5,8 @@
  * node cache holding only the shards of the positions it was handed.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { pathToFileURL } from "node:url";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -32,6 +33,7 @@ import { withStreamProfile } from "../../actors/job/check.js";
 import { parseJobSpec } from "../../actors/job/spec.js";
 import { sha256Hex, type DataManifest } from "../../actors/compute/dataset-shards.js";
 import { BadDataError } from "../../actors/compute/errors.js";
+import { trainWordPiece } from "../../actors/compute/tokenizer-train.js";
 
 const dir = mkdtempSync(join(tmpdir(), "flock-stream-"));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -308,4 +310,90 @@ test("a node refuses a stored dataset that changed since its profile was compute
   const manifest = stored!["flock://d"]!.manifest;
   const profile = await profileStream(bare, { "flock://d": manifest }, 3, reader);
   assert.equal(profile.sha256, manifest.sha256);
+});
+
+test("a streamed text dataset with a file:// tokenizer gives the token ids the whole dataset gives", async () => {
+  const stores = new MemoryStores();
+  const words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"];
+  const rows = Array.from({ length: 300 }, (_, i) => ({
+    line: i + 1,
+    values: { t: `${words[i % 6]} ${words[(i * 5) % 6]} ${words[(i * 7) % 6]}`, y: i % 2 },
+  }));
+  const table = { file: "/data/t.jsonl", columns: ["t", "y"], records: rows, sha256: sha256Hex("t") };
+  await putDataset(await stores.blobs(DATASETS_BUCKET), "d", "jsonl", table, {
+    fileBytes: 1,
+    limits: { maxRecords: 20, maxBytes: 1 << 20 },
+  });
+  const model = join(dir, "tok-model");
+  mkdirSync(model, { recursive: true });
+  const tokenizer = trainWordPiece(
+    rows.map((r) => r.values.t),
+    { vocabSize: 40 },
+  );
+  writeFileSync(
+    join(model, "flock.json"),
+    JSON.stringify({ flock: 1, maxLen: 8, tokenizer: tokenizer.toJSON() }),
+  );
+  const base = {
+    source: "flock://d",
+    format: "jsonl",
+    label: "y",
+    text: "t",
+    tokenizer: pathToFileURL(model).href,
+  };
+  const spec = await profiled(
+    stores,
+    FileDatasetSpec.parse({ ...base, stream: true, test: { fraction: 0.2 } }),
+  );
+  const access = dataAccess(stores, join(dir, "tok-cache"));
+  const stream = loadStreamedDataset(spec, await fetchStoredSources(spec, access));
+  assert.equal(stream.inputSize, 8);
+  assert.equal(stream.tokens?.vocabulary, tokenizer.size);
+  // The same records held whole: the training shards' records, in split order.
+  const all = await fetchStoredSources(FileDatasetSpec.parse(base), access);
+  const whole = loadFileDataset(FileDatasetSpec.parse({ ...base, test: "flock://d" }), 3, (url, format) =>
+    readStoredTable(url, format, all),
+  );
+  const trainLines = new Set(
+    stream.layout.train.refs.flatMap((r) =>
+      rows.slice(r.shard.first, r.shard.first + r.shard.records).map((x) => x.line),
+    ),
+  );
+  const wholeIndex = rows.flatMap((r, i) => (trainLines.has(r.line) ? [i] : []));
+  const every = Array.from({ length: stream.trainSize }, (_, i) => i);
+  assert.deepEqual(stream.trainBatch(every).x, whole.trainBatch(wholeIndex).x);
+  assert.deepEqual(stream.trainBatch(every).y, whole.trainBatch(wholeIndex).y);
+});
+
+test("the node cache's bound never evicts the shards of the batch in hand", async () => {
+  const stores = new MemoryStores();
+  await put(stores, "d", records(400), 20);
+  const spec = await profiled(stores, streamed({ test: { fraction: 0.1 } }));
+  const cache = join(dir, "tight-cache");
+  const access = dataAccess(stores, cache, 1); // 1 byte: every shard is over the bound
+  const order = new SampleOrder(spec, (e) => e, access);
+  order.adopt(await fetchStoredSources(spec, access, { streamed: "none" }));
+  const old = new Date(Date.now() - 3600_000);
+  for (const start of [0, 200]) {
+    for (const f of existsSync(cache) ? readdirSync(cache) : []) utimesSync(join(cache, f), old, old);
+    const at = { epoch: 0, start, end: start + 30 };
+    const indices = order.indices(at, 360);
+    await order.prepare(at, indices, 360);
+    const d = loadStreamedDataset(spec, await fetchStoredSources(spec, access, { streamed: "none" }));
+    assert.equal(d.trainBatch(indices).n, 30, "the batch's shards are there");
+    const layout = d.layout.train;
+    const inHand = new Set(shardsForIndices(layout, indices).map((r) => r.shard.sha256));
+    const ahead = new Set(
+      shardsForIndices(layout, order.indices({ epoch: 0, start: start + 30, end: start + 60 }, 360)).map(
+        (r) => r.shard.sha256,
+      ),
+    );
+    await order.prepare({ epoch: 0, start: at.end, end: at.end }, [], 360); // the prefetch has landed
+    const held = new Set(readdirSync(cache).map((f) => f.replace(".shard", "")));
+    assert.deepEqual(
+      held,
+      new Set([...inHand, ...ahead]),
+      "older shards went, the batch's and the next ones' stayed",
+    );
+  }
 });
