@@ -6,7 +6,15 @@
  * evaluator's node only).
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -34,7 +42,7 @@ function blobsCsv(n: number): string {
   for (let i = 0; i < n; i++) {
     const k = (i * 7) % 3;
     const c = [k * 3, (2 - k) * 2, k === 1 ? 4 : 0, 1];
-    rows.push(`${c.map((v) => (v + rand() * 2).toFixed(3)).join(",")},kind-${k}`);
+    rows.push(`${c.map((v) => (v + rand() * 5).toFixed(3)).join(",")},kind-${k}`);
   }
   return `${rows.join("\n")}\n`;
 }
@@ -144,9 +152,10 @@ test(
     };
     const file = join(dir, "job.json");
     writeFileSync(file, JSON.stringify(job));
+    const out = join(dir, "model");
     const run = await flock(
       t,
-      ["train", file, "--seed", `${SEED}`, "--json", "--no-report", ...nats],
+      ["train", file, "--seed", `${SEED}`, "--out", out, "--json", "--no-report", ...nats],
       90_000,
     );
     assert.equal(run.code, 0, run.out);
@@ -155,7 +164,26 @@ test(
     assert.ok(result.ledgerAudit.exact, JSON.stringify(result.ledgerAudit));
     assert.deepEqual(result.samplesPerEpoch, [1800]);
     assert.deepEqual(result.members.sort(), ["a", "b"]);
-    assert.ok(result.accuracy >= 0.9, `accuracy ${result.accuracy}`);
+    assert.ok(result.accuracy >= 0.85, `accuracy ${result.accuracy}`);
+
+    // The export records the profile's preprocessing; predicting with it scores as the evaluator did.
+    const info = JSON.parse(readFileSync(join(out, "flock.json"), "utf8")) as {
+      preprocessing: { classes: string[]; features: { name: string }[]; train: { records: number } };
+    };
+    assert.deepEqual(info.preprocessing.classes, ["kind-0", "kind-1", "kind-2"]);
+    assert.deepEqual(
+      info.preprocessing.features.map((f) => f.name),
+      ["f1", "f2", "f3", "f4"],
+    );
+    assert.equal(info.preprocessing.train.records, 1800);
+    const predict = await flock(t, ["predict", out, csv, "--json"]);
+    assert.equal(predict.code, 0, predict.out);
+    const predicted = JSON.parse(predict.stdout.trim().split("\n").at(-1) ?? "") as {
+      accuracy: number;
+      records: number;
+    };
+    assert.equal(predicted.records, 2000);
+    assert.ok(predicted.accuracy >= 0.85, `predict accuracy ${predicted.accuracy}`);
 
     const byNode = Object.entries(tmps).map(([id, tmp]) => {
       const held = cached(tmp);
@@ -164,7 +192,8 @@ test(
       return { id, train: held.filter((h) => train.has(h)), test: held.filter((h) => testShards.has(h)) };
     });
     t.diagnostic(
-      `accuracy ${result.accuracy} in ${result.steps} steps; training shards cached: ` +
+      `accuracy ${result.accuracy} in ${result.steps} steps (predict on all 2000: ${predicted.accuracy}); ` +
+        "training shards cached: " +
         byNode.map((n) => `${n.id} ${n.train.length}/72 (+${n.test.length} test)`).join(", "),
     );
     for (const n of byNode)
