@@ -176,6 +176,7 @@ export async function fetchStoredSources(
     spec.format !== "images" && spec.stream
       ? streamedShards(spec, out, opts.streamed ?? "test")
       : allShards(out);
+  if (wanted.length === 0) return out; // manifests only: the cache is as it was
   await fetchAll(store, dir, wanted);
   const keep = new Set(wanted.map((r) => r.shard.sha256));
   evictCache(dir, access.maxBytes ?? DEFAULT_CACHE_BYTES, keep, Date.now(), IN_USE_MS);
