@@ -71,30 +71,7 @@ export async function profileStream(
     features: inputs.filter((c) => c !== spec.text),
     text: spec.text,
   };
-  const sums = new Float64Array(fields.features.length);
-  const reps = new Map<string, Parsed>();
-  let n = 0;
-  await eachRow(layout.train.refs, read, fields, (row) => {
-    n++;
-    row.x.forEach((v, j) => (sums[j] = sums[j]! + v));
-    if (spec.label !== undefined && !reps.has(row.label)) {
-      if (reps.size >= DATA_LIMITS.classes)
-        throw new BadDataError(
-          spec.source,
-          `the training split has more than ${DATA_LIMITS.classes} classes`,
-        );
-      reps.set(row.label, row);
-    }
-  });
-  if (n === 0) throw new BadDataError(spec.source, "the training split is empty (no records)");
-  const classes = spec.label === undefined ? [] : classList(spec.source, [...reps.values()]);
-  const long = classes.find((c) => String(c).length > PROFILE_CLASS_CHARS);
-  if (long !== undefined)
-    throw new BadDataError(
-      spec.source,
-      `class "${String(long).slice(0, 40)}…" is longer than ${PROFILE_CLASS_CHARS} characters`,
-    );
-  const means = Array.from(sums, (s) => s / n);
+  const { n, means, classes } = await firstPass(spec, layout.train.refs, read, fields);
   const sq = new Float64Array(means.length);
   if (means.length > 0)
     await eachRow(layout.train.refs, read, fields, (row) =>
@@ -115,6 +92,38 @@ export async function profileStream(
     trainRecords: n,
     testRecords,
   };
+}
+
+/**
+ * The first pass over the training shards: every record checked, the count, the feature means
+ * (sums in split order, as `loadFileDataset` adds them) and the class list.
+ */
+async function firstPass(
+  spec: FileDatasetSpec,
+  refs: readonly ShardRef[],
+  read: ReadShard,
+  fields: Fields,
+): Promise<{ n: number; means: number[]; classes: (string | number)[] }> {
+  const sums = new Float64Array(fields.features.length);
+  const reps = new Map<string, Parsed>();
+  let n = 0;
+  await eachRow(refs, read, fields, (row) => {
+    n++;
+    row.x.forEach((v, j) => (sums[j] = sums[j]! + v));
+    if (spec.label === undefined || reps.has(row.label)) return;
+    if (reps.size >= DATA_LIMITS.classes)
+      throw new BadDataError(spec.source, `the training split has more than ${DATA_LIMITS.classes} classes`);
+    reps.set(row.label, row);
+  });
+  if (n === 0) throw new BadDataError(spec.source, "the training split is empty (no records)");
+  const classes = spec.label === undefined ? [] : classList(spec.source, [...reps.values()]);
+  const long = classes.find((c) => String(c).length > PROFILE_CLASS_CHARS);
+  if (long !== undefined)
+    throw new BadDataError(
+      spec.source,
+      `class "${String(long).slice(0, 40)}…" is longer than ${PROFILE_CLASS_CHARS} characters`,
+    );
+  return { n, means: Array.from(sums, (s) => s / n), classes };
 }
 
 /** Calls `each` with every parsed record of the shards, in split order, one shard decoded at a time. */

@@ -69,8 +69,20 @@ class StreamedSplit {
     return this.chunks.split.records;
   }
 
+  /** Copies the samples at `indices` into a fresh batch; throws {@link SampleIndexError}. */
+  batch(which: "train" | "test", indices: readonly number[], inputSize: number): Batch {
+    const x = new Float32Array(indices.length * inputSize);
+    const y = new Int32Array(indices.length);
+    indices.forEach((idx, row) => {
+      if (!Number.isInteger(idx) || idx < 0 || idx >= this.size)
+        throw new SampleIndexError(idx, this.size, which);
+      y[row] = this.sample(idx, x, row * inputSize);
+    });
+    return { x, y, n: indices.length };
+  }
+
   /** Writes sample `index` into `out` at `offset` and returns its label. */
-  sample(index: number, out: Float32Array, offset: number): number {
+  private sample(index: number, out: Float32Array, offset: number): number {
     const at = shardOf(this.chunks.split, index);
     const split = this.chunk(at);
     const local = index - this.chunks.split.firsts[at]!; // shardOf checked the index
@@ -107,8 +119,38 @@ export function loadStreamedDataset(
 ): StreamedDataset {
   const started = performance.now();
   const profile = requireProfile(spec);
+  const { layout, sources } = checkedLayout(spec, profile, stored);
+  const max = opts.maxDecoded ?? DEFAULT_DECODED_SHARDS;
+  const tokens = spec.tokenizer === undefined ? undefined : resolveTokenizer(spec.tokenizer, noLearning);
+  const encode = encoder(spec, profile, tokens);
+  const train = new StreamedSplit(shardChunks(layout.train, sources), encode, max);
+  const test = new StreamedSplit(testChunks(spec, layout, sources), encode, max);
+  const inputSize = tokens ? tokens.maxLen : profile.features.length;
+  const dataset: Dataset = {
+    name: datasetName(spec),
+    inputSize,
+    inputShape: [inputSize],
+    numClasses: profile.classes.length,
+    ...(tokens ? { tokens: tokenMeta(tokens) } : {}),
+    loadMs: performance.now() - started,
+    trainSize: train.size,
+    testSize: test.size,
+    trainBatch: (indices) => train.batch("train", indices, inputSize),
+    testBatch: (indices) => test.batch("test", indices, inputSize),
+  };
+  const preprocessing = recorded(spec, profile, sources, inputSize, tokens?.tokenizer.size ?? 0);
+  return { ...dataset, preprocessing, layout, stats: { train: train.stats, test: test.stats } };
+}
+
+/** The layout of the manifests read on this node, once they are checked to be the profiled ones. */
+function checkedLayout(
+  spec: FileDatasetSpec,
+  profile: StreamProfile,
+  stored: StoredSources | undefined,
+): { layout: StreamLayout; sources: StoredSources } {
   const source = stored?.[spec.source];
-  if (!source) throw new BadDataError(spec.source, "its manifest was not read on this node before loading");
+  if (!stored || !source)
+    throw new BadDataError(spec.source, "its manifest was not read on this node before loading");
   checkDigest(spec.source, source.manifest.sha256, profile.sha256);
   if (typeof spec.test === "string" && spec.test.startsWith("flock://"))
     checkDigest(spec.test, stored[spec.test]?.manifest.sha256, profile.testSha256);
@@ -116,39 +158,7 @@ export function loadStreamedDataset(
   const layout = streamLayout(spec, manifests, profile.splitSeed);
   if (layout.train.records !== profile.trainRecords)
     throw new BadDataError(spec.source, "its training split does not hold the records its profile counted");
-  const max = opts.maxDecoded ?? DEFAULT_DECODED_SHARDS;
-  const tokens = spec.tokenizer === undefined ? undefined : resolveTokenizer(spec.tokenizer, noLearning);
-  const encode = encoder(spec, profile, tokens);
-  const train = new StreamedSplit(shardChunks(layout.train, stored), encode, max);
-  const test = new StreamedSplit(testChunks(spec, layout, stored), encode, max);
-  const inputSize = tokens ? tokens.maxLen : profile.features.length;
-  const meta = {
-    name: datasetName(spec),
-    inputSize,
-    inputShape: [inputSize],
-    numClasses: profile.classes.length,
-    ...(tokens ? { tokens: tokenMeta(tokens) } : {}),
-    loadMs: performance.now() - started,
-  };
-  const gather = (split: StreamedSplit, which: "train" | "test", indices: readonly number[]): Batch => {
-    const x = new Float32Array(indices.length * inputSize);
-    const y = new Int32Array(indices.length);
-    indices.forEach((idx, row) => {
-      if (!Number.isInteger(idx) || idx < 0 || idx >= split.size)
-        throw new SampleIndexError(idx, split.size, which);
-      y[row] = split.sample(idx, x, row * inputSize);
-    });
-    return { x, y, n: indices.length };
-  };
-  const dataset: Dataset = {
-    ...meta,
-    trainSize: train.size,
-    testSize: test.size,
-    trainBatch: (indices) => gather(train, "train", indices),
-    testBatch: (indices) => gather(test, "test", indices),
-  };
-  const preprocessing = recorded(spec, profile, stored, inputSize, tokens?.tokenizer.size ?? 0);
-  return { ...dataset, preprocessing, layout, stats: { train: train.stats, test: test.stats } };
+  return { layout, sources: stored };
 }
 
 const noLearning = (): readonly string[] => {
