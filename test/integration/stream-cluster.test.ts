@@ -152,6 +152,41 @@ test(
     };
     const file = join(dir, "job.json");
     writeFileSync(file, JSON.stringify(job));
+
+    // Bad data in a shard is refused by the submitter's pass, naming shard, line and field;
+    // stream on a file:// source is a spec error. Exit non-zero, no job started.
+    const bad = join(dir, "bad.csv");
+    writeFileSync(
+      bad,
+      blobsCsv(300).replace(/\n([^\n]*)\n/g, (m, row: string, at: number) =>
+        at > 5000 && at < 5100 ? `\n${row.replace(/^[^,]*/, "oops")}\n` : m,
+      ),
+    );
+    const badPut = await flock(t, ["data", "put", bad, "--name", "bad", "--shard-records", "25", ...nats]);
+    assert.equal(badPut.code, 0, badPut.out);
+    const refused = async (name: string, data: Record<string, unknown>, re: RegExp): Promise<void> => {
+      const jobPath = join(dir, `${name}.json`);
+      writeFileSync(jobPath, JSON.stringify({ ...job, name, dataset: { ...dataset, ...data } }));
+      const r = await flock(t, ["train", jobPath, "--json", "--no-report", ...nats]);
+      assert.notEqual(r.code, 0, r.out);
+      assert.match(r.out, re);
+    };
+    await refused(
+      "bad-data",
+      { source: "flock://bad" },
+      /flock:\/\/bad \(shard\.bad\.\w+\.\d+\): line \d+.*f1.*"oops" is not a number/,
+    );
+    await refused(
+      "bad-source",
+      { source: pathToFileURL(csv).href },
+      /stream: true reads a stored dataset shard by shard/,
+    );
+    const jobs = await flock(t, ["jobs", "--json", ...nats]);
+    assert.deepEqual(
+      (JSON.parse(jobs.stdout.trim().split("\n").at(-1) ?? "") as { jobs: unknown[] }).jobs,
+      [],
+      "nothing started",
+    );
     const out = join(dir, "model");
     const run = await flock(
       t,
