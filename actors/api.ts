@@ -12,7 +12,7 @@ import { EXAMPLES, exampleNames } from "./job/examples.js";
 import { jobNames } from "./job/names.js";
 import { InvalidJobSpecError, parseJobSpec, type JobSpec, type JobSpecInput } from "./job/spec.js";
 import { TRAINING_MESSAGES } from "./kinds.js";
-import { checkJobFits } from "./job/check.js";
+import { checkJobFits, withStreamProfile } from "./job/check.js";
 import { dataAccess, fetchStoredSources } from "./compute/dataset-store-cache.js";
 import { submittedHashes } from "./compute/data-presence.js";
 import { resolveDataPaths } from "./compute/dataset-spec.js";
@@ -109,11 +109,12 @@ export async function submitJob(
   opts: SubmitOptions = {},
 ): Promise<string> {
   const log = opts.log ?? silentLogger();
-  await checkJobFits(spec, cluster.stores);
+  // The checked spec: a streamed dataset's carries its profile (`withStreamProfile`).
+  const checked = await checkJobFits(spec, cluster.stores);
   // The hashes of the file:// data as this machine holds it: the reference every node's copy
   // must match to get a trainer (`coordinator/data-checks.ts`).
   const hashes = await submittedHashes(spec.dataset);
-  const placed: JobSpec = Object.keys(hashes).length > 0 ? { ...spec, dataHashes: hashes } : spec;
+  const placed: JobSpec = Object.keys(hashes).length > 0 ? { ...checked, dataHashes: hashes } : checked;
   const job = spec.id!;
   const client = cluster.client;
   client.registry.register(...TRAINING_MESSAGES);
@@ -176,8 +177,9 @@ export async function saveJobModel(
     throw new StoredModelError(
       `job ${spec.id}: the stored model is of step ${stored.step}, the job ended at ${result.steps}`,
     );
-  const data = await fetchStoredSources(spec.dataset, dataAccess(cluster.stores));
-  return exportModel(spec, stored, dir, { ...opts, data });
+  const profiled = await withStreamProfile(spec, cluster.stores);
+  const data = await fetchStoredSources(profiled.dataset, dataAccess(cluster.stores));
+  return exportModel(profiled, stored, dir, { ...opts, data });
 }
 
 async function waitForNodes(cluster: ClusterHandle, n: number, timeoutMs: number): Promise<string[]> {

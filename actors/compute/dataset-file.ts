@@ -63,7 +63,7 @@ export interface FileDataset extends Dataset {
 }
 
 /** One parsed record: its label key, raw numeric features and text. */
-interface Parsed {
+export interface Parsed {
   label: string;
   labelValue: string | number;
   x: number[];
@@ -212,7 +212,7 @@ function textEncoding(
 }
 
 /** The input columns in order (features, then the text): the spec's, or every column but the label. */
-function inputColumns(spec: FileDatasetSpec, table: RawTable): string[] {
+export function inputColumns(spec: FileDatasetSpec, table: Pick<RawTable, "file" | "columns">): string[] {
   // A tokenizer dataset reads the text only (the spec refuses features with it).
   const features =
     spec.features ??
@@ -232,7 +232,11 @@ function inputColumns(spec: FileDatasetSpec, table: RawTable): string[] {
 }
 
 /** A CSV's header must hold the column (a JSONL record's field is checked per record). */
-function requireColumn(spec: FileDatasetSpec, table: RawTable, name: string): void {
+export function requireColumn(
+  spec: FileDatasetSpec,
+  table: Pick<RawTable, "file" | "columns">,
+  name: string,
+): void {
   if (spec.format === "csv" && !table.columns.includes(name))
     throw new BadDataError(table.file, `no such column in the header (${table.columns.join(", ")})`, 1, name);
 }
@@ -272,7 +276,8 @@ function split(
   };
 }
 
-function parseRecord(
+/** Parses and checks one record; throws {@link BadDataError} naming the file, line and field. */
+export function parseRecord(
   file: string,
   rec: RawRecord,
   fields: { label?: string | undefined; features: string[]; text?: string | undefined },
@@ -314,13 +319,16 @@ function parseLabel(
 }
 
 /** A label as an integer class key ("07" and 7 are class 7); "NaN" when it is not an integer. */
-function numericKey(v: string | number): string {
+export function numericKey(v: string | number): string {
   const n = typeof v === "number" ? v : /^[+-]?\d+$/.test(v) ? Number(v) : NaN;
   return String(n);
 }
 
-/** The training split's classes, sorted: integers when every label is one, else strings. */
-function classList(file: string, rows: Parsed[]): (string | number)[] {
+/**
+ * The training split's classes, sorted: integers when every label is one, else strings. Depends
+ * only on the distinct `label`s of `rows`, so one representative row per label gives the same list.
+ */
+export function classList(file: string, rows: Parsed[]): (string | number)[] {
   const numeric = rows.every((r) => numericKey(r.labelValue) !== "NaN");
   const keys = [...new Set(rows.map((r) => (numeric ? numericKey(r.labelValue) : r.label)))];
   if (keys.length < 2)

@@ -4,6 +4,7 @@ import { z } from "zod";
 import { flockUrlName } from "./dataset-shards.js";
 import { ImageDatasetSpec, isImagesValue } from "./dataset-images-spec.js";
 import { LIMITS as TRANSFORMER_LIMITS } from "./transformer/limits.js";
+import { StreamProfile } from "./dataset-stream-spec.js";
 
 /**
  * Bounds on a dataset read from the user's files. Every node that trains or evaluates parses the
@@ -111,9 +112,18 @@ export const FileDatasetSpec = z
     tokenizer: TokenizerSpec.optional(),
     /** A test file in the same format, or the fraction of `source` held out (split from the job seed). */
     test: z.union([FileUrl, z.strictObject({ fraction: z.number().gt(0).lt(1) })]).optional(),
+    /**
+     * Stream a `flock://` source shard by shard instead of reading it whole on every node: each
+     * trainer fetches and decodes only the shards of the positions it is handed (a `{ fraction }`
+     * test split then takes whole shards). See `dataset-stream.ts`.
+     */
+    stream: z.literal(true).optional(),
+    /** Set by the submitter for `stream: true` (see `StreamProfile`); a job file's own is replaced. */
+    profile: StreamProfile.optional(),
   })
   .superRefine((s, ctx) => {
-    for (const problem of tokenizerProblems(s)) ctx.addIssue({ code: "custom", ...problem });
+    for (const problem of [...tokenizerProblems(s), ...streamProblems(s)])
+      ctx.addIssue({ code: "custom", ...problem });
     const used = [...(s.features ?? []), ...(s.text === undefined ? [] : [s.text])];
     if (s.label !== undefined && used.includes(s.label))
       ctx.addIssue({
@@ -158,6 +168,35 @@ function tokenizerProblems(s: {
   return out;
 }
 
+/** What `stream: true` rules out or needs in a {@link FileDatasetSpec}. */
+function streamProblems(s: {
+  source: string;
+  text?: string | undefined;
+  tokenizer?: TokenizerSpec | undefined;
+  stream?: true | undefined;
+  profile?: StreamProfile | undefined;
+}): { message: string; path: string[] }[] {
+  if (s.stream === undefined)
+    return s.profile === undefined
+      ? []
+      : [{ message: "profile is set by the submitter of a stream: true dataset only", path: ["profile"] }];
+  const out: { message: string; path: string[] }[] = [];
+  if (!s.source.startsWith("flock://"))
+    out.push({
+      message:
+        "stream: true reads a stored dataset shard by shard: the source must be flock://NAME (`flock data put`)",
+      path: ["source"],
+    });
+  if (s.text !== undefined && typeof s.tokenizer !== "string")
+    out.push({
+      message:
+        "a text field is not supported with stream: true unless tokenizer is a file:// export " +
+        "(a bag of words or a tokenizer learned at load needs the whole training split in memory)",
+      path: ["text"],
+    });
+  return out;
+}
+
 /** A dataset read from the user's files. */
 export type FileDatasetSpec = z.infer<typeof FileDatasetSpec>;
 
@@ -173,6 +212,15 @@ type DatasetValue = string | FileDatasetSpec | ImageDatasetSpec;
  * its own message and path.
  */
 export const DatasetSpec = z.unknown().transform((value, ctx): DatasetValue => {
+  if (isImagesValue(value) && typeof value === "object" && value !== null && "stream" in value) {
+    ctx.addIssue({
+      code: "custom",
+      message: "stream: true is not supported for images (only csv/jsonl stored with `flock data put`)",
+      path: ["stream"],
+      input: value,
+    });
+    return z.NEVER;
+  }
   const parsed =
     typeof value === "string" ? DatasetName.safeParse(value) : objectSchema(value).safeParse(value);
   if (parsed.success) return parsed.data;

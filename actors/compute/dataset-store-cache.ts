@@ -25,7 +25,9 @@ import {
   type DataManifest,
   type ShardEntry,
 } from "./dataset-shards.js";
-import type { DatasetSpec } from "./dataset-spec.js";
+import type { DatasetSpec, FileDatasetSpec } from "./dataset-spec.js";
+import { streamLayout, type ShardRef } from "./dataset-stream-layout.js";
+import type { StreamProfile } from "./dataset-stream-spec.js";
 import { checkStoredDataset, DATASETS_BUCKET, IncompleteDatasetError } from "./dataset-store.js";
 import { BadDataError } from "./errors.js";
 import { DEFAULT_CACHE_BYTES, IN_USE_MS, evictCache } from "./dataset-cache-evict.js";
@@ -143,14 +145,25 @@ export function checkFileSources(spec: DatasetSpec): void {
 /** How many shards are fetched at once. */
 const PARALLEL_FETCHES = 4;
 
+/** Which shards {@link fetchStoredSources} fetches of a `stream: true` dataset. */
+export interface FetchOptions {
+  /**
+   * `test` (default): the test split's shards (the evaluator scores it whole; it is bounded);
+   * `none`: manifests only (a trainer fetches the shards of its batches, {@link ensureShards}).
+   */
+  streamed?: "test" | "none";
+}
+
 /**
- * Fetches every shard of the stored datasets a spec reads into the cache folder (checking each
- * manifest is complete and of the spec's format first); undefined when the spec reads none.
- * Throws `DatasetNotFoundError`, {@link IncompleteDatasetError} or {@link BadDataError}.
+ * Fetches the shards of the stored datasets a spec reads into the cache folder (checking each
+ * manifest is complete and of the spec's format first): every shard, or for `stream: true` only
+ * those `opts.streamed` says; undefined when the spec reads none. Throws `DatasetNotFoundError`,
+ * {@link IncompleteDatasetError} or {@link BadDataError}.
  */
 export async function fetchStoredSources(
   spec: DatasetSpec,
   access: DataAccess | undefined,
+  opts: FetchOptions = {},
 ): Promise<StoredSources | undefined> {
   const urls = storedUrls(spec);
   if (urls.length === 0 || typeof spec === "string") return undefined;
@@ -158,22 +171,91 @@ export async function fetchStoredSources(
   const store = await access.blobs();
   const dir = access.cacheDir ?? defaultCacheDir();
   const out: StoredSources = {};
-  for (const url of urls) {
-    const name = flockUrlName(url);
-    if (name === undefined) throw new BadDataError(url, "is not a valid flock://NAME URL");
-    const manifest = await checkStoredDataset(store, name);
-    if (manifest.format !== spec.format)
-      throw new BadDataError(url, `is stored as ${manifest.format}, the job's dataset says ${spec.format}`);
-    const queue = [...manifest.shards];
-    const fetchNext = async (): Promise<void> => {
-      for (let s = queue.shift(); s; s = queue.shift()) await cacheShard(store, dir, url, s);
-    };
-    await Promise.all(Array.from({ length: PARALLEL_FETCHES }, fetchNext));
-    out[url] = { manifest, dir };
-  }
-  const keep = new Set(Object.values(out).flatMap((s) => s.manifest.shards.map((x) => x.sha256)));
+  for (const url of urls) out[url] = { manifest: await readChecked(store, url, spec.format), dir };
+  const wanted =
+    spec.format !== "images" && spec.stream
+      ? streamedShards(spec, out, opts.streamed ?? "test")
+      : allShards(out);
+  if (wanted.length === 0) return out; // manifests only: the cache is as it was
+  await fetchAll(store, dir, wanted);
+  const keep = new Set(wanted.map((r) => r.shard.sha256));
   evictCache(dir, access.maxBytes ?? DEFAULT_CACHE_BYTES, keep, Date.now(), IN_USE_MS);
   return out;
+}
+
+/** A stored dataset's manifest, checked complete and of the spec's format. */
+async function readChecked(store: BlobStore, url: string, format: string): Promise<DataManifest> {
+  const name = flockUrlName(url);
+  if (name === undefined) throw new BadDataError(url, "is not a valid flock://NAME URL");
+  const manifest = await checkStoredDataset(store, name);
+  if (manifest.format !== format)
+    throw new BadDataError(url, `is stored as ${manifest.format}, the job's dataset says ${format}`);
+  return manifest;
+}
+
+const allShards = (sources: StoredSources): ShardRef[] =>
+  Object.entries(sources).flatMap(([url, s]) => s.manifest.shards.map((shard) => ({ url, shard })));
+
+/** The shards of a streamed spec to fetch up front: its test split's, or none. */
+function streamedShards(spec: FileDatasetSpec, sources: StoredSources, which: "test" | "none"): ShardRef[] {
+  if (which === "none") return [];
+  const profile = requireProfile(spec);
+  const manifests = Object.fromEntries(Object.entries(sources).map(([u, s]) => [u, s.manifest]));
+  const { test } = streamLayout(spec, manifests, profile.splitSeed);
+  return "refs" in test ? test.refs : [];
+}
+
+/** A streamed spec's profile; throws {@link BadDataError} when the submitter did not set one. */
+export function requireProfile(spec: FileDatasetSpec): StreamProfile {
+  if (!spec.profile)
+    throw new BadDataError(
+      spec.source,
+      "stream: true needs the dataset profile its submitter computes (submit with `flock train` or `submitJob`)",
+    );
+  return spec.profile;
+}
+
+/** Caches the given shards, {@link PARALLEL_FETCHES} at a time; the number actually fetched. */
+async function fetchAll(store: BlobStore, dir: string, refs: readonly ShardRef[]): Promise<number> {
+  const queue = [...refs];
+  let fetched = 0;
+  const fetchNext = async (): Promise<void> => {
+    for (let r = queue.shift(); r; r = queue.shift())
+      if (await cacheShard(store, dir, r.url, r.shard)) fetched++;
+  };
+  await Promise.all(Array.from({ length: PARALLEL_FETCHES }, fetchNext));
+  return fetched;
+}
+
+/**
+ * Makes sure the node's cache holds good copies of `refs` (a trainer's next batch), fetching the
+ * missing ones, then bounds the folder sparing them. Returns how many were fetched.
+ */
+export async function ensureShards(
+  access: DataAccess | undefined,
+  refs: readonly ShardRef[],
+): Promise<number> {
+  if (refs.length === 0) return 0;
+  if (!access)
+    throw new BadDataError(refs[0]!.url, "this process has no object store to read the dataset from");
+  const dir = access.cacheDir ?? defaultCacheDir();
+  const fetched = await fetchAll(await access.blobs(), dir, refs);
+  if (fetched > 0) {
+    const keep = new Set(refs.map((r) => r.shard.sha256));
+    evictCache(dir, access.maxBytes ?? DEFAULT_CACHE_BYTES, keep, Date.now(), IN_USE_MS);
+  }
+  return fetched;
+}
+
+/**
+ * One cached shard's records, verified by hash as read; throws {@link BadDataError} naming the
+ * shard when it is not in `dir` (never fetched to this node, or evicted) or corrupt.
+ */
+export function readShardRecords(dir: string, ref: ShardRef): RawRecord[] {
+  const file = `${ref.url} (${ref.shard.name})`;
+  const bytes = readCached(dir, ref.shard);
+  if (!bytes) throw new BadDataError(file, `the cached shard in ${dir} is missing or corrupt`);
+  return decodeShard(file, bytes, ref.shard.records);
 }
 
 /**
@@ -193,11 +275,6 @@ export function readStoredTable(
   if (manifest.format !== format)
     throw new BadDataError(url, `is stored as ${manifest.format}, the job's dataset says ${format}`);
   const records: RawRecord[] = [];
-  for (const shard of manifest.shards) {
-    const bytes = readCached(dir, shard);
-    if (!bytes)
-      throw new BadDataError(`${url} (${shard.name})`, `the cached shard in ${dir} is missing or corrupt`);
-    for (const r of decodeShard(`${url} (${shard.name})`, bytes, shard.records)) records.push(r);
-  }
+  for (const shard of manifest.shards) for (const r of readShardRecords(dir, { url, shard })) records.push(r);
   return { file: url, columns: manifest.columns, records, sha256: manifest.file.sha256 };
 }

@@ -7,6 +7,7 @@ import { loadImageDataset } from "./dataset-images.js";
 import type { DatasetSpec } from "./dataset-spec.js";
 import { readTable, type RawTable } from "./dataset-read.js";
 import { readStoredTable, type StoredSources } from "./dataset-store-cache.js";
+import { loadStreamedDataset } from "./dataset-stream.js";
 
 export type { Batch, Dataset } from "./dataset-core.js";
 
@@ -38,7 +39,11 @@ export function loadDataset(spec: DatasetSpec, seed = 0, stored?: StoredSources)
       url.startsWith("flock://") ? readStoredTable(url, format, stored) : readTable(url, format);
     try {
       return Promise.resolve(
-        spec.format === "images" ? loadImageDataset(spec, seed, stored) : loadFileDataset(spec, seed, read),
+        spec.format === "images"
+          ? loadImageDataset(spec, seed, stored)
+          : spec.stream // read shard by shard as batches ask (dataset-stream.ts)
+            ? loadStreamedDataset(spec, stored)
+            : loadFileDataset(spec, seed, read),
       );
     } catch (error) {
       return Promise.reject(error as Error);

@@ -1,11 +1,13 @@
 import { ComputeEngine } from "../compute/engine.js";
 import { knownDatasets } from "../compute/datasets.js";
-import { UnknownDatasetError } from "../compute/errors.js";
+import { BadDataError, UnknownDatasetError } from "../compute/errors.js";
 import type { JobSpec } from "./spec.js";
 import type { StoreProvider } from "../../runtime/store/types.js";
 import { CHECKPOINTS_BUCKET } from "./names.js";
 import { resolveInit } from "./init-source.js";
 import { dataAccess, fetchStoredSources } from "../compute/dataset-store-cache.js";
+import { DATASETS_BUCKET } from "../compute/dataset-store.js";
+import { profileStream, storeShardReader } from "../compute/dataset-stream-profile.js";
 
 /**
  * Fails fast, before anything is placed, when the dataset does not exist, a dataset file holds bad
@@ -13,22 +15,47 @@ import { dataAccess, fetchStoredSources } from "../compute/dataset-store-cache.j
  * data: loads the dataset and builds the model once against it on the pure-JS backend. With
  * `init`, also reads the saved weights (`job://ID` from `stores`' object store) and checks the
  * `freeze` names against the built model. A `flock://` dataset must be complete in `stores`' datasets
- * bucket: its shards are fetched into this machine's cache and verified by hash.
+ * bucket: its shards are fetched into this machine's cache and verified by hash — except with
+ * `stream: true`, whose shards are read once straight from the store, one at a time, to check
+ * them and compute the profile (see {@link withStreamProfile}).
+ * Returns the spec to place: the given one, with its dataset's profile when it streams.
  */
-export async function checkJobFits(spec: JobSpec, stores?: StoreProvider): Promise<void> {
+export async function checkJobFits(spec: JobSpec, stores?: StoreProvider): Promise<JobSpec> {
   if (typeof spec.dataset === "string" && !knownDatasets().includes(spec.dataset))
     throw new UnknownDatasetError(spec.dataset, knownDatasets());
+  const checked = await withStreamProfile(spec, stores);
   const engine = await ComputeEngine.create({
-    model: spec.model,
-    dataset: spec.dataset,
+    model: checked.model,
+    dataset: checked.dataset,
     backend: "cpu",
-    seed: spec.seed,
-    init: await resolveInit(spec.init, stores && (() => stores.blobs(CHECKPOINTS_BUCKET))),
-    freeze: spec.freeze,
-    keepZeros: spec.keepZeros,
-    task: spec.task,
-    mlm: spec.mlm,
-    stored: await fetchStoredSources(spec.dataset, stores && dataAccess(stores)),
+    seed: checked.seed,
+    init: await resolveInit(checked.init, stores && (() => stores.blobs(CHECKPOINTS_BUCKET))),
+    freeze: checked.freeze,
+    keepZeros: checked.keepZeros,
+    task: checked.task,
+    mlm: checked.mlm,
+    // A streamed dataset reads no shard to build (its manifests and profile are enough).
+    stored: await fetchStoredSources(checked.dataset, stores && dataAccess(stores), { streamed: "none" }),
   });
   engine.dispose();
+  return checked;
+}
+
+/**
+ * A spec whose dataset streams (`stream: true`) with its profile computed afresh from the stored
+ * shards (a profile the job file carries is replaced); any other spec as it is. Throws
+ * `BadDataError` for bad data, `DatasetNotFoundError` / `IncompleteDatasetError` for a dataset
+ * that is not (wholly) in the store.
+ */
+export async function withStreamProfile(spec: JobSpec, stores?: StoreProvider): Promise<JobSpec> {
+  const dataset = spec.dataset;
+  if (typeof dataset === "string" || dataset.format === "images" || !dataset.stream) return spec;
+  if (!stores)
+    throw new BadDataError(dataset.source, "this process has no object store to read the dataset from");
+  const { profile: _old, ...unprofiled } = dataset;
+  const fetched = await fetchStoredSources(unprofiled, dataAccess(stores), { streamed: "none" });
+  const manifests = Object.fromEntries(Object.entries(fetched ?? {}).map(([url, s]) => [url, s.manifest]));
+  const blobs = await stores.blobs(DATASETS_BUCKET);
+  const profile = await profileStream(unprofiled, manifests, spec.seed, storeShardReader(blobs));
+  return { ...spec, dataset: { ...unprofiled, profile } };
 }

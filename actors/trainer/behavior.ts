@@ -6,7 +6,7 @@ import { ComputeWorker } from "../compute/worker.js";
 import { fetchStoredSources, type DataAccess } from "../compute/dataset-store-cache.js";
 import { WorkerParams, fetchFromReducers } from "./worker-params.js";
 import { paramHash } from "../compute/hash.js";
-import { seededPermutation } from "../compute/prng.js";
+import { SampleOrder } from "../compute/dataset-stream-order.js";
 import type { CoordinatorCommand, StepDone } from "../coordinator/protocol.js";
 import { IgnoredMessages } from "../ignored.js";
 import { sliceMismatch } from "../senders.js";
@@ -93,11 +93,14 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
   const scheduler = host.scheduler ?? systemScheduler;
   const ignored = new IgnoredMessages("trainer", host.metrics);
   const worker = new ComputeWorker();
+  /** Positions → samples; a streamed dataset's shards are fetched per batch (so none up front). */
+  const order = new SampleOrder(args.spec.dataset, (epoch) => epochSeed(args.spec.seed, epoch), host.data);
   const ready = Promise.all([
     resolveInit(args.spec.init, host.blobs),
-    fetchStoredSources(args.spec.dataset, host.data),
-  ]).then(([init, stored]) =>
-    worker.init({
+    fetchStoredSources(args.spec.dataset, host.data, { streamed: "none" }),
+  ]).then(([init, stored]) => {
+    order.adopt(stored);
+    return worker.init({
       model: args.spec.model,
       dataset: args.spec.dataset,
       backend: args.spec.backend,
@@ -108,21 +111,11 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
       task: args.spec.task,
       mlm: args.spec.mlm,
       stored,
-    }),
-  );
+    });
+  });
   ready.then((info) => host.reportBackend(info.backend)).catch(() => undefined);
   /** Slices of each gradient for the reducers, packed with error feedback when the spec compresses. */
   const grads = new GradEncoder(args.spec.compression, host.metrics);
-  const perms = new Map<number, Int32Array>();
-  const permutation = (epoch: number, size: number) => {
-    let p = perms.get(epoch);
-    if (!p) {
-      p = seededPermutation(size, epochSeed(args.spec.seed, epoch));
-      perms.clear();
-      perms.set(epoch, p);
-    }
-    return p;
-  };
 
   const workerParams = new WorkerParams(worker);
   /** Local optimizer steps per committed step (`sync.every`; 1: one gradient per step). */
@@ -323,8 +316,8 @@ export function trainerBehavior(args: TrainerArgs, host: TrainerHost): Behavior<
       reportDone(ctx, from, msg, { hash, backend: info.backend });
       return state;
     }
-    const perm = permutation(batch.epoch, info.trainSize);
-    const indices = Array.from(perm.subarray(batch.start, batch.end));
+    const indices = order.indices(batch, info.trainSize);
+    await order.prepare(batch, indices, info.trainSize); // a streamed batch's shards, into the node's cache
     const g =
       innerSteps > 1
         ? await worker.localSteps(indices, innerSteps, args.spec.optimizer, msg.step)
