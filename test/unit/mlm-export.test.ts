@@ -115,7 +115,13 @@ test("an mlm export records task, tokenizer and maxLen; predict refuses it; a cl
 test("flock export scores an mlm export on the masks its job's evaluation used (stock tfjs, the job's figures)", async () => {
   const mlm = parseJobSpec({
     model: { name: "text-transformer-mlm", ...sizes },
-    dataset: { source: pathToFileURL(source).href, format: "jsonl", text: "body", tokenizer, test: { fraction: 0.3 } },
+    dataset: {
+      source: pathToFileURL(source).href,
+      format: "jsonl",
+      text: "body",
+      tokenizer,
+      test: { fraction: 0.3 },
+    },
     task: "mlm",
     mlm: { rate: 0.4 },
     seed: 5,
@@ -138,7 +144,10 @@ test("flock export scores an mlm export on the masks its job's evaluation used (
   const other = maskedTestScores(model, dataset, { seed: 6, rate: 0.4 });
   model.dispose();
   assert.equal(scores.maskedTokens, job.maskedTokens);
-  assert.ok(Math.abs(scores.loss - job.loss) < 1e-4 * job.loss, `loss ${scores.loss} vs the job's ${job.loss}`);
+  assert.ok(
+    Math.abs(scores.loss - job.loss) < 1e-4 * job.loss,
+    `loss ${scores.loss} vs the job's ${job.loss}`,
+  );
   assert.equal(scores.accuracy, job.accuracy);
   assert.ok(Math.abs(other.loss - job.loss) > 1e-3, "another seed masks other positions: another loss");
 });
