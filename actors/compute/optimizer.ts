@@ -70,10 +70,9 @@ export interface Optimizer {
 
 /**
  * The learning rate of step `t` (1-based) under a linear warmup of `warmup` steps: `lr · t / warmup`
- * until `t` reaches `warmup`, then `lr` (Goyal et al.'s large-batch recipe; BERT warms up too). A
- * transformer's masked-LM pre-training at a high rate from the first step stalls at the unigram
- * plateau; warmed up, it does not. A function of the step count only, so every replica and a
- * reducer restored from a checkpoint (which keeps `t`) apply the same rate.
+ * until `t` reaches `warmup`, then `lr` (Goyal et al.'s large-batch recipe; BERT pre-trains with
+ * one). A function of the step count only, so every replica and a reducer restored from a
+ * checkpoint (which keeps `t`) apply the same rate.
  */
 export function warmupLr(lr: number, warmup: number, t: number): number {
   return warmup > 0 && t < warmup ? (lr * t) / warmup : lr;

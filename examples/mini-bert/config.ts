@@ -37,8 +37,8 @@ export interface MiniBertSizes {
 /**
  * The example's default sizes: a run of a few minutes on two loaded CPU cores (wasm backend).
  * Pre-training is 400 steps of 32 bodies (3,200 bodies, 4 epochs) at Adam 0.004 warmed up over
- * 50 steps: measured on one thread, that passes the unigram plateau (masked accuracy ~0.06, where
- * 100 steps at 0.008 unwarmed stayed) and the encoder then helps a few-label classifier.
+ * 50 steps: enough to leave the unigram plateau (masked accuracy ~0.05, where the former 100
+ * steps of 16 stayed), after which the encoder helps a few-label classifier (README figures).
  */
 export const DEFAULT_SIZES: MiniBertSizes = {
   layers: 1,
