@@ -184,3 +184,27 @@ export function daemonWarnings(ds: readonly Daemon[], max = 40): string {
     })
     .join("\n");
 }
+
+/** A finished `flock` command: its exit code and output. */
+export interface FlockRun {
+  code: number | null;
+  /** stdout and stderr together. */
+  out: string;
+  stdout: string;
+}
+
+/** Runs `flock ...args` to its end (registered for cleanup, bounded by `limitMs`, scaled). */
+export async function runFlock(t: HasAfter, args: string[], limitMs = 60_000): Promise<FlockRun> {
+  const child = registerCleanup(
+    t,
+    spawnChild(process.execPath, [FLOCK, ...args], { name: `flock ${args[0]} ${args[1]}` }),
+  );
+  const code = await exitWithin(child, scaleTimeout(limitMs));
+  return { code, out: child.output(), stdout: child.stdout() };
+}
+
+/** The last line of a command's stdout, parsed as JSON (the `--json` contract). */
+export function lastJsonLine<T>(stdout: string): T {
+  const lines = stdout.trim().split("\n");
+  return JSON.parse(lines[lines.length - 1] ?? "") as T;
+}

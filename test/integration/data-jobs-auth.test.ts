@@ -6,14 +6,13 @@
  * its own creds, and the daemon's connection meets no permissions violation.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { after, before, test, type TestContext } from "node:test";
 import type { TrainResult } from "../../actors/api.js";
-import { writeAuthFiles } from "../../tools/auth/command.js";
-import { startNatsServer, type NatsServerHandle } from "../../tools/natsd/index.js";
+import type { NatsServerHandle } from "../../tools/natsd/index.js";
+import { startAuthServer, type AuthServer } from "./auth-kit.js";
 import { writeShapes } from "../fixtures/synthetic-images.js";
 import { scaleTimeout, spawnChild } from "../helpers/index.js";
 import { FLOCK, exitWithin } from "./cluster-kit.js";
@@ -24,18 +23,12 @@ let dir: string;
 let server: NatsServerHandle;
 const creds = (who: string): string => join(dir, `${who}.creds`);
 
+let auth: AuthServer | undefined;
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), "flock-data-jobs-auth-"));
-  writeAuthFiles({ cluster: CLUSTER, nodes: ["a"], out: dir });
-  // nats-server resolves includes relative to the including file, which the launcher writes in a
-  // fresh directory directly under the temp dir (as in auth.test.ts).
-  const include = relative(join(tmpdir(), "launcher-dir"), join(dir, "auth.conf"));
-  server = await startNatsServer({ jetstream: true, extraConfig: `include ${JSON.stringify(include)}` });
+  auth = await startAuthServer(CLUSTER, ["a"], "flock-data-jobs-auth");
+  ({ dir, server } = auth);
 });
-after(async () => {
-  await server?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => auth?.stop());
 
 /** `flock ...args` with `who`'s creds (`--creds`), to its end; its exit code and output. */
 async function flockAs(t: TestContext, who: string, args: string[], limitMs = 60_000) {

@@ -4,9 +4,7 @@
  * cannot store one; the submitter puts and removes; the observer lists but cannot remove.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, test, type TestContext } from "node:test";
 import { connect } from "nats";
@@ -15,8 +13,8 @@ import { dataAccess, fetchStoredSources } from "../../actors/compute/dataset-sto
 import { FileDatasetSpec } from "../../actors/compute/dataset-spec.js";
 import { JetStreamStores } from "../../runtime/store/index.js";
 import { natsConnectionOptions } from "../../runtime/transport/index.js";
-import { writeAuthFiles } from "../../tools/auth/command.js";
-import { startNatsServer, type NatsServerHandle } from "../../tools/natsd/index.js";
+import type { NatsServerHandle } from "../../tools/natsd/index.js";
+import { startAuthServer, type AuthServer } from "./auth-kit.js";
 import { scaleTimeout, spawnChild } from "../helpers/index.js";
 import { FLOCK } from "./cluster-kit.js";
 
@@ -26,16 +24,12 @@ let dir: string;
 let server: NatsServerHandle;
 const creds = (who: string): string => join(dir, `${who}.creds`);
 
+let auth: AuthServer | undefined;
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), "flock-data-auth-"));
-  writeAuthFiles({ cluster: CLUSTER, nodes: ["a"], out: dir });
-  const include = relative(join(tmpdir(), "launcher-dir"), join(dir, "auth.conf"));
-  server = await startNatsServer({ jetstream: true, extraConfig: `include ${JSON.stringify(include)}` });
+  auth = await startAuthServer(CLUSTER, ["a"], "flock-data-auth");
+  ({ dir, server } = auth);
 });
-after(async () => {
-  await server?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => auth?.stop());
 
 /** `flock data ...args` as `who`; its exit code and output. */
 async function data(

@@ -14,8 +14,8 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { test } from "node:test";
 import type { TrainResult } from "../../actors/api.js";
 import type { PutResult } from "../../tools/cli/data.js";
-import { registerCleanup, scaleTimeout, spawnChild, useNatsServer } from "../helpers/index.js";
-import { FLOCK, exitWithin, startDaemon } from "./cluster-kit.js";
+import { scaleTimeout, useNatsServer, type HasAfter } from "../helpers/index.js";
+import { lastJsonLine, runFlock, startDaemon, type FlockRun } from "./cluster-kit.js";
 
 const CLUSTER = "ds";
 const root = fileURLToPath(new URL("../../../", import.meta.url));
@@ -23,26 +23,9 @@ const examples = join(root, "examples");
 const dir = mkdtempSync(join(tmpdir(), "flock-data-store-it-"));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Run {
-  code: number | null;
-  out: string;
-  stdout: string;
-}
-
-/** Runs `flock ...args` to its end (registered for cleanup); its exit code and output. */
-async function flock(t: { after(fn: () => unknown): void }, args: string[], limitMs = 60_000): Promise<Run> {
-  const child = registerCleanup(
-    t,
-    spawnChild(process.execPath, [FLOCK, ...args], { name: `flock ${args[0]} ${args[1]}` }),
-  );
-  const code = await exitWithin(child, scaleTimeout(limitMs));
-  return { code, out: child.output(), stdout: child.stdout() };
-}
-
-function lastJson<T>(run: Run): T {
-  const lines = run.stdout.trim().split("\n");
-  return JSON.parse(lines[lines.length - 1] ?? "") as T;
-}
+type Run = FlockRun;
+const flock = (t: HasAfter, args: string[], limitMs = 60_000): Promise<Run> => runFlock(t, args, limitMs);
+const lastJson = <T>(run: Run): T => lastJsonLine<T>(run.stdout);
 
 /** A copy of an example job with its dataset's sources replaced, written to the temp folder. */
 function jobFile(example: string, name: string, dataset: Record<string, unknown>): string {

@@ -4,9 +4,7 @@
  * a scan finds the orphan and the server reports no permissions violation.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect, ErrorCode } from "nats";
@@ -22,25 +20,20 @@ import { silentLogger } from "../../runtime/log.js";
 import { Metrics } from "../../runtime/metrics.js";
 import { JetStreamStores } from "../../runtime/store/index.js";
 import { natsConnectionOptions } from "../../runtime/transport/index.js";
-import { writeAuthFiles } from "../../tools/auth/command.js";
-import { startNatsServer, type NatsServerHandle } from "../../tools/natsd/index.js";
+import type { NatsServerHandle } from "../../tools/natsd/index.js";
+import { startAuthServer, type AuthServer } from "./auth-kit.js";
 import { nodeInfo, testSpec } from "../unit/coordinator-harness.js";
 
 const CLUSTER = "secorph";
 let dir: string;
 let server: NatsServerHandle;
 
+let auth: AuthServer | undefined;
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), "flock-auth-orphans-"));
-  writeAuthFiles({ cluster: CLUSTER, nodes: ["a"], out: dir });
-  // As auth.test.ts: nats-server resolves the include relative to the launcher's config file.
-  const include = relative(join(tmpdir(), "launcher-dir"), join(dir, "auth.conf"));
-  server = await startNatsServer({ jetstream: true, extraConfig: `include ${JSON.stringify(include)}` });
+  auth = await startAuthServer(CLUSTER, ["a"], "flock-auth-orphans");
+  ({ dir, server } = auth);
 });
-after(async () => {
-  await server?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => auth?.stop());
 
 test("a daemon's creds let its orphan watcher scan and find an orphan, without a permissions violation", async (t) => {
   const nc = await connect(natsConnectionOptions({ servers: server.url, credsFile: join(dir, "a.creds") }));
