@@ -8,8 +8,15 @@ import { once } from "node:events";
 import { MemoryStores } from "../../runtime/store/index.js";
 import type { BlobStore } from "../../runtime/store/types.js";
 import { readTable } from "../../actors/compute/dataset-read.js";
-import { decodeShard, type DataManifest } from "../../actors/compute/dataset-shards.js";
-import { DATASETS_BUCKET, DatasetExistsError, putDataset } from "../../actors/compute/dataset-store.js";
+import { buildManifest, decodeShard, type DataManifest } from "../../actors/compute/dataset-shards.js";
+import {
+  DATASETS_BUCKET,
+  DatasetExistsError,
+  manifestName,
+  putDataset,
+} from "../../actors/compute/dataset-store.js";
+import { checkJobFits } from "../../actors/job/check.js";
+import { parseJobSpec } from "../../actors/job/spec.js";
 import { putFileStreamed, putScanned, scanFile } from "../../actors/compute/dataset-put-stream.js";
 import { BadDataError } from "../../actors/compute/errors.js";
 import { flowersCsv, reviewsJsonl } from "../../examples/data/generate.js";
@@ -216,4 +223,41 @@ test("300 000 records (past the in-memory limit) are put in bounded shards; the 
     values: { f1: String(299_999 % 97), f2: String((299_999 * 7) % 89), label: "b" },
   });
   assert.equal(m.file.bytes, readFileSync(path).length);
+});
+
+test("a job without stream: true on a stored dataset past the whole-load limits is refused naming the dataset and the remedy", async () => {
+  const stores = new MemoryStores();
+  const blobs = await stores.blobs(DATASETS_BUCKET);
+  const store = async (name: string, records: number) => {
+    const summary = { first: 0, records, bytes: 10, sha256: "a".repeat(64) };
+    const table = { file: `/x/${name}.csv`, columns: ["f", "y"], sha256: "b".repeat(64) };
+    const m = buildManifest(name, "csv", table, 100, [summary], (i) => `shard.${name}.00000000.${i}`, now());
+    await blobs.put(manifestName(name), new TextEncoder().encode(JSON.stringify(m)));
+  };
+  await store("huge", 200_001);
+  await store("small", 200_000);
+  const job = (source: string, extra: Record<string, unknown> = {}) =>
+    parseJobSpec({
+      model: "mlp",
+      dataset: { source, format: "csv", label: "y", ...extra },
+      epochs: 1,
+      globalBatch: 8,
+      optimizer: { name: "sgd", lr: 0.1 },
+    });
+  await assert.rejects(checkJobFits(job("flock://huge"), stores), (e: unknown) => {
+    assert.ok(e instanceof BadDataError);
+    assert.match(e.message, /^flock:\/\/huge: holds 200001 records .*more than a job loads whole/);
+    assert.match(e.message, /set "stream": true in the job's dataset/);
+    return true;
+  });
+  await assert.rejects(
+    checkJobFits(job("flock://small", { test: "flock://huge" }), stores),
+    /^BadDataError: flock:\/\/huge: holds 200001/,
+  );
+  // Within the limits, and streamed past them, the check goes on to the shards (absent here).
+  await assert.rejects(checkJobFits(job("flock://small"), stores), /shards are missing/);
+  await assert.rejects(
+    checkJobFits(job("flock://huge", { stream: true }), stores),
+    /shards are missing|missing from the store/,
+  );
 });
