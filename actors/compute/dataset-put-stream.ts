@@ -212,8 +212,8 @@ async function* csvRecords(
   const parser = parse(csvOptions(file, (c) => (state.columns = c)));
   const tap = new Transform({ transform: (chunk: Buffer, _enc, done) => done(null, counted(chunk)) });
   const piped = pipeline(source, tap, parser);
-  let failed: unknown;
-  piped.catch((error: unknown) => (failed = error)); // surfaced by the iteration, or below
+  // Its rejection is the iteration's error (or a premature close when the reader stops early): awaited below.
+  piped.catch(() => undefined);
   try {
     for await (const row of parser as AsyncIterable<CsvRow>)
       yield { line: row.info.lines, values: row.record };
@@ -221,7 +221,6 @@ async function* csvRecords(
   } finally {
     parser.destroy();
   }
-  if (failed !== undefined) throw failed;
   if (state.columns.length === 0) throw new BadDataError(file, "has no header row");
 }
 
