@@ -64,59 +64,86 @@ export function readTable(url: string, format: "csv" | "jsonl"): RawTable {
   return { file, ...table, sha256 };
 }
 
+/**
+ * The csv-parse options every CSV read uses (whole or streamed), with the header check: names
+ * trimmed, none empty, none twice (a {@link BadDataError} on line 1). `onColumns` receives them.
+ */
+export function csvOptions(file: string, onColumns: (columns: string[]) => void) {
+  return {
+    bom: true,
+    info: true,
+    skip_empty_lines: true,
+    columns: (header: string[]) => {
+      const columns = header.map((h) => h.trim());
+      const seen = new Set<string>();
+      for (const name of columns) {
+        if (name === "") throw new BadDataError(file, "a column has no name in the header", 1);
+        if (seen.has(name)) throw new BadDataError(file, "appears twice in the header", 1, name);
+        seen.add(name);
+      }
+      onColumns(columns);
+      return columns;
+    },
+  } as const;
+}
+
+/** A csv-parse row with `info: true`. */
+export interface CsvRow {
+  record: Record<string, string>;
+  info: { lines: number };
+}
+
+/** The {@link BadDataError} for an error a CSV parse threw (a ragged row or bad CSV, by line); others as they are. */
+export function csvError(file: string, error: unknown): unknown {
+  if (error instanceof BadDataError || !(error instanceof CsvError)) return error;
+  const line = typeof error.lines === "number" ? error.lines : undefined;
+  const problem =
+    error.code === "CSV_RECORD_INCONSISTENT_COLUMNS" || error.code === "CSV_RECORD_INCONSISTENT_FIELDS_LENGTH"
+      ? `ragged row: ${error.message}`
+      : `is not valid CSV: ${error.message}`;
+  return new BadDataError(file, problem, line, undefined, { cause: error });
+}
+
 function readCsv(file: string, text: string): Pick<RawTable, "columns" | "records"> {
   let columns: string[] = [];
-  let rows: { record: Record<string, string>; info: { lines: number } }[];
+  let rows: CsvRow[];
   try {
     rows = parse(text, {
-      bom: true,
-      info: true,
-      skip_empty_lines: true,
+      ...csvOptions(file, (c) => (columns = c)),
       // At most one record past the limit is kept: enough to say the file is too long.
       to: DATA_LIMITS.records + 1,
-      columns: (header: string[]) => {
-        columns = header.map((h) => h.trim());
-        const seen = new Set<string>();
-        for (const name of columns) {
-          if (name === "") throw new BadDataError(file, "a column has no name in the header", 1);
-          if (seen.has(name)) throw new BadDataError(file, "appears twice in the header", 1, name);
-          seen.add(name);
-        }
-        return columns;
-      },
-    }) as typeof rows;
+    }) as CsvRow[];
   } catch (error) {
-    if (error instanceof BadDataError) throw error;
-    if (error instanceof CsvError) {
-      const line = typeof error.lines === "number" ? error.lines : undefined;
-      const problem =
-        error.code === "CSV_RECORD_INCONSISTENT_COLUMNS" ||
-        error.code === "CSV_RECORD_INCONSISTENT_FIELDS_LENGTH"
-          ? `ragged row: ${error.message}`
-          : `is not valid CSV: ${error.message}`;
-      throw new BadDataError(file, problem, line, undefined, { cause: error });
-    }
-    throw error;
+    throw csvError(file, error);
   }
   if (columns.length === 0) throw new BadDataError(file, "has no header row");
   return { columns, records: rows.map((r) => ({ line: r.info.lines, values: r.record })) };
+}
+
+/**
+ * One JSONL line (1-based `line`) as a record; undefined for a blank one. Throws
+ * {@link BadDataError} naming the line when it is not JSON or not a JSON object.
+ */
+export function jsonlRecord(file: string, text: string, line: number): RawRecord | undefined {
+  const source = text.trim();
+  if (source === "") return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(source);
+  } catch (error) {
+    throw new BadDataError(file, `is not valid JSON: ${(error as Error).message}`, line);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw new BadDataError(file, "is not a JSON object", line);
+  return { line, values: value as Record<string, unknown> };
 }
 
 function readJsonl(file: string, text: string): Pick<RawTable, "columns" | "records"> {
   const records: RawRecord[] = [];
   const lines = text.split("\n");
   for (let i = 0; i < lines.length && records.length <= DATA_LIMITS.records; i++) {
-    const source = lines[i]!.trim(); // i < lines.length
-    if (source === "") continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(source);
-    } catch (error) {
-      throw new BadDataError(file, `is not valid JSON: ${(error as Error).message}`, i + 1);
-    }
-    if (typeof value !== "object" || value === null || Array.isArray(value))
-      throw new BadDataError(file, "is not a JSON object", i + 1);
-    records.push({ line: i + 1, values: value as Record<string, unknown> });
+    const record = jsonlRecord(file, lines[i]!, i + 1); // i < lines.length
+    if (record) records.push(record);
   }
   return { columns: Object.keys(records[0]?.values ?? {}), records };
 }

@@ -64,30 +64,61 @@ function encodeRecord(r: RawRecord): string {
   return `${JSON.stringify([r.line, r.values])}\n`;
 }
 
+/**
+ * Cuts records fed one at a time (in file order) into shards within `limits`: what
+ * {@link cutShards} does over an array, for a file streamed record by record. It holds only the
+ * open shard's lines.
+ */
+export class ShardCutter {
+  private lines: string[] = [];
+  private bytes = 0;
+  private first = 0;
+  constructor(private readonly limits: ShardLimits = DEFAULT_SHARD_LIMITS) {}
+
+  /** Adds the next record; the shard it closes, if it closes one. */
+  add(r: RawRecord): CutShard | undefined {
+    const line = encodeRecord(r);
+    this.lines.push(line);
+    this.bytes += Buffer.byteLength(line, "utf8");
+    return this.lines.length >= this.limits.maxRecords || this.bytes >= this.limits.maxBytes
+      ? this.close()
+      : undefined;
+  }
+
+  /** The last shard, once every record was added (undefined when it would be empty). */
+  finish(): CutShard | undefined {
+    return this.close();
+  }
+
+  private close(): CutShard | undefined {
+    if (this.lines.length === 0) return undefined;
+    const data = Buffer.from(this.lines.join(""), "utf8");
+    const shard = {
+      first: this.first,
+      records: this.lines.length,
+      bytes: new Uint8Array(data),
+      sha256: sha256Hex(data),
+    };
+    this.first += this.lines.length;
+    this.lines = [];
+    this.bytes = 0;
+    return shard;
+  }
+}
+
 /** Cuts records (in file order) into shards within `limits`; every record in exactly one shard. */
 export function cutShards(
   records: readonly RawRecord[],
   limits: ShardLimits = DEFAULT_SHARD_LIMITS,
 ): CutShard[] {
+  const cutter = new ShardCutter(limits);
   const out: CutShard[] = [];
-  let lines: string[] = [];
-  let bytes = 0;
-  let first = 0;
-  const close = (): void => {
-    if (lines.length === 0) return;
-    const data = Buffer.from(lines.join(""), "utf8");
-    out.push({ first, records: lines.length, bytes: new Uint8Array(data), sha256: sha256Hex(data) });
-    first += lines.length;
-    lines = [];
-    bytes = 0;
-  };
   for (const r of records) {
-    const line = encodeRecord(r);
-    lines.push(line);
-    bytes += Buffer.byteLength(line, "utf8");
-    if (lines.length >= limits.maxRecords || bytes >= limits.maxBytes) close();
+    const shard = cutter.add(r);
+    if (shard) out.push(shard);
   }
-  close();
+  const last = cutter.finish();
+  if (last) out.push(last);
   return out;
 }
 
@@ -115,6 +146,9 @@ export function decodeShard(file: string, bytes: Uint8Array, expected: number): 
     return { line: parsed.data[0], values: parsed.data[1] };
   });
 }
+
+/** Most shards in one dataset (the manifest's bound; with the default 1 MiB shards, about 100 GiB). */
+export const MAX_SHARDS = 100_000;
 
 const Hex64 = z.string().regex(/^[0-9a-f]{64}$/);
 const Count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
@@ -146,7 +180,7 @@ export const DataManifest = z
     bytes: Count,
     createdAt: z.iso.datetime(),
     file: z.strictObject({ name: z.string().max(4096), sha256: Hex64, bytes: Count }),
-    shards: z.array(ShardEntry).max(100_000),
+    shards: z.array(ShardEntry).max(MAX_SHARDS),
     sha256: Hex64,
   })
   .superRefine((m, ctx) => {
@@ -176,13 +210,16 @@ function manifestProblem(records: number, bytes: number, shards: readonly ShardE
   return undefined;
 }
 
+/** A shard as a manifest lists it, before it is named: its record range, size and hash. */
+export type ShardSummary = Pick<CutShard, "first" | "records" | "sha256"> & { bytes: number };
+
 /** The manifest of `table` cut into `shards`, whose object names `shardName(i)` gives. */
 export function buildManifest(
   name: string,
   format: DataManifest["format"],
   table: Pick<RawTable, "file" | "columns" | "sha256">,
   fileBytes: number,
-  shards: readonly CutShard[],
+  shards: readonly (CutShard | ShardSummary)[],
   shardName: (index: number) => string,
   now: Date,
 ): DataManifest {
@@ -190,7 +227,7 @@ export function buildManifest(
     name: shardName(i),
     first: s.first,
     records: s.records,
-    bytes: s.bytes.length,
+    bytes: typeof s.bytes === "number" ? s.bytes : s.bytes.length,
     sha256: s.sha256,
   }));
   return DataManifest.parse({

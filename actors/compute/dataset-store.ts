@@ -12,6 +12,7 @@ import {
   buildManifest,
   cutShards,
   DataManifest,
+  type CutShard,
   DEFAULT_SHARD_LIMITS,
   datasetNameProblem,
   flockUrl,
@@ -82,37 +83,68 @@ export async function putDataset(
   table: RawTable,
   opts: PutOptions,
 ): Promise<DataManifest> {
+  const shardName = await preparePut(blobs, name);
+  const shards = cutShards(table.records, opts.limits ?? DEFAULT_SHARD_LIMITS);
+  const now = (opts.now ?? (() => new Date()))();
+  const manifest = buildManifest(name, format, table, opts.fileBytes, shards, shardName, now);
+  return uploadShards(blobs, manifest, shards, opts.onProgress);
+}
+
+/**
+ * Refuses a bad or taken dataset name; the object name of shard `i` of a new put of `name`
+ * (a fresh put id, so it never meets an older put's shards).
+ */
+export async function preparePut(blobs: BlobStore, name: string): Promise<(index: number) => string> {
   const problem = datasetNameProblem(name);
   if (problem) throw new RangeError(problem);
   if (await blobs.get(manifestName(name))) throw new DatasetExistsError(name);
-  const shards = cutShards(table.records, opts.limits ?? DEFAULT_SHARD_LIMITS);
   const putId = randomUUID().slice(0, 8);
-  const shardName = (i: number): string => `${shardPrefix(name)}${putId}.${String(i).padStart(6, "0")}`;
-  const manifest = buildManifest(
-    name,
-    format,
-    table,
-    opts.fileBytes,
-    shards,
-    shardName,
-    (opts.now ?? (() => new Date()))(),
-  );
+  return (i) => `${shardPrefix(name)}${putId}.${String(i).padStart(6, "0")}`;
+}
+
+/** A put whose shards are not those its manifest was built from (a file that changed between passes). */
+export class ShardMismatchError extends Error {
+  override name = "ShardMismatchError";
+}
+
+/**
+ * Uploads `shards` as they come (an array, or cut on the fly from a stream), each checked against
+ * `manifest`'s entry of the same index, then the manifest, so the dataset is visible only once
+ * complete. When an upload fails, or a shard is not the one the manifest names (throws
+ * {@link ShardMismatchError}), the shards written so far are deleted (best effort) and the
+ * error rethrown; nothing is visible.
+ */
+export async function uploadShards(
+  blobs: BlobStore,
+  manifest: DataManifest,
+  shards: Iterable<CutShard> | AsyncIterable<CutShard>,
+  onProgress?: (p: PutProgress) => void,
+): Promise<DataManifest> {
   const written: string[] = [];
   const progress: PutProgress = {
     shards: 0,
-    totalShards: shards.length,
+    totalShards: manifest.shards.length,
     bytes: 0,
     totalBytes: manifest.bytes,
   };
   try {
-    for (const [i, shard] of shards.entries()) {
-      written.push(shardName(i));
-      await blobs.put(shardName(i), shard.bytes);
+    for await (const shard of shards) {
+      const entry = manifest.shards[progress.shards];
+      if (entry?.sha256 !== shard.sha256 || entry.first !== shard.first)
+        throw new ShardMismatchError(
+          `${flockUrl(manifest.name)}: shard ${progress.shards} is not the one checked (did the file change during the put?)`,
+        );
+      written.push(entry.name);
+      await blobs.put(entry.name, shard.bytes);
       progress.shards++;
       progress.bytes += shard.bytes.length;
-      opts.onProgress?.({ ...progress });
+      onProgress?.({ ...progress });
     }
-    await blobs.put(manifestName(name), new TextEncoder().encode(JSON.stringify(manifest)));
+    if (progress.shards !== manifest.shards.length)
+      throw new ShardMismatchError(
+        `${flockUrl(manifest.name)}: ${progress.shards} shards were cut, ${manifest.shards.length} checked (did the file change during the put?)`,
+      );
+    await blobs.put(manifestName(manifest.name), new TextEncoder().encode(JSON.stringify(manifest)));
   } catch (error) {
     for (const shard of written) await blobs.delete(shard).catch(() => undefined);
     throw error;

@@ -5,8 +5,10 @@ import type { JobSpec } from "./spec.js";
 import type { StoreProvider } from "../../runtime/store/types.js";
 import { CHECKPOINTS_BUCKET } from "./names.js";
 import { resolveInit } from "./init-source.js";
-import { dataAccess, fetchStoredSources } from "../compute/dataset-store-cache.js";
-import { DATASETS_BUCKET } from "../compute/dataset-store.js";
+import { dataAccess, fetchStoredSources, storedUrls } from "../compute/dataset-store-cache.js";
+import { DATASETS_BUCKET, readManifest } from "../compute/dataset-store.js";
+import { DATA_LIMITS } from "../compute/dataset-spec.js";
+import { flockUrlName } from "../compute/dataset-shards.js";
 import { profileStream, storeShardReader } from "../compute/dataset-stream-profile.js";
 
 /**
@@ -23,6 +25,7 @@ import { profileStream, storeShardReader } from "../compute/dataset-stream-profi
 export async function checkJobFits(spec: JobSpec, stores?: StoreProvider): Promise<JobSpec> {
   if (typeof spec.dataset === "string" && !knownDatasets().includes(spec.dataset))
     throw new UnknownDatasetError(spec.dataset, knownDatasets());
+  await refuseWholeLoadsPastLimits(spec, stores);
   const checked = await withStreamProfile(spec, stores);
   const engine = await ComputeEngine.create({
     model: checked.model,
@@ -58,4 +61,27 @@ export async function withStreamProfile(spec: JobSpec, stores?: StoreProvider): 
   const blobs = await stores.blobs(DATASETS_BUCKET);
   const profile = await profileStream(unprofiled, manifests, spec.seed, storeShardReader(blobs));
   return { ...spec, dataset: { ...unprofiled, profile } };
+}
+
+/**
+ * Refuses a job that would load a stored CSV/JSONL dataset whole (no `stream: true`) when it is
+ * past the whole-file bounds `readTable` keeps ({@link DATA_LIMITS}): `flock data put` streams a
+ * file of any size, but a job without `stream` has every node hold it all. Only the manifests
+ * are read (before any shard is fetched). A missing dataset is left to the fetch, which says so.
+ */
+async function refuseWholeLoadsPastLimits(spec: JobSpec, stores?: StoreProvider): Promise<void> {
+  const dataset = spec.dataset;
+  if (!stores || typeof dataset === "string" || dataset.format === "images" || dataset.stream) return;
+  const blobs = await stores.blobs(DATASETS_BUCKET);
+  for (const url of storedUrls(dataset)) {
+    const name = flockUrlName(url);
+    const m = name === undefined ? undefined : await readManifest(blobs, name).catch(() => undefined);
+    if (!m || (m.records <= DATA_LIMITS.records && m.file.bytes <= DATA_LIMITS.fileBytes)) continue;
+    throw new BadDataError(
+      url,
+      `holds ${m.records} records (a ${m.file.bytes}-byte file), more than a job loads whole ` +
+        `(${DATA_LIMITS.records} records, ${DATA_LIMITS.fileBytes} bytes): ` +
+        `set "stream": true in the job's dataset to train on it shard by shard`,
+    );
+  }
 }

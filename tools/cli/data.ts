@@ -8,9 +8,9 @@
  */
 import { statSync } from "node:fs";
 import { extname, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import { InvalidArgumentError, type Command } from "commander";
-import { readTable, type RawTable } from "../../actors/compute/dataset-read.js";
+import type { BlobStore } from "../../runtime/store/types.js";
+import { putScanned, scanFile } from "../../actors/compute/dataset-put-stream.js";
 import { checkImageFolder } from "../../actors/compute/dataset-images.js";
 import { imageTable } from "../../actors/compute/dataset-images-store.js";
 import {
@@ -168,34 +168,30 @@ function formatOf(path: string, flag: Format | undefined): Format {
   throw new BadDataError(path, `cannot tell its format from the extension "${ext}": give --format csv|jsonl`);
 }
 
-/** A file's or image folder's records, checked whole, and its size in bytes. */
-function readInput(path: string, format: Format): { table: RawTable; fileBytes: number } {
-  if (format === "images") {
-    const folder = checkImageFolder(path);
-    return { table: imageTable(folder), fileBytes: folder.bytes };
-  }
-  const table = readTable(pathToFileURL(path).href, format);
-  if (table.records.length === 0) throw new BadDataError(path, "has no records");
-  return { table, fileBytes: statSync(path).size };
-}
-
 /** Checks the whole file or folder, then uploads it (nothing is uploaded when it holds bad data). */
 async function putFile(file: string, flags: PutFlags & { nats: string[] }): Promise<PutResult> {
   const started = performance.now();
   const path = resolve(file);
   const format = formatOf(path, flags.format);
-  const { table, fileBytes } = readInput(path, format);
   const limits = {
     maxRecords: flags.shardRecords ?? DEFAULT_SHARD_LIMITS.maxRecords,
     maxBytes: flags.shardKib !== undefined ? flags.shardKib * 1024 : DEFAULT_SHARD_LIMITS.maxBytes,
   };
-  const report = uploadReporter(flags.name);
+  const onProgress = uploadReporter(flags.name);
+  let upload: (blobs: BlobStore) => Promise<DataManifest>;
+  if (format === "images") {
+    // An image folder is decoded whole (its own bounds, `dataset-images.ts`).
+    const folder = checkImageFolder(path);
+    const table = imageTable(folder);
+    upload = (blobs) =>
+      putDataset(blobs, flags.name, format, table, { fileBytes: folder.bytes, limits, onProgress });
+  } else {
+    // A CSV or JSONL file streams: checked whole (pass 1) before connecting, then cut and uploaded shard by shard.
+    const scan = await scanFile(path, format, { limits, onScan: scanReporter(path) });
+    upload = (blobs) => putScanned(blobs, flags.name, scan, { onProgress });
+  }
   const manifest = await readStores(flags, "flock-data", async (stores) =>
-    putDataset(await stores.blobs(DATASETS_BUCKET), flags.name, format, table, {
-      fileBytes,
-      limits,
-      onProgress: report,
-    }),
+    upload(await stores.blobs(DATASETS_BUCKET)),
   );
   return {
     status: "stored",
@@ -208,6 +204,23 @@ async function putFile(file: string, flags: PutFlags & { nats: string[] }): Prom
     sha256: manifest.sha256,
     file: manifest.file,
     wallSeconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** Pass 1's progress on stderr, for a file big enough to take a while: as {@link uploadReporter} does. */
+function scanReporter(path: string): (read: number, total: number) => void {
+  const tty = process.stderr.isTTY === true;
+  let last = performance.now();
+  let shown = false;
+  return (read, total) => {
+    const done = read >= total;
+    const now = performance.now();
+    if (now - last < 1000 && !(done && shown)) return;
+    last = now;
+    shown = true;
+    const pct = total > 0 ? Math.floor((100 * read) / total) : 100;
+    const line = `flock: checking ${path}: ${formatBytes(read)}/${formatBytes(total)} · ${pct}%`;
+    process.stderr.write(tty ? `\r\x1b[2K${line}${done ? "\n" : ""}` : `${line}\n`);
   };
 }
 
