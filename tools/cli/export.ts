@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { z } from "zod";
 import { resolveJobSpec, type ClusterHandle } from "../../actors/api.js";
 import { selectBackend } from "../../actors/compute/backend.js";
 import type { Dataset } from "../../actors/compute/datasets.js";
@@ -9,7 +10,6 @@ import type { QuantizeDtype, WeightSpec } from "../../actors/compute/quantize.js
 import { loadModelFiles, maskedTestScores, testAccuracy } from "../../actors/compute/quantize-eval.js";
 import { pruneWeights, sparsityOf } from "../../actors/compute/prune.js";
 import { decodeJob } from "../../actors/coordinator/codec.js";
-import { z } from "zod";
 import { DEFAULT_MASK_RATE } from "../../actors/job/task-spec.js";
 import {
   datasetOfInfo,
