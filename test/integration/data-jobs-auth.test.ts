@@ -16,6 +16,7 @@ import { startAuthServer, type AuthServer } from "./auth-kit.js";
 import { writeShapes } from "../fixtures/synthetic-images.js";
 import { scaleTimeout, spawnChild } from "../helpers/index.js";
 import { FLOCK, exitWithin } from "./cluster-kit.js";
+import { dense } from "../../actors/compute/model-zoo.js";
 
 const CLUSTER = "dja";
 const examples = fileURLToPath(new URL("../../../examples/", import.meta.url));
@@ -86,7 +87,7 @@ test(
 
     const layers = [
       { class_name: "Flatten", config: { name: "flat", batch_input_shape: [null, 10, 10, 1] } },
-      { class_name: "Dense", config: { name: "logits", units: 2, activation: "linear" } },
+      dense("logits", 2, "linear"),
     ];
     const imagesJob = jobFile(
       "shapes-stored",

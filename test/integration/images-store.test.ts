@@ -16,6 +16,7 @@ import type { PutResult } from "../../tools/cli/data.js";
 import { writeShapes } from "../fixtures/synthetic-images.js";
 import { scaleTimeout, useNatsServer, type HasAfter } from "../helpers/index.js";
 import { lastJsonLine, runFlock, startDaemon, type FlockRun } from "./cluster-kit.js";
+import { dense } from "../../actors/compute/model-zoo.js";
 
 const CLUSTER = "imgs";
 const dir = mkdtempSync(join(tmpdir(), "flock-images-store-it-"));
@@ -29,8 +30,8 @@ const lastJson = <T>(run: Run): T => lastJsonLine<T>(run.stdout);
 function jobFile(source: string): string {
   const layers = [
     { class_name: "Flatten", config: { name: "flat", batch_input_shape: [null, 12, 12, 1] } },
-    { class_name: "Dense", config: { name: "hidden", units: 32, activation: "relu" } },
-    { class_name: "Dense", config: { name: "logits", units: 2, activation: "linear" } },
+    dense("hidden", 32, "relu"),
+    dense("logits", 2, "linear"),
   ];
   const job = {
     name: "shapes-stored",

@@ -19,6 +19,7 @@ import { splitSeed } from "../../actors/compute/dataset-file.js";
 import { streamLayout } from "../../actors/compute/dataset-stream-layout.js";
 import { registerCleanup, scaleTimeout, spawnChild, useNatsServer, type HasAfter } from "../helpers/index.js";
 import { FLOCK, exitWithin } from "./cluster-kit.js";
+import { dense } from "../../actors/compute/model-zoo.js";
 
 const CLUSTER = "ps";
 const SEED = 3;
@@ -105,13 +106,7 @@ test(
         class_name: "Sequential",
         config: {
           name: "side-mlp",
-          layers: [
-            {
-              class_name: "Dense",
-              config: { name: "hidden", units: 8, activation: "relu", batch_input_shape: [null, 2] },
-            },
-            { class_name: "Dense", config: { name: "logits", units: 2, activation: "linear" } },
-          ],
+          layers: [dense("hidden", 8, "relu", 2), dense("logits", 2, "linear")],
         },
       },
       epochs: 1,

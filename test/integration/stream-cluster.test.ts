@@ -27,6 +27,7 @@ import { splitSeed } from "../../actors/compute/dataset-file.js";
 import { streamLayout } from "../../actors/compute/dataset-stream-layout.js";
 import { registerCleanup, scaleTimeout, spawnChild, useNatsServer, type HasAfter } from "../helpers/index.js";
 import { FLOCK, exitWithin } from "./cluster-kit.js";
+import { dense } from "../../actors/compute/model-zoo.js";
 
 const CLUSTER = "st";
 const SEED = 5;
@@ -131,13 +132,7 @@ test(
         class_name: "Sequential",
         config: {
           name: "blobs-mlp",
-          layers: [
-            {
-              class_name: "Dense",
-              config: { name: "hidden", units: 16, activation: "relu", batch_input_shape: [null, 4] },
-            },
-            { class_name: "Dense", config: { name: "logits", units: 3, activation: "linear" } },
-          ],
+          layers: [dense("hidden", 16, "relu", 4), dense("logits", 3, "linear")],
         },
       },
       dataset,

@@ -22,6 +22,7 @@ import { parseJobSpec } from "../../actors/job/spec.js";
 import { putFileStreamed, putScanned, scanFile } from "../../actors/compute/dataset-put-stream.js";
 import { BadDataError } from "../../actors/compute/errors.js";
 import { flowersCsv, reviewsJsonl } from "../../examples/data/generate.js";
+import { failingOnPut } from "./store-fakes.js";
 
 const dir = mkdtempSync(join(tmpdir(), "flock-put-stream-"));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -182,16 +183,7 @@ test("a file that changes between the passes is refused and its shards are delet
 test("an upload that fails midway deletes its shards; a taken name is refused before any upload", async () => {
   const path = file("fail.csv", flowersCsv(300));
   const inner = await new MemoryStores().blobs(DATASETS_BUCKET);
-  let puts = 0;
-  const failing: BlobStore = {
-    get: (n) => inner.get(n),
-    list: (p) => inner.list(p),
-    delete: (n) => inner.delete(n),
-    put: async (n, d) => {
-      if (++puts === 3) throw new Error("connection lost");
-      return inner.put(n, d);
-    },
-  };
+  const failing = failingOnPut(inner, 3);
   await assert.rejects(putFileStreamed(failing, "d", path, "csv", { limits }), /connection lost/);
   assert.deepEqual(await inner.list(), []);
   await putFileStreamed(inner, "d", path, "csv", { limits });

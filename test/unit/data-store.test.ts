@@ -5,7 +5,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { MemoryStores } from "../../runtime/store/index.js";
-import type { BlobStore } from "../../runtime/store/types.js";
 import { readTable } from "../../actors/compute/dataset-read.js";
 import {
   checkStoredDataset,
@@ -29,6 +28,7 @@ import { loadDataset, type Dataset } from "../../actors/compute/datasets.js";
 import type { FileDataset } from "../../actors/compute/dataset-file.js";
 import { BadDataError } from "../../actors/compute/errors.js";
 import { flowersCsv, reviewsJsonl } from "../../examples/data/generate.js";
+import { failingOnPut } from "./store-fakes.js";
 
 const isFileDataset = (d: Dataset): d is FileDataset => "preprocessing" in d;
 
@@ -97,16 +97,7 @@ test("put, ls, rm: shards first and the manifest last; a taken name is refused; 
 
 test("a put that fails midway leaves no manifest and deletes its shards", async () => {
   const inner = await new MemoryStores().blobs(DATASETS_BUCKET);
-  let puts = 0;
-  const failing: BlobStore = {
-    get: (n) => inner.get(n),
-    list: (p) => inner.list(p),
-    delete: (n) => inner.delete(n),
-    put: async (n, d) => {
-      if (++puts === 4) throw new Error("connection lost");
-      return inner.put(n, d);
-    },
-  };
+  const failing = failingOnPut(inner, 4);
   await assert.rejects(
     putDataset(failing, "flowers", "csv", readTable(flowersUrl, "csv"), { fileBytes: 1, limits }),
     /connection lost/,
