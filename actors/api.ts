@@ -12,11 +12,17 @@ import { EXAMPLES, exampleNames } from "./job/examples.js";
 import { jobNames } from "./job/names.js";
 import { InvalidJobSpecError, parseJobSpec, type JobSpec, type JobSpecInput } from "./job/spec.js";
 import { TRAINING_MESSAGES } from "./kinds.js";
-import { checkJobFits, withStreamProfile } from "./job/check.js";
+import { checkJobFits } from "./job/check.js";
 import { dataAccess, fetchStoredSources } from "./compute/dataset-store-cache.js";
 import { submittedHashes } from "./compute/data-presence.js";
 import { resolveDataPaths } from "./compute/dataset-spec.js";
-import { exportModel, fetchStoredModel, type ExportedModel, type ExportOptions } from "./job/model-export.js";
+import {
+  exportModel,
+  fetchJobSpec,
+  fetchStoredModel,
+  type ExportedModel,
+  type ExportOptions,
+} from "./job/model-export.js";
 import { StoredModelError } from "./job/model-store.js";
 
 export type { ExportedModel, FlockModelInfo } from "./job/model-export.js";
@@ -177,9 +183,11 @@ export async function saveJobModel(
     throw new StoredModelError(
       `job ${spec.id}: the stored model is of step ${stored.step}, the job ended at ${result.steps}`,
     );
-  const profiled = await withStreamProfile(spec, cluster.stores);
-  const data = await fetchStoredSources(profiled.dataset, dataAccess(cluster.stores));
-  return exportModel(profiled, stored, dir, { ...opts, data });
+  // The spec as placed: a streamed dataset's profile is the one its trainers featurized with
+  // (computing it again would read every shard twice more, and see the dataset as it is now).
+  const placed = await fetchJobSpec(cluster.stores, spec.id!);
+  const data = await fetchStoredSources(placed.dataset, dataAccess(cluster.stores));
+  return exportModel(placed, stored, dir, { ...opts, data });
 }
 
 async function waitForNodes(cluster: ClusterHandle, n: number, timeoutMs: number): Promise<string[]> {

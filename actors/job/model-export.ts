@@ -13,7 +13,8 @@ import { quantizeWeights, type QuantizeDtype, type WeightSpec } from "../compute
 import { readSavedWeights } from "../compute/saved-model.js";
 import { SavedModelError } from "../compute/errors.js";
 import type { StoreProvider } from "../../runtime/store/types.js";
-import { CHECKPOINTS_BUCKET } from "./names.js";
+import { CHECKPOINTS_BUCKET, JOB_STATE_BUCKET } from "./names.js";
+import { decodeJob } from "../coordinator/codec.js";
 import { DEFAULT_MASK_RATE } from "./task-spec.js";
 import { StoredModelError, decodeStoredModel, modelBlobName, type StoredModel } from "./model-store.js";
 import type { JobSpec } from "./spec.js";
@@ -76,6 +77,17 @@ export interface ExportOptions {
   quantize?: QuantizeDtype;
   /** The shards of a `flock://` dataset, fetched into the node's cache (`fetchStoredSources`). */
   data?: StoredSources;
+}
+
+/**
+ * The spec job `job` was placed with, from its record in the cluster's job-state bucket: with
+ * what the submitter added (a streamed dataset's profile, the file hashes), so a model is read
+ * and described as its job trained it. Throws when there is no record.
+ */
+export async function fetchJobSpec(stores: StoreProvider, job: string): Promise<JobSpec> {
+  const entry = await (await stores.kv(JOB_STATE_BUCKET)).get(job);
+  if (!entry) throw new Error(`no job ${job} in the cluster's job records (${JOB_STATE_BUCKET})`);
+  return decodeJob(entry.value).spec;
 }
 
 /** The latest scored model of `job` from the cluster's object store; throws {@link StoredModelError}. */

@@ -9,10 +9,10 @@ import { dataAccess, fetchStoredSources } from "../../actors/compute/dataset-sto
 import type { QuantizeDtype, WeightSpec } from "../../actors/compute/quantize.js";
 import { loadModelFiles, maskedTestScores, testAccuracy } from "../../actors/compute/quantize-eval.js";
 import { pruneWeights, sparsityOf } from "../../actors/compute/prune.js";
-import { decodeJob } from "../../actors/coordinator/codec.js";
 import { DEFAULT_MASK_RATE } from "../../actors/job/task-spec.js";
 import {
   datasetOfInfo,
+  fetchJobSpec,
   fetchStoredModel,
   modelJsonText,
   quantizeModelFiles,
@@ -23,7 +23,6 @@ import {
   type FlockModelInfo,
   type ModelFiles,
 } from "../../actors/job/model-export.js";
-import { JOB_STATE_BUCKET } from "../../actors/job/names.js";
 import type { JobSpec } from "../../actors/job/spec.js";
 import { createLogger } from "../../runtime/log.js";
 import type { StoreProvider } from "../../runtime/store/types.js";
@@ -101,13 +100,6 @@ export async function sourceFromDir(dir: string): Promise<SourceModel> {
   const { files, info } = readModelDir(dir);
   await selectBackend("cpu", { requires: "conv" });
   return { source: dir, files, info, dataset: await testDatasetOf(info) };
-}
-
-/** A job's spec, from its record in the cluster's job-state bucket; throws when there is none. */
-export async function fetchJobSpec(stores: StoreProvider, job: string): Promise<JobSpec> {
-  const entry = await (await stores.kv(JOB_STATE_BUCKET)).get(job);
-  if (!entry) throw new Error(`no job ${job} in the cluster's job records (${JOB_STATE_BUCKET})`);
-  return decodeJob(entry.value).spec;
 }
 
 /** The latest scored model of `job` in the cluster's object store, with its spec's test split. */
